@@ -1,0 +1,78 @@
+"""Fetch benchmark files from a pinned public commit (or a local mirror) into the data dir.
+
+Every file is staged first; only when all of them are fetched and verified are they moved into
+place, each with an atomic rename. A failed or interrupted download leaves the previous copy
+(if any) untouched. Benchmarks share this machinery; each gives its file list and verifier.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pertool.errors import DownloadError, PertoolError
+from pertool.fileio import atomic_write_bytes
+
+__all__ = ["RemoteDataset", "download"]
+
+_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class RemoteDataset:
+    """Files of a public repository at a pinned commit."""
+
+    name: str
+    base_url: str  # ends with "/"; relative paths are appended
+    files: tuple[str, ...]
+    # Called on the staging directory once every file is there; raises to reject the data.
+    verify: Callable[[Path], str]
+
+
+def download(dataset: RemoteDataset, dest: Path, source: str | None = None) -> str:
+    """Fetch `dataset` into `dest` from `source` (a directory or base URL; default: the pinned
+    public commit). Returns the verifier's summary."""
+    origin = source or dataset.base_url
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dataset.name}-", dir=dest.parent))
+    try:
+        for rel in dataset.files:
+            atomic_write_bytes(staging / rel, _fetch(origin, rel))
+        try:
+            summary = dataset.verify(staging)
+        except PertoolError as exc:
+            raise DownloadError(f"{dataset.name} from {origin} failed verification: {exc}") from None
+        for rel in dataset.files:
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (staging / rel).replace(target)
+        return summary
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fetch(origin: str, rel: str) -> bytes:
+    if "://" not in origin:
+        path = Path(origin) / rel
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise DownloadError(f"cannot read {path}: {exc.strerror or exc}") from None
+    url = origin.rstrip("/") + "/" + rel
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(
+            f"cannot reach {url} ({reason}). If this machine is offline, fetch the files "
+            "elsewhere and pass their directory with --from DIR."
+        ) from None
+

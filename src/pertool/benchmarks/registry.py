@@ -1,0 +1,72 @@
+"""Benchmark specs as users type them, resolved to samples.
+
+    example            the small PTBench-format example bundled with pertool
+    ptbench            the copy fetched by `pertool data download ptbench`
+    ptbench:PATH       a PTBench `data.json`, or a directory with the split directories
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from pertool.benchmarks.download import RemoteDataset
+from pertool.benchmarks.ptbench import SPLIT_DIRS, load_ptbench
+from pertool.errors import DataError, SpecError
+from pertool.fileio import user_data_dir
+from pertool.schema import Sample
+
+__all__ = ["PTBENCH_REMOTE", "EXAMPLE_DIR", "load_benchmark", "ptbench_dir", "remote_dataset"]
+
+PTBENCH_COMMIT = "9678ecc80b3b39fa9694f25662c44bf4245f0486"
+PTBENCH_COUNTS = {"trained": 474, "untrained": 609}
+EXAMPLE_DIR = Path(str(resources.files("pertool") / "data" / "example"))
+EXAMPLE_PREDICTIONS = EXAMPLE_DIR / "predictions.jsonl"
+
+
+def ptbench_dir() -> Path:
+    return user_data_dir() / "ptbench"
+
+
+def _verify_ptbench(root: Path) -> str:
+    parts = []
+    for split, expected in PTBENCH_COUNTS.items():
+        file = root / SPLIT_DIRS[split] / "data.json"
+        found = len(load_ptbench(file))
+        if found != expected:
+            raise DataError(f"{SPLIT_DIRS[split]}/data.json", f"expected {expected} samples, found {found}")
+        parts.append(f"{split}: {found} samples")
+    return ", ".join(parts)
+
+
+PTBENCH_REMOTE = RemoteDataset(
+    name="ptbench",
+    base_url=f"https://raw.githubusercontent.com/hyfshadow/PTBench/{PTBENCH_COMMIT}/",
+    files=tuple(f"{d}/data.json" for d in SPLIT_DIRS.values()),
+    verify=_verify_ptbench,
+)
+_REMOTES = {"ptbench": (PTBENCH_REMOTE, ptbench_dir)}
+
+
+def remote_dataset(name: str) -> tuple[RemoteDataset, Path]:
+    try:
+        remote, where = _REMOTES[name]
+    except KeyError:
+        raise SpecError(f"no downloadable dataset {name!r}; known: {', '.join(_REMOTES)}") from None
+    return remote, where()
+
+
+def load_benchmark(spec: str) -> list[Sample]:
+    """Samples of a benchmark spec (see the module docstring)."""
+    name, _, arg = spec.partition(":")
+    if name == "example" and not arg:
+        return load_ptbench(EXAMPLE_DIR)
+    if name == "ptbench":
+        if arg:
+            return load_ptbench(arg)
+        root = ptbench_dir()
+        if not root.exists():
+            raise SpecError(f"PTBench is not downloaded yet (looked in {root}); run "
+                            "`pertool data download ptbench`, or use ptbench:PATH")
+        return load_ptbench(root)
+    raise SpecError(f"unknown benchmark spec {spec!r}; use example, ptbench or ptbench:PATH")

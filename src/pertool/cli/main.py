@@ -1,0 +1,49 @@
+"""The `pertool` command. Each subcommand lives in its own module and imports what it needs
+only when it runs, so `pertool --help` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pertool import __version__
+from pertool.cli import data_cmd, prompt_cmd, score_cmd
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pertool",
+        description="Personalized tool invocation for LLMs: evaluate, synthesize, fine-tune.",
+    )
+    parser.add_argument("--version", action="version", version=f"pertool {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (score_cmd, data_cmd, prompt_cmd):
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 0
+    from pertool.errors import PertoolError
+
+    try:
+        return int(args.run(args) or 0)
+    except PertoolError as exc:
+        print(f"pertool: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pertool: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `pertool score | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""`pertool score`: score a predictions file against a benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "score model outputs (JSONL of {id, output}) against a benchmark"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("score", help=HELP, description=HELP + (
+        ". With no arguments, scores the bundled example predictions on the bundled example."))
+    p.add_argument("--benchmark", default="example",
+                   help="benchmark spec: example (default), ptbench, ptbench:PATH")
+    p.add_argument("--predictions", metavar="FILE",
+                   help='JSONL lines {"id": "<split>:<index>", "output": "<model text>"}')
+    p.add_argument("--compat", choices=["ptbench-official"],
+                   help="reproduce the public PTBench scripts' numbers, defects included")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--samples", action="store_true",
+                   help="with --json, include the per-sample outcomes")
+    p.add_argument("--resamples", type=int, default=1000,
+                   help="bootstrap resamples for the 95%% intervals (0 turns them off)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pertool.benchmarks.registry import EXAMPLE_PREDICTIONS, load_benchmark
+    from pertool.errors import PertoolError
+    from pertool.predictions import read_predictions
+    from pertool.report.terminal import format_report
+    from pertool.scoring.api import score
+
+    if args.predictions is None:
+        if args.benchmark != "example":
+            raise PertoolError("--predictions FILE is required with --benchmark " + args.benchmark)
+        args.predictions = str(EXAMPLE_PREDICTIONS)
+    samples = load_benchmark(args.benchmark)
+    predictions = read_predictions(args.predictions)
+    report = score(samples, predictions.outputs, compat=args.compat,
+                   resamples=args.resamples, seed=args.seed)
+    report.duplicate_predictions = predictions.duplicates
+    _warn(report)
+    if args.json:
+        print(json.dumps(report.to_json(with_samples=args.samples), indent=2))
+    else:
+        mode = "public-script compatibility" if args.compat else "pertool rules"
+        print(format_report(report, title=f"{args.benchmark} scored with {mode}:"))
+    return 0
+
+
+def _warn(report) -> None:  # type: ignore[no-untyped-def]
+    for label, ids in (
+        ("samples without a prediction (scored as unparsable)", report.missing_predictions),
+        ("prediction ids that match no sample (ignored)", report.unknown_predictions),
+        ("ids predicted more than once (the last line counts)", report.duplicate_predictions),
+    ):
+        if ids:
+            shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
+            print(f"pertool: warning: {len(ids)} {label}: {shown}", file=sys.stderr)

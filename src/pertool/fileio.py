@@ -1,0 +1,53 @@
+"""Small file helpers: atomic writes and reading JSON with errors that name the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pertool.errors import DataError
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "read_json", "user_data_dir"]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory and rename: readers never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise DataError(str(path), "file not found") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(str(path), f"not valid JSON: {exc.msg} at line {exc.lineno}, "
+                        f"column {exc.colno}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def user_data_dir() -> Path:
+    """Where downloaded benchmarks live: $PERTOOL_DATA_DIR, else $XDG_DATA_HOME/pertool."""
+    if os.environ.get("PERTOOL_DATA_DIR"):
+        return Path(os.environ["PERTOOL_DATA_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "pertool"

@@ -1,0 +1,53 @@
+"""Render calls in PTBench's answer format; `parse_ptbench(render_ptbench(p, c))` gives back
+(p, c). Used to write gold answers as training targets and to test the parser."""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pertool.schema import Call, GoldCall
+
+__all__ = ["render_ptbench", "render_value", "gold_as_calls"]
+
+_BARE_PLATFORM = re.compile(r"[^\s:'\"{}\[\]`*][^\n:'\"{}\[\]`]*\Z")
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
+
+
+def render_ptbench(platform: str, calls: Iterable[Call]) -> str:
+    """`platform:[f(a=1), g()]`; a platform name with spaces or special characters is quoted."""
+    name = platform if _BARE_PLATFORM.match(platform) and " " not in platform else repr(platform)
+    return f"{name}:[{', '.join(_render_call(c) for c in calls)}]"
+
+
+def gold_as_calls(gold: Iterable[GoldCall]) -> list[Call]:
+    """The first accepted value of every gold argument, as calls."""
+    return [Call(name=g.name, arguments={k: v[0] for k, v in g.arguments.items()}) for g in gold]
+
+
+def _render_call(call: Call) -> str:
+    if not _DOTTED.match(call.name) or any(keyword.iskeyword(p) for p in call.name.split(".")):
+        raise ValueError(f"function name {call.name!r} cannot be written as a Python call")
+    for param in call.arguments:
+        if not param.isidentifier() or keyword.iskeyword(param):
+            raise ValueError(f"parameter {param!r} of {call.name} is not a Python identifier")
+    args = ", ".join(f"{k}={render_value(v)}" for k, v in call.arguments.items())
+    return f"{call.name}({args})"
+
+
+def render_value(value: Any) -> str:
+    """A Python literal for a JSON-like value."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return repr(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} cannot be written as a literal")
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(render_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{render_value(k)}: {render_value(v)}" for k, v in value.items()) + "}"
+    raise ValueError(f"cannot render a value of type {type(value).__name__}")

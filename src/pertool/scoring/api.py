@@ -1,0 +1,69 @@
+"""`score()`: samples + model outputs -> a `ScoreReport` (metrics, errors, intervals)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from pertool.errors import PertoolError
+from pertool.parsing.ptbench import parse_ptbench
+from pertool.schema import Prediction, Sample
+from pertool.scoring.bootstrap import DEFAULT_RESAMPLES, bootstrap_intervals
+from pertool.scoring.ptbench import score_sample
+from pertool.scoring.ptbench_official import score_sample_official
+from pertool.scoring.results import SampleResult, ScoreReport, aggregate
+
+__all__ = ["COMPAT_MODES", "score", "score_results"]
+
+COMPAT_MODES = ("ptbench-official",)
+
+
+def score(
+    samples: Sequence[Sample],
+    predictions: Mapping[str, str | Prediction | None] | Iterable[Prediction],
+    *,
+    compat: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> ScoreReport:
+    """Score model outputs (raw text or parsed `Prediction`s, keyed by sample id).
+
+    A sample without a prediction is scored as an empty (unparsable) answer and listed in
+    `missing_predictions`; a prediction whose id names no sample is listed in
+    `unknown_predictions`. `compat="ptbench-official"` reproduces the public scripts.
+    """
+    if compat is not None and compat not in COMPAT_MODES:
+        raise PertoolError(f"unknown compatibility mode {compat!r}; known: {', '.join(COMPAT_MODES)}")
+    by_id = _by_id(predictions)
+    results = []
+    missing = []
+    for sample in samples:
+        given = by_id.get(sample.id)
+        if given is None:
+            missing.append(sample.id)
+        results.append(_score_one(sample, given, compat))
+    ids = {s.id for s in samples}
+    report = score_results(results, resamples=resamples, seed=seed)
+    report.mode = compat or "pertool"
+    report.missing_predictions = missing
+    report.unknown_predictions = [i for i in by_id if i not in ids]
+    return report
+
+
+def score_results(results: list[SampleResult], *, resamples: int, seed: int) -> ScoreReport:
+    metrics, errors, counts = aggregate(results)
+    intervals = bootstrap_intervals(results, resamples=resamples, seed=seed)
+    return ScoreReport(splits=metrics, errors=errors, intervals=intervals, counts=counts, results=results)
+
+
+def _by_id(predictions: Mapping | Iterable[Prediction]) -> dict[str, str | Prediction | None]:
+    if isinstance(predictions, Mapping):
+        return dict(predictions)
+    return {p.sample_id: p for p in predictions}
+
+
+def _score_one(sample: Sample, given: str | Prediction | None, compat: str | None) -> SampleResult:
+    raw = given.raw_output if isinstance(given, Prediction) else (given or "")
+    if compat == "ptbench-official":
+        return score_sample_official(sample, raw)
+    prediction = given if isinstance(given, Prediction) else parse_ptbench(raw, sample.id)
+    return score_sample(sample, prediction)

@@ -1,0 +1,285 @@
+"""`--compat ptbench-official`: the public PTBench scripts' numbers, defects included.
+
+Reproduces, on purpose, defects 1 and 3-8 of docs (see docs/scoring.md): the `{...}`-wrapping
+parser with its lenient value rules, string-vs-non-string comparisons that raise and turn the
+sample into a format failure, integer tolerance against the first accepted value only, the
+swapped missing/excessive labels, double counting of repeated calls, and independent P-missing /
+P-excessive counting. Defect 2 is NOT reproduced: the public parser calls `eval()` on binary
+operations; here only arithmetic on numeric literals is folded, by walking the tree, and any
+other binary operation is a format failure. Nothing is ever evaluated.
+
+The per-sample logic mirrors the public `evaluate` and `error_analysis` passes exactly, so an
+exception anywhere in them (a comparison that raises) makes the sample a format failure.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import operator
+import warnings
+from typing import Any
+
+from pertool.schema import Sample
+from pertool.scoring.results import SampleResult
+
+__all__ = ["official_parse", "official_include", "score_sample_official"]
+
+Gold = tuple[str | None, list[dict[str, dict[str, Any]]]]
+
+_BINARY = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Pow: operator.pow, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
+    ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
+}  # fmt: skip
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert,
+          ast.Not: operator.not_}  # fmt: skip
+_MAX_RESULT_BITS = 1_000_000  # folding refuses powers and shifts that would build bigger numbers
+
+
+class _Unsupported(Exception):
+    """Anything the public parser would reject (or that we refuse to evaluate)."""
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def official_parse(text: str) -> tuple[Any, list[dict[str, dict[Any, Any]]]]:
+    """The public `ast_parse`: wrap in braces, take the first key and its call(s). Raises on
+    anything the public parser fails on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = ast.parse("{" + text + "}", mode="eval").body
+    if not isinstance(tree, ast.Dict):
+        raise _Unsupported("not a dict")
+    first = tree.keys[0]  # IndexError on `{}`, as in the public script
+    if isinstance(first, ast.Name):
+        key: Any = first.id
+    elif isinstance(first, ast.Constant):
+        key = first.value
+    else:
+        raise _Unsupported("platform is neither a name nor a constant")
+    body = tree.values[0]
+    if isinstance(body, ast.Call):
+        return key, [_resolve_call(body)]
+    if not isinstance(body, (ast.List, ast.Tuple, ast.Set)):
+        raise _Unsupported("no call list")
+    calls = []
+    for element in body.elts:
+        if not isinstance(element, ast.Call):
+            raise _Unsupported("list element is not a call")
+        calls.append(_resolve_call(element))
+    return key, calls
+
+
+def _resolve_call(node: ast.Call) -> dict[str, dict[Any, Any]]:
+    parts: list[str] = []
+    func: ast.expr = node.func
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if isinstance(func, ast.Name):
+        parts.append(func.id)
+    args = {kw.arg: _resolve_value(kw.value) for kw in node.keywords}  # positional: dropped
+    return {".".join(reversed(parts)): args}
+
+
+def _resolve_value(node: ast.expr) -> Any:
+    if isinstance(node, ast.Constant):
+        return "..." if node.value is Ellipsis else node.value
+    if isinstance(node, ast.UnaryOp):
+        # The public script negates the operand's value whatever the operator (`not`, `+`, `~`).
+        operand = node.operand
+        if not isinstance(operand, ast.Constant):
+            raise _Unsupported("unary operator on a non-constant")
+        return -operand.value
+    if isinstance(node, ast.List):
+        return [_resolve_value(v) for v in node.elts]
+    if isinstance(node, ast.Dict):
+        if any(k is None for k in node.keys):
+            raise _Unsupported("dict unpacking")
+        return {_resolve_value(k): _resolve_value(v) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+    if isinstance(node, ast.BinOp):
+        return _fold(node)
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Call):
+        return ast.unparse(node) if not node.keywords else _resolve_call(node)
+    if isinstance(node, ast.Tuple):
+        return tuple(_resolve_value(v) for v in node.elts)
+    if isinstance(node, ast.Subscript):
+        return ast.unparse(node.value) + "[" + ast.unparse(node.slice) + "]"
+    raise _Unsupported(f"unsupported value {type(node).__name__}")  # lambdas included
+
+
+def _fold(node: ast.expr) -> Any:
+    """Arithmetic on numeric literals, computed by walking the tree (defect 2 replaced)."""
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, (int, float, complex)):
+            return node.value
+        raise _Unsupported("binary operation on a non-number")
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_fold(node.operand))
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left, right = _fold(node.left), _fold(node.right)
+        _check_size(node.op, left, right)
+        return _BINARY[type(node.op)](left, right)
+    raise _Unsupported("binary operation on something other than numeric literals")
+
+
+def _check_size(op: ast.operator, left: Any, right: Any) -> None:
+    if not (isinstance(left, int) and isinstance(right, int)):
+        return
+    if isinstance(op, ast.Pow) and abs(left) > 1 and right * abs(left).bit_length() > _MAX_RESULT_BITS:
+        raise _Unsupported("power too large to fold")
+    if isinstance(op, ast.LShift) and right + left.bit_length() > _MAX_RESULT_BITS:
+        raise _Unsupported("shift too large to fold")
+    if isinstance(op, ast.Mult) and left.bit_length() + right.bit_length() > _MAX_RESULT_BITS:
+        raise _Unsupported("product too large to fold")
+
+
+# --- comparison and the two passes ---------------------------------------------------------
+
+
+def official_include(x: Any, y: Any) -> bool:
+    """The public `include`: may raise, which makes the sample a format failure (defect 3)."""
+    if x == "true" or x == "false":
+        return json.loads(x) in y
+    if isinstance(x, bool):
+        return x in y
+    if isinstance(x, str):
+        return x.lower() in [i.lower() for i in y]
+    if isinstance(x, list):
+        wanted = {i.lower() for i in x}
+        return wanted in [{i.lower() for i in j} for j in y]
+    if isinstance(x, int):
+        first = y[0]
+        return x <= first + 0.01 and x >= first - 0.01
+    return x in y
+
+
+def _name(call: dict) -> Any:
+    return next(iter(call))
+
+
+def _accuracy_pass(real: Gold, predicted: tuple[Any, list[dict]], params: dict) -> tuple:
+    real_platform, real_funcs = real
+    predict_platform, predict_funcs = predicted
+    platform = real_platform == predict_platform
+    names = name_ok = value_ok = True
+    query = profile = 0
+    real_names = [_name(f) for f in real_funcs]
+    for call in predict_funcs:
+        name = _name(call)
+        if name not in real_names:
+            names = name_ok = value_ok = False
+            continue
+        gold_args = real_funcs[real_names.index(name)][name]
+        for param, value in call[name].items():
+            if param not in gold_args:
+                name_ok = value_ok = False
+            elif official_include(value, gold_args[param]):
+                if param in params["query_params"]:
+                    query += 1
+                elif param in params["profile_params"]:
+                    profile += 1
+            else:
+                value_ok = False
+    predict_names = [_name(c) for c in predict_funcs]
+    for gold in real_funcs:
+        name = _name(gold)
+        if name not in predict_names:
+            names = name_ok = value_ok = False
+            continue
+        args = predict_funcs[predict_names.index(name)][name]
+        for param, accepted in gold[name].items():
+            if param not in args:
+                name_ok = value_ok = False
+            elif not official_include(args[param], accepted):
+                value_ok = False
+    return platform, names, names and name_ok, names and name_ok and value_ok, query, profile
+
+
+def _error_pass(real: Gold, predicted: tuple[Any, list[dict]]) -> tuple[str, ...]:
+    """Categories as the public `cal_error` counts them, labels swapped as there (defect 4)."""
+    (real_platform, real_funcs), (predict_platform, predict_funcs) = real, predicted
+    gold_absent = gold_param_absent = extra_call = extra_param = wrong_value = False
+    predict_names = [_name(c) for c in predict_funcs]
+    for gold in real_funcs:
+        name = _name(gold)
+        if name not in predict_names:
+            gold_absent = True
+            continue
+        args = predict_funcs[predict_names.index(name)][name]
+        for param, accepted in gold[name].items():
+            if param not in args:
+                gold_param_absent = True
+            elif not official_include(args[param], accepted):
+                wrong_value = True
+    real_names = [_name(f) for f in real_funcs]
+    for call in predict_funcs:
+        name = _name(call)
+        if name not in real_names:
+            extra_call = True
+            continue
+        gold_args = real_funcs[real_names.index(name)][name]
+        for param, value in call[name].items():
+            if param not in gold_args:
+                extra_param = True
+            else:
+                official_include(value, gold_args[param])  # may raise, as in the public pass
+    # Public labels: an absent gold call is "excessive", an extra predicted call "missing".
+    labelled_missing, labelled_excessive = extra_call, gold_absent
+    errors: list[str] = []
+    if labelled_missing and labelled_excessive:
+        errors.append("tool_wrong")
+    elif labelled_missing:
+        errors.append("tool_missing")
+    elif labelled_excessive:
+        errors.append("tool_excessive")
+    else:
+        if extra_param:
+            errors.append("param_missing")
+        if gold_param_absent:
+            errors.append("param_excessive")
+        if wrong_value and not (extra_param or gold_param_absent):
+            errors.append("param_value")
+    if real_platform != predict_platform:
+        errors.append("platform")
+    return tuple(errors)
+
+
+def gold_of(sample: Sample) -> Gold:
+    return sample.gold_platform, [{g.name: g.arguments} for g in sample.gold_calls]
+
+
+def param_lists(sample: Sample) -> dict[str, list[str]]:
+    """The sample's verbatim `query_params`/`profile_params` (derived when not from PTBench)."""
+    out = {}
+    for key, source in (("query_params", "query"), ("profile_params", "profile")):
+        listed = sample.extra.get(key)
+        if listed is None:
+            listed = list(dict.fromkeys(
+                p for g in sample.gold_calls for p, s in g.sources.items() if s == source))  # fmt: skip
+        out[key] = listed
+    return out
+
+
+def score_sample_official(sample: Sample, output: str) -> SampleResult:
+    params = param_lists(sample)
+    base = dict(sample_id=sample.id, split=sample.split,
+                query_total=len(params["query_params"]),
+                profile_total=len(params["profile_params"]))  # fmt: skip
+    real = gold_of(sample)
+    try:
+        predicted = official_parse(output)
+        platform, names, param_names, values, query, profile = _accuracy_pass(real, predicted, params)
+        errors = _error_pass(real, predicted)
+    except Exception as exc:  # every failure of the public pipeline is a format failure there
+        return SampleResult(format=False, errors=("format",), detail=f"{type(exc).__name__}: {exc}"[:200], **base)
+    return SampleResult(
+        format=True, platform=platform, tool_name=names, tool_param=param_names,
+        tool_value=values, overall=platform and values,
+        query_correct=query, profile_correct=profile, errors=errors, **base,
+    )  # fmt: skip

@@ -1,0 +1,150 @@
+"""Per-sample outcomes and their aggregation into the PTBench metrics.
+
+Both scorers (ours and the compatibility mode) produce `SampleResult`s; everything after that
+(per-split means, the overall column, error counts, intervals) is shared, so the two modes
+cannot drift in how they add things up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ERROR_KEYS",
+    "METRIC_KEYS",
+    "SampleResult",
+    "ScoreReport",
+    "aggregate",
+    "overall_split",
+]
+
+# Order of the paper's Table 2.
+METRIC_KEYS = (
+    "format",
+    "platform",
+    "query_param",
+    "profile_param",
+    "tool_name",
+    "tool_param",
+    "tool_value",
+    "overall",
+)
+# Order of the paper's Figure 4; `platform` is counted on its own, beside one of the others.
+ERROR_KEYS = (
+    "tool_wrong",
+    "tool_missing",
+    "tool_excessive",
+    "param_missing",
+    "param_excessive",
+    "param_value",
+    "platform",
+)
+SAMPLE_LEVEL = ("format", "platform", "tool_name", "tool_param", "tool_value", "overall")
+RATIO_LEVEL = {"query_param": ("query_correct", "query_total"),
+               "profile_param": ("profile_correct", "profile_total")}
+OVERALL = "overall"
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """What one sample scored. `errors` lists the error categories it counts toward."""
+
+    sample_id: str
+    split: str
+    format: bool
+    platform: bool = False
+    tool_name: bool = False
+    tool_param: bool = False
+    tool_value: bool = False
+    overall: bool = False
+    query_correct: int = 0
+    query_total: int = 0
+    profile_correct: int = 0
+    profile_total: int = 0
+    errors: tuple[str, ...] = ()
+    detail: str = ""  # the parse error, or a short reason, for reports
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class ScoreReport:
+    """Metrics per split plus `overall`, error counts, and bootstrap intervals."""
+
+    splits: dict[str, dict[str, float | None]]
+    errors: dict[str, dict[str, int]]
+    intervals: dict[str, dict[str, list[float] | None]]
+    counts: dict[str, int]
+    mode: str = "pertool"
+    missing_predictions: list[str] = field(default_factory=list)
+    unknown_predictions: list[str] = field(default_factory=list)
+    duplicate_predictions: list[str] = field(default_factory=list)
+    results: list[SampleResult] = field(default_factory=list)
+
+    def to_json(self, *, with_samples: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "splits": self.splits,
+            "errors": self.errors,
+            "intervals": self.intervals,
+            "counts": self.counts,
+            "mode": self.mode,
+            "missing_predictions": self.missing_predictions,
+            "unknown_predictions": self.unknown_predictions,
+            "duplicate_predictions": self.duplicate_predictions,
+        }
+        if with_samples:
+            out["samples"] = [r.to_json() for r in self.results]
+        return out
+
+
+def split_metrics(results: Sequence[SampleResult]) -> dict[str, float | None]:
+    """The eight metrics of one split. Every sample counts in every denominator."""
+    n = len(results)
+    out: dict[str, float | None] = {}
+    for key in METRIC_KEYS:
+        if key in RATIO_LEVEL:
+            num, den = RATIO_LEVEL[key]
+            total = sum(getattr(r, den) for r in results)
+            out[key] = sum(getattr(r, num) for r in results) / total if total else None
+        else:
+            out[key] = sum(getattr(r, key) for r in results) / n if n else None
+    return out
+
+
+def split_errors(results: Sequence[SampleResult]) -> dict[str, int]:
+    counts = dict.fromkeys(ERROR_KEYS, 0)
+    counts["format"] = 0
+    for r in results:
+        for category in r.errors:
+            counts[category] += 1
+    return counts
+
+
+def overall_split(
+    per_split: dict[str, dict[str, float | None]], counts: dict[str, int]
+) -> dict[str, float | None]:
+    """Sample-weighted mean of each metric over the splits (splits where it is undefined drop
+    out of that metric's weights)."""
+    out: dict[str, float | None] = {}
+    for key in METRIC_KEYS:
+        pairs = [(counts[s], m[key]) for s, m in per_split.items() if m[key] is not None]
+        weight = sum(w for w, _ in pairs)
+        out[key] = sum(w * v for w, v in pairs) / weight if weight else None
+    return out
+
+
+def aggregate(results: Sequence[SampleResult]) -> tuple[dict, dict, dict[str, int]]:
+    """(metrics, errors, counts) per split in first-seen order, plus the `overall` entry."""
+    by_split: dict[str, list[SampleResult]] = {}
+    for r in results:
+        by_split.setdefault(r.split, []).append(r)
+    counts = {s: len(rs) for s, rs in by_split.items()}
+    metrics = {s: split_metrics(rs) for s, rs in by_split.items()}
+    errors = {s: split_errors(rs) for s, rs in by_split.items()}
+    metrics[OVERALL] = overall_split(metrics, counts)
+    errors[OVERALL] = {k: sum(e[k] for e in errors.values()) for k in (*ERROR_KEYS, "format")}
+    counts[OVERALL] = len(results)
+    return metrics, errors, counts

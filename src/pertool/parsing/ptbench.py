@@ -58,11 +58,9 @@ def _parse_answer(text: str) -> tuple[str, list[Call]]:
     if not text:
         raise ParseFailure("empty answer")
     if _JSON_HINT.search(text):
-        try:
-            return _parse_json_variant(text)
-        except ParseFailure:
-            if not _LIST_START.search(text):
-                raise
+        obj = _json_answer_object(text)
+        if obj is not None:
+            return _from_json_answer(obj)
     return _parse_text_format(text)
 
 
@@ -176,12 +174,24 @@ def _quoted_suffix(head: str) -> str | None:
 # --- JSON variant ---------------------------------------------------------------------------
 
 
-def _parse_json_variant(text: str) -> tuple[str, list[Call]]:
+def _json_answer_object(text: str) -> dict[str, Any] | None:
+    """The first `{...}` object if it loads (as JSON or a Python literal) and has `platform`."""
     start = text.find("{")
     end = balanced_end(text, start) if start >= 0 else None
     if end is None:
-        raise ParseFailure("unbalanced braces in the JSON answer")
-    obj = _load_object(text[start : end + 1])
+        return None
+    source = text[start : end + 1]
+    try:
+        obj = json.loads(source, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        try:
+            obj = literal_value(_parse_expression(source))
+        except (ParseFailure, NotALiteral, RecursionError):
+            return None
+    return obj if isinstance(obj, dict) and "platform" in obj else None
+
+
+def _from_json_answer(obj: dict[str, Any]) -> tuple[str, list[Call]]:
     platform = obj.get("platform")
     if not isinstance(platform, str) or not platform.strip():
         raise ParseFailure("JSON answer: `platform` must be a non-empty string")
@@ -189,19 +199,6 @@ def _parse_json_variant(text: str) -> tuple[str, list[Call]]:
     if not isinstance(functions, list):
         raise ParseFailure("JSON answer: `functions` must be a list")
     return platform.strip(), [_json_call(f, i) for i, f in enumerate(functions)]
-
-
-def _load_object(source: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(source, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        try:
-            obj = literal_value(_parse_expression(source))
-        except (NotALiteral, RecursionError) as exc:
-            raise ParseFailure(f"JSON answer: {exc}") from None
-    if not isinstance(obj, dict):
-        raise ParseFailure("JSON answer is not an object")
-    return obj
 
 
 def _reject_constant(name: str) -> Any:

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def serve_dir() -> Iterator:
+    """Serve a directory over real HTTP on a loopback port; yields a function dir -> base URL."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    def start(directory: Path) -> str:
+        handler = partial(QuietHandler, directory=str(directory))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Downloads in tests never touch the real user data dir."""
+    data = tmp_path / "pertool-data"
+    monkeypatch.setenv("PERTOOL_DATA_DIR", str(data))
+    return data

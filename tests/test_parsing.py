@@ -201,3 +201,60 @@ def fuzz(count: int, seed: int = 0) -> int:
 
 def test_fuzz_never_raises():
     assert fuzz(3000) > 0
+
+
+# --- the regex fast path agrees with the AST path ------------------------------------------
+
+from pertool.parsing.extract import ParseFailure  # noqa: E402
+from pertool.parsing.fast_calls import fast_call_list  # noqa: E402
+from pertool.parsing.ptbench import parse_call_list_ast  # noqa: E402
+
+ws = st.sampled_from(["", "", "", " ", "  ", "\t", "\n", "\f", "\r", "\v", " \n "])
+tricky_names = st.sampled_from(["a", "b", "c", "d", "findHotel"]) | st.sampled_from(["a", "b", "_x", "class", "None", "True", "match", "x1", "é", "a.b", "1a"])
+tricky_values = st.one_of(
+    st.sampled_from(["1", "-2", "3.25", "'x y'", '"z"', "True", "None", "-0.0", "12e3"]),
+    st.sampled_from(["1", "-1", "- 1", "+1", "007", "0", "-0", "1.5", "1.", ".5", "1e5", "1E-3",
+                     "1e999", "1_000", "9" * 5000, "True", "true", "None", "null", "Truex",
+                     "''", '""', "'a\\'b'", "'a\"b'", '"a\'b"', "'x' 'y'", "'\\n'", "u'x'", "b'x'"]),
+    st.text(max_size=6).map(lambda t: "'" + t + "'"),
+    st.text(max_size=6).map(lambda t: '"' + t + '"'),
+)
+
+
+safe_ws = st.sampled_from(["", " ", "\n"])
+safe_names = st.sampled_from(["a", "b", "c", "d", "findHotel"])
+safe_values = st.sampled_from(["1", "-2", "3.25", "'x y'", '"z"', "True", "None", "-0.0", "12e3"])
+
+
+@st.composite
+def near_simple_lists(draw):
+    """Call lists on the edge of the fast path's language: mostly simple, some parts tricky."""
+    rate = draw(st.sampled_from([0, 10, 50]))  # percent of parts drawn from the tricky pools
+
+    def pick(safe, tricky):
+        return draw(tricky if draw(st.integers(0, 99)) < rate else safe)
+
+    calls = []
+    for _ in range(draw(st.integers(0, 3))):
+        args = [f"{pick(safe_names, tricky_names)}{pick(safe_ws, ws)}={pick(safe_ws, ws)}"
+                f"{pick(safe_values, tricky_values)}" for _ in range(draw(st.integers(0, 3)))]
+        sep = pick(safe_ws, ws) + "," + pick(safe_ws, ws)
+        trailing = draw(st.sampled_from(["", ",", " ,"])) if args else ""
+        calls.append(f"{pick(safe_names, tricky_names)}{pick(safe_ws, ws)}({sep.join(args)}{trailing})")
+    trailing = draw(st.sampled_from(["", ",", ", "])) if calls else draw(st.sampled_from(["", ","]))
+    return "[" + pick(safe_ws, ws) + ", ".join(calls) + trailing + pick(safe_ws, ws) + "]"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(near_simple_lists())
+def test_fast_path_agrees_with_the_ast_path(source):
+    fast = fast_call_list(source)
+    if fast is None:
+        return
+    try:
+        slow = parse_call_list_ast(source)
+    except ParseFailure as exc:
+        raise AssertionError(f"fast path accepted {source!r}, AST path rejects: {exc}") from None
+    assert [(c.name, c.arguments) for c in slow] == fast
+    for (_, a), c in zip(fast, slow):  # same types too (1 vs 1.0 vs True)
+        assert [type(v) for v in a.values()] == [type(v) for v in c.arguments.values()]

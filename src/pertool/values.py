@@ -40,6 +40,8 @@ def accepts(accepted: Iterable[Any], predicted: Any) -> bool:
 
 def values_equal(a: Any, b: Any) -> bool:
     """Equality of two parameter values under the rules of this module (symmetric)."""
+    if type(a) is type(b) and a == b:  # fast path: identical values are equal under every rule
+        return True
     if isinstance(a, bool) or isinstance(b, bool):
         return _bool_of(a) is not None and _bool_of(a) == _bool_of(b)
     if a is None or b is None:

@@ -19,14 +19,14 @@ class ParseFailure(ValueError):
     """Raised inside the parsers; turned into `Prediction.parse_error` at the surface."""
 
 
-def strip_reasoning(text: str) -> str:
-    """The text after the last `</think>`; an opened but unclosed block has no answer."""
-    end = text.rfind(THINK_CLOSE)
-    if end >= 0:
-        return text[end + len(THINK_CLOSE) :]
-    if THINK_OPEN in text:
+def strip_reasoning(text: str) -> list[str]:
+    """Texts to look for the answer in: after the last `</think>` first, then the whole text
+    (a value may itself contain the tag). An output that opens a block it never closes has no
+    answer."""
+    if text.lstrip().startswith(THINK_OPEN) and THINK_CLOSE not in text:
         raise ParseFailure("the output ends inside a <think> block (no answer after it)")
-    return text
+    end = text.rfind(THINK_CLOSE)
+    return [text[end + len(THINK_CLOSE) :], text] if end >= 0 else [text]
 
 
 def answer_candidates(text: str) -> Iterator[str]:

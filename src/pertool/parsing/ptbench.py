@@ -15,11 +15,12 @@ import re
 import warnings
 from typing import Any
 
+from pertool.parsing.fast_calls import fast_call_list
 from pertool.parsing.extract import ParseFailure, answer_candidates, balanced_end, strip_reasoning
 from pertool.parsing.literals import NotALiteral, describe, literal_value
 from pertool.schema import Call, Prediction
 
-__all__ = ["MAX_OUTPUT_CHARS", "parse_ptbench", "parse_call_list"]
+__all__ = ["MAX_OUTPUT_CHARS", "parse_call_list", "parse_call_list_ast", "parse_ptbench"]
 
 MAX_OUTPUT_CHARS = 200_000
 _MAX_ATTEMPTS = 8  # candidate `:[` positions tried per text; bounds work on adversarial prose
@@ -43,13 +44,13 @@ def _parse(raw: str) -> tuple[str, list[Call]]:
         raise ParseFailure("empty output")
     if len(raw) > MAX_OUTPUT_CHARS:
         raise ParseFailure(f"output of {len(raw)} characters exceeds {MAX_OUTPUT_CHARS}")
-    text = strip_reasoning(raw)
     first_error: ParseFailure | None = None
-    for candidate in answer_candidates(text):
-        try:
-            return _parse_answer(candidate.strip())
-        except ParseFailure as exc:
-            first_error = first_error or exc
+    for text in strip_reasoning(raw):
+        for candidate in answer_candidates(text):
+            try:
+                return _parse_answer(candidate.strip())
+            except ParseFailure as exc:
+                first_error = first_error or exc
     assert first_error is not None
     raise first_error
 
@@ -94,6 +95,14 @@ def _calls_at(text: str, start: int) -> list[Call]:
 
 def parse_call_list(source: str) -> list[Call]:
     """Parse `[f(a=1), g()]` into calls; the source must be exactly that list."""
+    simple = fast_call_list(source)
+    if simple is not None:
+        return [Call(name=name, arguments=args) for name, args in simple]
+    return parse_call_list_ast(source)
+
+
+def parse_call_list_ast(source: str) -> list[Call]:
+    """The general path: read the list from a Python AST (literals only, nothing evaluated)."""
     tree = _parse_expression(source)
     if not isinstance(tree, ast.List):
         raise ParseFailure(f"expected a list of calls, got {describe(tree)}")
@@ -102,8 +111,10 @@ def parse_call_list(source: str) -> list[Call]:
 
 def _parse_expression(source: str) -> ast.expr:
     try:
+        if "\\" not in source:
+            return ast.parse(source, mode="eval").body
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. invalid escape sequences in model strings
+            warnings.simplefilter("ignore")  # invalid escape sequences in model strings
             return ast.parse(source, mode="eval").body
     except SyntaxError as exc:
         raise ParseFailure(f"syntax error in the call list: {exc.msg} (column {exc.offset})")

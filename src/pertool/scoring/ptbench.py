@@ -34,17 +34,17 @@ def score_sample(sample: Sample, prediction: Prediction) -> SampleResult:
     param_missing = param_extra = value_wrong = False
     query_correct = profile_correct = 0
     for gold, call in pairs:
-        param_missing |= any(p not in call.arguments for p in gold.arguments)
-        param_extra |= any(p not in gold.arguments for p in call.arguments)
+        args = call.arguments
+        param_extra |= any(p not in gold.arguments for p in args)
         for name, accepted in gold.arguments.items():
-            if name not in call.arguments:
-                continue
-            if not accepts(accepted, call.arguments[name]):
+            if name not in args:
+                param_missing = True
+            elif not accepts(accepted, args[name]):
                 value_wrong = True
-                continue
-            source = gold.sources.get(name)
-            query_correct += source == "query"
-            profile_correct += source == "profile"
+            else:
+                source = gold.sources.get(name)
+                query_correct += source == "query"
+                profile_correct += source == "profile"
 
     tool_name = not missing and not extra
     tool_param = tool_name and not param_missing and not param_extra
@@ -73,6 +73,13 @@ def match_calls(
     Among calls sharing a name, pairs whose values are all accepted are matched first (a
     maximum matching), then the rest in order, so the best pairing is always found.
     """
+    gold_names = {g.name for g in gold}
+    by_name = {c.name: c for c in predicted}
+    if len(gold_names) == len(gold) and len(by_name) == len(predicted):
+        # Common case, no repeated names: pairing by name is the whole story.
+        pairs = [(g, by_name[g.name]) for g in gold if g.name in by_name]
+        missing = [g for g in gold if g.name not in by_name]
+        return pairs, missing, [c for c in predicted if c.name not in gold_names]
     pairs: list[tuple[GoldCall, Call]] = []
     used_pred: set[int] = set()
     missing: list[GoldCall] = []

@@ -47,7 +47,7 @@ RATIO_LEVEL = {"query_param": ("query_correct", "query_total"),
 OVERALL = "overall"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SampleResult:
     """What one sample scored. `errors` lists the error categories it counts toward."""
 
@@ -67,7 +67,7 @@ class SampleResult:
     detail: str = ""  # the parse error, or a short reason, for reports
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        return {f: (list(v) if isinstance(v := getattr(self, f), tuple) else v) for f in self.__slots__}
 
 
 @dataclass

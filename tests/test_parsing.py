@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from pertool.parsing.ptbench import MAX_OUTPUT_CHARS, parse_ptbench
 from pertool.parsing.render import render_ptbench
-from pertool.schema import Call
+from pertool.schema import Call, GoldCall, Sample
+from pertool.scoring.ptbench_official import score_sample_official
 
 EXPECTED = ("MegaMart", [Call(name="f", arguments={"a": 1, "b": "x"}), Call(name="g")])
 
@@ -171,6 +172,10 @@ SEEDS = [
 ALPHABET = string.printable + "[](){}:'\"`<>/\\ñ中\x00"
 
 
+FUZZ_SAMPLE = Sample(id="trained:0", benchmark="ptbench", split="trained", query="q",
+                     gold_platform="MegaMart", gold_calls=[GoldCall(name="f", arguments={"a": [1]})])
+
+
 def mutate(rng: random.Random, text: str) -> str:
     chars = list(text)
     for _ in range(rng.randint(1, 6)):
@@ -196,6 +201,7 @@ def fuzz(count: int, seed: int = 0) -> int:
         prediction = parse_ptbench(text)  # must never raise
         json.dumps(prediction.model_dump())  # and always be serialisable
         parsed_ok += prediction.parse_error is None
+        score_sample_official(FUZZ_SAMPLE, text)  # the compatibility parser neither
     return parsed_ok
 
 

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: run test setup setup-all lint clean
+.PHONY: run test setup setup-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,9 @@ run: setup
 	$(BIN)/pertool score
 
 test: setup-all
-	$(BIN)/python -m pytest
-
-lint: setup-all
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

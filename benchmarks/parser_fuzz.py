@@ -16,11 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from test_parsing import ALPHABET, SEEDS, mutate  # noqa: E402
-
 from pertool.parsing.ptbench import parse_ptbench  # noqa: E402
 from pertool.schema import GoldCall, Sample  # noqa: E402
 from pertool.scoring.ptbench_official import score_sample_official  # noqa: E402
+from test_parsing import ALPHABET, SEEDS, mutate  # noqa: E402
 
 
 def main() -> None:

@@ -2,7 +2,12 @@ import pytest
 
 from factory import record, write_split_dir
 from pertool.benchmarks.ptbench import load_ptbench
-from pertool.benchmarks.ptbench_prompts import CHAT_FORMATS, chat_messages, raw_prompt, system_prompt
+from pertool.benchmarks.ptbench_prompts import (
+    CHAT_FORMATS,
+    chat_messages,
+    raw_prompt,
+    system_prompt,
+)
 
 # The public scripts' prompt, written out here independently of the implementation.
 PUBLIC = (

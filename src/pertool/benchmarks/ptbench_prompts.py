@@ -108,10 +108,12 @@ def raw_prompt(sample: Sample, chat_format: str) -> str:
         known = ", ".join(CHAT_FORMATS)
         raise ValueError(f"unknown chat format {chat_format!r}; known: {known}") from None
     if fmt.layout == "merged":
-        return fmt.system + fmt.user.format(content=system_prompt(sample) + sample.query) + fmt.assistant
+        user = fmt.user.format(content=system_prompt(sample) + sample.query)
+        return fmt.system + user + fmt.assistant
     if fmt.layout == "split":
         return _sectioned(sample, chat_format, fmt)
-    return fmt.system.format(content=system_prompt(sample)) + fmt.user.format(content=sample.query) + fmt.assistant
+    system = fmt.system.format(content=system_prompt(sample))
+    return system + fmt.user.format(content=sample.query) + fmt.assistant
 
 
 def _sectioned(sample: Sample, name: str, fmt: ChatFormat) -> str:
@@ -120,7 +122,8 @@ def _sectioned(sample: Sample, name: str, fmt: ChatFormat) -> str:
     tools = f"[BEGIN OF AVAILABLE TOOLS]\n{f['tools']}\n[END OF AVAILABLE TOOLS]\n\n"
     form = ("[BEGIN OF FORMAT INSTRUCTION]\n" + _FORMAT.format(format=ANSWER_FORMAT)
             + "\n[END OF FORMAT INSTRUCTION]\n\n")  # fmt: skip
+    query = fmt.user.format(content=sample.query)
     if name == "hammer":
         content = f"[BEGIN OF TASK INSTRUCTION]\n{task}\n[END OF TASK INSTRUCTION]\n\n{tools}{form}"
-        return fmt.system + fmt.user.format(content=content) + fmt.user.format(content=sample.query) + fmt.assistant
-    return fmt.system.format(content=task) + tools + form + fmt.user.format(content=sample.query) + fmt.assistant
+        return fmt.system + fmt.user.format(content=content) + query + fmt.assistant
+    return fmt.system.format(content=task) + tools + form + query + fmt.assistant

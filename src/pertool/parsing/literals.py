@@ -39,8 +39,9 @@ def literal_value(node: ast.AST) -> Any:
         return _constant(node)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = node.operand
-        if isinstance(inner, ast.Constant) and _is_real(inner.value):
-            return -inner.value if isinstance(node.op, ast.USub) else inner.value
+        value = inner.value if isinstance(inner, ast.Constant) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return -value if isinstance(node.op, ast.USub) else value
         raise NotALiteral(f"not a literal: {describe(node)}")
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
         return [literal_value(e) for e in node.elts]
@@ -49,10 +50,6 @@ def literal_value(node: ast.AST) -> Any:
     if isinstance(node, ast.Name) and node.id in _JSON_NAMES:
         return _JSON_NAMES[node.id]
     raise NotALiteral(f"not a literal: {describe(node)}")
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _constant(node: ast.Constant) -> Any:

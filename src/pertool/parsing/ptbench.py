@@ -15,8 +15,8 @@ import re
 import warnings
 from typing import Any
 
-from pertool.parsing.fast_calls import fast_call_list
 from pertool.parsing.extract import ParseFailure, answer_candidates, balanced_end, strip_reasoning
+from pertool.parsing.fast_calls import fast_call_list
 from pertool.parsing.literals import NotALiteral, describe, literal_value
 from pertool.schema import Call, Prediction
 
@@ -117,7 +117,7 @@ def _parse_expression(source: str) -> ast.expr:
             warnings.simplefilter("ignore")  # invalid escape sequences in model strings
             return ast.parse(source, mode="eval").body
     except SyntaxError as exc:
-        raise ParseFailure(f"syntax error in the call list: {exc.msg} (column {exc.offset})")
+        raise ParseFailure(f"syntax error in the call list: {exc.msg} (column {exc.offset})") from None
     except (RecursionError, MemoryError, ValueError) as exc:
         raise ParseFailure(f"call list cannot be parsed: {type(exc).__name__}") from None
 

@@ -9,7 +9,8 @@ __all__ = ["format_report"]
 METRIC_TITLES = dict(zip(METRIC_KEYS, (
     "Format", "Platform", "Query", "Profile", "T-name", "T-param", "T-value", "Overall")))  # fmt: skip
 ERROR_TITLES = dict(zip((*ERROR_KEYS, "format"), (
-    "T-wrong", "T-missing", "T-excess", "P-missing", "P-excess", "P-error", "Platform", "Format")))  # fmt: skip
+    "T-wrong", "T-missing", "T-excess", "P-missing", "P-excess", "P-error", "Platform", "Format",
+)))  # fmt: skip
 _WIDTH = 11
 
 

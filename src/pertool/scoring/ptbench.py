@@ -24,10 +24,10 @@ __all__ = ["score_sample", "match_calls"]
 
 def score_sample(sample: Sample, prediction: Prediction) -> SampleResult:
     query_total, profile_total = _provenance_counts(sample.gold_calls)
-    base = dict(sample_id=sample.id, split=sample.split,
-                query_total=query_total, profile_total=profile_total)  # fmt: skip
     if not prediction.parsed:
-        return SampleResult(format=False, errors=("format",), detail=prediction.parse_error or "", **base)
+        return SampleResult(sample_id=sample.id, split=sample.split, format=False,
+                            query_total=query_total, profile_total=profile_total,
+                            errors=("format",), detail=prediction.parse_error or "")  # fmt: skip
 
     platform_ok = _same_platform(prediction.platform, sample.gold_platform)
     pairs, missing, extra = match_calls(sample.gold_calls, prediction.calls)
@@ -52,6 +52,10 @@ def score_sample(sample: Sample, prediction: Prediction) -> SampleResult:
     category = _category(missing, extra, param_missing, param_extra, value_wrong)
     errors = tuple(c for c in (category, None if platform_ok else "platform") if c)
     return SampleResult(
+        sample_id=sample.id,
+        split=sample.split,
+        query_total=query_total,
+        profile_total=profile_total,
         format=True,
         platform=platform_ok,
         tool_name=tool_name,
@@ -61,7 +65,6 @@ def score_sample(sample: Sample, prediction: Prediction) -> SampleResult:
         query_correct=query_correct,
         profile_correct=profile_correct,
         errors=errors,
-        **base,
     )
 
 
@@ -77,12 +80,12 @@ def match_calls(
     by_name = {c.name: c for c in predicted}
     if len(gold_names) == len(gold) and len(by_name) == len(predicted):
         # Common case, no repeated names: pairing by name is the whole story.
-        pairs = [(g, by_name[g.name]) for g in gold if g.name in by_name]
-        missing = [g for g in gold if g.name not in by_name]
+        pairs: list[tuple[GoldCall, Call]] = [(g, by_name[g.name]) for g in gold if g.name in by_name]
+        missing: list[GoldCall] = [g for g in gold if g.name not in by_name]
         return pairs, missing, [c for c in predicted if c.name not in gold_names]
-    pairs: list[tuple[GoldCall, Call]] = []
+    pairs = []
     used_pred: set[int] = set()
-    missing: list[GoldCall] = []
+    missing = []
     for name in dict.fromkeys(g.name for g in gold):
         g_idx = [i for i, g in enumerate(gold) if g.name == name]
         p_idx = [j for j, c in enumerate(predicted) if c.name == name]

@@ -27,13 +27,13 @@ __all__ = ["official_parse", "official_include", "score_sample_official"]
 
 Gold = tuple[str | None, list[dict[str, dict[str, Any]]]]
 
-_BINARY = {
+_BINARY: dict[type, Any] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
     ast.Pow: operator.pow, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
     ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
 }  # fmt: skip
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert,
+_UNARY: dict[type, Any] = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert,
           ast.Not: operator.not_}  # fmt: skip
 _MAX_RESULT_BITS = 1_000_000  # folding refuses powers and shifts that would build bigger numbers
 
@@ -93,7 +93,7 @@ def _resolve_value(node: ast.expr) -> Any:
         operand = node.operand
         if not isinstance(operand, ast.Constant):
             raise _Unsupported("unary operator on a non-constant")
-        return -operand.value
+        return -operand.value  # type: ignore[operator]  # raises as the public script does
     if isinstance(node, ast.List):
         return [_resolve_value(v) for v in node.elts]
     if isinstance(node, ast.Dict):
@@ -268,18 +268,19 @@ def param_lists(sample: Sample) -> dict[str, list[str]]:
 
 def score_sample_official(sample: Sample, output: str) -> SampleResult:
     params = param_lists(sample)
-    base = dict(sample_id=sample.id, split=sample.split,
-                query_total=len(params["query_params"]),
-                profile_total=len(params["profile_params"]))  # fmt: skip
+    result = SampleResult(sample_id=sample.id, split=sample.split, format=False,
+                          query_total=len(params["query_params"]),
+                          profile_total=len(params["profile_params"]))  # fmt: skip
     real = gold_of(sample)
     try:
         predicted = official_parse(output)
         platform, names, param_names, values, query, profile = _accuracy_pass(real, predicted, params)
         errors = _error_pass(real, predicted)
     except Exception as exc:  # every failure of the public pipeline is a format failure there
-        return SampleResult(format=False, errors=("format",), detail=f"{type(exc).__name__}: {exc}"[:200], **base)
-    return SampleResult(
-        format=True, platform=platform, tool_name=names, tool_param=param_names,
-        tool_value=values, overall=platform and values,
-        query_correct=query, profile_correct=profile, errors=errors, **base,
-    )  # fmt: skip
+        result.errors = ("format",)
+        result.detail = f"{type(exc).__name__}: {exc}"[:200]
+        return result
+    result.format, result.platform, result.tool_name = True, platform, names
+    result.tool_param, result.tool_value, result.overall = param_names, values, platform and values
+    result.query_correct, result.profile_correct, result.errors = query, profile, errors
+    return result

@@ -130,7 +130,7 @@ def overall_split(
     out of that metric's weights)."""
     out: dict[str, float | None] = {}
     for key in METRIC_KEYS:
-        pairs = [(counts[s], m[key]) for s, m in per_split.items() if m[key] is not None]
+        pairs = [(counts[s], v) for s, m in per_split.items() if (v := m[key]) is not None]
         weight = sum(w for w, _ in pairs)
         out[key] = sum(w * v for w, v in pairs) / weight if weight else None
     return out

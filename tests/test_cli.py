@@ -115,3 +115,18 @@ def test_prompt_command():
     raw = run("prompt", "--id", "trained:0", "--chat-format", "llama3", check=True).stdout
     assert raw.startswith("<|start_header_id|>system")
     assert run("prompt", "--id", "nope:1").returncode == 2
+
+
+def test_predictions_not_utf8(tmp_path):
+    preds = tmp_path / "p.jsonl"
+    preds.write_bytes(b'{"id": "trained:0", "output": "x"}\n{"id": "trained:1", "output": "\xff"}\n')
+    proc = run("score", "--predictions", str(preds))
+    assert proc.returncode == 2 and "line 2" in proc.stderr and "UTF-8" in proc.stderr
+
+
+def test_duplicate_ids_keep_the_last_and_are_reported(tmp_path):
+    preds = tmp_path / "p.jsonl"
+    preds.write_text('{"id": "trained:0", "output": "x"}\n{"id": "trained:0", "output": null}\n')
+    proc = run("score", "--predictions", str(preds), "--json", check=True)
+    assert json.loads(proc.stdout)["duplicate_predictions"] == ["trained:0"]
+    assert "more than once" in proc.stderr

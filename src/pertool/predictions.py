@@ -21,24 +21,32 @@ def read_predictions(path: str | Path) -> PredictionsFile:
     path = Path(path)
     out = PredictionsFile(outputs={})
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")  # decoded per line, so an encoding error names its line
     except OSError as exc:
         raise DataError(str(path), exc.strerror or str(exc)) from None
     with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+        for number, raw in enumerate(handle, start=1):
             where = f"{path}, line {number}"
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(where, f"not valid JSON ({exc.msg}, column {exc.colno})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                raise DataError(where, 'expected an object with a string "id" and an "output"')
-            output = record.get("output")
-            if output is not None and not isinstance(output, str):
-                raise DataError(where, f'"output" must be a string or null, got {type(output).__name__}')
-            if record["id"] in out.outputs:
-                out.duplicates.append(record["id"])
-            out.outputs[record["id"]] = output
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(where, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            _read_line(out, line, where)
     return out
+
+
+def _read_line(out: PredictionsFile, line: str, where: str) -> None:
+    if not line.strip():
+        return
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(where, f"not valid JSON ({exc.msg}, column {exc.colno})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        raise DataError(where, 'expected an object with a string "id" and an "output"')
+    output = record.get("output")
+    if output is not None and not isinstance(output, str):
+        raise DataError(where, f'"output" must be a string or null, got {type(output).__name__}')
+    if record["id"] in out.outputs:
+        out.duplicates.append(record["id"])
+    out.outputs[record["id"]] = output

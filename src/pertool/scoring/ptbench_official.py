@@ -18,6 +18,7 @@ import ast
 import json
 import operator
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from pertool.schema import Sample
@@ -163,89 +164,76 @@ def _name(call: dict) -> Any:
     return next(iter(call))
 
 
-def _accuracy_pass(real: Gold, predicted: tuple[Any, list[dict]], params: dict) -> tuple:
-    real_platform, real_funcs = real
-    predict_platform, predict_funcs = predicted
-    platform = real_platform == predict_platform
-    names = name_ok = value_ok = True
-    query = profile = 0
+@dataclass
+class _Walk:
+    """What the public `evaluate` and `error_analysis` passes observe. Both walk the same two
+    directions with the same comparisons, so one walk serves both."""
+
+    extra_call: bool = False  # a predicted call whose name is not in the gold
+    extra_param: bool = False  # a predicted parameter the gold call lacks
+    wrong_predicted: bool = False  # predicted -> gold direction: a value not accepted
+    gold_absent: bool = False  # a gold call whose name is not predicted
+    gold_param_absent: bool = False  # a gold parameter the predicted call lacks
+    wrong_gold: bool = False  # gold -> predicted direction: a value not accepted
+    query: int = 0
+    profile: int = 0
+
+
+def _walk(real_funcs: list[dict], predict_funcs: list[dict], params: dict) -> _Walk:
+    """Both directions, each call compared with the FIRST call of that name on the other side
+    (as the public scripts do). `official_include` may raise: the sample is then a format
+    failure."""
+    w = _Walk()
     real_names = [_name(f) for f in real_funcs]
     for call in predict_funcs:
         name = _name(call)
         if name not in real_names:
-            names = name_ok = value_ok = False
+            w.extra_call = True
             continue
         gold_args = real_funcs[real_names.index(name)][name]
         for param, value in call[name].items():
             if param not in gold_args:
-                name_ok = value_ok = False
+                w.extra_param = True
             elif official_include(value, gold_args[param]):
                 if param in params["query_params"]:
-                    query += 1
+                    w.query += 1
                 elif param in params["profile_params"]:
-                    profile += 1
+                    w.profile += 1
             else:
-                value_ok = False
+                w.wrong_predicted = True
     predict_names = [_name(c) for c in predict_funcs]
     for gold in real_funcs:
         name = _name(gold)
         if name not in predict_names:
-            names = name_ok = value_ok = False
+            w.gold_absent = True
             continue
         args = predict_funcs[predict_names.index(name)][name]
         for param, accepted in gold[name].items():
             if param not in args:
-                name_ok = value_ok = False
+                w.gold_param_absent = True
             elif not official_include(args[param], accepted):
-                value_ok = False
-    return platform, names, names and name_ok, names and name_ok and value_ok, query, profile
+                w.wrong_gold = True
+    return w
 
 
-def _error_pass(real: Gold, predicted: tuple[Any, list[dict]]) -> tuple[str, ...]:
-    """Categories as the public `cal_error` counts them, labels swapped as there (defect 4)."""
-    (real_platform, real_funcs), (predict_platform, predict_funcs) = real, predicted
-    gold_absent = gold_param_absent = extra_call = extra_param = wrong_value = False
-    predict_names = [_name(c) for c in predict_funcs]
-    for gold in real_funcs:
-        name = _name(gold)
-        if name not in predict_names:
-            gold_absent = True
-            continue
-        args = predict_funcs[predict_names.index(name)][name]
-        for param, accepted in gold[name].items():
-            if param not in args:
-                gold_param_absent = True
-            elif not official_include(args[param], accepted):
-                wrong_value = True
-    real_names = [_name(f) for f in real_funcs]
-    for call in predict_funcs:
-        name = _name(call)
-        if name not in real_names:
-            extra_call = True
-            continue
-        gold_args = real_funcs[real_names.index(name)][name]
-        for param, value in call[name].items():
-            if param not in gold_args:
-                extra_param = True
-            else:
-                official_include(value, gold_args[param])  # may raise, as in the public pass
-    # Public labels: an absent gold call is "excessive", an extra predicted call "missing".
-    labelled_missing, labelled_excessive = extra_call, gold_absent
+def _error_categories(w: _Walk, platform_ok: bool) -> tuple[str, ...]:
+    """Categories as the public `cal_error` counts them, labels swapped as there (defect 4):
+    an absent gold call is "excessive", an extra predicted call "missing"; same for params."""
     errors: list[str] = []
-    if labelled_missing and labelled_excessive:
+    if w.extra_call and w.gold_absent:
         errors.append("tool_wrong")
-    elif labelled_missing:
+    elif w.extra_call:
         errors.append("tool_missing")
-    elif labelled_excessive:
+    elif w.gold_absent:
         errors.append("tool_excessive")
     else:
-        if extra_param:
+        if w.extra_param:
             errors.append("param_missing")
-        if gold_param_absent:
+        if w.gold_param_absent:
             errors.append("param_excessive")
-        if wrong_value and not (extra_param or gold_param_absent):
-            errors.append("param_value")
-    if real_platform != predict_platform:
+        if w.wrong_gold and not (w.extra_param or w.gold_param_absent):
+            errors.append("param_value")  # the public error pass looks one way only
+    if not platform_ok:
         errors.append("platform")
     return tuple(errors)
 
@@ -274,13 +262,17 @@ def score_sample_official(sample: Sample, output: str) -> SampleResult:
     real = gold_of(sample)
     try:
         predicted = official_parse(output)
-        platform, names, param_names, values, query, profile = _accuracy_pass(real, predicted, params)
-        errors = _error_pass(real, predicted)
+        walk = _walk(real[1], predicted[1], params)
     except Exception as exc:  # every failure of the public pipeline is a format failure there
         result.errors = ("format",)
         result.detail = f"{type(exc).__name__}: {exc}"[:200]
         return result
+    platform = real[0] == predicted[0]
+    names = not (walk.extra_call or walk.gold_absent)
+    param_names = names and not (walk.extra_param or walk.gold_param_absent)
+    values = param_names and not (walk.wrong_predicted or walk.wrong_gold)
     result.format, result.platform, result.tool_name = True, platform, names
     result.tool_param, result.tool_value, result.overall = param_names, values, platform and values
-    result.query_correct, result.profile_correct, result.errors = query, profile, errors
+    result.query_correct, result.profile_correct = walk.query, walk.profile
+    result.errors = _error_categories(walk, platform)
     return result

@@ -1,0 +1,1 @@
+"""Model backends behind one async contract (see base.py) and the spec registry."""

@@ -1,0 +1,108 @@
+"""The one contract every model backend implements.
+
+A backend turns a `Request` (chat messages or raw text, optional tools, sampling settings) into
+a `Completion` (text, tool calls, token usage, latency). It knows nothing of benchmarks: the
+runner renders prompts and parses answers. Backends are async so that remote ones can overlap
+many requests; local ones run their work in a thread.
+
+    BackendError             a request failed; `retryable` says whether trying again may help
+    MissingDependency        an optional extra is not installed (names the pip command)
+    MissingCredential        an API key variable is not set (names the variable)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pertool.errors import PertoolError
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "Completion",
+    "MissingCredential",
+    "MissingDependency",
+    "Request",
+    "Sampling",
+]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Generation settings. Defaults: greedy-ish decoding with room for a full answer."""
+
+    temperature: float = 0.0
+    max_tokens: int = 512
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "stop": list(self.stop)}
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a backend is asked: `messages` (chat) or `prompt` (raw text), plus optional tools."""
+
+    messages: tuple[dict[str, Any], ...] = ()
+    prompt: str | None = None
+    tools: tuple[dict[str, Any], ...] = ()
+    sampling: Sampling = field(default_factory=Sampling)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"messages": list(self.messages), "prompt": self.prompt, "tools": list(self.tools),
+                "sampling": self.sampling.to_json()}  # fmt: skip
+
+
+@dataclass
+class Completion:
+    """A backend's answer. `tool_calls` are OpenAI-shaped: {"name", "arguments": str|dict}."""
+
+    text: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_s: float = 0.0
+    cached: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Completion:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model that answers requests. `identity` feeds the response-cache key."""
+
+    name: str
+    model: str
+
+    def identity(self) -> dict[str, Any]: ...
+
+    async def complete(self, request: Request) -> Completion: ...
+
+    async def aclose(self) -> None: ...
+
+
+class BackendError(PertoolError):
+    """A request failed. The runner retries only when `retryable` is true."""
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class MissingDependency(PertoolError):
+    def __init__(self, what: str, extra: str):
+        super().__init__(f"{what} needs the optional extra `{extra}`: pip install 'pertool[{extra}]'")
+
+
+class MissingCredential(PertoolError):
+    def __init__(self, variable: str, model: str):
+        super().__init__(f"{model} needs an API key: set the environment variable {variable} "
+                         f"(export {variable}=...)")  # fmt: skip

@@ -9,10 +9,14 @@ that break several of them (docs/prompts.md lists them), which are not reproduce
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pertool.schema import Sample
 
-__all__ = ["ANSWER_FORMAT", "CHAT_FORMATS", "chat_messages", "raw_prompt", "system_prompt"]
+__all__ = [
+    "ANSWER_FORMAT", "CHAT_FORMATS", "chat_messages", "native_messages", "native_tools", "raw_prompt",
+    "system_prompt",
+]  # fmt: skip
 
 ANSWER_FORMAT = "platform:[func1(param1_name = param1_value, param2...), func2...]"
 
@@ -50,6 +54,39 @@ def chat_messages(sample: Sample) -> list[dict[str, str]]:
         {"role": "system", "content": system_prompt(sample)},
         {"role": "user", "content": sample.query},
     ]
+
+
+# Native function calling (`--tool-mode native`): the tools go in `tools=`, and since PTBench's
+# APIs do not name their platform, every tool gets a required `platform` argument (an enum of
+# the sample's platforms). The parser takes the platform from the calls and removes it.
+_NATIVE = (
+    "Call the APIs with function calls. Put the platform you choose in the `platform` argument "
+    "of every call."
+)
+
+
+def native_messages(sample: Sample) -> list[dict[str, str]]:
+    f = _fields(sample)
+    return [
+        {"role": "system", "content": _TASK.format(**f) + _INSTRUCTION + _NATIVE},
+        {"role": "user", "content": sample.query},
+    ]
+
+
+def native_tools(sample: Sample) -> list[dict[str, Any]]:
+    names = [p.name for p in sample.platforms]
+    tools = []
+    for tool in sample.tools:
+        spec = tool.model_dump(mode="json", exclude_unset=True)
+        function = {k: v for k, v in spec["function"].items() if k in ("name", "description", "parameters")}
+        params = dict(function.get("parameters") or {"type": "object", "properties": {}})
+        properties = {"platform": {"type": "string", "enum": names,
+                                   "description": "the platform to call this API on"},
+                      **params.get("properties", {})}  # fmt: skip
+        required = ["platform", *(r for r in params.get("required", []) if r != "platform")]
+        function["parameters"] = {**params, "properties": properties, "required": required}
+        tools.append({"type": "function", "function": function})
+    return tools
 
 
 @dataclass(frozen=True)

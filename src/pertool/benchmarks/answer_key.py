@@ -1,0 +1,52 @@
+"""Find the sample a chat request was rendered from, and its gold answer in either mode.
+
+Used by the `oracle` backend and `pertool mock-server`, which must answer a request with the
+right gold without being told the sample id (a real server is not told either).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pertool.benchmarks.ptbench_prompts import chat_messages, native_messages
+from pertool.parsing.render import gold_as_calls, render_ptbench
+from pertool.schema import Sample
+
+__all__ = ["AnswerKey", "gold_text", "gold_tool_calls", "PLATFORM_ARGUMENT"]
+
+PLATFORM_ARGUMENT = "platform"
+
+
+def _key(messages: Iterable[dict[str, Any]]) -> str:
+    text = "\x00".join(f"{m.get('role')}:{m.get('content')}" for m in messages)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class AnswerKey:
+    """Maps the messages of a rendered prompt (text or native mode) back to its sample."""
+
+    def __init__(self, samples: Sequence[Sample]):
+        self._by_key: dict[str, Sample] = {}
+        for sample in samples:
+            self._by_key.setdefault(_key(chat_messages(sample)), sample)
+            self._by_key.setdefault(_key(native_messages(sample)), sample)
+
+    def lookup(self, messages: Iterable[dict[str, Any]]) -> Sample | None:
+        return self._by_key.get(_key(messages))
+
+
+def gold_text(sample: Sample) -> str:
+    """The gold answer in the benchmark's text format."""
+    return render_ptbench(sample.gold_platform or "", gold_as_calls(sample.gold_calls))
+
+
+def gold_tool_calls(sample: Sample) -> list[dict[str, Any]]:
+    """The gold answer as native tool calls, the platform carried in each call's arguments."""
+    return [
+        {"name": call.name,
+         "arguments": json.dumps({**call.arguments, PLATFORM_ARGUMENT: sample.gold_platform})}
+        for call in gold_as_calls(sample.gold_calls)
+    ]  # fmt: skip

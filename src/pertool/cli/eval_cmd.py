@@ -1,0 +1,130 @@
+"""`pertool eval`: run a model on a benchmark, write a run directory, print the scores."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "run a model on a benchmark (concurrent, cached, resumable) and score it"
+
+# Options saved in config.json; with --resume they come from there and may not be given again.
+_CONFIG_OPTIONS = (
+    "benchmark", "model", "base_url", "api_key_env", "adapter", "vllm_args", "tool_mode", "chat_format",
+    "temperature", "max_tokens", "limit", "compat", "no_cache", "timeout", "max_attempts", "backoff_cap",
+    "batch_size", "prices", "resamples", "seed",
+)  # fmt: skip
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("eval", help=HELP, description=HELP + ". Model specs: openai/<model>, "
+                            "openai-compatible/<model> (--base-url), litellm/<provider>/<model>, "
+                            "hf/<path>, vllm/<path>, oracle, replay/<predictions.jsonl>.")  # fmt: skip
+    p.add_argument("--benchmark", help="benchmark spec (default: example)")
+    p.add_argument("--model", help="model spec, e.g. openai/gpt-4o or openai-compatible/qwen --base-url URL")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<time>-<model>)")
+    p.add_argument("--resume", metavar="DIR",
+                   help="finish an interrupted run; settings come from its config.json")
+    p.add_argument("--limit", type=int, help="only the first N samples")
+    p.add_argument("--max-concurrency", type=int, help="requests in flight at once (default 8)")
+    p.add_argument("--json", action="store_true", help="print metrics as JSON instead of tables")
+    p.add_argument("--base-url", help="server URL for openai-compatible/ (e.g. http://127.0.0.1:8000/v1)")
+    p.add_argument("--api-key-env", metavar="VAR", help="NAME of the environment variable holding the key")
+    p.add_argument("--adapter", metavar="PATH", help="LoRA adapter for hf/ and vllm/")
+    p.add_argument("--vllm-args", help="extra flags for `vllm serve`, as one string")
+    p.add_argument("--tool-mode", choices=["text", "native"], help="answer format (default text)")
+    p.add_argument("--chat-format", help="send raw text in this chat format (qwen, llama3, ...)")
+    p.add_argument("--temperature", type=float, help="default 0 (0.1 with --compat ptbench-official)")
+    p.add_argument("--max-tokens", type=int, help="default 512 (128 with --compat ptbench-official)")
+    p.add_argument("--compat", choices=["ptbench-official"], help="the public scripts' settings and scoring")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    p.add_argument("--timeout", type=float, help="seconds per request (default 120)")
+    p.add_argument("--max-attempts", type=int, help="attempts per request (default 6)")
+    p.add_argument("--backoff-cap", type=float, help="longest wait between attempts, seconds (default 30)")
+    p.add_argument("--batch-size", type=int, help="batch size of local backends (default 8)")
+    p.add_argument("--prices", metavar="FILE",
+                   help='JSON {"input": USD per 1M tokens, "output": USD per 1M tokens} for the cost')
+    p.add_argument("--resamples", type=int, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=int, help="bootstrap seed (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from pertool.errors import PertoolError
+    from pertool.report.terminal import format_report
+    from pertool.runner.run import EvalConfig, default_out_dir, run_eval
+    from pertool.runner.rundir import RunDir
+
+    if args.resume:
+        given = [f"--{o.replace('_', '-')}" for o in _CONFIG_OPTIONS if getattr(args, o) not in (None, False)]
+        given += ["--out"] if args.out else []
+        if given:
+            raise PertoolError(f"--resume takes its settings from config.json; drop {', '.join(given)}")
+        run_dir = RunDir.open(Path(args.resume))
+        config = EvalConfig.model_validate(run_dir.config())
+        if args.max_concurrency:
+            config.max_concurrency = args.max_concurrency
+    else:
+        config = _config_from(args)
+        run_dir = RunDir.create(Path(args.out) if args.out else default_out_dir(config.model),
+                                config.model_dump(mode="json"))  # fmt: skip
+    try:
+        report = asyncio.run(run_eval(run_dir, config, show_progress=not args.no_progress))
+    except KeyboardInterrupt:
+        print(f"\npertool: interrupted; finished samples are saved. Resume with:\n"
+              f"  pertool eval --resume {run_dir.path}", file=sys.stderr)
+        return 130
+    metrics = json.loads((run_dir.path / "metrics.json").read_text())
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(format_report(report, title=f"{config.model} on {config.benchmark} ({run_dir.path}):"))
+        usage = metrics["usage"]
+        cost = f", cost ${usage['cost_usd']:.4f}" if "cost_usd" in usage else ""
+        print(f"\ntokens: {usage['input_tokens']} in, {usage['output_tokens']} out; "
+              f"{usage['requests']} requests, {usage['cached']} from cache{cost}")
+    if metrics["failed"]:
+        print(f"pertool: warning: {len(metrics['failed'])} samples failed (see "
+              f"{run_dir.path / 'errors.jsonl'}); retry them with `pertool eval --resume {run_dir.path}`",
+              file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from dataclasses import asdict, replace
+
+    from pertool.errors import PertoolError
+    from pertool.models.registry import ModelOptions
+    from pertool.runner.run import OFFICIAL_SAMPLING, EvalConfig
+
+    if not args.model:
+        raise PertoolError("--model is required, e.g. --model oracle or --model openai/gpt-4o-mini")
+    options = ModelOptions()
+    overrides = {"base_url": args.base_url, "api_key_env": args.api_key_env, "adapter": args.adapter,
+                 "vllm_args": args.vllm_args, "timeout_s": args.timeout, "max_attempts": args.max_attempts,
+                 "backoff_cap_s": args.backoff_cap, "batch_size": args.batch_size}  # fmt: skip
+    options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
+    sampling = OFFICIAL_SAMPLING if args.compat else {"temperature": 0.0, "max_tokens": 512}
+    prices = None
+    if args.prices:
+        try:
+            prices = json.loads(open(args.prices, encoding="utf-8").read())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PertoolError(f"--prices {args.prices}: {exc}") from None
+    fields = {
+        "benchmark": args.benchmark or "example", "model": args.model, "options": asdict(options),
+        "tool_mode": args.tool_mode or "text", "chat_format": args.chat_format,
+        "temperature": args.temperature if args.temperature is not None else sampling["temperature"],
+        "max_tokens": args.max_tokens or sampling["max_tokens"], "limit": args.limit,
+        "max_concurrency": args.max_concurrency or 8, "compat": args.compat,
+        "use_cache": not args.no_cache, "resamples": args.resamples if args.resamples is not None else 1000,
+        "seed": args.seed or 0, "prices": prices,
+    }  # fmt: skip
+    try:
+        return EvalConfig.model_validate(fields)
+    except ValueError as exc:
+        raise PertoolError(f"invalid settings: {exc}") from None

@@ -1,0 +1,38 @@
+"""`oracle`: answers every request with the gold answer of its sample (a sanity check: a run
+with it must score 1.0 everywhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pertool.benchmarks.answer_key import AnswerKey, gold_text, gold_tool_calls
+from pertool.models.base import BackendError, Completion, Request
+from pertool.models.registry import ModelOptions
+from pertool.schema import Sample
+
+
+class OracleBackend:
+    name = "oracle"
+    model = "oracle"
+
+    def __init__(self, samples: Sequence[Sample]):
+        self._key = AnswerKey(samples)
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "oracle"}
+
+    async def complete(self, request: Request) -> Completion:
+        sample = self._key.lookup(request.messages)
+        if sample is None:
+            raise BackendError("oracle: the request matches no sample of the benchmark")
+        if request.tools:
+            return Completion(text="", tool_calls=gold_tool_calls(sample))
+        return Completion(text=gold_text(sample))
+
+    async def aclose(self) -> None:
+        pass
+
+
+def create(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> OracleBackend:
+    return OracleBackend(samples)

@@ -1,0 +1,1 @@
+"""Running models on benchmarks: rendering, concurrency, cache, resume, run directories."""

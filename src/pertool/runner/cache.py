@@ -1,0 +1,61 @@
+"""A response cache in SQLite: a repeated request is answered without calling the model.
+
+Key = sha256 of the backend's identity (backend, model, base URL, adapter) and the whole
+request (messages or prompt, tools, sampling settings). Never the API key. Each answer is
+committed at once, so a killed run keeps what it paid for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from pertool.models.base import Completion, Request
+
+__all__ = ["ResponseCache", "cache_key", "default_cache_path"]
+
+
+def default_cache_path() -> Path:
+    """$PERTOOL_CACHE_DIR, else $XDG_CACHE_HOME/pertool, else ~/.cache/pertool."""
+    base = os.environ.get("PERTOOL_CACHE_DIR")
+    if not base:
+        base = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pertool")
+    return Path(base) / "responses.sqlite3"
+
+
+def cache_key(identity: dict[str, Any], request: Request) -> str:
+    blob = json.dumps({"identity": identity, "request": request.to_json()}, sort_keys=True,
+                      ensure_ascii=False, default=str)  # fmt: skip
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, path: Path | None = None):
+        self.path = path or default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL)"
+        )
+        self._db.commit()
+
+    def get(self, key: str) -> Completion | None:
+        row = self._db.execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        completion = Completion.from_json(json.loads(row[0]))
+        completion.cached = True
+        return completion
+
+    def put(self, key: str, completion: Completion) -> None:
+        data = {**completion.to_json(), "cached": False}
+        self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(data)))
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()

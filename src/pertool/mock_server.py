@@ -55,8 +55,7 @@ class MockServer:
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
         handler = type("Handler", (_Handler,), {"mock": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return f"http://{host}:{self._server.server_address[1]}/v1"
 
@@ -126,6 +125,11 @@ def answer_for(sample: Sample, body: dict[str, Any], corrupt: bool) -> dict[str,
         "usage": {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": completion_chars // 4 + 1,
                   "total_tokens": (prompt_chars + completion_chars) // 4 + 2},
     }  # fmt: skip
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 drops bursts of concurrent connects
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -102,7 +102,7 @@ class _Worker:
 
     async def one(self, sample: Sample, gate: asyncio.Semaphore) -> None:
         request = self.task.request(sample)
-        key = cache_key(self.backend.identity(), request)
+        key = cache_key(self.backend.identity(), request) if self.cache else ""
         async with gate:
             completion = self.cache.get(key) if self.cache else None
             if completion is None:

@@ -1,0 +1,247 @@
+"""`hf/<path>`: a local Transformers causal LM, optionally with a peft LoRA adapter (`--adapter`).
+
+Concurrent `complete` calls are queued; one worker takes up to `batch_size` of them at a time
+and runs a single left-padded `model.generate` in a thread, so the runner's concurrency becomes
+batches while the event loop stays free. Requests in a batch share one decoding mode (greedy
+when temperature == 0, sampling otherwise); each is cut to its own `max_tokens`, at the first
+end-of-turn token and at its stop strings. Settings a `Sampling` does not name (top_k,
+repetition penalty, end tokens) come from the model's generation_config, as vLLM does.
+
+CUDA when available (bf16 where supported, else fp16), float32 on CPU. Needs the `hf` extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pertool.errors import SpecError
+from pertool.models.base import BackendError, Completion, MissingDependency, Request
+
+try:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingDependency("the hf backend", "hf") from exc
+
+if TYPE_CHECKING:
+    from pertool.models.registry import ModelOptions
+    from pertool.schema import Sample
+
+__all__ = ["HFBackend", "create"]
+
+# Qwen/Hermes-style native tool calls: <tool_call>{"name": ..., "arguments": {...}}</tool_call>
+_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
+
+
+@dataclass
+class _Job:
+    input_ids: list[int]
+    request: Request
+    future: asyncio.Future[Completion]
+
+
+class HFBackend:
+    """A Transformers model answering requests in batches; see the module docstring."""
+
+    name = "hf"
+
+    def __init__(self, path: str, *, adapter: str | None = None, batch_size: int = 8):
+        self.model = path
+        self.adapter = adapter
+        self.batch_size = max(1, batch_size)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self._tokenizer, self._lm = _load(path, adapter, self.device)
+        self._eos = _end_tokens(self._lm, self._tokenizer)
+        pad = self._tokenizer.pad_token_id
+        self._pad: int = pad if pad is not None else min(self._eos)
+        # Queue and worker belong to one event loop; both are made again if the loop changes.
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "hf", "model": self.model, "adapter": self.adapter}
+
+    async def complete(self, request: Request) -> Completion:
+        if self._closed:
+            raise BackendError(f"hf/{self.model} is closed")
+        started = time.perf_counter()
+        # Rendering errors (no chat template, bad messages) belong to this request alone.
+        job = _Job(self._encode(request), request, asyncio.get_running_loop().create_future())
+        self._ensure_worker().put_nowait(job)
+        completion = await job.future
+        completion.latency_s = time.perf_counter() - started  # queueing included, as for a server
+        return completion
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
+        while self._queue is not None and not self._queue.empty():
+            job = self._queue.get_nowait()
+            if not job.future.done():
+                job.future.set_exception(BackendError(f"hf/{self.model} was closed"))
+        self._worker = self._queue = None
+        if self.device.type == "cuda":
+            del self._lm
+            torch.cuda.empty_cache()
+
+    # -- requests to token ids ------------------------------------------------------------------
+
+    def _encode(self, request: Request) -> list[int]:
+        tok = self._tokenizer
+        if request.messages:
+            if not tok.chat_template:
+                raise BackendError(f"hf/{self.model}: the tokenizer has no chat template; "
+                                   "use a raw prompt format instead")  # fmt: skip
+            try:
+                text = tok.apply_chat_template(list(request.messages), tools=list(request.tools) or None,
+                                               add_generation_prompt=True, tokenize=False)  # fmt: skip
+            except Exception as exc:  # the template's own checks (role order, ...) raise anything
+                raise BackendError(f"hf/{self.model}: the chat template refused the messages: {exc}") from exc
+            # The template already wrote any BOS/special tokens as text.
+            return list(tok(text, add_special_tokens=False)["input_ids"])
+        if request.prompt is None:
+            raise BackendError("a request needs messages or a prompt")
+        return list(tok(request.prompt)["input_ids"])
+
+    # -- batching -------------------------------------------------------------------------------
+
+    def _ensure_worker(self) -> asyncio.Queue[_Job]:
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._worker is None or self._worker.done() or self._loop is not loop:
+            self._loop, self._queue = loop, asyncio.Queue()
+            self._worker = loop.create_task(self._work(self._queue))
+        return self._queue
+
+    async def _work(self, queue: asyncio.Queue[_Job]) -> None:
+        while True:
+            jobs = [await queue.get()]
+            await asyncio.sleep(0)  # let requests made in the same tick join this batch
+            while len(jobs) < self.batch_size and not queue.empty():
+                jobs.append(queue.get_nowait())
+            jobs = [job for job in jobs if not job.future.done()]  # callers that gave up
+            groups: dict[tuple[float, float | None], list[_Job]] = {}
+            for job in jobs:  # one generate() call per decoding mode
+                s = job.request.sampling
+                key = (0.0, None) if s.temperature <= 0 else (s.temperature, s.top_p)
+                groups.setdefault(key, []).append(job)
+            for group in groups.values():
+                try:
+                    results = await asyncio.to_thread(self._generate, group)
+                except Exception as exc:  # every waiting caller must hear of it
+                    error = BackendError(f"hf/{self.model}: generation failed: {exc!r}")
+                    results = [error] * len(group)
+                for job, result in zip(group, results):
+                    if job.future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        job.future.set_exception(result)
+                    else:
+                        job.future.set_result(result)
+
+    def _generate(self, jobs: list[_Job]) -> list[Completion | BaseException]:
+        width = max(len(job.input_ids) for job in jobs)
+        ids = torch.full((len(jobs), width), self._pad, dtype=torch.long)
+        mask = torch.zeros((len(jobs), width), dtype=torch.long)
+        for row, job in enumerate(jobs):  # left padding: every prompt ends where generation starts
+            ids[row, width - len(job.input_ids) :] = torch.tensor(job.input_ids, dtype=torch.long)
+            mask[row, width - len(job.input_ids) :] = 1
+        sampling = jobs[0].request.sampling
+        kwargs: dict[str, Any] = {"do_sample": sampling.temperature > 0}
+        if sampling.temperature > 0:
+            kwargs["temperature"] = sampling.temperature
+            if sampling.top_p is not None:
+                kwargs["top_p"] = sampling.top_p
+        max_new = max(job.request.sampling.max_tokens for job in jobs)
+        with torch.inference_mode():
+            out = self._lm.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                    max_new_tokens=max_new, pad_token_id=self._pad,
+                                    eos_token_id=sorted(self._eos), **kwargs)  # fmt: skip
+        results: list[Completion | BaseException] = []
+        for row, job in enumerate(jobs):
+            results.append(self._completion(job, out[row, width:].tolist()))
+        return results
+
+    def _completion(self, job: _Job, generated: list[int]) -> Completion:
+        sampling = job.request.sampling
+        tokens = generated[: sampling.max_tokens]
+        end = next((i for i, t in enumerate(tokens) if t in self._eos), None)
+        if end is not None:  # the end token counts as output (the model produced it), not as text
+            tokens, content = tokens[: end + 1], tokens[:end]
+        else:
+            content = tokens
+        text = self._tokenizer.decode(content, skip_special_tokens=True)
+        cuts = [i for i in (text.find(stop) for stop in sampling.stop if stop) if i >= 0]
+        if cuts:
+            text = text[: min(cuts)]
+        calls = _tool_calls(text) if job.request.tools else []
+        return Completion(text=text, tool_calls=calls, input_tokens=len(job.input_ids),
+                          output_tokens=len(tokens))  # fmt: skip
+
+
+def _load(path: str, adapter: str | None, device: Any) -> tuple[Any, Any]:
+    """The tokenizer and the model (with the adapter applied), on `device`, in eval mode."""
+    where = Path(path).expanduser()
+    if not where.is_dir():
+        raise SpecError(f"hf/{path}: no model directory at {where} (give a saved Transformers model's path)")
+    if adapter is not None and not Path(adapter).expanduser().is_dir():
+        raise SpecError(f"--adapter {adapter}: no adapter directory at {Path(adapter).expanduser()}")
+    dtype = torch.float32
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where)
+        model: Any = AutoModelForCausalLM.from_pretrained(where, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"hf/{path}: cannot load a causal LM from {where}: {exc}") from exc
+    if adapter is not None:
+        try:
+            from peft import PeftModel
+        except ImportError as exc:
+            raise MissingDependency("--adapter with the hf backend", "hf") from exc
+        with warnings.catch_warnings():
+            # peft 0.21 reads `is_gradient_checkpointing`, deprecated in transformers 5.x.
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+            try:
+                model = PeftModel.from_pretrained(model, Path(adapter).expanduser())
+            except (OSError, ValueError) as exc:
+                raise SpecError(f"--adapter {adapter}: cannot load a peft adapter: {exc}") from exc
+    return tokenizer, model.to(device).eval()
+
+
+def _end_tokens(model: Any, tokenizer: Any) -> set[int]:
+    """Token ids that end an answer: the generation config's, plus the tokenizer's end of turn."""
+    configured = model.generation_config.eos_token_id
+    ends = set(configured if isinstance(configured, list) else [configured])
+    ends.add(tokenizer.eos_token_id)
+    ends.discard(None)
+    if not ends:
+        raise SpecError("the model defines no end-of-sequence token (generation_config or tokenizer)")
+    return ends
+
+
+def _tool_calls(text: str) -> list[dict[str, Any]]:
+    calls = []
+    for body in _TOOL_CALL.findall(text):
+        try:
+            call = json.loads(body)
+        except json.JSONDecodeError:
+            continue  # left in the text for the answer parser to judge
+        if isinstance(call, dict) and "name" in call:
+            calls.append({"name": call["name"], "arguments": call.get("arguments", {})})
+    return calls
+
+
+def create(rest: str, options: ModelOptions, samples: Sequence[Sample] = ()) -> HFBackend:
+    """Registry factory for `hf/<path>`: uses `options.adapter` and `options.batch_size`."""
+    return HFBackend(rest, adapter=options.adapter, batch_size=options.batch_size)

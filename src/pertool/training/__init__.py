@@ -1,0 +1,1 @@
+"""Fine-tuning helpers, and tiny offline models for tests and smoke runs."""

@@ -1,0 +1,115 @@
+"""A stand-in for `vllm serve`, standard library only (the tests cannot install vLLM).
+
+    fake_vllm.py serve MODEL --host H --port P [--enable-lora --lora-modules NAME=PATH ...] [...]
+
+Serves GET /v1/models and POST /v1/chat/completions like vLLM's OpenAI server. The answer text
+names the model requested and the argv received, so tests can see what reached the process.
+Behaviour knobs, read from the environment (tests set them with monkeypatch):
+
+    FAKE_VLLM_DELAY   seconds to sleep before listening (exercises the readiness wait)
+    FAKE_VLLM_FAIL    print this and exit 3 at once (a server that dies while loading)
+    FAKE_VLLM_STATE   write {"pid", "child_pid", "argv"} here once listening
+    FAKE_VLLM_CHILD   "1": start a worker child that ignores SIGTERM, like a stuck GPU worker
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ANSWER = "fake vllm answer"
+
+
+def parse(argv: list[str]) -> dict[str, Any]:
+    if len(argv) < 2 or argv[0] != "serve":
+        sys.exit(f"usage: fake_vllm.py serve MODEL --host H --port P ...; got {argv}")
+    args: dict[str, Any] = {"model": argv[1], "host": "127.0.0.1", "port": 8000, "lora": {}, "other": []}
+    rest = argv[2:]
+    i = 0
+    while i < len(rest):
+        flag = rest[i]
+        if flag in ("--host", "--port"):
+            args[flag[2:]] = rest[i + 1]
+            i += 2
+        elif flag == "--lora-modules":
+            i += 1
+            while i < len(rest) and not rest[i].startswith("--"):
+                name, _, path = rest[i].partition("=")
+                args["lora"][name] = path
+                i += 1
+        else:  # --enable-lora and anything else: recorded, otherwise ignored
+            args["other"].append(flag)
+            i += 1
+    args["port"] = int(args["port"])
+    return args
+
+
+def make_handler(args: dict[str, Any], argv: list[str]) -> type[BaseHTTPRequestHandler]:
+    served = [args["model"], *args["lora"]]
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *items: Any) -> None:
+            sys.stderr.write(f"fake-vllm: {format % items}\n")
+
+        def _json(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path != "/v1/models":
+                return self._json(404, {"error": {"message": f"no route {self.path}"}})
+            self._json(200, {"object": "list", "data": [{"id": name, "object": "model"} for name in served]})
+
+        def do_POST(self) -> None:
+            if self.path != "/v1/chat/completions":
+                return self._json(404, {"error": {"message": f"no route {self.path}"}})
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            model = body.get("model")
+            if model not in served:  # vLLM answers 404 for a model it does not serve
+                return self._json(404, {"error": {"message": f"The model `{model}` does not exist."}})
+            text = f"{ANSWER} model={model} argv={json.dumps(argv)}"
+            self._json(200, {
+                "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": text}}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+            })  # fmt: skip
+
+    return Handler
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    # Exit on SIGTERM the way vLLM does: promptly, without waiting for workers.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    print(f"fake-vllm: starting with argv {argv}", flush=True)
+    if message := os.environ.get("FAKE_VLLM_FAIL"):
+        print(f"fake-vllm: loading model...\n{message}", flush=True)
+        sys.exit(3)
+    args = parse(argv)
+    child = None
+    if os.environ.get("FAKE_VLLM_CHILD") == "1":
+        code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+        child = subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(float(os.environ.get("FAKE_VLLM_DELAY") or 0))
+    server = ThreadingHTTPServer((args["host"], args["port"]), make_handler(args, argv))
+    if state := os.environ.get("FAKE_VLLM_STATE"):
+        info = {"pid": os.getpid(), "child_pid": child.pid if child else None, "argv": argv}
+        with open(state, "w") as handle:
+            json.dump(info, handle)
+    print(f"fake-vllm: listening on {args['host']}:{args['port']}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -62,7 +62,8 @@ def gone(pid: int, within_s: float = 5.0) -> bool:
 def test_round_trip_with_adapter_and_extra_args(state: Path, tmp_path: Path) -> None:
     adapter = tmp_path / "my adapter"  # a space: arguments must never pass through a shell
     backend = vllm(adapter=str(adapter), vllm_args="--max-model-len 2048")
-    assert backend.identity() == {"backend": "vllm", "model": "some/model", "adapter": str(adapter)}
+    assert backend.identity() == {"backend": "vllm", "model": "some/model", "adapter": str(adapter),
+                                  "vllm_args": "--max-model-len 2048"}
 
     async def use() -> object:
         try:

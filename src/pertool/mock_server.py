@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import socket
 import threading
 import time
 from collections import Counter
@@ -135,6 +136,12 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     mock: MockServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as two writes; with Nagle's algorithm the second waits for
+        # the client's delayed ACK (about 40 ms on Linux) on every keep-alive request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, *args: object) -> None:  # the JSON log replaces stderr noise
         pass

@@ -101,9 +101,9 @@ class _Worker:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def one(self, sample: Sample, gate: asyncio.Semaphore) -> None:
-        request = self.task.request(sample)
-        key = cache_key(self.backend.identity(), request) if self.cache else ""
-        async with gate:
+        async with gate:  # render inside the gate: 1,000 prompts up front would stall the loop
+            request = self.task.request(sample)
+            key = cache_key(self.backend.identity(), request) if self.cache else ""
             completion = self.cache.get(key) if self.cache else None
             if completion is None:
                 try:

@@ -235,3 +235,15 @@ def test_eval_with_a_local_transformers_model_and_adapter(tmp_path, env):
         records = lines(out / "predictions.jsonl")
         assert len(records) == 3 and all(1 <= r["output_tokens"] <= 8 for r in records)
         assert json.loads((out / "config.json").read_text())["options"]["adapter"] == (extra[1] if extra else None)
+
+
+def test_usage_and_cost_in_metrics(tmp_path, server_factory, env):
+    root = bench(tmp_path, n=4)
+    _, url = server_factory(root)
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"input": 2.5, "output": 10}')
+    result = json.loads(pertool(*eval_args(url, tmp_path / "run", "--prices", str(prices)), env=env).stdout)
+    usage = result["usage"]
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0 and usage["requests"] == 4
+    expected = usage["input_tokens"] / 1e6 * 2.5 + usage["output_tokens"] / 1e6 * 10
+    assert usage["cost_usd"] == pytest.approx(expected, abs=1e-6)

@@ -132,3 +132,15 @@ def test_overall_split_weights_by_actual_counts():
     report = score(samples, outputs, compat="ptbench-official", resamples=0)
     assert report.splits["overall"]["overall"] == pytest.approx((2 * 0.5 + 3 * (2 / 3)) / 5)
     assert report.splits["overall"]["query_param"] == pytest.approx((2 * 0.5 + 3 * (2 / 3)) / 5)
+
+
+def test_arithmetic_limits_match_the_public_script():
+    s = sample([("f", {"a": [401]})], query_params=["a"])
+    # The public parser unparses a binary operation before evaluating it: long chains hit the
+    # recursion limit there, so they are format failures here too.
+    assert not run(s, "'Mega Mart':[f(a=" + "+".join(["1"] * 2000) + ")]").format
+    assert run(s, "'Mega Mart':[f(a=" + "+".join(["1"] * 401) + ")]").format in (True, False)
+    assert run(s, "'Mega Mart':[f(a=200+201)]").overall
+    # Folding refuses results beyond 10^6 bits (the public script would compute them).
+    assert run(s, "'Mega Mart':[f(a=2**500001)]").format
+    assert not run(s, "'Mega Mart':[f(a=2**1000001)]").format

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import operator
 import warnings
 from dataclasses import dataclass
@@ -102,6 +103,7 @@ def _resolve_value(node: ast.expr) -> Any:
             raise _Unsupported("dict unpacking")
         return {_resolve_value(k): _resolve_value(v) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
     if isinstance(node, ast.BinOp):
+        ast.unparse(node)  # the public script unparses first: very long chains fail there too
         return _fold(node)
     if isinstance(node, ast.Name):
         return node.id
@@ -132,7 +134,7 @@ def _fold(node: ast.expr) -> Any:
 def _check_size(op: ast.operator, left: Any, right: Any) -> None:
     if not (isinstance(left, int) and isinstance(right, int)):
         return
-    if isinstance(op, ast.Pow) and abs(left) > 1 and right * abs(left).bit_length() > _MAX_RESULT_BITS:
+    if isinstance(op, ast.Pow) and abs(left) > 1 and right * math.log2(abs(left)) > _MAX_RESULT_BITS:
         raise _Unsupported("power too large to fold")
     if isinstance(op, ast.LShift) and right + left.bit_length() > _MAX_RESULT_BITS:
         raise _Unsupported("shift too large to fold")

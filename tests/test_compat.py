@@ -139,7 +139,6 @@ def test_arithmetic_limits_match_the_public_script():
     # The public parser unparses a binary operation before evaluating it: long chains hit the
     # recursion limit there, so they are format failures here too.
     assert not run(s, "'Mega Mart':[f(a=" + "+".join(["1"] * 2000) + ")]").format
-    assert run(s, "'Mega Mart':[f(a=" + "+".join(["1"] * 401) + ")]").format in (True, False)
     assert run(s, "'Mega Mart':[f(a=200+201)]").overall
     # Folding refuses results beyond 10^6 bits (the public script would compute them).
     assert run(s, "'Mega Mart':[f(a=2**500001)]").format

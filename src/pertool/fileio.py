@@ -10,7 +10,7 @@ from typing import Any
 
 from pertool.errors import DataError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "read_json", "user_data_dir"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "read_json", "user_cache_dir", "user_data_dir"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -43,6 +43,13 @@ def read_json(path: Path) -> Any:
                         f"column {exc.colno}") from None
     except UnicodeDecodeError as exc:
         raise DataError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def user_cache_dir() -> Path:
+    """Caches (responses, generated benchmarks): $PERTOOL_CACHE_DIR, else $XDG_CACHE_HOME/pertool."""
+    if os.environ.get("PERTOOL_CACHE_DIR"):
+        return Path(os.environ["PERTOOL_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pertool"
 
 
 def user_data_dir() -> Path:

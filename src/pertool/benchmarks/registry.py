@@ -1,5 +1,8 @@
 """Benchmark specs as users type them, resolved to samples.
 
+    builtin            the built-in benchmark's test split (generated once, then cached)
+    builtin:train      its train split
+    dataset:DIR        the test split of a dataset written by `pertool generate`
     example            the small PTBench-format example bundled with pertool
     ptbench            the copy fetched by `pertool data download ptbench`
     ptbench:PATH       a PTBench `data.json`, or a directory with the split directories
@@ -13,7 +16,7 @@ from pathlib import Path
 from pertool.benchmarks.download import RemoteDataset
 from pertool.benchmarks.ptbench import SPLIT_DIRS, load_ptbench
 from pertool.errors import DataError, SpecError
-from pertool.fileio import user_data_dir
+from pertool.fileio import user_cache_dir, user_data_dir
 from pertool.schema import Sample
 
 __all__ = ["PTBENCH_REMOTE", "EXAMPLE_DIR", "load_benchmark", "ptbench_dir", "remote_dataset"]
@@ -59,6 +62,14 @@ def remote_dataset(name: str) -> tuple[RemoteDataset, Path]:
 def load_benchmark(spec: str) -> list[Sample]:
     """Samples of a benchmark spec (see the module docstring)."""
     name, _, arg = spec.partition(":")
+    if name == "builtin" and arg in ("", "test", "train"):
+        from pertool.builtin.store import load_builtin
+
+        return load_builtin("train" if arg == "train" else "test", user_cache_dir())
+    if name == "dataset" and arg:
+        from pertool.builtin.store import load_dataset
+
+        return load_dataset(Path(arg), "test")
     if name == "example" and not arg:
         return load_ptbench(EXAMPLE_DIR)
     if name == "ptbench":
@@ -69,4 +80,5 @@ def load_benchmark(spec: str) -> list[Sample]:
             raise SpecError(f"PTBench is not downloaded yet (looked in {root}); run "
                             "`pertool data download ptbench`, or use ptbench:PATH")
         return load_ptbench(root)
-    raise SpecError(f"unknown benchmark spec {spec!r}; use example, ptbench or ptbench:PATH")
+    raise SpecError(f"unknown benchmark spec {spec!r}; use builtin, builtin:train, dataset:DIR, "
+                    "example, ptbench or ptbench:PATH")

@@ -6,13 +6,14 @@ import argparse
 import json
 import sys
 
-HELP = "run a model on a benchmark (concurrent, cached, resumable) and score it"
+HELP = ("run a model on a benchmark (concurrent, cached, resumable) and score it; with no "
+        "arguments, baseline/history on the built-in test split")
 
 # Options saved in config.json; with --resume they come from there and may not be given again.
 _CONFIG_OPTIONS = (
     "benchmark", "model", "base_url", "api_key_env", "adapter", "vllm_args", "tool_mode", "chat_format",
     "temperature", "max_tokens", "limit", "compat", "no_cache", "timeout", "max_attempts", "backoff_cap",
-    "batch_size", "prices", "resamples", "seed",
+    "batch_size", "prices", "resamples", "seed", "profile_view",
 )  # fmt: skip
 
 
@@ -20,8 +21,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("eval", help=HELP, description=HELP + ". Model specs: openai/<model>, "
                             "openai-compatible/<model> (--base-url), litellm/<provider>/<model>, "
                             "hf/<path>, vllm/<path>, oracle, replay/<predictions.jsonl>.")  # fmt: skip
-    p.add_argument("--benchmark", help="benchmark spec (default: example)")
-    p.add_argument("--model", help="model spec, e.g. openai/gpt-4o or openai-compatible/qwen --base-url URL")
+    p.add_argument("--benchmark", help="benchmark spec (default: builtin, the built-in test split)")
+    p.add_argument("--model", help="model spec (default: baseline/history), e.g. openai/gpt-4o")
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<time>-<model>)")
     p.add_argument("--resume", metavar="DIR",
                    help="finish an interrupted run; settings come from its config.json")
@@ -33,6 +34,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--adapter", metavar="PATH", help="LoRA adapter for hf/ and vllm/")
     p.add_argument("--vllm-args", help="extra flags for `vllm serve`, as one string")
     p.add_argument("--tool-mode", choices=["text", "native"], help="answer format (default text)")
+    p.add_argument("--profile-view", choices=["all", "no-basic", "no-history", "none"],
+                   help="what the model sees of the user (ablation; default all)")
     p.add_argument("--chat-format", help="send raw text in this chat format (qwen, llama3, ...)")
     p.add_argument("--temperature", type=float, help="default 0 (0.1 with --compat ptbench-official)")
     p.add_argument("--max-tokens", type=int, help="default 512 (128 with --compat ptbench-official)")
@@ -101,8 +104,6 @@ def _config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from pertool.models.registry import ModelOptions
     from pertool.runner.run import OFFICIAL_SAMPLING, EvalConfig
 
-    if not args.model:
-        raise PertoolError("--model is required, e.g. --model oracle or --model openai/gpt-4o-mini")
     options = ModelOptions()
     overrides = {"base_url": args.base_url, "api_key_env": args.api_key_env, "adapter": args.adapter,
                  "vllm_args": args.vllm_args, "timeout_s": args.timeout, "max_attempts": args.max_attempts,
@@ -116,8 +117,9 @@ def _config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         except (OSError, json.JSONDecodeError) as exc:
             raise PertoolError(f"--prices {args.prices}: {exc}") from None
     fields = {
-        "benchmark": args.benchmark or "example", "model": args.model, "options": asdict(options),
-        "tool_mode": args.tool_mode or "text", "chat_format": args.chat_format,
+        "benchmark": args.benchmark or "builtin", "model": args.model or "baseline/history",
+        "options": asdict(options), "tool_mode": args.tool_mode or "text",
+        "profile_view": args.profile_view or "all", "chat_format": args.chat_format,
         "temperature": args.temperature if args.temperature is not None else sampling["temperature"],
         "max_tokens": args.max_tokens or sampling["max_tokens"], "limit": args.limit,
         "max_concurrency": args.max_concurrency or 8, "compat": args.compat,

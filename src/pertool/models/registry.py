@@ -7,6 +7,7 @@
     hf/<path>                      local Transformers model, optional --adapter (extra `hf`)
     vllm/<path>                    a managed `vllm serve`, optional --adapter
     oracle                         answers the gold (sanity checks)
+    baseline/random|history        non-LLM baselines
     replay/<predictions.jsonl>     answers from an earlier run's predictions
 
 Third-party backends register a factory under the entry-point group `pertool.backends`; the
@@ -95,6 +96,7 @@ BUILTIN: dict[str, Factory] = {
     "hf": _lazy("pertool.models.hf", "create"),
     "vllm": _lazy("pertool.models.vllm", "create"),
     "oracle": _lazy("pertool.models.oracle", "create"),
+    "baseline": _lazy("pertool.models.baseline", "create"),
     "replay": _lazy("pertool.models.replay", "create"),
 }
 

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from pertool.fileio import user_cache_dir
 from pertool.models.base import Completion, Request
 
 __all__ = ["ResponseCache", "cache_key", "default_cache_path"]
 
 
 def default_cache_path() -> Path:
-    """$PERTOOL_CACHE_DIR, else $XDG_CACHE_HOME/pertool, else ~/.cache/pertool."""
-    base = os.environ.get("PERTOOL_CACHE_DIR")
-    if not base:
-        base = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pertool")
-    return Path(base) / "responses.sqlite3"
+    return user_cache_dir() / "responses.sqlite3"
 
 
 def cache_key(identity: dict[str, Any], request: Request) -> str:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pertool import __version__
 from pertool.benchmarks.registry import load_benchmark
+from pertool.benchmarks.views import ProfileView, apply_profile_view
 from pertool.models.base import Backend, BackendError, Completion, Sampling
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.runner.cache import ResponseCache, cache_key
@@ -44,6 +45,7 @@ class EvalConfig(BaseModel):
     model: str
     options: dict[str, Any] = Field(default_factory=lambda: asdict(ModelOptions()))
     tool_mode: Literal["text", "native"] = "text"
+    profile_view: ProfileView = "all"
     chat_format: str | None = None
     temperature: float = 0.0
     max_tokens: int = 512
@@ -68,6 +70,7 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
     samples = load_benchmark(config.benchmark)
     if config.limit is not None:
         samples = samples[: config.limit]
+    samples = apply_profile_view(samples, config.profile_view)
     finished = run.finished()
     pending = [s for s in samples if s.id not in finished]
     backend = create_backend(config.model, config.model_options(), samples)

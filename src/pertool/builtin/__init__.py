@@ -1,0 +1,1 @@
+"""The built-in benchmark: a PTool-shaped generator whose labels are correct by construction."""

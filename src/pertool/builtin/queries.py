@@ -1,0 +1,102 @@
+"""Behaviour histories and query/solution pairs, sampled from each user's hidden preferences.
+
+History: for every scenario and category, a few actions on the platform the user prefers for
+that category ("Bought wireless earbuds" on MegaMart): they reveal the preference without
+stating it. Queries: an API (or a natural chain of APIs) and one of its phrasings; the item,
+half of the time one the user already has in the history; query values stated in the text;
+profile values left out. The gold platform is the user's preference for the query's category,
+unless the query states a need ("by today", "as cheaply as possible"), which decides it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from pertool.builtin.catalog import Api, Scenario
+from pertool.builtin.users import User
+from pertool.schema import GoldCall, Provenance
+
+__all__ = ["Draft", "history_for", "draft_query", "ACTIONS"]
+
+ACTIONS = {
+    "shopping": ["Bought {item}", "Ordered {item} and kept it", "Reordered {item}"],
+    "takeout": ["Ordered {item} for dinner", "Had {item} delivered", "Rated the {item} highly"],
+    "entertainment": ["Got {item}", "Enjoyed {item}", "Spent an evening on {item}"],
+    "work": ["Handled {item} there", "Used it for {item}", "Set up {item} there"],
+    "travel": ["Booked {item}", "Arranged {item}", "Paid for {item}"],
+}
+RECORDS_PER_CATEGORY = (2, 3)
+SEEN_ITEM_SHARE = 0.5  # queries about an item already in the history (a reorder, a rebooking)
+NEED_SHARE = 0.25  # queries that state a need deciding the platform whatever the history
+CHAIN_SHARE = 0.15  # queries whose natural solution is several calls
+
+
+@dataclass
+class Draft:
+    """A query with its solution, before verification."""
+
+    scenario: str
+    category: str
+    need: str | None
+    query: str
+    platform: str
+    calls: list[GoldCall]
+
+
+def history_for(
+    user: User, scenario: Scenario, rng: random.Random
+) -> tuple[list[dict[str, str]], dict[str, list[str]]]:
+    """History records of one scenario, and the items they mention per category."""
+    records, seen = [], {}
+    verbs = ACTIONS.get(scenario.scenario, ["Used it for {item}"])
+    for category, spec in scenario.categories.items():
+        platform = user.preferences[scenario.scenario][category]
+        items = rng.sample(spec.items, rng.randint(*RECORDS_PER_CATEGORY))
+        seen[category] = items
+        records += [{"platform": platform, "action": rng.choice(verbs).format(item=item)} for item in items]
+    rng.shuffle(records)
+    return records, seen
+
+
+def draft_query(user: User, scenario: Scenario, seen: dict[str, list[str]], rng: random.Random) -> Draft:
+    category = rng.choice(sorted(scenario.categories))
+    items = scenario.categories[category].items
+    unseen = [i for i in items if i not in seen[category]]
+    item = rng.choice(seen[category] if rng.random() < SEEN_ITEM_SHARE or not unseen else unseen)
+    apis = {a.name: a for a in scenario.apis}
+    if scenario.chains and rng.random() < CHAIN_SHARE:
+        chain = rng.choice(scenario.chains)
+        chosen, phrasing = [apis[c] for c in chain.calls], rng.choice(chain.phrasings)
+    else:
+        api = rng.choice(scenario.apis)
+        chosen, phrasing = [api], rng.choice(api.phrasings)
+    need = rng.choice(sorted(scenario.needs)) if rng.random() < NEED_SHARE and "{need}" in phrasing else None
+    values: dict[str, Any] = {"item": item, "category": category}
+    for name, pool in scenario.pools.items():
+        values[name] = rng.choice(pool)
+    need_text = rng.choice(scenario.needs[need]) if need else ""
+    query = phrasing.format(**{k: v for k, v in values.items()}, need=need_text)
+    platform = _best_for(scenario, need) if need else user.preferences[scenario.scenario][category]
+    calls = [_gold_call(api, values, user) for api in chosen]
+    return Draft(scenario.scenario, category, need, query, platform, calls)
+
+
+def _best_for(scenario: Scenario, need: str) -> str:
+    best = 1 if need == "price" else 3
+    return next(p.name for p in scenario.platforms if p.traits[need] == best)
+
+
+def _gold_call(api: Api, values: dict[str, Any], user: User) -> GoldCall:
+    arguments: dict[str, list[Any]] = {}
+    sources: dict[str, Provenance] = {}
+    for param in api.gold_params():
+        source = api.source(param)
+        if source.startswith("profile:"):
+            arguments[param] = [user.features[source[8:]]]
+            sources[param] = "profile"
+        else:
+            arguments[param] = [values[source[5:] if source.startswith("pool:") else source]]
+            sources[param] = "query"
+    return GoldCall(name=api.name, arguments=arguments, sources=sources)

@@ -1,0 +1,121 @@
+"""Writing and reading generated datasets, and the cached copy behind the `builtin` spec.
+
+The pertool format stores what samples share once (normalised, so 8k samples stay small and
+load fast):
+
+    manifest.json      generator version, settings, counts, rejections per rule
+    scenarios.json     per scenario: platforms and tool specs
+    users.json         per user id: the profile (basic features + history)
+    train.jsonl        one sample per line: id, split, user_id, scenario, query, gold, extra
+    test.jsonl
+
+The PTBench format (`--format ptbench`) writes the test split as test_trained_user/ and
+test_untrained_user/ and the train split as train/data.json, each record self-contained.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pertool.benchmarks.ptbench import to_record, write_ptbench
+from pertool.builtin.generate import BENCHMARK, GENERATOR_VERSION, Generated, GeneratorSettings, generate
+from pertool.errors import DataError
+from pertool.fileio import atomic_write_text, read_json
+from pertool.schema import GoldCall, Platform, Profile, Sample, Tool
+
+__all__ = ["write_dataset", "load_dataset", "load_builtin"]
+
+Format = Literal["pertool", "ptbench"]
+
+
+def write_dataset(generated: Generated, out: Path, fmt: Format = "pertool") -> list[Path]:
+    manifest = {
+        "generator_version": GENERATOR_VERSION,
+        "settings": generated.settings.__dict__,
+        "counts": {"train": len(generated.train), "test": len(generated.test)},
+        "rejected": dict(sorted(generated.rejected.items())),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "manifest.json"]
+    atomic_write_text(files[0], _dumps(manifest, indent=2))
+    if fmt == "ptbench":
+        files += write_ptbench(generated.test, out)
+        train = out / "train" / "data.json"
+        atomic_write_text(train, _dumps([to_record(s) for s in generated.train]))
+        return [*files, train]
+    samples = generated.train + generated.test
+    scenarios: dict[str, Any] = {}
+    users: dict[str, Any] = {}
+    for s in samples:
+        scenario = s.extra["builtin"]["scenario"]
+        if scenario not in scenarios:
+            scenarios[scenario] = {"platforms": [p.model_dump(mode="json") for p in s.platforms],
+                                   "tools": [t.model_dump(mode="json", exclude_unset=True) for t in s.tools]}
+        if s.user_id is not None and s.user_id not in users:
+            users[s.user_id] = s.profile.model_dump(mode="json")
+    for name, data in (("scenarios.json", scenarios), ("users.json", users)):
+        atomic_write_text(out / name, _dumps(data))
+        files.append(out / name)
+    for split, rows in (("train", generated.train), ("test", generated.test)):
+        path = out / f"{split}.jsonl"
+        atomic_write_text(path, "".join(_dumps(_row(s)) + "\n" for s in rows))
+        files.append(path)
+    return files
+
+
+def _dumps(data: Any, indent: int | None = None) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=indent)
+
+
+def _row(sample: Sample) -> dict[str, Any]:
+    return {"id": sample.id, "split": sample.split, "user_id": sample.user_id,
+            "scenario": sample.extra["builtin"]["scenario"], "query": sample.query,
+            "gold_platform": sample.gold_platform,
+            "gold_calls": [c.model_dump(mode="json") for c in sample.gold_calls],
+            "extra": sample.extra}  # fmt: skip
+
+
+def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[Sample]:
+    """Samples of one split of a dataset in the pertool format."""
+    rows_file = root / f"{split}.jsonl"
+    if not rows_file.is_file():
+        raise DataError(str(rows_file), "not found; is this a dataset written by `pertool generate`?")
+    scenarios = {name: ([Platform.model_validate(p) for p in d["platforms"]],
+                        [Tool.model_validate(t) for t in d["tools"]])
+                 for name, d in read_json(root / "scenarios.json").items()}  # fmt: skip
+    profiles = {uid: Profile.model_validate(p) for uid, p in read_json(root / "users.json").items()}
+    samples = []
+    with open(rows_file, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                row = json.loads(line)
+                platforms, tools = scenarios[row["scenario"]]
+                samples.append(Sample(
+                    id=row["id"], benchmark=BENCHMARK, split=row["split"], user_id=row["user_id"],
+                    query=row["query"], profile=profiles[row["user_id"]], platforms=platforms, tools=tools,
+                    gold_platform=row["gold_platform"],
+                    gold_calls=[GoldCall.model_validate(c) for c in row["gold_calls"]], extra=row["extra"],
+                ))  # fmt: skip
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DataError(f"{rows_file}, line {number}", f"malformed sample ({exc})") from None
+    return samples
+
+
+def load_builtin(split: Literal["train", "test"], cache_root: Path) -> list[Sample]:
+    """The default built-in benchmark, generated once and cached under `cache_root`."""
+    settings = GeneratorSettings()
+    root = cache_root / f"builtin-v{GENERATOR_VERSION}-seed{settings.seed}"
+    if not (root / "manifest.json").is_file():
+        cache_root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".builtin-", dir=cache_root))
+        try:
+            write_dataset(generate(settings), staging)
+            shutil.rmtree(root, ignore_errors=True)
+            staging.rename(root)  # atomic: a half-written cache is never used
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return load_dataset(root, split)

@@ -21,7 +21,7 @@ setup-all: $(BIN)/python
 	$(BIN)/pip install -q -e '.[all]'
 
 run: setup
-	$(BIN)/pertool score
+	$(BIN)/pertool eval
 
 test: setup-all
 	$(BIN)/ruff check src tests benchmarks

@@ -20,7 +20,7 @@ from pertool.schema import HistoryRecord, Platform, Profile, Sample, Tool
 
 __all__ = ["GeneratorSettings", "Generated", "generate", "GENERATOR_VERSION"]
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 BENCHMARK = "builtin"
 _MAX_TRIES = 50  # drafts per emitted sample before giving up on a user
 
@@ -111,7 +111,7 @@ def _verified_sample(person: _Person, sample_id: str, split: str, world: _World,
             continue
         sample = Sample(
             id=sample_id, benchmark=BENCHMARK, split=split, user_id=person.user_id, query=draft.query,
-            profile=person.profile, platforms=world.platforms[scenario.scenario],
+            profile=person.profile, platforms=rng.sample(world.platforms[scenario.scenario], 3),
             tools=world.tools[scenario.scenario], gold_platform=draft.platform, gold_calls=draft.calls,
             extra={"builtin": {"scenario": draft.scenario, "category": draft.category, "need": draft.need}},
         )  # fmt: skip

@@ -24,13 +24,14 @@ ACTIONS = {
     "shopping": ["Bought {item}", "Ordered {item} and kept it", "Reordered {item}"],
     "takeout": ["Ordered {item} for dinner", "Had {item} delivered", "Rated the {item} highly"],
     "entertainment": ["Got {item}", "Enjoyed {item}", "Spent an evening on {item}"],
-    "work": ["Handled {item} there", "Used it for {item}", "Set up {item} there"],
+    "work": ["Ordered {item} for the office", "Requested {item} for the team", "Reordered {item}"],
     "travel": ["Booked {item}", "Arranged {item}", "Paid for {item}"],
 }
 RECORDS_PER_CATEGORY = (2, 3)
 SEEN_ITEM_SHARE = 0.5  # queries about an item already in the history (a reorder, a rebooking)
 NEED_SHARE = 0.25  # queries that state a need deciding the platform whatever the history
 CHAIN_SHARE = 0.15  # queries whose natural solution is several calls
+CONTEXT_SHARE = 0.8  # queries naming an item or category (the rest: order ids, dates, ...)
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Draft:
     """A query with its solution, before verification."""
 
     scenario: str
-    category: str
+    category: str | None  # None when the query names no item or category
     need: str | None
     query: str
     platform: str
@@ -65,22 +66,63 @@ def draft_query(user: User, scenario: Scenario, seen: dict[str, list[str]], rng:
     items = scenario.categories[category].items
     unseen = [i for i in items if i not in seen[category]]
     item = rng.choice(seen[category] if rng.random() < SEEN_ITEM_SHARE or not unseen else unseen)
-    apis = {a.name: a for a in scenario.apis}
-    if scenario.chains and rng.random() < CHAIN_SHARE:
-        chain = rng.choice(scenario.chains)
-        chosen, phrasing = [apis[c] for c in chain.calls], rng.choice(chain.phrasings)
-    else:
-        api = rng.choice(scenario.apis)
-        chosen, phrasing = [api], rng.choice(api.phrasings)
-    need = rng.choice(sorted(scenario.needs)) if rng.random() < NEED_SHARE and "{need}" in phrasing else None
+    need = rng.choice(sorted(scenario.needs)) if rng.random() < NEED_SHARE else None
+    chosen, phrasings = _pick_unit(scenario, need, rng)
+    with_need = [p for p in phrasings if "{need}" in p]
+    phrasing = rng.choice(with_need if need else phrasings)
     values: dict[str, Any] = {"item": item, "category": category}
     for name, pool in scenario.pools.items():
         values[name] = rng.choice(pool)
     need_text = rng.choice(scenario.needs[need]) if need else ""
-    query = phrasing.format(**{k: v for k, v in values.items()}, need=need_text)
-    platform = _best_for(scenario, need) if need else user.preferences[scenario.scenario][category]
+    query = phrasing.format(**values, need=need_text)
+    names_context = _names_context(chosen)
+    if need:
+        platform = _best_for(scenario, need)
+    elif names_context:
+        platform = user.preferences[scenario.scenario][category]
+    else:  # an order id, a date...: nothing says which kind of request, so the usual platform
+        platform = usual_platform(user, scenario, seen)
     calls = [_gold_call(api, values, user) for api in chosen]
-    return Draft(scenario.scenario, category, need, query, platform, calls)
+    return Draft(scenario.scenario, category if names_context else None, need, query, platform, calls)
+
+
+def _units(scenario: Scenario) -> list[tuple[list[Api], list[str]]]:
+    apis = {a.name: a for a in scenario.apis}
+    return [([a], a.phrasings) for a in scenario.apis] + [
+        ([apis[c] for c in chain.calls], chain.phrasings) for chain in scenario.chains]
+
+
+def _pick_unit(scenario: Scenario, need: str | None, rng: random.Random) -> tuple[list[Api], list[str]]:
+    """An API or a chain: a chain with CHAIN_SHARE; mostly one whose query names the item or
+    category (CONTEXT_SHARE), since that is what a personal preference can depend on; one with a
+    `{need}` slot when a need is to be stated."""
+    units = _units(scenario)
+    singles, chains = units[: len(scenario.apis)], units[len(scenario.apis) :]
+    pool = chains if chains and rng.random() < CHAIN_SHARE else singles
+    if need:
+        pool = [u for u in pool if any("{need}" in p for p in u[1])] or [
+            u for u in units if any("{need}" in p for p in u[1])]
+    context = [u for u in pool if _names_context(u[0])]
+    others = [u for u in pool if not _names_context(u[0])]
+    if context and (not others or rng.random() < CONTEXT_SHARE):
+        return rng.choice(context)
+    return rng.choice(others)
+
+
+def _names_context(apis: list[Api]) -> bool:
+    return any(api.source(p) in ("item", "category") for api in apis for p in api.parameters)
+
+
+def usual_platform(user: User, scenario: Scenario, seen: dict[str, list[str]]) -> str:
+    """The platform with the most history records in the scenario; "" on a tie (no answer)."""
+    counts: dict[str, int] = {}
+    for category, items in seen.items():
+        platform = user.preferences[scenario.scenario][category]
+        counts[platform] = counts.get(platform, 0) + len(items)
+    ranked = sorted(counts.values(), reverse=True)
+    if len(ranked) > 1 and ranked[0] == ranked[1]:
+        return ""
+    return max(counts, key=lambda p: counts[p])
 
 
 def _best_for(scenario: Scenario, need: str) -> str:

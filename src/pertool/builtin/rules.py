@@ -6,6 +6,7 @@ is never emitted; the generator counts rejections per rule and reports them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,8 @@ def required_present(sample: Sample) -> str | None:
 
 
 def profile_values_from_profile(sample: Sample) -> str | None:
+    """Profile-sourced values are profile values and are not stated in the query (as a whole
+    word: a clothing size "M" is not "stated" by the letter m in a word)."""
     profile_values = {str(v).casefold() for v in sample.profile.basic_features.values()}
     query = sample.query.casefold()
     for call in sample.gold_calls:
@@ -59,7 +62,7 @@ def profile_values_from_profile(sample: Sample) -> str | None:
             value = str(call.arguments[param][0]).casefold()
             if value not in profile_values:
                 return f"{call.name}.{param} is not a profile value"
-            if value in query:
+            if re.search(rf"(?<!\w){re.escape(value)}(?!\w)", query):
                 return f"{call.name}.{param} is stated in the query"
     return None
 
@@ -81,7 +84,7 @@ def platform_has_evidence(sample: Sample) -> str | None:
         return None
     history = sample.profile.user_history
     records = history.get(context.get("scenario", ""), []) if isinstance(history, dict) else history
-    if not any(r.platform == sample.gold_platform for r in records):
+    if not sample.gold_platform or not any(r.platform == sample.gold_platform for r in records):
         return "no history record on the gold platform"
     return None
 

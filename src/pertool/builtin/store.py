@@ -74,6 +74,7 @@ def _dumps(data: Any, indent: int | None = None) -> str:
 def _row(sample: Sample) -> dict[str, Any]:
     return {"id": sample.id, "split": sample.split, "user_id": sample.user_id,
             "scenario": sample.extra["builtin"]["scenario"], "query": sample.query,
+            "platforms": [p.name for p in sample.platforms],
             "gold_platform": sample.gold_platform,
             "gold_calls": [c.model_dump(mode="json") for c in sample.gold_calls],
             "extra": sample.extra}  # fmt: skip
@@ -84,7 +85,7 @@ def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[S
     rows_file = root / f"{split}.jsonl"
     if not rows_file.is_file():
         raise DataError(str(rows_file), "not found; is this a dataset written by `pertool generate`?")
-    scenarios = {name: ([Platform.model_validate(p) for p in d["platforms"]],
+    scenarios = {name: ({p["name"]: Platform.model_validate(p) for p in d["platforms"]},
                         [Tool.model_validate(t) for t in d["tools"]])
                  for name, d in read_json(root / "scenarios.json").items()}  # fmt: skip
     profiles = {uid: Profile.model_validate(p) for uid, p in read_json(root / "users.json").items()}
@@ -93,7 +94,8 @@ def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[S
         for number, line in enumerate(handle, start=1):
             try:
                 row = json.loads(line)
-                platforms, tools = scenarios[row["scenario"]]
+                shared, tools = scenarios[row["scenario"]]
+                platforms = [shared[name] for name in row["platforms"]]  # each sample's own order
                 samples.append(Sample(
                     id=row["id"], benchmark=BENCHMARK, split=row["split"], user_id=row["user_id"],
                     query=row["query"], profile=profiles[row["user_id"]], platforms=platforms, tools=tools,

@@ -148,17 +148,25 @@ def _user_id(profile: Profile) -> str | None:
 # --- writing --------------------------------------------------------------------------------
 
 
-def to_record(sample: Sample) -> dict[str, Any]:
-    """A sample as a PTBench JSON record (the inverse of loading)."""
+def to_record(sample: Sample, memo: dict[int, Any] | None = None) -> dict[str, Any]:
+    """A sample as a PTBench JSON record (the inverse of loading). `memo` reuses the dumps of
+    profiles, platforms and tools that samples share (generated datasets share them)."""
+    memo = {} if memo is None else memo
+
+    def dump(obj: Any) -> Any:
+        if id(obj) not in memo:
+            memo[id(obj)] = (obj, obj.model_dump(mode="json", exclude_unset=True))  # keep obj alive
+        return memo[id(obj)][1]
+
     derived = {
         key: list(dict.fromkeys(p for g in sample.gold_calls for p, s in g.sources.items()
                                 if s == source))
         for key, source in (("query_params", "query"), ("profile_params", "profile"))
     }  # fmt: skip
     return {
-        "user_profile": sample.profile.model_dump(mode="json", exclude_unset=True),
-        "platforms": [p.model_dump(mode="json", exclude_unset=True) for p in sample.platforms],
-        "tools": [t.model_dump(mode="json", exclude_unset=True) for t in sample.tools],
+        "user_profile": dump(sample.profile),
+        "platforms": [dump(p) for p in sample.platforms],
+        "tools": [dump(t) for t in sample.tools],
         "query": sample.query,
         "answer": [sample.gold_platform, [{g.name: g.arguments} for g in sample.gold_calls]],
         "query_params": sample.extra.get("query_params", derived["query_params"]),
@@ -170,8 +178,9 @@ def to_record(sample: Sample) -> dict[str, Any]:
 def write_ptbench(samples: Iterable[Sample], out_dir: str | Path) -> list[Path]:
     """Write samples as `<out_dir>/test_<split>_user/data.json`, one file per split."""
     by_split: dict[str, list[dict[str, Any]]] = {}
+    memo: dict[int, Any] = {}
     for sample in samples:
-        by_split.setdefault(sample.split, []).append(to_record(sample))
+        by_split.setdefault(sample.split, []).append(to_record(sample, memo))
     written = []
     for split, records in by_split.items():
         path = Path(out_dir) / SPLIT_DIRS.get(split, f"test_{split}_user") / "data.json"

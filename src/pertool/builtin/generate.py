@@ -20,7 +20,7 @@ from pertool.schema import HistoryRecord, Platform, Profile, Sample, Tool
 
 __all__ = ["GeneratorSettings", "Generated", "generate", "GENERATOR_VERSION"]
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 BENCHMARK = "builtin"
 _MAX_TRIES = 50  # drafts per emitted sample before giving up on a user
 

@@ -45,7 +45,8 @@ def write_dataset(generated: Generated, out: Path, fmt: Format = "pertool") -> l
     if fmt == "ptbench":
         files += write_ptbench(generated.test, out)
         train = out / "train" / "data.json"
-        atomic_write_text(train, _dumps([to_record(s) for s in generated.train]))
+        memo: dict[int, Any] = {}
+        atomic_write_text(train, _dumps([to_record(s, memo) for s in generated.train]))
         return [*files, train]
     samples = generated.train + generated.test
     scenarios: dict[str, Any] = {}

@@ -55,8 +55,9 @@ LEAF = {
     "company": ["Brightline Labs", "Norcross Health", "Tessellate Design", "Halden & Co", "Orbit Freight"],
     "team": ["platform team", "marketing", "finance", "research", "customer success"],
     "calendar": ["work calendar", "personal calendar", "shared family calendar"],
-    "shoe_size": ["38", "39", "40", "41", "42", "43", "44"],
-    "clothing_size": ["XS", "S", "M", "L", "XL"],
+    "shoe_size": ["EU 38", "EU 39", "EU 40", "EU 41", "EU 42", "EU 43", "EU 44"],
+    # Spelled out: a bare "M" or "S" would occur inside almost any query text.
+    "clothing_size": ["extra small", "small", "medium", "large", "extra large"],
     "gender": ["female", "male", "non-binary"],
 }  # fmt: skip
 AFFINITY_KEEP = 0.6  # share of categories whose preferred platform is the lifestyle's platform

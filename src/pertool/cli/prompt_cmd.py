@@ -14,6 +14,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--id", required=True, help="sample id, e.g. trained:0")
     p.add_argument("--chat-format", help="qwen, llama3, mistral, deepseek-r1, hammer or xlam; "
                    "default: the chat messages as JSON")
+    p.add_argument("--profile-view", choices=["all", "no-basic", "no-history", "none"], default="all",
+                   help="what the model sees of the user (default all)")
     p.set_defaults(run=run)
 
 
@@ -22,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from pertool.benchmarks.registry import load_benchmark
     from pertool.errors import PertoolError
 
-    samples = {s.id: s for s in load_benchmark(args.benchmark)}
+    from pertool.benchmarks.views import apply_profile_view
+
+    samples = {s.id: s for s in apply_profile_view(load_benchmark(args.benchmark), args.profile_view)}
     if args.id not in samples:
         raise PertoolError(f"no sample {args.id!r} in {args.benchmark} ({len(samples)} samples)")
     sample = samples[args.id]

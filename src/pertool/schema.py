@@ -126,6 +126,9 @@ class Prediction(BaseModel):
     calls: list[Call] = Field(default_factory=list)
     refusal: bool = False
     parse_error: str | None = None
+    # The answer parsed only after repair (prose or fences around it, Python instead of JSON
+    # spelling): counted apart so that strict format accuracy stays honest.
+    repaired: bool = False
 
     @property
     def parsed(self) -> bool:

@@ -6,6 +6,8 @@
     example            the small PTBench-format example bundled with pertool
     ptbench            the copy fetched by `pertool data download ptbench`
     ptbench:PATH       a PTBench `data.json`, or a directory with the split directories
+    toolspectrum:SUBSET   persona, environment, persona_environment or all, from --data-dir,
+                       $PERTOOL_DATA_DIR, or the copy fetched by `pertool data download toolspectrum`
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def remote_dataset(name: str) -> tuple[RemoteDataset, Path]:
     return remote, where()
 
 
-def load_benchmark(spec: str) -> list[Sample]:
+def load_benchmark(spec: str, data_dir: str | Path | None = None) -> list[Sample]:
     """Samples of a benchmark spec (see the module docstring)."""
     name, _, arg = spec.partition(":")
     if name == "builtin" and arg in ("", "test", "train"):
@@ -70,6 +72,10 @@ def load_benchmark(spec: str) -> list[Sample]:
         from pertool.builtin.store import load_dataset
 
         return load_dataset(Path(arg), "test")
+    if name == "toolspectrum":
+        from pertool.benchmarks.toolspectrum import load_toolspectrum
+
+        return load_toolspectrum(arg or "all", data_dir)
     if name == "example" and not arg:
         return load_ptbench(EXAMPLE_DIR)
     if name == "ptbench":
@@ -81,4 +87,4 @@ def load_benchmark(spec: str) -> list[Sample]:
                             "`pertool data download ptbench`, or use ptbench:PATH")
         return load_ptbench(root)
     raise SpecError(f"unknown benchmark spec {spec!r}; use builtin, builtin:train, dataset:DIR, "
-                    "example, ptbench or ptbench:PATH")
+                    "example, ptbench, ptbench:PATH or toolspectrum:SUBSET")

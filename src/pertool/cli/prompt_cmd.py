@@ -22,9 +22,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pertool.benchmarks.ptbench_prompts import chat_messages, raw_prompt
     from pertool.benchmarks.registry import load_benchmark
-    from pertool.errors import PertoolError
-
     from pertool.benchmarks.views import apply_profile_view
+    from pertool.errors import PertoolError
 
     samples = {s.id: s for s in apply_profile_view(load_benchmark(args.benchmark), args.profile_view)}
     if args.id not in samples:

@@ -11,6 +11,7 @@ from pertool.scoring.bootstrap import DEFAULT_RESAMPLES, bootstrap_intervals
 from pertool.scoring.ptbench import score_sample
 from pertool.scoring.ptbench_official import score_sample_official
 from pertool.scoring.results import SampleResult, ScoreReport, aggregate
+from pertool.scoring.toolspectrum_api import score_toolspectrum
 
 __all__ = ["COMPAT_MODES", "score", "score_results"]
 
@@ -34,6 +35,15 @@ def score(
     if compat is not None and compat not in COMPAT_MODES:
         raise PertoolError(f"unknown compatibility mode {compat!r}; known: {', '.join(COMPAT_MODES)}")
     by_id = _by_id(predictions)
+    ids = {s.id for s in samples}
+    if samples and samples[0].benchmark == "toolspectrum":
+        if compat:
+            raise PertoolError(f"--compat {compat} applies to PTBench, not ToolSpectrum")
+        report = score_toolspectrum(samples, by_id, resamples=resamples, seed=seed)
+        report.mode = "pertool"
+        report.missing_predictions = [s.id for s in samples if s.id not in by_id]
+        report.unknown_predictions = [i for i in by_id if i not in ids]
+        return report
     results = []
     missing = []
     for sample in samples:
@@ -41,7 +51,6 @@ def score(
         if given is None:
             missing.append(sample.id)
         results.append(_score_one(sample, given, compat))
-    ids = {s.id for s in samples}
     report = score_results(results, resamples=resamples, seed=seed)
     report.mode = compat or "pertool"
     report.missing_predictions = missing

@@ -13,13 +13,14 @@ at a cost independent of n.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from pertool.scoring.results import METRIC_KEYS, OVERALL, RATIO_LEVEL, SampleResult
 
-__all__ = ["bootstrap_intervals", "DEFAULT_RESAMPLES"]
+__all__ = ["bootstrap_intervals", "bootstrap_totals", "DEFAULT_RESAMPLES"]
 
 DEFAULT_RESAMPLES = 1000
 
@@ -86,3 +87,33 @@ def _percentiles(reps: dict[str, np.ndarray], alpha: float) -> dict[str, list[fl
             low, high = np.quantile(finite, [alpha, 1 - alpha])
             out[key] = [round(float(low), 6), round(float(high), 6)]
     return out
+
+
+def bootstrap_totals(
+    rows_by_split: Mapping[str, Sequence[tuple[Any, ...]]],
+    metrics: Callable[[np.ndarray], dict[str, np.ndarray]],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    overall: bool = True,
+) -> dict[str, dict[str, list[float] | None]]:
+    """Intervals for metrics computed from summed per-sample count rows (F1 and the like).
+
+    Each split is resampled on its own (the multinomial draw over its distinct rows, as above);
+    `metrics` maps summed totals, one row per replicate, to metric arrays. The overall interval
+    sums the resampled splits' totals.
+    """
+    if resamples <= 0 or not rows_by_split:
+        return {}
+    rng = np.random.default_rng(seed)
+    totals: dict[str, np.ndarray] = {}
+    for split, rows in rows_by_split.items():
+        table = Counter(rows)
+        values = np.array(list(table), dtype=np.float64)
+        freqs = np.array(list(table.values()), dtype=np.float64) / len(rows)
+        totals[split] = rng.multinomial(len(rows), freqs, size=resamples).astype(np.float64) @ values
+    if overall and len(totals) > 1:
+        totals[OVERALL] = sum(totals.values())  # type: ignore[assignment]
+    alpha = (1 - 0.95) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {split: _percentiles(metrics(t), alpha) for split, t in totals.items()}

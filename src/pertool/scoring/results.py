@@ -83,6 +83,7 @@ class ScoreReport:
     unknown_predictions: list[str] = field(default_factory=list)
     duplicate_predictions: list[str] = field(default_factory=list)
     results: list[SampleResult] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # benchmark-specific sections ("apps")
 
     def to_json(self, *, with_samples: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -95,6 +96,7 @@ class ScoreReport:
             "unknown_predictions": self.unknown_predictions,
             "duplicate_predictions": self.duplicate_predictions,
         }
+        out.update(self.extra)
         if with_samples:
             out["samples"] = [r.to_json() for r in self.results]
         return out

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pertool.benchmarks.ptbench_prompts import chat_messages, native_messages
+from pertool.benchmarks.toolspectrum_prompts import toolspectrum_messages
 from pertool.parsing.render import gold_as_calls, render_ptbench
-from pertool.schema import Sample
+from pertool.schema import Call, Sample
 
-__all__ = ["AnswerKey", "gold_text", "gold_tool_calls", "PLATFORM_ARGUMENT"]
+__all__ = ["AnswerKey", "gold_text", "gold_tool_calls", "toolspectrum_answer", "PLATFORM_ARGUMENT"]
 
 PLATFORM_ARGUMENT = "platform"
 
@@ -31,6 +32,9 @@ class AnswerKey:
     def __init__(self, samples: Sequence[Sample]):
         self._by_key: dict[str, Sample] = {}
         for sample in samples:
+            if sample.benchmark == "toolspectrum":
+                self._by_key.setdefault(_key(toolspectrum_messages(sample)), sample)
+                continue
             self._by_key.setdefault(_key(chat_messages(sample)), sample)
             self._by_key.setdefault(_key(native_messages(sample)), sample)
 
@@ -40,7 +44,17 @@ class AnswerKey:
 
 def gold_text(sample: Sample) -> str:
     """The gold answer in the benchmark's text format."""
+    if sample.benchmark == "toolspectrum":
+        return toolspectrum_answer(sample.gold_platform, gold_as_calls(sample.gold_calls))
     return render_ptbench(sample.gold_platform or "", gold_as_calls(sample.gold_calls))
+
+
+def toolspectrum_answer(app: str | None, calls: Sequence[Call], explanation: str = "") -> str:
+    """A ToolSpectrum answer object; `app` None is a refusal."""
+    if app is None or not calls:
+        return json.dumps({"APP": None, "API": None, "params": None, "explanation": explanation})
+    return json.dumps({"APP": app, "API": calls[0].name, "params": calls[0].arguments,
+                       "explanation": explanation}, ensure_ascii=False)  # fmt: skip
 
 
 def gold_tool_calls(sample: Sample) -> list[dict[str, Any]]:

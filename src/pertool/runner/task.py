@@ -12,10 +12,12 @@ from typing import Literal
 
 from pertool.benchmarks.answer_key import PLATFORM_ARGUMENT
 from pertool.benchmarks.ptbench_prompts import chat_messages, native_messages, native_tools, raw_prompt
+from pertool.benchmarks.toolspectrum_prompts import toolspectrum_messages
 from pertool.models.base import Completion, Request, Sampling
 from pertool.models.openai_compat import parse_arguments
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.parsing.render import render_ptbench
+from pertool.parsing.toolspectrum import parse_toolspectrum
 from pertool.schema import Call, Prediction, Sample
 
 __all__ = ["ToolMode", "Task"]
@@ -30,6 +32,8 @@ class Task:
     sampling: Sampling = Sampling()
 
     def request(self, sample: Sample) -> Request:
+        if sample.benchmark == "toolspectrum":  # its templates are one user message
+            return Request(messages=tuple(toolspectrum_messages(sample)), sampling=self.sampling)
         if self.tool_mode == "native":
             return Request(messages=tuple(native_messages(sample)), tools=tuple(native_tools(sample)),
                            sampling=self.sampling)  # fmt: skip
@@ -38,13 +42,15 @@ class Task:
         return Request(messages=tuple(chat_messages(sample)), sampling=self.sampling)
 
     def prediction(self, sample: Sample, completion: Completion) -> Prediction:
+        if sample.benchmark == "toolspectrum":
+            return parse_toolspectrum(completion.text, sample.id)
         if self.tool_mode == "native":
             return native_prediction(sample.id, completion)
         return parse_ptbench(completion.text, sample.id)
 
     def output_text(self, sample: Sample, completion: Completion) -> str:
         """The `output` written to predictions.jsonl: what `pertool score` will parse."""
-        if self.tool_mode != "native":
+        if self.tool_mode != "native" or sample.benchmark == "toolspectrum":
             return completion.text
         prediction = native_prediction(sample.id, completion)
         if prediction.parse_error is not None or prediction.platform is None:

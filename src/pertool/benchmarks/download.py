@@ -7,6 +7,7 @@ place, each with an atomic rename. A failed or interrupted download leaves the p
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import urllib.error
@@ -15,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pertool.errors import DownloadError, PertoolError
+from pertool.errors import DataError, DownloadError, PertoolError
 from pertool.fileio import atomic_write_bytes
 
-__all__ = ["RemoteDataset", "download"]
+__all__ = ["RemoteDataset", "download", "sha256_verifier"]
 
 _TIMEOUT_S = 60
 
@@ -76,3 +77,16 @@ def _fetch(origin: str, rel: str) -> bytes:
             "elsewhere and pass their directory with --from DIR."
         ) from None
 
+
+
+def sha256_verifier(hashes: dict[str, str]) -> Callable[[Path], str]:
+    """A verifier that checks every file against its pinned sha256."""
+
+    def verify(root: Path) -> str:
+        for rel, expected in hashes.items():
+            found = hashlib.sha256((root / rel).read_bytes()).hexdigest()
+            if found != expected:
+                raise DataError(rel, f"sha256 {found} does not match the pinned {expected}")
+        return f"{len(hashes)} files, sha256 verified"
+
+    return verify

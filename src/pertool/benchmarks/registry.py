@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from pertool.benchmarks.download import RemoteDataset
+from pertool.benchmarks.download import RemoteDataset, sha256_verifier
 from pertool.benchmarks.ptbench import SPLIT_DIRS, load_ptbench
 from pertool.errors import DataError, SpecError
 from pertool.fileio import user_cache_dir, user_data_dir
@@ -44,13 +44,39 @@ def _verify_ptbench(root: Path) -> str:
     return ", ".join(parts)
 
 
+TOOLSPECTRUM_COMMIT = "83585ddaef64aa02e9cdf8cc3c58627ee94cf50a"
+TOOLSPECTRUM_SHA256 = {
+    "data/dataset_persona.json": "adf0ea32101ccdb7bd2dc8c6751bac2f5c6023638844222b005213fe8a856e32",
+    "data/dataset_environment.json": "a21e958712818e223e0d9190f5c19d335d6fa43f75fda5292ce1b01bb751996f",
+    "data/dataset_persona_environment.json": "50b0abb433b0424ee99fa78cb9fc5ff8742f5ac0f33205ec0da7749b99508b57",  # noqa: E501
+    "api/API_description.json": "665455d4ff3b6fd1dde831b935da2f82c66b4229839265b5ebeba07a14b2ba24",
+    "api/API_description_environment.json": "954d9a3bcbca1139994cfe23e155172bd02343f3fd34a29b657e2be1dc137422",  # noqa: E501
+    "api/API_description_persona.json": "c2fc3d1c06a403c5c2e3e8fe6179994279b2427f150fcf441f36052e4da55b19",
+    "prompts/prompt_call_api.txt": "790df72f86f152ec409c7bec41b26a27e72eae59d4c7e266e2a4664f013dfa69",
+    "prompts/prompt_call_api_environment.txt": "8478e677301b8929376ee45aa82f56cf4b3a8f8945081412c248fc48b9fee490",  # noqa: E501
+    "prompts/prompt_call_api_persona.txt": "dca202f7b9d852ff03784d3089f7f1b4ac370e217a27e3cab64adfb577f615c3",
+}
+
+
+def toolspectrum_dir() -> Path:
+    return user_data_dir() / "toolspectrum"
+
+
+TOOLSPECTRUM_REMOTE = RemoteDataset(
+    name="toolspectrum",
+    base_url=f"https://raw.githubusercontent.com/BUAA-IRIP-LLM/ToolSpectrum/{TOOLSPECTRUM_COMMIT}/",
+    files=tuple(TOOLSPECTRUM_SHA256),
+    verify=sha256_verifier(TOOLSPECTRUM_SHA256),
+)
+
+
 PTBENCH_REMOTE = RemoteDataset(
     name="ptbench",
     base_url=f"https://raw.githubusercontent.com/hyfshadow/PTBench/{PTBENCH_COMMIT}/",
     files=tuple(f"{d}/data.json" for d in SPLIT_DIRS.values()),
     verify=_verify_ptbench,
 )
-_REMOTES = {"ptbench": (PTBENCH_REMOTE, ptbench_dir)}
+_REMOTES = {"ptbench": (PTBENCH_REMOTE, ptbench_dir), "toolspectrum": (TOOLSPECTRUM_REMOTE, toolspectrum_dir)}
 
 
 def remote_dataset(name: str) -> tuple[RemoteDataset, Path]:

@@ -13,7 +13,7 @@ HELP = ("run a model on a benchmark (concurrent, cached, resumable) and score it
 _CONFIG_OPTIONS = (
     "benchmark", "model", "base_url", "api_key_env", "adapter", "vllm_args", "tool_mode", "chat_format",
     "temperature", "max_tokens", "limit", "compat", "no_cache", "timeout", "max_attempts", "backoff_cap",
-    "batch_size", "prices", "resamples", "seed", "profile_view",
+    "batch_size", "prices", "resamples", "seed", "profile_view", "data_dir",
 )  # fmt: skip
 
 
@@ -22,6 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                             "openai-compatible/<model> (--base-url), litellm/<provider>/<model>, "
                             "hf/<path>, vllm/<path>, oracle, replay/<predictions.jsonl>.")  # fmt: skip
     p.add_argument("--benchmark", help="benchmark spec (default: builtin, the built-in test split)")
+    p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory (data/, api/, prompts/)")
     p.add_argument("--model", help="model spec (default: baseline/history), e.g. openai/gpt-4o")
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<time>-<model>)")
     p.add_argument("--resume", metavar="DIR",
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from dataclasses import asdict, replace
+    from pathlib import Path
 
     from pertool.errors import PertoolError
     from pertool.models.registry import ModelOptions
@@ -120,6 +122,7 @@ def _config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         "benchmark": args.benchmark or "builtin", "model": args.model or "baseline/history",
         "options": asdict(options), "tool_mode": args.tool_mode or "text",
         "profile_view": args.profile_view or "all", "chat_format": args.chat_format,
+        "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None,
         "temperature": args.temperature if args.temperature is not None else sampling["temperature"],
         "max_tokens": args.max_tokens or sampling["max_tokens"], "limit": args.limit,
         "max_concurrency": args.max_concurrency or 8, "compat": args.compat,

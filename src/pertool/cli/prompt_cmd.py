@@ -12,6 +12,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("prompt", help=HELP, description=HELP)
     p.add_argument("--benchmark", default="example", help="benchmark spec (default: example)")
     p.add_argument("--id", required=True, help="sample id, e.g. trained:0")
+    p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory")
     p.add_argument("--chat-format", help="qwen, llama3, mistral, deepseek-r1, hammer or xlam; "
                    "default: the chat messages as JSON")
     p.add_argument("--profile-view", choices=["all", "no-basic", "no-history", "none"], default="all",
@@ -25,11 +26,16 @@ def run(args: argparse.Namespace) -> int:
     from pertool.benchmarks.views import apply_profile_view
     from pertool.errors import PertoolError
 
-    samples = {s.id: s for s in apply_profile_view(load_benchmark(args.benchmark), args.profile_view)}
+    loaded = load_benchmark(args.benchmark, args.data_dir)
+    samples = {s.id: s for s in apply_profile_view(loaded, args.profile_view)}
     if args.id not in samples:
         raise PertoolError(f"no sample {args.id!r} in {args.benchmark} ({len(samples)} samples)")
     sample = samples[args.id]
-    if args.chat_format:
+    if sample.benchmark == "toolspectrum":
+        from pertool.benchmarks.toolspectrum_prompts import toolspectrum_prompt
+
+        print(toolspectrum_prompt(sample))
+    elif args.chat_format:
         try:
             print(raw_prompt(sample, args.chat_format))
         except ValueError as exc:

@@ -13,9 +13,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("score", help=HELP, description=HELP + (
         ". With no arguments, scores the bundled example predictions on the bundled example."))
     p.add_argument("--benchmark", default="example",
-                   help="benchmark spec: example (default), ptbench, ptbench:PATH")
+                   help="benchmark spec: example (default), builtin, dataset:DIR, ptbench[:PATH], "
+                   "toolspectrum:SUBSET")
     p.add_argument("--predictions", metavar="FILE",
                    help='JSONL lines {"id": "<split>:<index>", "output": "<model text>"}')
+    p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory (data/, api/, prompts/)")
     p.add_argument("--compat", choices=["ptbench-official"],
                    help="reproduce the public PTBench scripts' numbers, defects included")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         if args.benchmark != "example":
             raise PertoolError("--predictions FILE is required with --benchmark " + args.benchmark)
         args.predictions = str(EXAMPLE_PREDICTIONS)
-    samples = load_benchmark(args.benchmark)
+    samples = load_benchmark(args.benchmark, args.data_dir)
     predictions = read_predictions(args.predictions)
     report = score(samples, predictions.outputs, compat=args.compat,
                    resamples=args.resamples, seed=args.seed)

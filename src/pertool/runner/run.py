@@ -46,6 +46,7 @@ class EvalConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=lambda: asdict(ModelOptions()))
     tool_mode: Literal["text", "native"] = "text"
     profile_view: ProfileView = "all"
+    data_dir: str | None = None  # ToolSpectrum's data directory, when not the default
     chat_format: str | None = None
     temperature: float = 0.0
     max_tokens: int = 512
@@ -67,7 +68,7 @@ class EvalConfig(BaseModel):
 
 
 async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = True) -> ScoreReport:
-    samples = load_benchmark(config.benchmark)
+    samples = load_benchmark(config.benchmark, config.data_dir)
     if config.limit is not None:
         samples = samples[: config.limit]
     samples = apply_profile_view(samples, config.profile_view)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pertool import __version__
 from pertool.benchmarks.registry import load_benchmark
 from pertool.benchmarks.views import ProfileView, apply_profile_view
+from pertool.errors import PertoolError
 from pertool.models.base import Backend, BackendError, Completion, Sampling
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.runner.cache import ResponseCache, cache_key
@@ -72,6 +73,9 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
     if config.limit is not None:
         samples = samples[: config.limit]
     samples = apply_profile_view(samples, config.profile_view)
+    if config.tool_mode == "native" and any(s.benchmark == "toolspectrum" for s in samples):
+        raise PertoolError("--tool-mode native is for PTBench-shaped benchmarks; ToolSpectrum's "
+                           "answer is its JSON object (text mode)")  # fmt: skip
     finished = run.finished()
     pending = [s for s in samples if s.id not in finished]
     backend = create_backend(config.model, config.model_options(), samples)

@@ -264,3 +264,9 @@ def test_fast_path_agrees_with_the_ast_path(source):
     assert [(c.name, c.arguments) for c in slow] == fast
     for (_, a), c in zip(fast, slow):  # same types too (1 vs 1.0 vs True)
         assert [type(v) for v in a.values()] == [type(v) for v in c.arguments.values()]
+
+
+@pytest.mark.parametrize("platform", ["0*", "*Shop*", "Mega Mart", " padded", "it's", 'say "hi"', "a:b", "x`y"])
+def test_render_quotes_names_the_parser_would_change(platform):
+    prediction = parse_ptbench(render_ptbench(platform, [Call(name="f", arguments={"a": 1})]))
+    assert prediction.platform == platform

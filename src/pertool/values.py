@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +29,7 @@ _NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*\Z")
 _WS = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=65536)  # gold strings are compared again and again
 def normalize_text(text: str) -> str:
     """Case-fold and collapse whitespace: the canonical form strings are compared in."""
     return _WS.sub(" ", text).strip().casefold()

@@ -26,7 +26,6 @@ MAX_OUTPUT_CHARS = 200_000
 _MAX_ATTEMPTS = 8  # candidate `:[` positions tried per text; bounds work on adversarial prose
 _LIST_START = re.compile(r":\s*\[")
 _JSON_HINT = re.compile(r"""["']platform["']\s*:""")
-_PLATFORM_DELIMITERS = "\n{:`"
 
 
 def parse_ptbench(output: str | None, sample_id: str = "") -> Prediction:
@@ -160,7 +159,7 @@ def _platform_before(text: str, colon: int) -> str:
         quoted = _quoted_suffix(head)
         if quoted is not None:
             return quoted
-    cut = max(head.rfind(d) for d in _PLATFORM_DELIMITERS)
+    cut = max(head.rfind("\n"), head.rfind("{"), head.rfind(":"), head.rfind("`"))
     name = head[cut + 1 :].strip().strip("*").strip().strip("'\"")
     if not name:
         raise ParseFailure("missing platform name before `:[`")

@@ -13,7 +13,8 @@ from pertool.schema import Call, GoldCall
 
 __all__ = ["render_ptbench", "render_value", "gold_as_calls"]
 
-_BARE_PLATFORM = re.compile(r"[^\s:'\"{}\[\]`*][^\n:'\"{}\[\]`]*\Z")
+# Written bare only when the parser reads it back unchanged (it strips quotes, `*` and spaces).
+_BARE_PLATFORM = re.compile(r"[^\s:'\"{}\[\]`*]+\Z")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 
 

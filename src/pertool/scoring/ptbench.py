@@ -35,7 +35,7 @@ def score_sample(sample: Sample, prediction: Prediction) -> SampleResult:
     query_correct = profile_correct = 0
     for gold, call in pairs:
         args = call.arguments
-        param_extra |= any(p not in gold.arguments for p in args)
+        param_extra |= not args.keys() <= gold.arguments.keys()
         for name, accepted in gold.arguments.items():
             if name not in args:
                 param_missing = True

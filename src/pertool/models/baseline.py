@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pertool.benchmarks.answer_key import PLATFORM_ARGUMENT, AnswerKey
-from pertool.models.base import BackendError, Completion, Request
+from pertool.models.base import Backend, BackendError, Completion, Request
 from pertool.models.registry import ModelOptions
 from pertool.parsing.render import render_ptbench
 from pertool.schema import Call, HistoryRecord, Sample, Tool
@@ -152,9 +152,13 @@ def _from_profile(param: str, spec: dict[str, Any], features: dict[str, Any]) ->
     return best if best_score[0] > 0 else None
 
 
-def create(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> BaselineBackend:
+def create(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> Backend:
+    if rest == "rules":
+        from pertool.models import rules_baseline
+
+        return rules_baseline.create(rest, options, samples)
     if rest not in ("random", "history"):
         from pertool.errors import SpecError
 
-        raise SpecError(f"unknown baseline {rest!r}; use baseline/random or baseline/history")
+        raise SpecError(f"unknown baseline {rest!r}; use baseline/random, baseline/history or baseline/rules")
     return BaselineBackend(rest, samples)

@@ -189,3 +189,14 @@ def test_download_command_refuses_a_corrupted_file(data_dir, tmp_path, serve_dir
     # The fixture's persona_environment file is not the published one: refused, nothing kept.
     assert proc.returncode == 2 and "dataset_persona_environment.json" in proc.stderr and "does not match" in proc.stderr
     assert not (tmp_path / "data" / "toolspectrum" / "data").exists()
+
+
+def test_a_toolcall_with_a_null_app_is_a_refusal_too(tmp_path):
+    root = tmp_path / "ts"
+    shutil.copytree(SHARED, root)
+    records = json.loads((SHARED / "data" / "dataset_persona.json").read_text())[:3]
+    records[1]["toolCall"] = {"APP": None, "API": None, "params": None}
+    (root / "data" / "dataset_persona.json").write_text(json.dumps(records))
+    samples = load_toolspectrum("persona", root)
+    assert [s.gold_platform is None for s in samples] == [False, True, False]
+    assert samples[1].gold_calls == []

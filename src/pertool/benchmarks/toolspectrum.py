@@ -187,8 +187,8 @@ def _sample(record: Any, index: int, subset: str, root: Path, apps: dict[str, _A
 
 def _gold(call: Any, sample_id: str, apps: dict[str, _App], report: QualityReport,
           fail: Any) -> tuple[str | None, list[GoldCall]]:  # fmt: skip
-    if call is None:
-        return None, []
+    if call is None or (isinstance(call, dict) and call.get("APP") is None):
+        return None, []  # a refusal: null, or {"APP": null, ...} as the prompts spell it
     if not (isinstance(call, dict) and isinstance(call.get("APP"), str) and isinstance(call.get("API"), str)):
         raise fail("toolCall", "expected {APP, API, params} or null")
     app, api, params = call["APP"], call["API"], call.get("params") or {}

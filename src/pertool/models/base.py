@@ -49,10 +49,15 @@ class Request:
     prompt: str | None = None
     tools: tuple[dict[str, Any], ...] = ()
     sampling: Sampling = field(default_factory=Sampling)
+    # OpenAI's structured-output request, e.g. {"type": "json_schema", "json_schema": {...}}
+    response_format: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"messages": list(self.messages), "prompt": self.prompt, "tools": list(self.tools),
-                "sampling": self.sampling.to_json()}  # fmt: skip
+        out = {"messages": list(self.messages), "prompt": self.prompt, "tools": list(self.tools),
+               "sampling": self.sampling.to_json()}  # fmt: skip
+        if self.response_format is not None:  # only when set: older cache keys stay valid
+            out["response_format"] = self.response_format
+        return out
 
 
 @dataclass

@@ -100,6 +100,8 @@ class OpenAICompatBackend:
             body["stop"] = list(request.sampling.stop)
         if request.tools:
             body["tools"] = list(request.tools)
+        if request.response_format is not None:
+            body["response_format"] = request.response_format
         return body
 
     async def _post(self, url: str, body: dict[str, Any]) -> Completion:

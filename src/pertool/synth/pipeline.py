@@ -1,0 +1,87 @@
+"""Runs PTool's stages in order over a pipeline directory, each resumable on its own.
+
+A stage is `async def run(ctx: StageContext) -> None`: it reads earlier stages' records from
+`ctx.dir`, skips the keys it already wrote, calls the LLM through `ctx.llm`, and appends its
+records with `ctx.write(name, record)`, which also saves the stage's counters to summary.json,
+so a crash loses neither records nor accounting. A finished stage leaves a done marker and is
+skipped on the next run; with the response cache, re-running a finished pipeline makes no call.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from pydantic import BaseModel
+
+from pertool.runner.rundir import append_line
+from pertool.synth.llm import StageStats, SynthLLM
+from pertool.synth.records import SynthConfig
+from pertool.synth.store import PipelineDir
+
+__all__ = ["STAGE_ORDER", "StageContext", "run_stages"]
+
+STAGE_ORDER = ("tools", "features", "users", "histories", "queries", "solutions", "verify", "dataset")
+
+
+@dataclass
+class StageContext:
+    dir: PipelineDir
+    config: SynthConfig
+    llm: SynthLLM
+    stage: str
+    stats: StageStats = field(default_factory=StageStats)
+    _files: dict[str, IO[str]] = field(default_factory=dict)
+
+    @property
+    def rng(self) -> random.Random:
+        """A generator seeded by the config's seed and the stage (deterministic per stage)."""
+        return random.Random(f"{self.config.seed}:{self.stage}")
+
+    def write(self, name: str, record: BaseModel) -> None:
+        """Append a record to `<name>.jsonl` (flushed at once) and save the counters."""
+        if name not in self._files:
+            self._files[name] = open(self.dir.path / f"{name}.jsonl", "a", encoding="utf-8")
+        append_line(self._files[name], record.model_dump(mode="json"))
+        self.save()
+
+    def save(self) -> None:
+        summary = self.dir.summary()
+        summary[self.stage] = self.stats.to_json()
+        self.dir.write_summary(summary)
+
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
+
+
+def _resume_stats(summary: dict[str, Any]) -> StageStats:
+    stats = StageStats()
+    for name in ("calls", "cached", "input_tokens", "output_tokens", "cost", "accepted"):
+        setattr(stats, name, summary.get(name, 0))
+    stats.rejected = Counter(summary.get("rejected", {}))
+    return stats
+
+
+Stage = Callable[[StageContext], Awaitable[None]]
+
+
+async def run_stages(directory: PipelineDir, config: SynthConfig, llm: SynthLLM,
+                     stages: dict[str, Stage], only: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run the stages not yet done (or just `only`), in STAGE_ORDER; returns the summary."""
+    directory.start(config)
+    for name in STAGE_ORDER:
+        if name not in stages or (only and name not in only) or directory.done(name):
+            continue
+        ctx = StageContext(directory, config, llm, name, _resume_stats(directory.summary().get(name, {})))
+        try:
+            await stages[name](ctx)
+            ctx.save()
+        finally:
+            ctx.close()
+        directory.mark_done(name)
+    return directory.summary()

@@ -38,6 +38,7 @@ class MockSettings:
     seed: int = 0
     hang_s: float = 30.0
     log: Path | None = None
+    scripted: bool = False  # answer synthesis requests with the scripted LLM (pertool.synth)
 
 
 class MockServer:
@@ -165,6 +166,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             self._json(400, {"error": {"message": "expected a JSON chat-completions body"}})
             return
+        if self.mock.settings.scripted:
+            self._scripted(body, messages)
+            return
         sample = self.mock.key.lookup(messages)
         self.mock.arrived(sample)
         entry: dict[str, Any] = {"time": time.time(), "sample_id": sample.id if sample else None,
@@ -177,6 +181,38 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.mock.fault()
         entry["fault"] = fault
         entry["status"] = self._fault(fault) if fault else self._answer(sample, body, entry)
+        self.mock.record(entry)
+
+    def _scripted(self, body: dict[str, Any], messages: list[dict[str, Any]]) -> None:
+        """A synthesis request: counted by its content hash (so a repeat is visible)."""
+        from pertool.synth.llm import inputs_of
+        from pertool.synth.scripted import answer
+
+        digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
+        entry: dict[str, Any] = {"time": time.time(), "request": digest, "fault": None}
+        with self.mock._lock:
+            self.mock.requests[digest] += 1
+        try:
+            task, inputs = inputs_of(messages)
+            content = json.dumps(answer(task, inputs), ensure_ascii=False)
+        except (KeyError, ValueError, IndexError) as exc:
+            entry.update(task=None, status=400)
+            self.mock.record(entry)
+            self._json(400, {"error": {"message": f"not a synthesis request the script knows ({exc})"}})
+            return
+        entry["task"] = task
+        fault = self.mock.fault()
+        if fault:
+            entry.update(fault=fault, status=self._fault(fault))
+            self.mock.record(entry)
+            return
+        prompt_chars = sum(len(str(m.get("content") or "")) for m in messages)
+        self._json(200, {"id": "chatcmpl-scripted", "object": "chat.completion", "model": body.get("model"),
+                         "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                      "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": prompt_chars // 4 + 1,
+                                   "completion_tokens": len(content) // 4 + 1}})  # fmt: skip
+        entry.update(status=200, sample_id=digest)
         self.mock.record(entry)
 
     def _answer(self, sample: Sample, body: dict[str, Any], entry: dict[str, Any]) -> int:

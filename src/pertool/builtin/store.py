@@ -25,9 +25,9 @@ from pertool.benchmarks.ptbench import to_record, write_ptbench
 from pertool.builtin.generate import BENCHMARK, GENERATOR_VERSION, Generated, GeneratorSettings, generate
 from pertool.errors import DataError
 from pertool.fileio import atomic_write_text, read_json
-from pertool.schema import GoldCall, Platform, Profile, Sample, Tool
+from pertool.schema import Environment, GoldCall, Platform, Profile, Sample, Tool
 
-__all__ = ["write_dataset", "load_dataset", "load_builtin"]
+__all__ = ["write_dataset", "write_samples", "load_dataset", "load_builtin", "scenario_of"]
 
 Format = Literal["pertool", "ptbench"]
 
@@ -39,20 +39,31 @@ def write_dataset(generated: Generated, out: Path, fmt: Format = "pertool") -> l
         "counts": {"train": len(generated.train), "test": len(generated.test)},
         "rejected": dict(sorted(generated.rejected.items())),
     }
+    return write_samples(generated.train, generated.test, out, fmt, manifest)
+
+
+def scenario_of(sample: Sample) -> str:
+    """The scenario a generated sample belongs to (built-in or synthesized)."""
+    return str(sample.extra.get("builtin", {}).get("scenario") or sample.extra.get("scenario", ""))
+
+
+def write_samples(train: list[Sample], test: list[Sample], out: Path, fmt: Format,
+                  manifest: dict[str, Any]) -> list[Path]:  # fmt: skip
+    """Write a dataset (train and test splits) in the pertool or the PTBench format."""
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "manifest.json"]
     atomic_write_text(files[0], _dumps(manifest, indent=2))
     if fmt == "ptbench":
-        files += write_ptbench(generated.test, out)
-        train = out / "train" / "data.json"
+        files += write_ptbench(test, out)
+        train_file = out / "train" / "data.json"
         memo: dict[int, Any] = {}
-        atomic_write_text(train, _dumps([to_record(s, memo) for s in generated.train]))
-        return [*files, train]
-    samples = generated.train + generated.test
+        atomic_write_text(train_file, _dumps([to_record(s, memo) for s in train]))
+        return [*files, train_file]
+    samples = train + test
     scenarios: dict[str, Any] = {}
     users: dict[str, Any] = {}
     for s in samples:
-        scenario = s.extra["builtin"]["scenario"]
+        scenario = scenario_of(s)
         if scenario not in scenarios:
             scenarios[scenario] = {"platforms": [p.model_dump(mode="json") for p in s.platforms],
                                    "tools": [t.model_dump(mode="json", exclude_unset=True) for t in s.tools]}
@@ -61,7 +72,7 @@ def write_dataset(generated: Generated, out: Path, fmt: Format = "pertool") -> l
     for name, data in (("scenarios.json", scenarios), ("users.json", users)):
         atomic_write_text(out / name, _dumps(data))
         files.append(out / name)
-    for split, rows in (("train", generated.train), ("test", generated.test)):
+    for split, rows in (("train", train), ("test", test)):
         path = out / f"{split}.jsonl"
         atomic_write_text(path, "".join(_dumps(_row(s)) + "\n" for s in rows))
         files.append(path)
@@ -74,11 +85,13 @@ def _dumps(data: Any, indent: int | None = None) -> str:
 
 def _row(sample: Sample) -> dict[str, Any]:
     return {"id": sample.id, "split": sample.split, "user_id": sample.user_id,
-            "scenario": sample.extra["builtin"]["scenario"], "query": sample.query,
+            "scenario": scenario_of(sample), "query": sample.query,
             "platforms": [p.name for p in sample.platforms],
             "gold_platform": sample.gold_platform,
             "gold_calls": [c.model_dump(mode="json") for c in sample.gold_calls],
-            "extra": sample.extra}  # fmt: skip
+            "extra": sample.extra,
+            **({"environment": sample.environment.model_dump(mode="json")} if sample.environment else {}),
+            }  # fmt: skip
 
 
 def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[Sample]:
@@ -97,11 +110,13 @@ def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[S
                 row = json.loads(line)
                 shared, tools = scenarios[row["scenario"]]
                 platforms = [shared[name] for name in row["platforms"]]  # each sample's own order
+                environment = row.get("environment")
                 samples.append(Sample(
                     id=row["id"], benchmark=BENCHMARK, split=row["split"], user_id=row["user_id"],
                     query=row["query"], profile=profiles[row["user_id"]], platforms=platforms, tools=tools,
                     gold_platform=row["gold_platform"],
                     gold_calls=[GoldCall.model_validate(c) for c in row["gold_calls"]], extra=row["extra"],
+                    environment=Environment.model_validate(environment) if environment else None,
                 ))  # fmt: skip
             except (ValueError, KeyError, TypeError) as exc:
                 raise DataError(f"{rows_file}, line {number}", f"malformed sample ({exc})") from None

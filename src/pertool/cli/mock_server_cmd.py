@@ -20,6 +20,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--hang", type=float, default=30.0, metavar="S", help="how long a hang lasts")
     p.add_argument("--seed", type=int, default=0, help="seed for faults and corruption")
     p.add_argument("--log", metavar="FILE", help="append one JSON line per request")
+    p.add_argument("--scripted", action="store_true",
+                   help="answer `pertool synth` requests with the scripted LLM (offline pipelines)")
     p.set_defaults(run=run)
 
 
@@ -32,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = MockSettings(latency_s=args.latency, fault_rate=args.fault_rate,
                             corrupt_rate=args.corrupt_rate, seed=args.seed, hang_s=args.hang,
-                            log=Path(args.log) if args.log else None)  # fmt: skip
-    server = MockServer(load_benchmark(args.benchmark), settings)
+                            log=Path(args.log) if args.log else None,
+                            scripted=args.scripted)  # fmt: skip
+    server = MockServer([] if args.scripted else load_benchmark(args.benchmark), settings)
     url = server.start(port=args.port)
     print(f"serving {args.benchmark} on {url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     print(url, flush=True)

@@ -103,6 +103,8 @@ def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[S
                         [Tool.model_validate(t) for t in d["tools"]])
                  for name, d in read_json(root / "scenarios.json").items()}  # fmt: skip
     profiles = {uid: Profile.model_validate(p) for uid, p in read_json(root / "users.json").items()}
+    manifest = read_json(root / "manifest.json") if (root / "manifest.json").is_file() else {}
+    benchmark = str(manifest.get("benchmark", BENCHMARK))
     samples = []
     with open(rows_file, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -112,7 +114,7 @@ def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[S
                 platforms = [shared[name] for name in row["platforms"]]  # each sample's own order
                 environment = row.get("environment")
                 samples.append(Sample(
-                    id=row["id"], benchmark=BENCHMARK, split=row["split"], user_id=row["user_id"],
+                    id=row["id"], benchmark=benchmark, split=row["split"], user_id=row["user_id"],
                     query=row["query"], profile=profiles[row["user_id"]], platforms=platforms, tools=tools,
                     gold_platform=row["gold_platform"],
                     gold_calls=[GoldCall.model_validate(c) for c in row["gold_calls"]], extra=row["extra"],

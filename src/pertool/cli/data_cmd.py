@@ -17,6 +17,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     d.add_argument("--from", dest="source", metavar="DIR_OR_URL",
                    help="a local directory or base URL with the repository's layout")
     d.set_defaults(run=run_download)
+    e = sub.add_parser("export", help="write a benchmark's test split in another format (ptbench)",
+                       description="Write a benchmark's test split in PTBench's layout "
+                       "(test_trained_user/, test_untrained_user/). Refusal golds have no PTBench "
+                       "form and are left out (counted).")  # fmt: skip
+    e.add_argument("--benchmark", required=True, help="benchmark spec, e.g. dataset:DIR or builtin")
+    e.add_argument("--format", choices=["ptbench"], default="ptbench", help="output format")
+    e.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    e.set_defaults(run=run_export)
     p.set_defaults(run=lambda args: p.print_help())
 
 
@@ -27,4 +35,18 @@ def run_download(args: argparse.Namespace) -> int:
     remote, dest = remote_dataset(args.name)
     summary = download(remote, dest, args.source)
     print(f"{args.name}: {summary}; saved in {dest}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pertool.benchmarks.ptbench import write_ptbench
+    from pertool.benchmarks.registry import load_benchmark
+
+    samples = [s for s in load_benchmark(args.benchmark) if s.split != "train"]
+    kept = [s for s in samples if s.gold_platform is not None]
+    files = write_ptbench(kept, Path(args.out))
+    print(f"{len(kept)} samples written to {', '.join(map(str, files))}; "
+          f"{len(samples) - len(kept)} refusal golds left out")
     return 0

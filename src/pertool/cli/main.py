@@ -8,7 +8,16 @@ import sys
 from collections.abc import Sequence
 
 from pertool import __version__
-from pertool.cli import audit_cmd, data_cmd, eval_cmd, generate_cmd, mock_server_cmd, prompt_cmd, score_cmd
+from pertool.cli import (
+    audit_cmd,
+    data_cmd,
+    eval_cmd,
+    generate_cmd,
+    mock_server_cmd,
+    prompt_cmd,
+    score_cmd,
+    synth_cmd,
+)
 
 __all__ = ["main", "build_parser"]
 
@@ -20,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pertool {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (eval_cmd, score_cmd, generate_cmd, data_cmd, prompt_cmd, mock_server_cmd, audit_cmd):
+    for module in (eval_cmd, score_cmd, generate_cmd, synth_cmd, data_cmd, prompt_cmd, mock_server_cmd,
+                   audit_cmd):  # fmt: skip
         module.register(commands)
     return parser
 

@@ -1,0 +1,102 @@
+"""Stage `dataset`: the accepted query/solution pairs as samples of the built-in benchmark's
+schema, split into trained and untrained users, written into the pipeline directory itself
+(so `dataset:DIR` loads it) and summarised in manifest.json.
+
+Splits: the last `untrained_users` users (by key) only appear in the test split (`untrained`);
+each trained user's queries go to the test split (`trained`) with probability `test_share`,
+otherwise to `train`; the draw is seeded. A refusal gold (a policy-violating instruction) keeps
+`gold_platform` null.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pertool.builtin.store import write_samples
+from pertool.schema import Environment, GoldCall, HistoryRecord, Platform, Profile, Sample, Tool
+from pertool.synth.pipeline import StageContext
+from pertool.synth.records import (
+    ApiRecord,
+    PlatformRecord,
+    QueryRecord,
+    SolutionRecord,
+    UserRecord,
+    VerdictRecord,
+)
+from pertool.synth.records import HistoryRecord as SynthHistory
+
+__all__ = ["run", "BENCHMARK"]
+
+BENCHMARK = "synth"
+_SOURCES = {"query": "query", "profile": "profile", "environmental": "environmental"}
+
+
+async def run(ctx: StageContext) -> None:
+    d = ctx.dir
+    users = d.read("users", UserRecord)
+    queries = d.read("queries", QueryRecord)
+    solutions = d.read("solutions", SolutionRecord)
+    verdicts = d.read("verdicts", VerdictRecord)
+    platforms, tools = _scenarios(d.read("platforms", PlatformRecord), d.read("apis", ApiRecord))
+    profiles = _profiles(users, d.read("histories", SynthHistory))
+    held_out = ctx.config.untrained_users
+    untrained = set(sorted(users)[len(users) - held_out :]) if held_out else set()
+    rng = ctx.rng
+    splits: dict[str, list[Sample]] = {"train": [], "trained": [], "untrained": []}
+    for key in sorted(queries):
+        verdict, solution, query = verdicts.get(key), solutions.get(key), queries[key]
+        if verdict is None or solution is None or not verdict.accepted:
+            continue
+        split = "untrained" if query.user in untrained else (
+            "trained" if rng.random() < ctx.config.test_share else "train")
+        index = len(splits[split])
+        splits[split].append(_sample(f"{split}:{index}", split, query, solution, profiles,
+                                     platforms, tools))  # fmt: skip
+        ctx.stats.accepted += 1
+    manifest = {"benchmark": BENCHMARK, "config": ctx.config.model_dump(mode="json"),
+                "counts": {k: len(v) for k, v in splits.items()}}  # fmt: skip
+    write_samples(splits["train"], splits["trained"] + splits["untrained"], ctx.dir.path, "pertool", manifest)
+    ctx.save()
+
+
+def _scenarios(
+    platforms: dict[str, PlatformRecord], apis: dict[str, ApiRecord]
+) -> tuple[dict[str, list[Platform]], dict[str, list[Tool]]]:
+    by_platform: dict[str, list[Platform]] = defaultdict(list)
+    for record in platforms.values():
+        profile: dict[str, Any] = dict(record.characteristics)
+        if record.policy:
+            profile["policy"] = list(record.policy)
+        by_platform[record.scenario].append(Platform(name=record.name, profile=profile))
+    by_tool: dict[str, list[Tool]] = defaultdict(list)
+    for api in apis.values():
+        by_tool[api.scenario].append(Tool.model_validate({"type": "function", "function": api.function}))
+    return dict(by_platform), dict(by_tool)
+
+
+def _profiles(users: dict[str, UserRecord], histories: dict[str, SynthHistory]) -> dict[str, Profile]:
+    history: dict[str, dict[str, list[HistoryRecord]]] = defaultdict(lambda: defaultdict(list))
+    for key in sorted(histories):
+        h = histories[key]
+        history[h.user][h.scenario].append(HistoryRecord(platform=h.platform, action=h.action))
+    # The model sees the explicit features and the history; implicit ones stay hidden.
+    return {key: Profile(basic_features=dict(u.explicit), user_history=dict(history[key]))
+            for key, u in users.items()}  # fmt: skip
+
+
+def _sample(sample_id: str, split: str, query: QueryRecord, solution: SolutionRecord,
+            profiles: dict[str, Profile], platforms: dict[str, list[Platform]],
+            tools: dict[str, list[Tool]]) -> Sample:  # fmt: skip
+    calls = [GoldCall(name=c.name, arguments={k: [v] for k, v in c.arguments.items()},
+                      sources={k: _SOURCES[s] for k, s in c.sources.items()})  # type: ignore[misc]
+             for c in solution.calls]  # fmt: skip
+    return Sample(
+        id=sample_id, benchmark=BENCHMARK, split=split, user_id=query.user, query=query.query,
+        profile=profiles[query.user], platforms=platforms.get(query.scenario, []),
+        tools=tools.get(query.scenario, []),
+        environment=Environment.model_validate(query.environment) if query.environment else None,
+        gold_platform=solution.platform, gold_calls=calls if solution.platform is not None else [],
+        extra={"scenario": query.scenario, "synth": {"query": query.key, "target": query.platform,
+                                                    "violates_policy": query.violates_policy}},
+    )  # fmt: skip

@@ -9,6 +9,7 @@ skipped on the next run; with the response cache, re-running a finished pipeline
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,9 @@ from pertool.synth.store import PipelineDir
 
 __all__ = ["STAGE_ORDER", "StageContext", "run_stages"]
 
+# Tests set PERTOOL_SYNTH_CRASH_AFTER=<stage>:<n> to kill the process right after the n-th record
+# of a stage (between records, so no request is in flight with --max-concurrency 1).
+_CRASH_AT = os.environ.get("PERTOOL_SYNTH_CRASH_AFTER", "")
 STAGE_ORDER = ("tools", "features", "users", "histories", "queries", "solutions", "verify", "dataset")
 
 
@@ -35,6 +39,7 @@ class StageContext:
     stage: str
     stats: StageStats = field(default_factory=StageStats)
     _files: dict[str, IO[str]] = field(default_factory=dict)
+    _written: int = 0
 
     @property
     def rng(self) -> random.Random:
@@ -47,6 +52,9 @@ class StageContext:
             self._files[name] = open(self.dir.path / f"{name}.jsonl", "a", encoding="utf-8")
         append_line(self._files[name], record.model_dump(mode="json"))
         self.save()
+        self._written += 1
+        if _CRASH_AT == f"{self.stage}:{self._written}":
+            os._exit(137)  # fault injection for the resume tests: die like kill -9, mid-stage
 
     def save(self) -> None:
         summary = self.dir.summary()

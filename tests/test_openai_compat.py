@@ -45,3 +45,33 @@ def test_gives_up_after_max_attempts_and_does_not_retry_client_errors(serve_dir,
     refused = OpenAICompatBackend("m", "http://127.0.0.1:9/v1", retry=RetryPolicy(max_attempts=3, max_delay_s=0))
     with pytest.raises(BackendError, match="gave up after 3 attempts"):
         asyncio.run(refused.complete(Request(messages=({"role": "user", "content": "hi"},))))
+
+
+def test_a_rejected_key_is_fatal_and_never_echoed(tmp_path):
+    import http.server
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers["content-length"]))
+            payload = ("bad key: " + self.headers["authorization"]).encode()
+            self.send_response(401)
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        backend = OpenAICompatBackend("m", f"http://127.0.0.1:{server.server_address[1]}/v1",
+                                      api_key="sk-very-secret-123")
+        with pytest.raises(BackendError) as info:
+            asyncio.run(backend.complete(Request(messages=({"role": "user", "content": "hi"},))))
+        assert info.value.fatal and "HTTP 401" in str(info.value)
+        assert "sk-very-secret-123" not in str(info.value) and "***" in str(info.value)
+    finally:
+        server.shutdown()
+        server.server_close()

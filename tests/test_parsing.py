@@ -270,3 +270,11 @@ def test_fast_path_agrees_with_the_ast_path(source):
 def test_render_quotes_names_the_parser_would_change(platform):
     prediction = parse_ptbench(render_ptbench(platform, [Call(name="f", arguments={"a": 1})]))
     assert prediction.platform == platform
+
+
+def test_prose_glued_before_the_platform_is_cut_back_to_a_known_platform():
+    text = "Sure! The answer is MegaMart:[f(a=1)]. Hope this helps."
+    assert parse_ptbench(text, platforms=["MegaMart", "Other"]).platform == "MegaMart"
+    spaced = "The platform is Green Table and the call is Green Table:[f(a=1)]"
+    assert parse_ptbench(spaced, platforms=["Green Table"]).platform == "Green Table"
+    assert parse_ptbench("Answer is Unknown:[f()]", platforms=["MegaMart"]).platform == "Answer is Unknown"

@@ -247,3 +247,12 @@ def test_usage_and_cost_in_metrics(tmp_path, server_factory, env):
     assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0 and usage["requests"] == 4
     expected = usage["input_tokens"] / 1e6 * 2.5 + usage["output_tokens"] / 1e6 * 10
     assert usage["cost_usd"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_run_that_fails_before_any_sample_leaves_no_directory(tmp_path, env):
+    for args in (["--model", "nosuch/x"], ["--model", "oracle", "--benchmark", "ptbench:/nonexistent"]):
+        out = tmp_path / "r"
+        proc = pertool("eval", *args, "--out", str(out), env=env, check=False)
+        assert proc.returncode == 2 and not out.exists(), proc.stderr
+    proc = pertool("eval", "--model", "oracle", "--limit", "-3", "--out", str(tmp_path / "x"), env=env, check=False)
+    assert proc.returncode == 2 and "--limit" in proc.stderr and not (tmp_path / "x").exists()

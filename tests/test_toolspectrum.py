@@ -200,3 +200,27 @@ def test_a_toolcall_with_a_null_app_is_a_refusal_too(tmp_path):
     samples = load_toolspectrum("persona", root)
     assert [s.gold_platform is None for s in samples] == [False, True, False]
     assert samples[1].gold_calls == []
+
+
+def test_a_wrong_personalized_value_fails_the_last_level_on_persona_environment(data_dir):
+    samples = [s for s in load_toolspectrum("persona_environment", data_dir) if s.gold_platform]
+    sample = samples[0]
+    call = gold_as_calls(sample.gold_calls)[0]
+    sample.gold_calls[0].arguments["loyaltyTier"] = ["gold"]
+    sample.gold_calls[0].sources["loyaltyTier"] = "personalized"
+    wrong = call.model_copy(update={"arguments": {**call.arguments, "loyaltyTier": "bronze"}})
+    s = score([sample], {sample.id: toolspectrum_answer(sample.gold_platform, [wrong])}, resamples=0)
+    m = s.splits["persona_environment"]
+    assert m["rp_f1"] == 1.0 and m["op_param_f1"] == 1.0
+    assert m["op_f1"] == 0.0 and m["accuracy"] == 0.0 and m["pp_param_f1"] == 0.0
+
+
+def test_download_command_works_against_the_shared_mirror(tmp_path, serve_dir):
+    import os
+
+    env = {**os.environ, "PERTOOL_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run([sys.executable, "-m", "pertool.cli.main", "data", "download", "toolspectrum",
+                           "--from", serve_dir(SHARED)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "8 files, sha256 verified" in proc.stdout and "dataset_persona_environment.json" in proc.stdout
+    assert len(load_toolspectrum("environment", tmp_path / "data" / "toolspectrum")) == 220

@@ -33,6 +33,8 @@ class RemoteDataset:
     files: tuple[str, ...]
     # Called on the staging directory once every file is there; raises to reject the data.
     verify: Callable[[Path], str]
+    # Files a mirror may lack (reported, not fatal); every file fetched is still verified.
+    optional: tuple[str, ...] = ()
 
 
 def download(dataset: RemoteDataset, dest: Path, source: str | None = None) -> str:
@@ -42,24 +44,38 @@ def download(dataset: RemoteDataset, dest: Path, source: str | None = None) -> s
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dataset.name}-", dir=dest.parent))
     try:
+        missing = []
         for rel in dataset.files:
-            atomic_write_bytes(staging / rel, _fetch(origin, rel))
+            try:
+                atomic_write_bytes(staging / rel, _fetch(origin, rel))
+            except _Missing:
+                if rel not in dataset.optional:
+                    raise DownloadError(f"{rel} is missing from {origin}") from None
+                missing.append(rel)
         try:
             summary = dataset.verify(staging)
         except PertoolError as exc:
             raise DownloadError(f"{dataset.name} from {origin} failed verification: {exc}") from None
         for rel in dataset.files:
+            if rel in missing:
+                continue
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             (staging / rel).replace(target)
-        return summary
+        return summary + (f"; not on that source: {', '.join(missing)}" if missing else "")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+class _Missing(Exception):
+    """The source has no such file (404, or absent from a mirror directory)."""
 
 
 def _fetch(origin: str, rel: str) -> bytes:
     if "://" not in origin:
         path = Path(origin) / rel
+        if not path.exists():
+            raise _Missing(rel)
         try:
             return path.read_bytes()
         except OSError as exc:
@@ -69,6 +85,8 @@ def _fetch(origin: str, rel: str) -> bytes:
         with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
             return response.read()
     except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise _Missing(rel) from None
         raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -83,10 +101,14 @@ def sha256_verifier(hashes: dict[str, str]) -> Callable[[Path], str]:
     """A verifier that checks every file against its pinned sha256."""
 
     def verify(root: Path) -> str:
+        checked = 0
         for rel, expected in hashes.items():
+            if not (root / rel).exists():
+                continue  # an optional file the source does not have
+            checked += 1
             found = hashlib.sha256((root / rel).read_bytes()).hexdigest()
             if found != expected:
                 raise DataError(rel, f"sha256 {found} does not match the pinned {expected}")
-        return f"{len(hashes)} files, sha256 verified"
+        return f"{checked} files, sha256 verified"
 
     return verify

@@ -67,6 +67,9 @@ TOOLSPECTRUM_REMOTE = RemoteDataset(
     base_url=f"https://raw.githubusercontent.com/BUAA-IRIP-LLM/ToolSpectrum/{TOOLSPECTRUM_COMMIT}/",
     files=tuple(TOOLSPECTRUM_SHA256),
     verify=sha256_verifier(TOOLSPECTRUM_SHA256),
+    # A mirror may hold only some subsets (../shared lacks persona_environment); API and prompt
+    # files are required.
+    optional=tuple(f for f in TOOLSPECTRUM_SHA256 if f.startswith("data/")),
 )
 
 

@@ -56,6 +56,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import shutil
     from pathlib import Path
 
     from pertool.errors import PertoolError
@@ -78,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
                                 config.model_dump(mode="json"))  # fmt: skip
     try:
         report = asyncio.run(run_eval(run_dir, config, show_progress=not args.no_progress))
+    except PertoolError:
+        if not args.resume and not (run_dir.path / "predictions.jsonl").read_text():
+            shutil.rmtree(run_dir.path, ignore_errors=True)  # nothing was run: leave no blocking dir
+        raise
     except KeyboardInterrupt:
         print(f"\npertool: interrupted; finished samples are saved. Resume with:\n"
               f"  pertool eval --resume {run_dir.path}", file=sys.stderr)
@@ -102,6 +107,8 @@ def _config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from dataclasses import asdict, replace
     from pathlib import Path
 
+    from pydantic import ValidationError
+
     from pertool.errors import PertoolError
     from pertool.models.registry import ModelOptions
     from pertool.runner.run import OFFICIAL_SAMPLING, EvalConfig
@@ -124,12 +131,15 @@ def _config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         "profile_view": args.profile_view or "all", "chat_format": args.chat_format,
         "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None,
         "temperature": args.temperature if args.temperature is not None else sampling["temperature"],
-        "max_tokens": args.max_tokens or sampling["max_tokens"], "limit": args.limit,
+        "max_tokens": args.max_tokens if args.max_tokens is not None else sampling["max_tokens"],
+        "limit": args.limit,
         "max_concurrency": args.max_concurrency or 8, "compat": args.compat,
         "use_cache": not args.no_cache, "resamples": args.resamples if args.resamples is not None else 1000,
         "seed": args.seed or 0, "prices": prices,
     }  # fmt: skip
     try:
         return EvalConfig.model_validate(fields)
-    except ValueError as exc:
-        raise PertoolError(f"invalid settings: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = "--" + str(first["loc"][0]).replace("_", "-")
+        raise PertoolError(f"{option}: {first['msg']}") from None

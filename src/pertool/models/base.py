@@ -94,12 +94,14 @@ class Backend(Protocol):
 
 
 class BackendError(PertoolError):
-    """A request failed. The runner retries only when `retryable` is true."""
+    """A request failed. The backend retries when `retryable`; the runner stops when `fatal`."""
 
-    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None,
+                 fatal: bool = False):  # fmt: skip
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.fatal = fatal  # no other request can succeed either (bad key): stop the run
 
 
 class MissingDependency(PertoolError):

@@ -41,6 +41,7 @@ def words(text: str) -> set[str]:
 
 class BaselineBackend:
     name = "baseline"
+    cacheable = False  # answers come from the data itself: a cache could only go stale
 
     def __init__(self, kind: str, samples: Sequence[Sample]):
         self.kind = kind

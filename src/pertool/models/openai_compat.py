@@ -54,6 +54,7 @@ class OpenAICompatBackend:
     ):
         self.name = name
         self.model = model
+        self._secret = api_key
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -113,9 +114,13 @@ class OpenAICompatBackend:
             raise BackendError(f"{url}: {type(exc).__name__}: {exc}", retryable=True) from None
         if response.status_code != 200:
             retryable = response.status_code in _RETRY_STATUS
+            detail = response.text[:200]
+            if self._secret:  # a server may echo the key back; it must not reach errors.jsonl
+                detail = detail.replace(self._secret, "***")
             raise BackendError(
-                f"{url}: HTTP {response.status_code}: {response.text[:200]}",
+                f"{url}: HTTP {response.status_code}: {detail}",
                 retryable=retryable, retry_after=_retry_after(response.headers.get("retry-after")),
+                fatal=response.status_code in (401, 403),
             )  # fmt: skip
         try:
             return _completion(response.json())

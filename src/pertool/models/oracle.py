@@ -15,6 +15,7 @@ from pertool.schema import Sample
 class OracleBackend:
     name = "oracle"
     model = "oracle"
+    cacheable = False  # answers come from the data itself: a cache could only go stale
 
     def __init__(self, samples: Sequence[Sample]):
         self._key = AnswerKey(samples)

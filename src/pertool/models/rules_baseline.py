@@ -70,6 +70,7 @@ _CONTEXT_WEIGHT = 3.0  # weight of the context tree's evidence on the app, again
 
 
 class RulesBackend:
+    cacheable = False  # cheap, and its answers depend on the data: never cached
     name = "baseline"
     model = "rules"
 

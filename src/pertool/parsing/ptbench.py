@@ -13,12 +13,14 @@ import ast
 import json
 import re
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from pertool.parsing.extract import ParseFailure, answer_candidates, balanced_end, strip_reasoning
 from pertool.parsing.fast_calls import fast_call_list
 from pertool.parsing.literals import NotALiteral, describe, literal_value
 from pertool.schema import Call, Prediction
+from pertool.values import normalize_text
 
 __all__ = ["MAX_OUTPUT_CHARS", "parse_call_list", "parse_call_list_ast", "parse_ptbench"]
 
@@ -28,14 +30,27 @@ _LIST_START = re.compile(r":\s*\[")
 _JSON_HINT = re.compile(r"""["']platform["']\s*:""")
 
 
-def parse_ptbench(output: str | None, sample_id: str = "") -> Prediction:
-    """Parse one raw model output into a `Prediction` (never raises on bad output)."""
+def parse_ptbench(output: str | None, sample_id: str = "", platforms: Sequence[str] = ()) -> Prediction:
+    """Parse one raw model output into a `Prediction` (never raises on bad output).
+
+    With the sample's `platforms`, prose glued before an unquoted name ("The answer is
+    MegaMart:[...]") is cut back to the platform the name ends with.
+    """
     raw = output if isinstance(output, str) else ""
     try:
         platform, calls = _parse(raw)
+        platform = _known_suffix(platform, platforms)
     except ParseFailure as exc:
         return Prediction(sample_id=sample_id, raw_output=raw, parse_error=str(exc))
     return Prediction(sample_id=sample_id, raw_output=raw, platform=platform, calls=calls)
+
+
+def _known_suffix(name: str, platforms: Sequence[str]) -> str:
+    folded = normalize_text(name)
+    if not platforms or folded in {normalize_text(p) for p in platforms}:
+        return name
+    endings = [p for p in platforms if folded.endswith(" " + normalize_text(p))]
+    return max(endings, key=len) if endings else name
 
 
 def _parse(raw: str) -> tuple[str, list[Call]]:

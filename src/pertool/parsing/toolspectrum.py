@@ -60,9 +60,29 @@ def _answer_object(raw: str) -> tuple[dict[str, Any] | None, bool]:
     raise error or ParseFailure("no answer object found")
 
 
+_MAX_OBJECTS = 8  # `{` positions tried per text (prose may hold braces before the answer)
+
+
 def _first_object(text: str) -> dict[str, Any]:
+    """The first `{...}` in the text that is an answer object (one with an "APP" key)."""
+    error = ParseFailure("no complete {...} object in the output")
     start = text.find("{")
-    end = balanced_end(text, start) if start >= 0 else None
+    for _ in range(_MAX_OBJECTS):
+        if start < 0:
+            break
+        try:
+            value = _object_at(text, start)
+            if "APP" in value:
+                return value
+            error = ParseFailure('the answer has no "APP" key')
+        except ParseFailure as exc:
+            error = exc
+        start = text.find("{", start + 1)
+    raise error
+
+
+def _object_at(text: str, start: int) -> dict[str, Any]:
+    end = balanced_end(text, start)
     if end is None:
         raise ParseFailure("no complete {...} object in the output")
     source = text[start : end + 1]

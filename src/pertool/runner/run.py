@@ -50,9 +50,9 @@ class EvalConfig(BaseModel):
     data_dir: str | None = None  # ToolSpectrum's data directory, when not the default
     chat_format: str | None = None
     temperature: float = 0.0
-    max_tokens: int = 512
-    limit: int | None = None
-    max_concurrency: int = 8
+    max_tokens: int = Field(512, ge=1)
+    limit: int | None = Field(None, ge=1)
+    max_concurrency: int = Field(8, ge=1)
     compat: str | None = None
     use_cache: bool = True
     resamples: int = 1000
@@ -79,7 +79,7 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
     finished = run.finished()
     pending = [s for s in samples if s.id not in finished]
     backend = create_backend(config.model, config.model_options(), samples)
-    cache = ResponseCache() if config.use_cache else None
+    cache = ResponseCache() if config.use_cache and getattr(backend, "cacheable", True) else None
     try:
         with run.appender(PREDICTIONS) as out, run.appender(ERRORS, truncate=True) as errors, \
                 progress_bar(len(samples), len(samples) - len(pending), show_progress) as advance:
@@ -117,6 +117,8 @@ class _Worker:
                 try:
                     completion = await self.backend.complete(request)
                 except BackendError as exc:
+                    if exc.fatal:
+                        raise
                     append_line(self.errors, {"id": sample.id, "error": str(exc)})
                     self.advance()
                     return

@@ -46,7 +46,7 @@ class Task:
             return parse_toolspectrum(completion.text, sample.id)
         if self.tool_mode == "native":
             return native_prediction(sample.id, completion)
-        return parse_ptbench(completion.text, sample.id)
+        return parse_ptbench(completion.text, sample.id, [p.name for p in sample.platforms])
 
     def output_text(self, sample: Sample, completion: Completion) -> str:
         """The `output` written to predictions.jsonl: what `pertool score` will parse."""

@@ -74,5 +74,6 @@ def _score_one(sample: Sample, given: str | Prediction | None, compat: str | Non
     raw = given.raw_output if isinstance(given, Prediction) else (given or "")
     if compat == "ptbench-official":
         return score_sample_official(sample, raw)
-    prediction = given if isinstance(given, Prediction) else parse_ptbench(raw, sample.id)
+    platforms = [p.name for p in sample.platforms]
+    prediction = given if isinstance(given, Prediction) else parse_ptbench(raw, sample.id, platforms)
     return score_sample(sample, prediction)

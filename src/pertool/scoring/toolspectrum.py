@@ -70,14 +70,13 @@ def _cascade(sample: Sample, prediction: Prediction) -> dict[str, bool]:
     call = prediction.calls[0] if prediction.calls else None
     out = {"app": normalize_text(prediction.platform or "") == normalize_text(sample.gold_platform or "")}
     out["api"] = out["app"] and call is not None and call.name == gold.name
-    previous = out["api"]
-    for cls, level in CLASSES.items():
-        names = [p for p, s in gold.sources.items() if s == cls]
-        ok = call is not None and all(p in call.arguments and accepts(gold.arguments[p], call.arguments[p])
-                                      for p in names)  # fmt: skip
-        out[level] = previous and ok
-        if level == "rp":
-            previous = out[level]
+    ok = {cls: call is not None and all(p in call.arguments and accepts(gold.arguments[p], call.arguments[p])
+                                        for p, s in gold.sources.items() if s == cls)
+          for cls in CLASSES}  # fmt: skip
+    out["rp"] = out["api"] and ok["required"]
+    # The last level (PP on persona, OP elsewhere) needs every personalized AND environmental
+    # parameter: on persona_environment a wrong personalized value must not pass as correct.
+    out["pp"] = out["op"] = out["rp"] and ok["personalized"] and ok["environmental"]
     return out
 
 

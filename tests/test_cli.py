@@ -80,6 +80,7 @@ def test_score_json_shape(tmp_path):
 @pytest.mark.parametrize(("content", "message"), [
     ('{"id": "trained:0", "output": "x"}\nnot json\n', "line 2"),
     ('{"output": "x"}\n', "line 1"),
+    ('{"id": "trained:0"}\n', "output"),
     ('{"id": "trained:0", "output": 5}\n', "must be a string"),
 ])
 def test_bad_predictions_file(tmp_path, content, message):

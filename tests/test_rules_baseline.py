@@ -171,3 +171,21 @@ def test_is_for_toolspectrum_only():
         create_backend("baseline/rules", ModelOptions(), load_benchmark("example"))
     with pytest.raises(SpecError, match="baseline/rules"):
         create_backend("baseline/nonsense", ModelOptions(), load_benchmark("example"))
+
+
+def test_train_spec_from_the_command_line(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "toolspectrum"
+    env = {**os.environ, "PERTOOL_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "pertool.cli.main", "eval", "--benchmark", "toolspectrum:environment",
+                           "--data-dir", str(shared), "--model", "baseline/rules", "--train", "toolspectrum:persona",
+                           "--limit", "20", "--out", str(tmp_path / "run"), "--json", "--no-progress", "--resamples", "0"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["options"]["train"] == "toolspectrum:persona"
+    assert json.loads(proc.stdout)["counts"]["environment"] == 20

@@ -515,6 +515,8 @@ def audit(samples: Sequence[Sample], folds: int = 5, seed: int = 0) -> AuditRepo
     for sample in gold:
         call = sample.gold_calls[0]
         for name, cls in call.sources.items():
+            if cls == "profile":  # PTBench's profile-sourced parameters are personalized ones
+                cls = "personalized"
             if cls not in ("personalized", "environmental") or not call.arguments.get(name):
                 continue
             accepted = call.arguments[name]

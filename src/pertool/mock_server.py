@@ -36,7 +36,7 @@ class MockSettings:
     fault_rate: float = 0.0
     corrupt_rate: float = 0.0
     seed: int = 0
-    hang_s: float = 30.0
+    hang_s: float = 150.0
     log: Path | None = None
     scripted: bool = False  # answer synthesis requests with the scripted LLM (pertool.synth)
 

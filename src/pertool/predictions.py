@@ -42,7 +42,7 @@ def _read_line(out: PredictionsFile, line: str, where: str) -> None:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise DataError(where, f"not valid JSON ({exc.msg}, column {exc.colno})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or "output" not in record:
         raise DataError(where, 'expected an object with a string "id" and an "output"')
     output = record.get("output")
     if output is not None and not isinstance(output, str):

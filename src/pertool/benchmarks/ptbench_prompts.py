@@ -3,7 +3,7 @@
 The system text is the public scripts' prompt word for word, profile, platforms and tools
 inserted as Python's `str()` of the JSON records, as the scripts do. The raw formats are the
 chat formats of the public `template.py` as they were meant to work; the public file has bugs
-that break several of them (docs/prompts.md lists them), which are not reproduced here.
+that break several of them (docs/data.md, "Prompts", lists them), which are not reproduced here.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ HELP = ("run a model on a benchmark (concurrent, cached, resumable) and score it
 _CONFIG_OPTIONS = (
     "benchmark", "model", "base_url", "api_key_env", "adapter", "vllm_args", "tool_mode", "chat_format",
     "temperature", "max_tokens", "limit", "compat", "no_cache", "timeout", "max_attempts", "backoff_cap",
-    "batch_size", "prices", "resamples", "seed", "profile_view", "data_dir",
+    "batch_size", "prices", "resamples", "seed", "profile_view", "data_dir", "train",
 )  # fmt: skip
 
 
@@ -46,6 +46,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--max-attempts", type=int, help="attempts per request (default 6)")
     p.add_argument("--backoff-cap", type=float, help="longest wait between attempts, seconds (default 30)")
     p.add_argument("--batch-size", type=int, help="batch size of local backends (default 8)")
+    p.add_argument("--train", metavar="SPEC", help="training benchmark for learned baselines "
+                   "(baseline/rules; default: k-fold cross-fitting on the evaluated benchmark)")
     p.add_argument("--prices", metavar="FILE",
                    help='JSON {"input": USD per 1M tokens, "output": USD per 1M tokens} for the cost')
     p.add_argument("--resamples", type=int, help="bootstrap resamples (default 1000)")
@@ -116,7 +118,8 @@ def _config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     options = ModelOptions()
     overrides = {"base_url": args.base_url, "api_key_env": args.api_key_env, "adapter": args.adapter,
                  "vllm_args": args.vllm_args, "timeout_s": args.timeout, "max_attempts": args.max_attempts,
-                 "backoff_cap_s": args.backoff_cap, "batch_size": args.batch_size}  # fmt: skip
+                 "backoff_cap_s": args.backoff_cap, "batch_size": args.batch_size, "train": args.train,
+                 "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None}  # fmt: skip
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
     sampling = OFFICIAL_SAMPLING if args.compat else {"temperature": 0.0, "max_tokens": 512}
     prices = None

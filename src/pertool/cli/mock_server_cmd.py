@@ -17,7 +17,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="share of requests that fail (429, 500, hang, malformed JSON, disconnect)")
     p.add_argument("--corrupt-rate", type=float, default=0.0, metavar="R",
                    help="share of samples answered with a wrong platform")
-    p.add_argument("--hang", type=float, default=30.0, metavar="S", help="how long a hang lasts")
+    p.add_argument("--hang", type=float, default=150.0, metavar="S",
+                   help="how long a hang lasts (default 150 s, past the client's default 120 s timeout)")
+    p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory")
     p.add_argument("--seed", type=int, default=0, help="seed for faults and corruption")
     p.add_argument("--log", metavar="FILE", help="append one JSON line per request")
     p.add_argument("--scripted", action="store_true",
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
                             corrupt_rate=args.corrupt_rate, seed=args.seed, hang_s=args.hang,
                             log=Path(args.log) if args.log else None,
                             scripted=args.scripted)  # fmt: skip
-    server = MockServer([] if args.scripted else load_benchmark(args.benchmark), settings)
+    server = MockServer([] if args.scripted else load_benchmark(args.benchmark, args.data_dir), settings)
     url = server.start(port=args.port)
     print(f"serving {args.benchmark} on {url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     print(url, flush=True)

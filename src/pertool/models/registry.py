@@ -46,6 +46,8 @@ class ModelOptions:
     max_attempts: int = 6
     backoff_cap_s: float = 30.0
     batch_size: int = 8
+    train: str | None = None  # benchmark spec a learned baseline trains on (baseline/rules)
+    data_dir: str | None = None  # where that spec's data lives (ToolSpectrum)
 
 
 Factory = Callable[[str, ModelOptions, Sequence[Sample]], Backend]

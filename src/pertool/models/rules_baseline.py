@@ -156,7 +156,12 @@ def create(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> Rules
         raise SpecError(f"unknown baseline {rest!r}")
     if not samples:
         raise SpecError("baseline/rules learns from the benchmark's samples and was given none")
-    return RulesBackend(samples)
+    train = None
+    if options.train:  # learn from another benchmark instead of cross-fitting on this one
+        from pertool.benchmarks.registry import load_benchmark
+
+        train = load_benchmark(options.train, options.data_dir)
+    return RulesBackend(samples, train=train)
 
 
 # --- learned rules ------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_failed_download_keeps_the_previous_copy(full_size, tmp_path, serve_dir)
 
 
 def test_http_errors_and_unreachable_hosts_are_clear(tmp_path, serve_dir):
-    with pytest.raises(DownloadError, match="HTTP 404"):
+    with pytest.raises(DownloadError, match="test_trained_user/data.json is missing from"):
         download(PTBENCH_REMOTE, ptbench_dir(), serve_dir(tmp_path))
     with pytest.raises(DownloadError, match="cannot reach .* --from DIR"):
         download(PTBENCH_REMOTE, ptbench_dir(), "http://127.0.0.1:9/")  # discard port: refused

@@ -28,6 +28,7 @@ def scripted_server(tmp_path):
     yield url, log
     proc.terminate()
     proc.wait(timeout=10)
+    proc.stdout.close()
 
 
 def synth(url: str, out: Path, env: dict, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -55,7 +56,7 @@ def test_pipeline_end_to_end(tmp_path, scripted_server):
         assert set(summary[stage]) >= {"calls", "input_tokens", "output_tokens", "cost", "accepted", "rejected"}
     assert summary["tools"]["calls"] > 0 and summary["dataset"]["accepted"] > 0
     assert "dataset:" in proc.stdout
-    calls = sum(answered(log).values())
+    n_calls = sum(answered(log).values())
     assert max(answered(log).values()) == 1
 
     result = subprocess.run([*PERTOOL, "eval", "--benchmark", f"dataset:{out}", "--model", "oracle",
@@ -83,7 +84,7 @@ def test_pipeline_end_to_end(tmp_path, scripted_server):
                         assert value in profile_text and value not in r["query"].lower(), (param, value)
 
     synth(url, out, env)  # a finished pipeline: zero calls
-    assert sum(answered(log).values()) == calls
+    assert sum(answered(log).values()) == n_calls
 
 
 @pytest.mark.slow

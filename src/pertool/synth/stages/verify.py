@@ -1,0 +1,255 @@
+"""Stage `verify`: rule-based verification, then the model-based judge (PTool, paper section
+4.4; the judge's three 1-10 scores and cut-off as in ToolSpectrum).
+
+One verdict per query, keyed by the query. The rules (`RULES`, in order; a sample gets the name
+of every rule it fails as its reasons and is never sent to the judge):
+
+    format                      a solution exists; a refusal has no calls, an answer has calls
+    refusal_expected            the query breaks a policy, the solution is not a refusal
+    unexpected_refusal          the solution refuses a query that breaks no policy
+    unknown_platform            the platform is not one of the scenario's
+    platform_evidence           nothing supports the platform: no history record on it, and the
+                                query names neither it nor a characteristic only it has
+    unknown_tool                a call to a function no API of the scenario has
+    unknown_parameter           an argument the function does not declare
+    type_mismatch               a value not of the declared JSON type
+    enum_violation              a value outside the declared enum
+    required_missing            a required parameter left out
+    source_missing              an argument with no annotated source
+    query_value_not_in_query    a query-sourced value that does not occur in the query
+    profile_value_not_in_profile  a profile-sourced value that occurs in no profile value
+    profile_value_in_query      a profile-sourced value stated in the query
+    environment_value_not_in_environment  an environmental value not in the environment
+    reveals_profile             a value the query states equals a profile value (the user
+                                agent gave away a profile fact; the sample is not personalized)
+
+Occurrence is a case-insensitive substring test, as in the built-in benchmark's rules. A sample
+passing every rule goes to the judge (task "verify.judge"), which scores `parameters` (are the
+values right), `hallucination` (10: nothing invented) and `solves` (does the solution fulfil
+the query; for a policy-breaking query only a refusal does); it is accepted only if all three
+reach `config.judge_cutoff`, else its reasons are "judge:<score>=<value>" for each one short.
+`ctx.stats.rejected` counts each reason once per sample (judge reasons without the value).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from pertool.synth.pipeline import StageContext
+from pertool.synth.records import (
+    HistoryRecord,
+    QueryRecord,
+    SolutionRecord,
+    UserRecord,
+    VerdictRecord,
+)
+from pertool.synth.stages.queries import (
+    Scenario,
+    distinct_traits,
+    equals_any,
+    history_of,
+    leaves,
+    occurs,
+    platform_name,
+    properties,
+    required,
+    run_all,
+    scenario_index,
+)
+from pertool.synth.stages.solutions import solve_inputs
+
+__all__ = ["RULES", "SCRIPTED", "JudgeOutput", "rule_failures", "run"]
+
+RULES = (
+    "format", "refusal_expected", "unexpected_refusal", "unknown_platform", "platform_evidence",
+    "unknown_tool", "unknown_parameter", "type_mismatch", "enum_violation", "required_missing",
+    "source_missing", "query_value_not_in_query", "profile_value_not_in_profile", "profile_value_in_query",
+    "environment_value_not_in_environment", "reveals_profile",
+)  # fmt: skip
+SCORES = ("parameters", "hallucination", "solves")
+_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
+                                       "boolean": (bool,), "array": (list,), "object": (dict,),
+                                       "null": (type(None),)}  # fmt: skip
+
+INSTRUCTIONS = (
+    "You judge one synthesized sample of personalized tool use: a user's request (`query`, in "
+    "the situation `environment`), the user's profile and history, the platforms and tools, "
+    "and the proposed `solution` (platform null with no calls is a refusal). `target_platform` "
+    "is the platform the request was written for, `intended_tools` the functions it was written "
+    "for, `violates_policy` whether it breaks a platform policy (then only a refusal is right). "
+    "Score from 1 (worst) to 10 (best): `parameters`: are the argument values correct for the "
+    "request, the profile and the environment; `hallucination`: 10 when no tool, parameter or "
+    "value is invented; `solves`: do the platform and calls fulfil the request."
+)
+
+
+class JudgeOutput(BaseModel):
+    parameters: int = Field(ge=1, le=10)
+    hallucination: int = Field(ge=1, le=10)
+    solves: int = Field(ge=1, le=10)
+
+
+def _typed(value: Any, spec: dict[str, Any]) -> bool:
+    kinds = spec.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    known = [k for k in kinds if k in _TYPES]
+    if not known:  # no type, or one we do not check
+        return True
+    for kind in known:
+        if isinstance(value, _TYPES[kind]) and (not isinstance(value, bool) or kind == "boolean"):
+            return True
+    return False
+
+
+def _platform_supported(name: str, query: QueryRecord, scenario: Scenario,
+                        history: list[HistoryRecord]) -> bool:  # fmt: skip
+    if any(platform_name(h.platform, query.scenario) == name for h in history):
+        return True
+    platform = scenario.platform(name)
+    if platform is None:
+        return False
+    return occurs(name, query.query) or any(occurs(v, query.query) for _, v in
+                                            distinct_traits(platform, scenario.platforms))  # fmt: skip
+
+
+def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario: Scenario,
+                  explicit: dict[str, Any], history: list[HistoryRecord]) -> list[str]:  # fmt: skip
+    """The names of the rules a sample fails, in RULES order (empty: it passes)."""
+    if solution is None:
+        return ["format"]
+    failed: set[str] = set()
+    refusal = solution.platform is None
+    if refusal == bool(solution.calls):
+        failed.add("format")
+    if query.violates_policy and not refusal:
+        failed.add("refusal_expected")
+    if refusal and not query.violates_policy:
+        failed.add("unexpected_refusal")
+    if solution.platform is not None:
+        if scenario.platform(solution.platform) is None:
+            failed.add("unknown_platform")
+        elif not _platform_supported(solution.platform, query, scenario, history):
+            failed.add("platform_evidence")
+    tools = {str(a.function.get("name")): a.function for a in scenario.apis}
+    text, environment = query.query, query.environment or {}
+    for call in solution.calls:
+        if call.name not in tools:
+            failed.add("unknown_tool")
+            continue
+        specs = properties(tools[call.name])
+        if set(required(tools[call.name])) - set(call.arguments):
+            failed.add("required_missing")
+        for param, value in call.arguments.items():
+            spec = specs.get(param)
+            if spec is None:
+                failed.add("unknown_parameter")
+            elif not _typed(value, spec):
+                failed.add("type_mismatch")
+            elif isinstance(spec.get("enum"), list) and value not in spec["enum"]:
+                failed.add("enum_violation")
+            source = call.sources.get(param)
+            if source is None:
+                failed.add("source_missing")
+            elif source == "query" and not occurs(value, text):
+                failed.add("query_value_not_in_query")
+            elif source == "profile":
+                if not any(occurs(value, str(leaf)) for leaf in leaves(explicit)):
+                    failed.add("profile_value_not_in_profile")
+                if occurs(value, text):
+                    failed.add("profile_value_in_query")
+            elif source == "environmental" and not any(occurs(value, str(v)) for v in leaves(environment)):
+                failed.add("environment_value_not_in_environment")
+            if source != "profile" and _telling(value) and occurs(value, text):
+                if equals_any(value, explicit):
+                    failed.add("reveals_profile")
+    return [r for r in RULES if r in failed]
+
+
+def _telling(value: Any) -> bool:
+    """A value specific enough that stating it gives a profile fact away (not "2", "yes")."""
+    text = str(value).strip()
+    return isinstance(value, str) and len(text) >= 3 and not re.fullmatch(r"[\d.,:+-]+", text)
+
+
+async def run(ctx: StageContext) -> None:
+    index = scenario_index(ctx)
+    users = ctx.dir.read("users", UserRecord)
+    histories = ctx.dir.read("histories", HistoryRecord)
+    queries = ctx.dir.read("queries", QueryRecord)
+    solutions = ctx.dir.read("solutions", SolutionRecord)
+    done = ctx.dir.read("verdicts", VerdictRecord)
+    jobs = []
+    for key in sorted(queries):
+        query = queries[key]
+        if key in done or query.user not in users or query.scenario not in index:
+            continue
+        user, scenario = users[query.user], index[query.scenario]
+        history = history_of(histories, query.user, query.scenario)
+        solution = solutions.get(key)
+        failed = rule_failures(query, solution, scenario, user.explicit, history)
+        if failed or solution is None:
+            _reject(ctx, key, failed)
+            continue
+        inputs = solve_inputs(query, user, scenario, history)
+        intended = [str(a.function.get("name")) for a in scenario.apis if a.key in query.apis]
+        inputs.update(target_platform=None if query.violates_policy else query.platform,
+                      intended_tools=intended,
+                      violates_policy=query.violates_policy,
+                      solution={"platform": solution.platform,
+                                "calls": [c.model_dump(mode="json") for c in solution.calls]})  # fmt: skip
+        jobs.append(_judge(ctx, key, inputs))
+    await run_all(jobs)
+
+
+def _reject(ctx: StageContext, key: str, reasons: list[str], scores: dict[str, int] | None = None) -> None:
+    for reason in reasons:
+        ctx.stats.rejected[reason.split("=", 1)[0]] += 1
+    ctx.write("verdicts", VerdictRecord(key=key, accepted=False, reasons=reasons, scores=scores or {}))
+
+
+async def _judge(ctx: StageContext, key: str, inputs: dict[str, Any]) -> None:
+    out = await ctx.llm.ask("verify.judge", INSTRUCTIONS, inputs, JudgeOutput, ctx.stats)
+    if out is None:  # the client counted it as "invalid_output"
+        ctx.write("verdicts", VerdictRecord(key=key, accepted=False, reasons=["judge:invalid_output"]))
+        return
+    scores = {name: int(getattr(out, name)) for name in SCORES}
+    short = [f"judge:{name}={value}" for name, value in scores.items() if value < ctx.config.judge_cutoff]
+    if short:
+        _reject(ctx, key, short, scores)
+        return
+    ctx.stats.accepted += 1
+    ctx.write("verdicts", VerdictRecord(key=key, accepted=True, scores=scores))
+
+
+# -- the scripted judge -------------------------------------------------------------------
+
+
+def _scripted_judge(inputs: dict[str, Any]) -> dict[str, Any]:
+    """9 on every score for a coherent solution; low where it is not: a refusal of a request
+    that breaks no policy or an answer to one that does, another platform than the target or
+    missing intended tools (solves 3), invented tools or parameters (hallucination 2), values
+    not found where their source says (parameters 4)."""
+    solution = inputs["solution"]
+    refusal = solution["platform"] is None
+    if inputs["violates_policy"] or refusal:
+        right = refusal == bool(inputs["violates_policy"]) and not solution["calls"]
+        return {"parameters": 9, "hallucination": 9, "solves": 9 if right else 2}
+    tools = {t.get("name"): properties(t) for t in inputs["tools"]}
+    calls = solution["calls"]
+    invented = any(c["name"] not in tools or set(c["arguments"]) - set(tools[c["name"]]) for c in calls)
+    sources = {"query": inputs["query"], "profile": inputs["profile"], "environmental": inputs["environment"]}
+    traced = all(any(occurs(value, str(leaf)) for leaf in leaves(sources.get(c["sources"].get(p, ""), "")))
+                 for c in calls for p, value in c["arguments"].items())  # fmt: skip
+    solves = (solution["platform"] == inputs["target_platform"]
+              and set(inputs["intended_tools"]) <= {c["name"] for c in calls})  # fmt: skip
+    return {
+        "parameters": 9 if traced else 4,
+        "hallucination": 2 if invented else 9,
+        "solves": 9 if solves else 3,
+    }
+
+
+SCRIPTED = {"verify.judge": _scripted_judge}

@@ -32,6 +32,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-concurrency", type=int, default=8, help="requests in flight (default 8)")
     p.add_argument("--no-cache", action="store_true", help="bypass the response cache")
     p.add_argument("--prices", metavar="FILE", help='JSON {"input": USD/1M tokens, "output": ...}')
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run, only=None)
 
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = asyncio.run(run_synthesis(out, args.model, config=config, options=options, only=args.only,
                                             use_cache=not args.no_cache, concurrency=args.max_concurrency,
-                                            prices=prices))  # fmt: skip
+                                            prices=prices, show_progress=not args.no_progress))  # fmt: skip
     except KeyboardInterrupt:
         print(f"\npertool: interrupted; run the same command again to resume ({out})")
         return 130

@@ -25,7 +25,8 @@ def stage_functions() -> dict[str, Stage]:
 async def run_synthesis(out: Path, model: str, *, config: SynthConfig | None = None,
                         options: ModelOptions | None = None, only: list[str] | None = None,
                         use_cache: bool = True, concurrency: int = 8,
-                        prices: dict[str, float] | None = None) -> dict[str, Any]:  # fmt: skip
+                        prices: dict[str, float] | None = None,
+                        show_progress: bool = False) -> dict[str, Any]:  # fmt: skip
     """Run the stages not yet done in `out` (all, or `only`); returns the summary."""
     directory = PipelineDir(out)
     if config is None:
@@ -35,7 +36,7 @@ async def run_synthesis(out: Path, model: str, *, config: SynthConfig | None = N
     sampling = Sampling(temperature=config.temperature, max_tokens=config.max_tokens)
     llm = SynthLLM(backend, cache, sampling, concurrency=concurrency, prices=prices)
     try:
-        return await run_stages(directory, config, llm, stage_functions(), only)
+        return await run_stages(directory, config, llm, stage_functions(), only, show_progress)
     finally:
         await backend.aclose()
         if cache is not None:

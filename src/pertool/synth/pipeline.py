@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -40,6 +41,7 @@ class StageContext:
     stats: StageStats = field(default_factory=StageStats)
     _files: dict[str, IO[str]] = field(default_factory=dict)
     _written: int = 0
+    advance: Callable[[], None] = lambda: None  # the stage's progress bar
 
     @property
     def rng(self) -> random.Random:
@@ -52,6 +54,7 @@ class StageContext:
             self._files[name] = open(self.dir.path / f"{name}.jsonl", "a", encoding="utf-8")
         append_line(self._files[name], record.model_dump(mode="json"))
         self.save()
+        self.advance()
         self._written += 1
         if _CRASH_AT == f"{self.stage}:{self._written}":
             os._exit(137)  # fault injection for the resume tests: die like kill -9, mid-stage
@@ -79,17 +82,40 @@ Stage = Callable[[StageContext], Awaitable[None]]
 
 
 async def run_stages(directory: PipelineDir, config: SynthConfig, llm: SynthLLM,
-                     stages: dict[str, Stage], only: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+                     stages: dict[str, Stage], only: list[str] | None = None,
+                     show_progress: bool = False) -> dict[str, Any]:  # fmt: skip
     """Run the stages not yet done (or just `only`), in STAGE_ORDER; returns the summary."""
     directory.start(config)
-    for name in STAGE_ORDER:
-        if name not in stages or (only and name not in only) or directory.done(name):
-            continue
-        ctx = StageContext(directory, config, llm, name, _resume_stats(directory.summary().get(name, {})))
-        try:
-            await stages[name](ctx)
-            ctx.save()
-        finally:
-            ctx.close()
-        directory.mark_done(name)
+    with _progress(show_progress) as add_bar:
+        for name in STAGE_ORDER:
+            if name not in stages or (only and name not in only) or directory.done(name):
+                continue
+            ctx = StageContext(directory, config, llm, name, _resume_stats(directory.summary().get(name, {})))
+            ctx.advance = add_bar(name)
+            try:
+                await stages[name](ctx)
+                ctx.save()
+            finally:
+                ctx.close()
+            directory.mark_done(name)
     return directory.summary()
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str], Callable[[], None]]]:
+    """One bar per stage on stderr: records written, rate, elapsed time."""
+    if not enabled:
+        yield lambda name: lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description:<10}"), TextColumn("{task.completed} records"),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+
+        def add(name: str) -> Callable[[], None]:
+            task = progress.add_task(name, total=None)
+            return lambda: progress.advance(task)
+
+        yield add

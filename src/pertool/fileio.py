@@ -10,7 +10,10 @@ from typing import Any
 
 from pertool.errors import DataError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "read_json", "user_cache_dir", "user_data_dir"]
+__all__ = [
+    "atomic_write_bytes", "atomic_write_text", "read_json", "read_jsonl_lines", "user_cache_dir",
+    "user_data_dir",
+]  # fmt: skip
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -60,3 +63,16 @@ def user_data_dir() -> Path:
         return Path(os.environ["PERTOOL_DATA_DIR"])
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "pertool"
+
+
+def read_jsonl_lines(file: Path) -> list[str]:
+    """The lines of an append-only JSONL file, after cutting off a last line torn by a crash
+    (kill -9 mid-write): that record is simply written again by whoever resumes."""
+    if not file.exists():
+        return []
+    data = file.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        with open(file, "r+b") as handle:
+            handle.truncate(len(data))
+    return data.decode("utf-8").splitlines()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text
+from pertool.fileio import atomic_write_text, read_jsonl_lines
 
 __all__ = ["RunDir"]
 
@@ -56,15 +56,8 @@ class RunDir:
     def finished(self) -> dict[str, dict[str, Any]]:
         """Records already in predictions.jsonl, after cutting off a torn last line."""
         file = self.path / PREDICTIONS
-        if not file.exists():
-            return {}
-        data = file.read_bytes()
-        if data and not data.endswith(b"\n"):
-            data = data[: data.rfind(b"\n") + 1]
-            with open(file, "r+b") as handle:
-                handle.truncate(len(data))
         records: dict[str, dict[str, Any]] = {}
-        for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        for number, line in enumerate(read_jsonl_lines(file), start=1):
             if not line.strip():
                 continue
             try:

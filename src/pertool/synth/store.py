@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text
+from pertool.fileio import atomic_write_text, read_jsonl_lines
 from pertool.synth.records import SynthConfig
 
 __all__ = ["PipelineDir", "load_config"]
@@ -57,15 +57,8 @@ class PipelineDir:
     def read(self, name: str, model: type[R]) -> dict[str, R]:
         """Records of `<name>.jsonl` by key (a torn last line is cut off first)."""
         file = self.path / f"{name}.jsonl"
-        if not file.exists():
-            return {}
-        data = file.read_bytes()
-        if data and not data.endswith(b"\n"):
-            data = data[: data.rfind(b"\n") + 1]
-            with open(file, "r+b") as handle:
-                handle.truncate(len(data))
         out: dict[str, R] = {}
-        for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        for number, line in enumerate(read_jsonl_lines(file), start=1):
             try:
                 record = model.model_validate_json(line)
             except ValidationError as exc:

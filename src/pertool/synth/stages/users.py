@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from pertool.builtin.users import CITIES, FIRST, LAST, STREETS
 from pertool.synth.pipeline import StageContext
 from pertool.synth.records import FeatureRecord, PlatformRecord, UserRecord
 from pertool.synth.stages.tools import each_in_order, is_identifier, stable, tokens
@@ -175,16 +176,7 @@ async def run(ctx: StageContext) -> None:
 
 # -- the scripted answers ------------------------------------------------------------------------
 
-FIRST = ["Ava", "Liam", "Maya", "Noah", "Iris", "Owen", "Zara", "Ethan", "Lena", "Felix", "Nora", "Hugo",
-         "Chloe", "Ravi", "Sofia", "Mateo", "Hana", "Yusuf", "Elena", "Tomas", "Priya", "Kenji", "Amara",
-         "Lucas", "Mina", "Oscar", "Leila", "Jonas", "Aiko", "Diego"]  # fmt: skip
-LAST = ["Hartley", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Castillo", "Novak", "Brennan", "Sato",
-        "Quintero", "Adeyemi", "Volkov", "Fairbank", "Iyer", "Kowalski", "Delacroix", "Nakamura",
-        "Abernathy", "Ferreira", "Holm"]  # fmt: skip
-STREETS = ["Maple Row", "Harbor Lane", "Orchard Street", "Birch Avenue", "Quarry Road", "Linden Court",
-           "Juniper Way", "Mill Street", "Sparrow Lane", "Granite Avenue"]  # fmt: skip
-CITIES = ["Northvale", "Port Ellery", "Kingsbridge", "Ashford Bay", "Millbrook", "Cedar Falls", "Westmoor",
-          "Lakemont"]  # fmt: skip
+# Name, street and city pools are the built-in benchmark's.
 
 
 def _person(index: int) -> tuple[str, str]:

@@ -79,13 +79,23 @@ class SynthLLM:
         stats.rejected["invalid_output"] += 1
         return None
 
+    def _cached(self, key: str) -> Completion | None:
+        return self.cache.get(key) if self.cache else None
+
     async def _complete(self, task: str, schema: dict[str, Any], messages: list[dict[str, Any]],
                         stats: StageStats) -> Completion:  # fmt: skip
         fmt = {"type": "json_schema", "json_schema": {"name": task, "schema": schema}}
         request = Request(messages=tuple(messages), sampling=self.sampling,
                           response_format=fmt if self.schema_format else None)  # fmt: skip
         key = cache_key(self.backend.identity(), request)
-        cached = self.cache.get(key) if self.cache else None
+        cached = self._cached(key)
+        if cached is None and self.schema_format:
+            # An earlier run may have learnt that this server takes no schema: its answers are
+            # cached under the schema-less request.
+            plain = Request(messages=tuple(messages), sampling=self.sampling)
+            cached = self._cached(cache_key(self.backend.identity(), plain))
+            if cached is not None:
+                self.schema_format = False
         if cached is not None:
             stats.cached += 1
             return cached

@@ -17,6 +17,7 @@ from pertool.cli import (
     prompt_cmd,
     score_cmd,
     synth_cmd,
+    train_cmd,
 )
 
 __all__ = ["main", "build_parser"]
@@ -29,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pertool {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (eval_cmd, score_cmd, generate_cmd, synth_cmd, data_cmd, prompt_cmd, mock_server_cmd,
-                   audit_cmd):  # fmt: skip
+    for module in (eval_cmd, score_cmd, generate_cmd, synth_cmd, train_cmd, data_cmd, prompt_cmd,
+                   mock_server_cmd, audit_cmd):  # fmt: skip
         module.register(commands)
     return parser
 

@@ -35,8 +35,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--adapter", metavar="PATH", help="LoRA adapter for hf/ and vllm/")
     p.add_argument("--vllm-args", help="extra flags for `vllm serve`, as one string")
     p.add_argument("--tool-mode", choices=["text", "native"], help="answer format (default text)")
-    p.add_argument("--profile-view", choices=["all", "no-basic", "no-history", "none"],
-                   help="what the model sees of the user (ablation; default all)")
+    p.add_argument("--profile-view", choices=["all", "no-basic", "no-history", "none", "persona-only",
+                                              "environment-only"],
+                   help="what the model sees of the user (ablation; default all; the last two are "
+                   "ToolSpectrum's conditions)")  # fmt: skip
     p.add_argument("--chat-format", help="send raw text in this chat format (qwen, llama3, ...)")
     p.add_argument("--temperature", type=float, help="default 0 (0.1 with --compat ptbench-official)")
     p.add_argument("--max-tokens", type=int, help="default 512 (128 with --compat ptbench-official)")

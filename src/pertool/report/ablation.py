@@ -1,0 +1,304 @@
+"""`pertool ablate`: the paper's profile ablation (section 5.3, Table 3 and Figure 3) in one command.
+
+Each condition is one ordinary run directory under the output directory (DIR/all, DIR/no-basic,
+...), run by the runner (`run_eval`, so cached, concurrent and resumable: running `pertool
+ablate` again with the same --out finishes what is missing and re-scores the rest for free);
+then the table (rows: conditions, columns: the benchmark's metrics with 95% intervals) goes to
+the terminal, DIR/ablation.md and DIR/ablation.csv, and a grouped bar chart to DIR/ablation.svg.
+
+Conditions:
+  PTBench-shaped benchmarks: the profile views of `pertool.benchmarks.views` (all, no-basic,
+    no-history, none), recorded in each run's config.json as `profile_view`.
+  ToolSpectrum: both (persona and environment shown), persona-only (the environment blanked)
+    and environment-only (the persona blanked): the profile views `persona-only` and
+    `environment-only`, so config.json records them and `pertool eval --resume` works. The
+    backend receives the same blanked samples; the gold answers are unchanged.
+    DIR/<condition>/ablation.json names the condition and what was blanked. Blanking means an
+    empty persona (basic features and history) or an empty environment object; the prompt then
+    shows `{}` in its place.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pertool.benchmarks.views import apply_profile_view
+from pertool.errors import PertoolError
+from pertool.schema import Sample
+from pertool.scoring.results import OVERALL, ScoreReport
+
+__all__ = [
+    "PTBENCH_CONDITIONS",
+    "TOOLSPECTRUM_CONDITIONS",
+    "AblationRow",
+    "ablation_rows",
+    "chart_metrics",
+    "conditions_for",
+    "format_csv",
+    "format_markdown",
+    "format_svg",
+    "format_terminal",
+    "run_ablation",
+    "toolspectrum_condition",
+    "write_outputs",
+]
+
+PTBENCH_CONDITIONS = ("all", "no-basic", "no-history", "none")
+TOOLSPECTRUM_CONDITIONS = ("both", "persona-only", "environment-only")
+_BLANKED = {"persona-only": "environment", "environment-only": "persona"}
+ABLATION_FILE = "ablation.json"
+
+
+def conditions_for(samples: Sequence[Sample]) -> tuple[str, ...]:
+    toolspectrum = bool(samples) and samples[0].benchmark == "toolspectrum"
+    return TOOLSPECTRUM_CONDITIONS if toolspectrum else PTBENCH_CONDITIONS
+
+
+def toolspectrum_condition(samples: Sequence[Sample], condition: str) -> list[Sample]:
+    """Samples as the condition shows them (the profile views `persona-only` and
+    `environment-only`; `both` keeps everything)."""
+    if condition not in TOOLSPECTRUM_CONDITIONS:
+        raise ValueError(f"unknown ToolSpectrum condition {condition!r}; known: "
+                         f"{', '.join(TOOLSPECTRUM_CONDITIONS)}")  # fmt: skip
+    return apply_profile_view(samples, "all" if condition == "both" else condition)  # type: ignore[arg-type]
+
+
+@dataclass
+class AblationRow:
+    condition: str
+    path: Path
+    report: ScoreReport
+
+    @property
+    def column(self) -> str:
+        return OVERALL if OVERALL in self.report.splits else next(iter(self.report.splits), OVERALL)
+
+    @property
+    def metrics(self) -> dict[str, float | None]:
+        return dict(self.report.splits.get(self.column, {}))
+
+    @property
+    def intervals(self) -> dict[str, list[float] | None]:
+        return dict(self.report.intervals.get(self.column, {}))
+
+    @property
+    def n(self) -> int:
+        return int(self.report.counts.get(self.column, 0))
+
+
+async def run_ablation(out: Path, config: Any, *, conditions: Sequence[str] | None = None,
+                       show_progress: bool = True,
+                       on_start: Callable[[str, Path], None] | None = None) -> list[AblationRow]:  # fmt: skip
+    """Run every condition of `config`'s benchmark under `out` (an `EvalConfig`; its
+    profile_view is set per condition) and return the rows in condition order."""
+    from pertool.benchmarks.registry import load_benchmark
+    from pertool.runner.run import run_eval
+
+    samples = load_benchmark(config.benchmark, config.data_dir)
+    if config.limit is not None:
+        samples = samples[: config.limit]
+    known = conditions_for(samples)
+    chosen = tuple(conditions or known)
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise PertoolError(f"unknown condition(s) {', '.join(unknown)} for this benchmark; "
+                           f"known: {', '.join(known)}")  # fmt: skip
+    toolspectrum = known == TOOLSPECTRUM_CONDITIONS
+    rows = []
+    for condition in chosen:
+        view = "all" if condition == "both" else condition  # ToolSpectrum's are views too
+        run_config = config.model_copy(update={"profile_view": view})
+        path = out / condition
+        run_dir = _open_or_create(path, run_config, condition, toolspectrum)
+        if on_start is not None:
+            on_start(condition, path)
+        report = await run_eval(run_dir, run_config, show_progress=show_progress)
+        rows.append(AblationRow(condition, path, report))
+    return rows
+
+
+def _open_or_create(path: Path, config: Any, condition: str, toolspectrum: bool) -> Any:
+    """A fresh run directory, or the one a previous `pertool ablate` left (resumed), refusing a
+    directory that holds a different run."""
+    from pertool.runner.run import EvalConfig
+    from pertool.runner.rundir import CONFIG, RunDir
+
+    record = {"condition": condition, "blanked": _BLANKED.get(condition) if toolspectrum else None,
+              "profile_view": config.profile_view}  # fmt: skip
+    if (path / CONFIG).exists():
+        run = RunDir.open(path)
+        try:
+            existing = EvalConfig.model_validate(run.config())
+        except ValueError as exc:
+            raise PertoolError(f"{path} holds a run pertool cannot read ({exc}); "
+                               "choose another --out") from None
+        ignore = {"max_concurrency", "pertool_version"}
+        old, new = existing.model_dump(exclude=ignore), config.model_dump(exclude=ignore)
+        differing = sorted(k for k in new if old.get(k) != new.get(k))
+        marker = path / ABLATION_FILE
+        previous = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+        if differing or (previous is not None and previous.get("condition") != condition):
+            what = ", ".join(differing) or "the condition"
+            raise PertoolError(f"{path} holds a different run ({what} differ); choose another --out")
+        if previous is None and toolspectrum and condition != "both":
+            raise PertoolError(f"{path} holds a run without the {condition} blanking; choose another --out")
+        return run
+    run = RunDir.create(path, config.model_dump(mode="json"))
+    run.write_json(ABLATION_FILE, record)
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------
+
+
+def ablation_rows(rows: Sequence[AblationRow]) -> tuple[str, list[str]]:
+    """(kind, metric columns) of the table."""
+    from pertool.report.compare import metric_columns
+
+    kind = "toolspectrum" if rows and rows[0].condition in TOOLSPECTRUM_CONDITIONS else "ptbench"
+    return kind, metric_columns(kind, [r.metrics for r in rows])
+
+
+def chart_metrics(kind: str, columns: Sequence[str]) -> list[str]:
+    """The bars per condition: overall, platform and profile-parameter accuracy (PTBench-shaped);
+    APP F1, API F1 and accuracy (ToolSpectrum)."""
+    if kind == "toolspectrum":
+        wanted = ("app_f1", "api_f1", "accuracy")
+    else:
+        wanted = ("overall", "platform", "profile_param")
+    return [m for m in wanted if m in columns]
+
+
+def _value(v: float | None, digits: int = 4) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def format_terminal(rows: Sequence[AblationRow], *, title: str = "") -> str:
+    from pertool.report.compare import metric_titles, text_table
+
+    kind, columns = ablation_rows(rows)
+    titles = metric_titles(kind)
+    table = [["condition", "n", *(titles.get(m, m) for m in columns)]]
+    for row in rows:
+        table.append([row.condition, str(row.n), *(_value(row.metrics.get(m)) for m in columns)])
+        intervals = row.intervals
+        if any(intervals.get(m) for m in columns):
+            table.append(["  95% CI", "", *(_ci(intervals.get(m), 2, "-") for m in columns)])
+    return "\n".join(([title] if title else []) + text_table(table, left=1))
+
+
+def _ci(iv: Sequence[float] | None, digits: int, sep: str) -> str:
+    return "" if not iv else f"{iv[0]:.{digits}f}{sep}{iv[1]:.{digits}f}"
+
+
+def format_markdown(rows: Sequence[AblationRow], *, title: str = "") -> str:
+    from pertool.report.compare import metric_titles
+
+    kind, columns = ablation_rows(rows)
+    titles = metric_titles(kind)
+    header = ["Condition", "n", *(titles.get(m, m) for m in columns)]
+    lines = [f"## {title}", ""] if title else []
+    lines += ["| " + " | ".join(header) + " |", "|:---|" + "---:|" * (len(header) - 1)]
+    for row in rows:
+        cells = [row.condition, str(row.n)]
+        for m in columns:
+            iv = row.intervals.get(m)
+            cells.append(_value(row.metrics.get(m), 3) + (f" ({_ci(iv, 3, '–')})" if iv else ""))
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "95% bootstrap intervals in parentheses. Run directories: "
+              + ", ".join(f"`{r.condition}/`" for r in rows) + "."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def format_csv(rows: Sequence[AblationRow]) -> str:
+    _, columns = ablation_rows(rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    metric_cells = [c for m in columns for c in (m, f"{m}_low", f"{m}_high")]
+    writer.writerow(["condition", "run_dir", "n", *metric_cells])
+    for row in rows:
+        cells: list[Any] = [row.condition, row.path.name, row.n]
+        for m in columns:
+            iv = row.intervals.get(m)
+            v = row.metrics.get(m)
+            cells += ["" if v is None else f"{v:.6g}", f"{iv[0]:.6g}" if iv else "",
+                      f"{iv[1]:.6g}" if iv else ""]  # fmt: skip
+        writer.writerow(cells)
+    return buffer.getvalue()
+
+
+_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759")
+
+
+def format_svg(rows: Sequence[AblationRow], *, title: str = "") -> str:
+    """A self-contained grouped bar chart (0 to 1) of the chart metrics per condition."""
+    from pertool.report.compare import metric_titles
+
+    kind, columns = ablation_rows(rows)
+    metrics = chart_metrics(kind, columns)
+    titles = metric_titles(kind)
+    titles = {**titles, "query_param": "Query param", "profile_param": "Profile param"}
+    bar, gap, left, top, plot_h = 26.0, 34.0, 56, 64, 220
+    heading_text = title or "Profile ablation"
+    needed = max(left + 150 * len(metrics), left + 8.5 * len(heading_text))  # legend, heading
+    group = max(bar * len(metrics) + gap, (needed - left) / max(len(rows), 1))
+    width = int(left + group * len(rows) + 24)
+    height = top + plot_h + 56
+    esc = html.escape
+    heading = esc(heading_text)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" role="img">',
+        f"<title>{heading}</title>",
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="20" font-size="14" font-weight="bold">{heading}</text>',
+    ]
+    for i, m in enumerate(metrics):  # legend
+        lx = left + i * 150
+        parts.append(f'<rect x="{lx}" y="32" width="12" height="12" fill="{_COLORS[i % len(_COLORS)]}"/>')
+        parts.append(f'<text x="{lx + 17}" y="43">{esc(titles.get(m, m))}</text>')
+    for k in range(6):  # axis and grid, 0.0 to 1.0
+        y = top + plot_h - plot_h * k / 5
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 12}" y2="{y:.1f}" '
+                     f'stroke="{"#333" if k == 0 else "#ddd"}" stroke-width="1"/>')  # fmt: skip
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{k / 5:.1f}</text>')
+    for g, row in enumerate(rows):
+        x0 = left + g * group + (group - bar * len(metrics)) / 2
+        for i, m in enumerate(metrics):
+            value = row.metrics.get(m)
+            x = x0 + i * bar
+            if value is None:
+                parts.append(f'<text x="{x + bar / 2:.1f}" y="{top + plot_h - 4}" text-anchor="middle" '
+                             f'font-size="9">n/a</text>')  # fmt: skip
+                continue
+            h = plot_h * max(0.0, min(1.0, value))
+            parts.append(f'<rect class="bar" data-condition="{esc(row.condition)}" data-metric="{esc(m)}" '
+                         f'x="{x + 2:.1f}" y="{top + plot_h - h:.1f}" width="{bar - 4}" height="{h:.1f}" '
+                         f'fill="{_COLORS[i % len(_COLORS)]}"><title>{esc(row.condition)}, '
+                         f'{esc(titles.get(m, m))}: {value:.4f}</title></rect>')  # fmt: skip
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{top + plot_h - h - 3:.1f}" text-anchor="middle" '
+                         f'font-size="9">{value:.2f}</text>')  # fmt: skip
+        parts.append(f'<text x="{x0 + bar * len(metrics) / 2:.1f}" y="{top + plot_h + 18}" '
+                     f'text-anchor="middle">{esc(row.condition)}</text>')  # fmt: skip
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def write_outputs(out: Path, rows: Sequence[AblationRow], *, title: str = "") -> list[Path]:
+    from pertool.fileio import atomic_write_text
+
+    files = [(out / "ablation.md", format_markdown(rows, title=title)),
+             (out / "ablation.csv", format_csv(rows)),
+             (out / "ablation.svg", format_svg(rows, title=title))]
+    for path, text in files:
+        atomic_write_text(path, text)
+    return [p for p, _ in files]

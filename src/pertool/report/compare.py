@@ -1,0 +1,523 @@
+"""`pertool compare`: a leaderboard over runs of one benchmark, with paired bootstrap tests.
+
+The module has three parts: the statistics (pure functions over arrays), loading runs, and the
+output formats (terminal, markdown, LaTeX, CSV), each a function of a `Leaderboard`.
+
+Runs are re-scored from their run directories: predictions.jsonl against the benchmark named in
+config.json (its data directory and --limit, its compat mode), so a leaderboard can be rebuilt at
+any time. A row shows the metrics of the run's `overall` column (a single ToolSpectrum subset:
+that subset) with their 95% bootstrap intervals, as `pertool eval` prints them: PTBench-shaped
+benchmarks the paper's Table-2 columns, ToolSpectrum its level-wise F1 table.
+
+Paired test. Each sample becomes a row of counts whose column sums give every metric (PTBench-
+shaped: per split, the sample count and each metric's numerator and denominator, so the overall
+column is the same sample-weighted mean of the splits as in `aggregate`; ToolSpectrum: its
+`score_row`). On the samples both runs answered (ids in both predictions files), each replicate
+draws one set of sample indices with replacement (seeded) and applies it to both runs; the
+replicate's difference is metric(A) - metric(B) on those rows. The interval is the percentile
+interval at 1 - alpha; the two-sided p-value is twice the share of replicates on the far side of
+0 (a replicate at exactly 0 counts on both sides), capped at 1; p >= alpha is marked "n.s."
+(not significant). Every run is tested against the best run by the chosen metric; a reported
+difference is that run minus the best.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pertool.errors import PertoolError
+from pertool.scoring.results import METRIC_KEYS, OVERALL, RATIO_LEVEL, SampleResult
+
+__all__ = [
+    "PairedTest",
+    "Leaderboard",
+    "RunScores",
+    "SampleTable",
+    "build_leaderboard",
+    "default_metric",
+    "format_csv",
+    "format_latex",
+    "format_markdown",
+    "format_terminal",
+    "load_runs",
+    "metric_columns",
+    "metric_titles",
+    "paired_bootstrap",
+    "ptbench_table",
+    "text_table",
+    "toolspectrum_table",
+]
+
+MetricFn = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SampleTable:
+    """Per-sample count rows (one row per sample id) and the map from summed rows (any leading
+    shape, last axis the columns) to metric arrays (NaN where undefined)."""
+
+    ids: list[str]
+    rows: np.ndarray
+    metrics: MetricFn
+
+    def rows_for(self, ids: Sequence[str]) -> np.ndarray:
+        index = {sample_id: i for i, sample_id in enumerate(self.ids)}
+        return self.rows[[index[i] for i in ids]]
+
+    def metric(self, name: str) -> Callable[[np.ndarray], np.ndarray]:
+        """One metric of summed rows (NaN where this table does not define it)."""
+
+        def one(totals: np.ndarray) -> np.ndarray:
+            values = self.metrics(totals)
+            return values[name] if name in values else np.full(totals.shape[:-1], np.nan)
+
+        return one
+
+    def value(self, metric: str, ids: Sequence[str] | None = None) -> float | None:
+        rows = self.rows if ids is None else self.rows_for(ids)
+        v = float(self.metrics(rows.sum(axis=0))[metric])
+        return None if np.isnan(v) else v
+
+
+def ptbench_table(results: Sequence[SampleResult]) -> SampleTable:
+    """Rows for PTBench-shaped results: per split, [count, (numerator, denominator) per metric]."""
+    splits = list(dict.fromkeys(r.split for r in results))
+    width = 1 + 2 * len(METRIC_KEYS)
+    rows = np.zeros((len(results), width * len(splits)), dtype=np.float64)
+    for i, r in enumerate(results):
+        base = width * splits.index(r.split)
+        rows[i, base] = 1
+        for j, key in enumerate(METRIC_KEYS):
+            num, den = RATIO_LEVEL.get(key, (key, ""))
+            rows[i, base + 1 + 2 * j] = getattr(r, num)
+            rows[i, base + 2 + 2 * j] = getattr(r, den) if den else 1
+
+    def metrics(totals: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for j, key in enumerate(METRIC_KEYS):
+            weighted = np.zeros(totals.shape[:-1])
+            weight = np.zeros(totals.shape[:-1])
+            for s in range(len(splits)):
+                count = totals[..., width * s]
+                num, den = totals[..., width * s + 1 + 2 * j], totals[..., width * s + 2 + 2 * j]
+                defined = den > 0
+                value = np.where(defined, num / np.where(defined, den, 1), 0.0)
+                weighted = weighted + np.where(defined, count * value, 0.0)
+                weight = weight + np.where(defined, count, 0.0)
+            out[key] = np.where(weight > 0, weighted / np.where(weight > 0, weight, 1), np.nan)
+        return out
+
+    return SampleTable([r.sample_id for r in results], rows, metrics)
+
+
+def toolspectrum_table(samples: Sequence[Any], outputs: Mapping[str, str | None]) -> SampleTable:
+    """ToolSpectrum rows (`score_row`); metrics pooled over the subsets present, as `score` does."""
+    from pertool.parsing.toolspectrum import parse_toolspectrum
+    from pertool.scoring.toolspectrum import ROW, metrics_from_totals, score_row
+
+    rows = [score_row(s, parse_toolspectrum(outputs.get(s.id) or "", s.id)) for s in samples]
+    subsets = list(dict.fromkeys(s.split for s in samples))
+    array = np.array(rows, dtype=np.float64).reshape(len(rows), len(ROW))
+    return SampleTable([s.id for s in samples], array, lambda t: metrics_from_totals(t, subsets))
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """metric(A) - metric(B) on the shared samples, with its bootstrap interval and p-value."""
+
+    metric: str
+    shared: int
+    difference: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    replicates: int  # replicates where the metric was defined for both runs
+    alpha: float
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value is not None and self.p_value < self.alpha
+
+
+def paired_bootstrap(
+    a: np.ndarray,
+    b: np.ndarray,
+    metric: Callable[[np.ndarray], np.ndarray],
+    *,
+    metric_b: Callable[[np.ndarray], np.ndarray] | None = None,
+    name: str = "",
+    resamples: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    chunk: int = 256,
+) -> PairedTest:
+    """Paired percentile bootstrap of metric(A) - metric(B).
+
+    `a` and `b` hold the two runs' count rows for the same samples in the same order; `metric`
+    maps summed rows (shape [..., columns]) to metric values (`metric_b`, when given, does so for
+    `b`, whose columns may then be laid out differently). Replicate r draws n indices with
+    `default_rng(seed).integers(0, n, size=(resamples, n))[r]` (drawn in chunks, same stream)
+    and sums the rows it drew, for both runs.
+    """
+    fa, fb = metric, metric_b or metric
+    if len(a) != len(b) or (metric_b is None and a.shape != b.shape):
+        raise ValueError(f"paired rows differ in shape: {a.shape} vs {b.shape}")
+    n = len(a)
+    empty = PairedTest(name, n, None, None, None, None, 0, alpha)
+    if n == 0:
+        return empty
+    point = float(fa(a.sum(axis=0)) - fb(b.sum(axis=0)))
+    if np.isnan(point):
+        return empty
+    if resamples <= 0:
+        return PairedTest(name, n, point, None, None, None, 0, alpha)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for start in range(0, resamples, chunk):
+        k = min(chunk, resamples - start)
+        idx = rng.integers(0, n, size=(k, n))
+        flat = (idx + (np.arange(k) * n)[:, None]).ravel()
+        weights = np.bincount(flat, minlength=k * n).reshape(k, n).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            parts.append(fa(weights @ a) - fb(weights @ b))
+    diffs = np.concatenate(parts)
+    diffs = diffs[~np.isnan(diffs)]
+    if diffs.size == 0:
+        return PairedTest(name, n, point, None, None, None, 0, alpha)
+    low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
+    p = min(1.0, 2 * min(float(np.mean(diffs <= 0)), float(np.mean(diffs >= 0))))
+    return PairedTest(name, n, point, float(low), float(high), p, int(diffs.size), alpha)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs and the leaderboard
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunScores:
+    """One run directory, re-scored."""
+
+    path: Path
+    name: str
+    model: str
+    benchmark: str
+    kind: str  # "ptbench" (PTBench-shaped) or "toolspectrum"
+    profile_view: str
+    n: int
+    column: str  # the split whose metrics the row shows ("overall", or the only subset)
+    metrics: dict[str, float | None]
+    intervals: dict[str, list[float] | None]
+    answered: set[str]
+    table: SampleTable
+
+
+@dataclass
+class Leaderboard:
+    benchmark: str
+    kind: str
+    metric: str
+    metrics: list[str]
+    runs: list[RunScores]  # ranked, best first
+    tests: list[PairedTest | None]  # each run against runs[0]; None for the best itself
+    alpha: float
+    resamples: int
+    notes: list[str] = field(default_factory=list)
+
+
+def metric_titles(kind: str) -> dict[str, str]:
+    from pertool.report.terminal import METRIC_TITLES, TOOLSPECTRUM_TABLES
+
+    if kind == "toolspectrum":
+        return {k: v for table in TOOLSPECTRUM_TABLES for k, v in table.items()}
+    return dict(METRIC_TITLES)
+
+
+def metric_columns(kind: str, metrics: Sequence[Mapping[str, float | None]]) -> list[str]:
+    """Table-2 columns (PTBench-shaped), or ToolSpectrum's level table without the levels that
+    are undefined for every run (PP or OP on a single subset)."""
+    from pertool.report.terminal import TOOLSPECTRUM_TABLES
+
+    if kind != "toolspectrum":
+        return list(METRIC_KEYS)
+    return [k for k in TOOLSPECTRUM_TABLES[0] if any(m.get(k) is not None for m in metrics)]
+
+
+def default_metric(kind: str) -> str:
+    return "accuracy" if kind == "toolspectrum" else OVERALL
+
+
+def load_runs(paths: Sequence[Path], *, resamples: int = 2000, seed: int = 0) -> list[RunScores]:
+    """Re-score each run directory; refuses runs of different benchmarks or scoring modes."""
+    from pertool.benchmarks.registry import load_benchmark
+    from pertool.runner.rundir import RunDir
+    from pertool.scoring.api import score
+
+    if not paths:
+        raise PertoolError("no run directories given")
+    opened = [(Path(p), RunDir.open(Path(p))) for p in paths]
+    configs = [run.config() for _, run in opened]
+    for name, what in (("benchmark", "benchmarks"), ("compat", "scoring modes (--compat)")):
+        values = {str(c.get(name)) for c in configs}
+        if len(values) > 1:
+            listing = "; ".join(f"{p}: {c.get(name)}" for (p, _), c in zip(opened, configs))
+            raise PertoolError(f"the runs are of different {what} and cannot be compared ({listing})")
+    names = [p.name or str(p) for p, _ in opened]
+    if len(set(names)) < len(names):
+        names = [str(p) for p, _ in opened]
+    loaded: dict[tuple[str, str | None], list[Any]] = {}
+    out = []
+    for (path, run), config, name in zip(opened, configs, names):
+        key: tuple[str, str | None] = (config["benchmark"], config.get("data_dir"))
+        if key not in loaded:
+            loaded[key] = load_benchmark(*key)
+        samples = loaded[key][: config["limit"]] if config.get("limit") else loaded[key]
+        finished = run.finished()
+        outputs = {i: r.get("output") for i, r in finished.items()}
+        report = score(samples, outputs, compat=config.get("compat"), resamples=resamples, seed=seed)
+        toolspectrum = bool(samples) and samples[0].benchmark == "toolspectrum"
+        if toolspectrum:
+            table = toolspectrum_table(samples, outputs)
+        else:
+            table = ptbench_table(report.results)
+        column = OVERALL if OVERALL in report.splits else next(iter(report.splits), OVERALL)
+        ids = {s.id for s in samples}
+        out.append(RunScores(
+            path=path, name=name, model=str(config.get("model")), benchmark=str(config["benchmark"]),
+            kind="toolspectrum" if toolspectrum else "ptbench",
+            profile_view=str(config.get("profile_view") or "all"), n=len(samples), column=column,
+            metrics=dict(report.splits.get(column, {})), intervals=dict(report.intervals.get(column, {})),
+            answered={i for i in finished if i in ids}, table=table,
+        ))  # fmt: skip
+    return out
+
+
+def build_leaderboard(
+    runs: Sequence[RunScores],
+    *,
+    metric: str | None = None,
+    resamples: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> Leaderboard:
+    """Rank the runs by `metric` (best first, undefined last) and test each against the best."""
+    if not runs:
+        raise PertoolError("no runs to compare")
+    if not 0 < alpha < 1:
+        raise PertoolError(f"--alpha must lie between 0 and 1, not {alpha}")
+    kind = runs[0].kind
+    columns = metric_columns(kind, [r.metrics for r in runs])
+    metric = metric or default_metric(kind)
+    if kind == "toolspectrum" and metric == OVERALL:
+        metric = "accuracy"
+    if metric not in columns:
+        raise PertoolError(f"unknown metric {metric!r} for this benchmark; known: {', '.join(columns)}")
+    ranked = sorted(runs, key=lambda r: (r.metrics.get(metric) is None, -(r.metrics.get(metric) or 0.0)))
+    best = ranked[0]
+    tests: list[PairedTest | None] = [None]
+    notes = []
+    for other in ranked[1:]:
+        shared = [i for i in best.table.ids if i in best.answered and i in other.answered]
+        # Each run sums its own rows with its own metric function: their column layouts follow
+        # their own sample sets (splits, subsets), which need not be the same.
+        test = paired_bootstrap(other.table.rows_for(shared), best.table.rows_for(shared),
+                                other.table.metric(metric), metric_b=best.table.metric(metric), name=metric,
+                                resamples=resamples, seed=seed, alpha=alpha)  # fmt: skip
+        tests.append(test)
+        if len(shared) < min(best.n, other.n):
+            notes.append(f"{other.name}: tested on the {len(shared)} samples both runs answered")
+    return Leaderboard(runs[0].benchmark, kind, metric, columns, ranked, tests, alpha, resamples, notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output formats
+# ---------------------------------------------------------------------------------------------
+
+
+def text_table(rows: Sequence[Sequence[str]], *, left: int = 1, gap: int = 2) -> list[str]:
+    """Plain aligned columns: the first `left` columns left-aligned, the others right-aligned."""
+    widths = [max(len(r[c]) for r in rows if c < len(r)) for c in range(max(len(r) for r in rows))]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[c]) if c < left else cell.rjust(widths[c]) for c, cell in enumerate(row)]
+        lines.append((" " * gap).join(cells).rstrip())
+    return lines
+
+
+def _value(v: float | None, digits: int = 4) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _signed(v: float | None, digits: int = 4) -> str:
+    return "n/a" if v is None else f"{v:+.{digits}f}"
+
+
+def _interval(iv: Sequence[float] | None, digits: int = 2, sep: str = "-") -> str:
+    return "" if not iv else f"{iv[0]:.{digits}f}{sep}{iv[1]:.{digits}f}"
+
+
+def _p(test: PairedTest) -> str:
+    if test.p_value is None:
+        return "n/a"
+    if test.p_value == 0:
+        return f"<{1 / max(test.replicates, 1):.4f}"
+    return f"{test.p_value:.4f}"
+
+
+def _mark(test: PairedTest) -> str:
+    if test.p_value is None:
+        return ""
+    return "significant" if test.significant else "n.s."
+
+
+def _label(run: RunScores) -> str:
+    return run.model if run.profile_view == "all" else f"{run.model} [{run.profile_view}]"
+
+
+def format_terminal(board: Leaderboard) -> str:
+    titles = metric_titles(board.kind)
+    title = titles.get(board.metric, board.metric)
+    count = f"{len(board.runs)} run{'s' if len(board.runs) != 1 else ''}"
+    intervals = f"95% bootstrap intervals, {board.resamples} resamples" if board.resamples else "no intervals"
+    lines = [f"{board.benchmark}: {count}, sorted by {title} ({intervals})"]
+    rows = [["#", "run", "model", "n", *(titles.get(m, m) for m in board.metrics)]]
+    for rank, run in enumerate(board.runs, start=1):
+        values = [_value(run.metrics.get(m)) for m in board.metrics]
+        rows.append([str(rank), run.name, _label(run), str(run.n), *values])
+        if any(run.intervals.get(m) for m in board.metrics):
+            rows.append(["", "", "  95% CI", "", *(_interval(run.intervals.get(m)) for m in board.metrics)])
+    lines += text_table(rows, left=3)
+    if len(board.runs) > 1:
+        confidence = f"{100 * (1 - board.alpha):g}% CI"
+        best = board.runs[0]
+        lines += ["", f"Paired bootstrap against the best ({best.name}) on shared samples: {title}, "
+                  f"alpha {board.alpha:g}, {board.resamples} resamples"]  # fmt: skip
+        rows = [["run", "shared", f"{title} diff", confidence, "p", ""]]
+        for run, test in zip(board.runs[1:], board.tests[1:]):
+            assert test is not None
+            rows.append([run.name, str(test.shared), _signed(test.difference),
+                         _interval((test.low, test.high), 4, " to ") if test.low is not None
+                         and test.high is not None else "",
+                         _p(test), _mark(test)])  # fmt: skip
+        lines += text_table(rows, left=1)
+        lines.append("diff: the run minus the best; n.s.: not significant at alpha "
+                     "(no evidence that the runs differ)")
+    lines += [f"note: {n}" for n in board.notes]
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _vs_best(test: PairedTest, digits: int) -> tuple[str, str]:
+    """(difference, interval) of the run minus the best."""
+    if test.difference is None:
+        return "n/a", ""
+    interval = ""
+    if test.low is not None and test.high is not None:
+        interval = f"[{test.low:+.{digits}f}, {test.high:+.{digits}f}]"
+    return _signed(test.difference, digits), interval
+
+
+def format_markdown(board: Leaderboard) -> str:
+    titles = metric_titles(board.kind)
+    title = titles.get(board.metric, board.metric)
+    header = ["#", "Run", "Model", "n", *(titles.get(m, m) for m in board.metrics), f"Δ {title} vs best", "p"]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(["---:", ":---", ":---", "---:"] + ["---:"] * (len(header) - 4)) + "|"]
+    for rank, (run, test) in enumerate(zip(board.runs, board.tests), start=1):
+        cells = [str(rank), _md(run.name), _md(_label(run)), str(run.n)]
+        for m in board.metrics:
+            iv = run.intervals.get(m)
+            cells.append(_value(run.metrics.get(m), 3) + (f" ({_interval(iv, 3, '–')})" if iv else ""))
+        if test is None:
+            cells += ["best", ""]
+        else:
+            diff, interval = _vs_best(test, 3)
+            mark = " ≈ (n.s.)" if _mark(test) == "n.s." else ""
+            cells += [f"{diff} {interval}".strip() + mark, _p(test)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Sorted by {title}; 95% bootstrap intervals; Δ: the run minus the best on the samples "
+              f"both answered, with its {100 * (1 - board.alpha):g}% paired-bootstrap interval and "
+              f"two-sided p ({board.resamples} resamples); ≈ (n.s.): not significant at α = {board.alpha:g}."]
+    return "\n".join(lines)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
+
+
+def _tex(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def format_latex(board: Leaderboard) -> str:
+    """A booktabs tabular (needs \\usepackage{booktabs})."""
+    titles = metric_titles(board.kind)
+    title = titles.get(board.metric, board.metric)
+    spec = "rllr" + "c" * len(board.metrics) + "cc"
+    header = [r"\#", "Run", "Model", "$n$", *(_tex(titles.get(m, m)) for m in board.metrics),
+              rf"$\Delta$ {_tex(title)} vs best", "$p$"]  # fmt: skip
+    lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+    for rank, (run, test) in enumerate(zip(board.runs, board.tests), start=1):
+        cells = [str(rank), _tex(run.name), _tex(_label(run)), str(run.n)]
+        for m in board.metrics:
+            iv = run.intervals.get(m)
+            cell = _value(run.metrics.get(m), 3)
+            cells.append(cell + (rf" {{\scriptsize [{_interval(iv, 2, ', ')}]}}" if iv else ""))
+        if test is None:
+            cells += ["--", ""]
+        else:
+            diff, interval = _vs_best(test, 3)
+            cell = f"${diff}$" + (rf" {{\scriptsize {interval}}}" if interval else "")
+            mark = r" $\approx$ (n.s.)" if _mark(test) == "n.s." else ""
+            cells += [cell + mark, _p(test).replace("<", "$<$")]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}",
+              f"% sorted by {_tex(title)}; paired bootstrap against the best, alpha {board.alpha:g}, "
+              f"{board.resamples} resamples; n.s.: not significant"]  # fmt: skip
+    return "\n".join(lines)
+
+
+def format_csv(board: Leaderboard) -> str:
+    """One row per run: metrics with interval bounds, then the paired test against the best
+    (difference = this run minus the best, on the samples both answered)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    metric_cells = [c for m in board.metrics for c in (m, f"{m}_low", f"{m}_high")]
+    writer.writerow(["rank", "run", "path", "model", "profile_view", "n", *metric_cells, "sorted_by",
+                     "shared_n", "diff_vs_best", "diff_low", "diff_high", "p_value", "significant"])
+    for rank, (run, test) in enumerate(zip(board.runs, board.tests), start=1):
+        values: list[Any] = []
+        for m in board.metrics:
+            iv = run.intervals.get(m)
+            values += [_csv(run.metrics.get(m)), _csv(iv[0] if iv else None), _csv(iv[1] if iv else None)]
+        if test is None:
+            tail: list[Any] = ["", "", "", "", "", ""]
+        else:
+            tail = [test.shared, _csv(test.difference), _csv(test.low), _csv(test.high), _csv(test.p_value),
+                    "" if test.p_value is None else str(test.significant).lower()]  # fmt: skip
+        writer.writerow([rank, run.name, str(run.path), run.model, run.profile_view, run.n, *values,
+                         board.metric, *tail])  # fmt: skip
+    return buffer.getvalue()
+
+
+def _csv(v: float | None) -> str:
+    return "" if v is None else f"{v:.6g}"
+
+
+FORMATS: dict[str, Callable[[Leaderboard], str]] = {
+    "terminal": format_terminal, "markdown": format_markdown, "latex": format_latex, "csv": format_csv,
+}  # fmt: skip

@@ -1,12 +1,13 @@
 # Two entry points for a fresh machine (see README):
-#   make run   - set up a light virtualenv and score the built-in default
+#   make run   - set up a light virtualenv and evaluate baseline/history on the built-in benchmark
 #   make test  - set up a virtualenv with every extra and run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup setup-all clean
+.PHONY: run test setup setup-all chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +24,16 @@ setup-all: $(BIN)/python
 run: setup
 	$(BIN)/pertool eval
 
-test: setup-all
+# The report's browser tests need Debian's Chromium (installed here when missing; root or sudo).
+chromium:
+	@command -v chromium >/dev/null || (command -v apt-get >/dev/null && \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium) \
+	  || echo "could not install chromium; the browser tests will say so")
+
+test: setup-all chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	CI=$${CI:-1} $(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

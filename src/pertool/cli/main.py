@@ -9,12 +9,15 @@ from collections.abc import Sequence
 
 from pertool import __version__
 from pertool.cli import (
+    ablate_cmd,
     audit_cmd,
+    compare_cmd,
     data_cmd,
     eval_cmd,
     generate_cmd,
     mock_server_cmd,
     prompt_cmd,
+    report_cmd,
     score_cmd,
     synth_cmd,
     train_cmd,
@@ -31,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pertool {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (eval_cmd, score_cmd, generate_cmd, synth_cmd, train_cmd, data_cmd, prompt_cmd,
-                   mock_server_cmd, audit_cmd):  # fmt: skip
+                   mock_server_cmd, audit_cmd, compare_cmd, ablate_cmd, report_cmd):  # fmt: skip
         module.register(commands)
     return parser
 

@@ -1,1 +1,1 @@
-"""Turning scores into things people read: terminal tables now, HTML later."""
+"""Turning scores into things people read: terminal tables, HTML reports, leaderboards, ablations."""

@@ -1,0 +1,553 @@
+"""`pertool report`: the HTML report, checked as text and in a real headless Chromium.
+
+The browser is Debian's chromium, driven over the DevTools protocol by the small stdlib-only
+client below (`Chromium`: a websocket over `socket`, no Node, no Selenium). When chromium is
+missing, the session fixture installs it (`apt-get install -y chromium`, as root or with
+`sudo -n`); only where that is impossible do the browser tests skip, and with CI set they fail
+instead. Screenshots are kept in test-artifacts/ (gitignored). benchmarks/report_size.py uses
+the same client to time how long a report takes to open.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from factory import record, write_split_dir
+from pertool.benchmarks.answer_key import gold_text
+from pertool.benchmarks.registry import load_benchmark
+from pertool.cli.main import main
+from pertool.report.html import build_report, json_for_script, render_report
+from pertool.report.rundata import load_run
+from pertool.runner.run import EvalConfig, finish
+from pertool.runner.rundir import RunDir
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "toolspectrum"
+ARTIFACTS = ROOT / "test-artifacts"
+INSTALL = ["apt-get", "install", "-y", "chromium"]
+CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio", "--window-size=1400,1000"]
+# A model output that would run script if it were ever parsed as markup.
+HOSTILE = ('</script><script>document.title="pwned";window.pwned=1</script>'
+           '<img src=x onerror="document.body.appendChild(Object.assign(document.createElement(\'div\'),'
+           '{id:\'pwned\'}))"><!-- & --> MegaMart:[placeOrder(productName=\'paper\')]')
+
+
+# --- a minimal DevTools-protocol client (stdlib only) ---------------------------------------------
+
+
+def find_chromium() -> str | None:
+    for name in CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def install_chromium(timeout: float = 420) -> str:
+    """Install Debian's chromium; returns what went wrong ("" when it worked)."""
+    if shutil.which("apt-get") is None:
+        return "apt-get is not available (not a Debian-based system)"
+    prefix: list[str] = []
+    if os.geteuid() != 0:
+        if shutil.which("sudo") is None:
+            return "not root and no sudo"
+        prefix = ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        proc = subprocess.run([*prefix, *INSTALL], capture_output=True, text=True, env=env, timeout=timeout)
+        if proc.returncode != 0 and "Unable to locate package" in proc.stderr:
+            subprocess.run([*prefix, "apt-get", "update"], capture_output=True, env=env, timeout=timeout)
+            proc = subprocess.run([*prefix, *INSTALL], capture_output=True, text=True, env=env, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`{' '.join(INSTALL)}` failed: {exc}"
+    return "" if proc.returncode == 0 else f"`{' '.join(INSTALL)}` failed: {proc.stderr.strip()[-500:]}"
+
+
+class WebSocket:
+    """Just enough RFC 6455 for the DevTools protocol: masked text frames out, any frames in."""
+
+    def __init__(self, url: str, timeout: float = 30):
+        match = re.match(r"ws://([^/:]+):(\d+)(/.*)", url)
+        assert match, url
+        host, port, path = match.group(1), int(match.group(2)), match.group(3)
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.file = self.sock.makefile("rb")
+        status = self.file.readline()
+        if b" 101 " not in status:
+            raise ConnectionError(f"websocket handshake refused: {status!r}")
+        while self.file.readline() not in (b"\r\n", b""):
+            pass
+
+    def send(self, text: str) -> None:
+        self._frame(0x1, text.encode())
+
+    def _frame(self, opcode: int, data: bytes) -> None:
+        n = len(data)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 1 << 16:
+            head += bytes([0x80 | 126]) + struct.pack(">H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack(">Q", n)
+        mask = os.urandom(4)
+        key = (mask * (n // 4 + 1))[:n]
+        masked = (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big") if n else b""
+        self.sock.sendall(head + mask + masked)
+
+    def _read(self, n: int) -> bytes:
+        data = self.file.read(n)
+        if data is None or len(data) < n:
+            raise ConnectionError("websocket closed")
+        return data
+
+    def recv(self) -> str:
+        parts: list[bytes] = []
+        while True:
+            b0, b1 = self._read(2)
+            opcode, n = b0 & 0x0F, b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._read(8))[0]
+            mask = self._read(4) if b1 & 0x80 else b""
+            data = self._read(n)
+            if mask:
+                data = bytes(c ^ mask[i % 4] for i, c in enumerate(data))
+            if opcode == 0x8:
+                raise ConnectionError("websocket closed by the browser")
+            if opcode == 0x9:
+                self._frame(0xA, data)
+                continue
+            if opcode in (0x0, 0x1, 0x2):
+                parts.append(data)
+                if b0 & 0x80:
+                    return b"".join(parts).decode()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._frame(0x8, b"")
+        self.file.close()
+        self.sock.close()
+
+
+class Chromium:
+    """A headless Chromium process and one page, driven over the DevTools protocol."""
+
+    def __init__(self, binary: str, *, timeout: float = 30):
+        self.profile = Path(tempfile.mkdtemp(prefix="pertool-chromium-"))
+        self.log = open(self.profile / "chromium.log", "wb")
+        self.process = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={self.profile}",
+                                         "--remote-debugging-port=0", "about:blank"],
+                                        stdout=self.log, stderr=subprocess.STDOUT)  # fmt: skip
+        self.events: list[dict[str, Any]] = []
+        self.next_id = 0
+        try:
+            port = self._port(timeout)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=timeout) as answer:
+                targets = json.load(answer)
+            page = next(t for t in targets if t.get("type") == "page")
+            self.ws = WebSocket(page["webSocketDebuggerUrl"], timeout=timeout)
+            self.call("Page.enable")
+            self.call("Runtime.enable")
+            self.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1,
+                      mobile=False)  # fmt: skip
+        except BaseException:
+            self.close()
+            raise
+
+    def _port(self, timeout: float) -> int:
+        file = self.profile / "DevToolsActivePort"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if file.is_file() and file.read_text().strip():
+                return int(file.read_text().split()[0])
+            time.sleep(0.05)
+        self.log.flush()
+        tail = (self.profile / "chromium.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"chromium did not open its DevTools port:\n{tail}")
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            if "method" in message:
+                self.events.append(message)
+
+    def wait_event(self, name: str, timeout: float = 30) -> dict[str, Any]:
+        self.ws.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i, event in enumerate(self.events):
+                if event["method"] == name:
+                    return self.events.pop(i)
+            message = json.loads(self.ws.recv())
+            if "method" in message:
+                self.events.append(message)
+        raise TimeoutError(name)
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def open(self, url: str, timeout: float = 30) -> float:
+        """Load `url` and wait until the report's script has run and a frame was drawn; returns
+        the seconds that took, measured here (navigation start to the frame after ready)."""
+        self.call("Page.navigate", url="about:blank")
+        self.wait_event("Page.loadEventFired", timeout)
+        self.events.clear()
+        start = time.perf_counter()
+        self.call("Page.navigate", url=url)
+        self.wait_event("Page.loadEventFired", timeout)
+        self.evaluate("new Promise((ok) => { const check = () => document.documentElement.dataset.ready"
+                      " === '1' ? requestAnimationFrame(() => requestAnimationFrame(ok)) : setTimeout(check, 5);"
+                      " check(); })")  # fmt: skip
+        return time.perf_counter() - start
+
+    def screenshot(self, path: Path) -> None:
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        if getattr(self, "ws", None) is not None:
+            with contextlib.suppress(OSError, ConnectionError):
+                self.ws.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.log.close()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+# --- run directories to report on --------------------------------------------------------------
+
+
+def write_run(path: Path, config: EvalConfig, outputs: dict[str, str]) -> Path:
+    """A run directory as `pertool eval` leaves it (config, predictions, metrics.json)."""
+    run = RunDir.create(path, config.model_dump(mode="json"))
+    samples = load_benchmark(config.benchmark, config.data_dir)[: config.limit]
+    finished = {}
+    with run.appender("predictions.jsonl") as out:
+        for sample in samples:
+            if sample.id in outputs:
+                finished[sample.id] = {"id": sample.id, "output": outputs[sample.id]}
+                out.write(json.dumps(finished[sample.id]) + "\n")
+    finish(run, config, samples, finished)
+    return path
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> Iterator[Path]:
+    """A private cache for the built-in benchmark, for the whole module."""
+    root = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PERTOOL_CACHE_DIR", str(root / "cache"))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def builtin_run(env: Path) -> Path:
+    out = env / "builtin-run"
+    assert main(["eval", "--model", "baseline/history", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def hostile_run(env: Path) -> Path:
+    """A small PTBench-format dataset with markup in its text, and model outputs with script."""
+    sneaky = [("MegaMart", "<i>Mega</i>Mart"), ("paper", "</script><b>paper</b>")]
+
+    def tweak(r: dict) -> dict:
+        text = json.dumps(r)
+        for a, b in sneaky:
+            text = text.replace(json.dumps(a)[1:-1], json.dumps(b)[1:-1])
+        return json.loads(text)
+
+    trained = [tweak(record(query="Order paper <script>document.title='pwned'</script>")) for _ in range(3)]
+    untrained = [tweak(record()) for _ in range(2)]
+    data = write_split_dir(env / "hostile-data", trained, untrained)
+    config = EvalConfig(benchmark=f"ptbench:{data}", model="<b>evil</b>/model")
+    samples = load_benchmark(config.benchmark)
+    outputs = {s.id: gold_text(s) for s in samples}
+    outputs["trained:0"] = HOSTILE
+    outputs["trained:1"] = gold_text(samples[1]).replace("quantity=2", "quantity=3, note='</script>'")
+    outputs["untrained:0"] += " \udc80" + "x" * 25_000  # a lone surrogate, and more than the page keeps
+    del outputs["untrained:1"]
+    return write_run(env / "hostile-run", config, outputs)
+
+
+@pytest.fixture(scope="module")
+def toolspectrum_run(env: Path) -> Path:
+    config = EvalConfig(benchmark="toolspectrum:environment", model="handmade", data_dir=str(SHARED), limit=40)
+    samples = load_benchmark(config.benchmark, config.data_dir)[:40]
+    outputs = {s.id: gold_text(s) for s in samples}
+    gold = {s.id: json.loads(outputs[s.id]) for s in samples}
+    outputs["environment:1"] = json.dumps({**gold["environment:1"], "APP": "NoSuchApp"})
+    outputs["environment:2"] = json.dumps({**gold["environment:2"], "API": "noSuchApi"})
+    outputs["environment:3"] = '{"APP": null, "API": null, "params": null}'
+    outputs["environment:4"] = "I cannot decide </script><script>window.pwned=1</script>"
+    params = dict(gold["environment:5"]["params"])
+    params[next(iter(params))] = "a wrong value"
+    outputs["environment:5"] = json.dumps({**gold["environment:5"], "params": params})
+    return write_run(env / "toolspectrum-run", config, outputs)
+
+
+@pytest.fixture(scope="module")
+def report_file(env: Path, builtin_run: Path, hostile_run: Path, toolspectrum_run: Path) -> Path:
+    out = env / "report.html"
+    assert main(["report", str(builtin_run), str(hostile_run), str(toolspectrum_run), "--out", str(out)]) == 0
+    return out
+
+
+def payload(text: str) -> dict[str, Any]:
+    match = re.search(r'<script type="application/json" id="pertool-data">(.*?)</script>', text, re.S)
+    assert match
+    return json.loads(match.group(1))
+
+
+# --- fast tests (no browser) -------------------------------------------------------------------
+
+
+def test_script_json_cannot_end_its_element():
+    data = {"o": "</script><script>alert(1)</script><!-- & \u2028 \udc80", "k": ["<", ">", "&"]}
+    text = json_for_script(data)
+    assert not set("<>&") & set(text)
+    assert json.loads(text) == data
+    text.encode("utf-8")  # a lone surrogate is escaped, not written raw
+
+
+def test_model_and_dataset_text_is_escaped(hostile_run: Path):
+    html = build_report([hostile_run])
+    assert html.count("<script") == 2  # the data element and the page's own script
+    assert "</script><script>" not in html and "pwned'</script>" not in html
+    assert "<i>Mega</i>" not in html and "<b>evil</b>" not in html
+    assert "&lt;i&gt;Mega&lt;/i&gt;Mart" in html and "&lt;b&gt;evil&lt;/b&gt;/model" in html
+    data = payload(html)
+    samples = {s["i"]: s for s in data["runs"][0]["samples"]}
+    assert samples["trained:0"]["o"] == HOSTILE and "platform" in samples["trained:0"]["c"]
+    assert samples["untrained:1"]["t"] == ["no prediction"]
+    shown = samples["untrained:0"]["o"]
+    assert len(shown) < 20_100 and shown.endswith(" more characters not shown)") and "\udc80" in shown
+    extra = [p for c in samples["trained:1"]["d"]["calls"] for p in c["params"] if p[1] == "extra"]
+    wrong = [p for c in samples["trained:1"]["d"]["calls"] for p in c["params"] if p[1] == "wrong"]
+    assert extra == [["note", "extra", "'</script>'", "", ""]] and [p[0] for p in wrong] == ["quantity"]
+    assert samples["trained:1"]["c"] == ["param_excessive"]
+
+
+def test_report_numbers_are_the_run_scores(builtin_run: Path):
+    run = load_run(builtin_run)
+    saved = json.loads((builtin_run / "metrics.json").read_text())
+    assert run.report.splits == saved["splits"] and run.report.intervals == saved["intervals"]
+    assert run.notes == [] and len(run.samples) == 1083
+    assert {s.group for s in run.samples} <= {"travel", "takeout", "entertainment", "work", "shopping"}
+    html = render_report([run])
+    overall = saved["splits"]["overall"]
+    assert f'<span class="v">{overall["tool_name"]:.4f}</span>' in html
+    assert re.findall(r"https?://", html) == []  # nothing to fetch
+    assert "<h3>By scenario</h3>" in html and "<h3>By parameter class</h3>" in html
+    assert html.count('<svg class="chart"') == 3  # metrics by split, error pie, errors by split
+    errors = saved["errors"]["overall"]
+    assert sum(1 for s in run.samples if "tool_wrong" in s.categories) == errors["tool_wrong"]
+    # every prompt is the one the model was sent, rebuilt line for line
+    first = next(s for s in payload(html)["runs"][0]["samples"] if s["i"] == "trained:0")
+    strings = payload(html)["strings"]
+    assert "You are given a user profile" in strings[first["p"][0][1][0]]
+
+
+def test_toolspectrum_report(toolspectrum_run: Path):
+    run = load_run(toolspectrum_run)
+    assert run.kind == "toolspectrum" and len(run.samples) == 40
+    by_id = {s.id: s for s in run.samples}
+    assert by_id["environment:0"].correct and by_id["environment:0"].categories == ()
+    assert by_id["environment:1"].categories == ("app",)
+    assert by_id["environment:2"].categories == ("api",)
+    assert by_id["environment:3"].categories == ("wrong_refusal",) and "refusal" in by_id["environment:3"].tags
+    assert by_id["environment:4"].categories == ("format",) and by_id["environment:4"].parsed is None
+    assert by_id["environment:5"].categories[0] in ("rp", "op")
+    wrong = [p for c in by_id["environment:5"].diff["calls"] for p in c["params"] if p[1] == "wrong"]
+    assert len(wrong) == 1 and wrong[0][2] == "'a wrong value'"
+    assert run.category_counts["environment"] == {"format": 1, "wrong_refusal": 1, "missed_refusal": 0,
+                                                  "app": 1, "api": 1, "rp": 1 if wrong[0][4] == "required" else 0,
+                                                  "op": 0 if wrong[0][4] == "required" else 1}
+    assert run.report.splits["environment"]["accuracy"] == pytest.approx(35 / 40)
+    html = render_report([run])
+    for title in ("APP", "API", "RP", "OP", "RP-param", "OP-param", "Refuse-P", "Refuse-R", "Refuse-F1",
+                  "Accuracy", "By app", "environmental (OP)", "Missed refusal", "APP wrong"):
+        assert f">{title}<" in html, title
+    assert "<th>PP</th>" not in html  # the persona level is not defined on the environment subset
+    assert "</script><script>" not in html and html.count("<script") == 2
+    app = by_id["environment:0"].group
+    assert run.groups.counts[app] == sum(1 for s in run.samples if s.group == app)
+
+
+def test_cli_writes_next_to_a_single_run_and_says_where(builtin_run: Path, toolspectrum_run: Path, tmp_path,
+                                                        monkeypatch, capsys):
+    single = toolspectrum_run / "report.html"
+    single.unlink(missing_ok=True)
+    assert main(["report", str(toolspectrum_run)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().splitlines() == [f"wrote {single} ({single.stat().st_size / 1e6:.1f} MB, 1 run)"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(toolspectrum_run), str(builtin_run)]) == 0
+    assert (tmp_path / "report.html").is_file() and len(capsys.readouterr().out.splitlines()) == 1
+    html = (tmp_path / "report.html").read_text()
+    assert '<section id="comparison">' in html and html.count('<section class="run"') == 2
+
+
+def test_cli_reports_a_directory_that_is_no_run(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+# --- in the browser ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium_binary() -> str:
+    found = find_chromium()
+    if found is None:
+        problem = install_chromium()
+        found = find_chromium()
+        if found is None:
+            message = f"headless Chromium is missing and could not be installed ({problem or 'not found after install'})"
+            if os.environ.get("CI"):
+                pytest.fail(message + "; CI must run the browser tests")
+            pytest.skip(message + f"; install it with `{' '.join(INSTALL)}`")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_binary: str) -> Iterator[Chromium]:
+    chromium = Chromium(chromium_binary)
+    yield chromium
+    chromium.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # a first run may install chromium
+def test_tables_and_charts_render(browser: Chromium, report_file: Path):
+    seconds = browser.open(report_file.as_uri())
+    assert seconds < 10
+    state = browser.evaluate("""({
+        title: document.title,
+        metricTables: document.querySelectorAll('table.metrics').length,
+        comparison: !!document.querySelector('#comparison table.comparison'),
+        charts: Array.from(document.querySelectorAll('svg.chart')).map((s) => {
+            const box = s.getBoundingClientRect(); return [box.width, box.height,
+            s.querySelectorAll('rect, circle, path').length]; }),
+        rows: Array.from(document.querySelectorAll('.browser')).map(
+            (b) => b.querySelectorAll('table.samples > tbody > tr[data-id]').length),
+        errors: document.querySelectorAll('table.counts').length,
+    })""")
+    assert state["title"].startswith("pertool report: baseline/history")
+    assert state["metricTables"] >= 3 + 2 + 2  # per run, by scenario/platform/app, comparison
+    assert state["comparison"] and state["errors"] >= 3
+    assert len(state["charts"]) >= 3 * 3 + 2
+    assert all(w > 100 and h > 100 and shapes > 0 for w, h, shapes in state["charts"])
+    assert state["rows"] == [200, 5, 40]  # a page of 200 rows, then every sample
+    browser.screenshot(ARTIFACTS / "report-top.png")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sample_browser_filters(browser: Chromium, report_file: Path, builtin_run: Path):
+    run = load_run(builtin_run)
+    expected = [s.id for s in run.samples if "tool_missing" in s.categories]
+    in_split = [s.id for s in run.samples if "tool_missing" in s.categories and s.split == "untrained"]
+    travel = [s.id for s in run.samples if "tool_missing" in s.categories and s.split == "untrained"
+              and s.group == "travel"]
+    assert 0 < len(travel) < len(in_split) < len(expected) < 200
+    browser.open(report_file.as_uri())
+    pick = """((name, value) => {
+        const node = document.querySelector('#browser-0 [data-filter="' + name + '"]');
+        node.value = value; node.dispatchEvent(new Event('change', {bubbles: true}));
+        return Array.from(document.querySelectorAll('#browser-0 table.samples > tbody > tr[data-id]')).map((tr) =>
+            [tr.dataset.id, tr.dataset.cats, tr.dataset.split, tr.dataset.group]); })"""
+    rows = browser.evaluate(f"{pick}('cat', 'tool_missing')")
+    assert [r[0] for r in rows] == expected and all("tool_missing" in r[1].split() for r in rows)
+    rows = browser.evaluate(f"{pick}('split', 'untrained')")
+    assert [r[0] for r in rows] == in_split
+    rows = browser.evaluate(f"{pick}('group', 'travel')")
+    assert [r[0] for r in rows] == travel
+    assert browser.evaluate("location.hash") == "#run=0&cat=tool_missing&split=untrained&group=travel"
+    rows = browser.evaluate(f"{pick}('cat', '_ok')")
+    assert all(not r[1] for r in rows)
+    # a link with the filters in its hash opens filtered, with one sample shown in full
+    browser.open(report_file.as_uri() + f"#run=0&cat=tool_missing&open={expected[0]}")
+    shown = browser.evaluate("""({ids: Array.from(document.querySelectorAll('#browser-0 tbody tr[data-id]'))
+        .map((tr) => tr.dataset.id), detail: document.querySelector('#browser-0 .detail').innerText,
+        under: document.querySelector('#browser-0 tr.open').nextElementSibling.querySelector('.detail') !== null,
+        missing: document.querySelectorAll('#browser-0 .detail tr.st-missing').length})""")
+    assert shown["ids"] == expected and "T-missing" in shown["detail"] and shown["missing"] >= 1
+    assert shown["under"]  # the details open right under the sample's row
+    assert "raw output" in shown["detail"] and "difference (parsed vs gold)" in shown["detail"]
+    browser.evaluate("document.querySelector('#browser-0 tr.open').scrollIntoView()")
+    browser.screenshot(ARTIFACTS / "report-sample-browser.png")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_injected_script_does_not_run(browser: Chromium, report_file: Path):
+    browser.open(report_file.as_uri() + "#run=1")
+    # a real click on the row of the hostile output opens its details
+    box = browser.evaluate("""(() => { const r = document.querySelector('#browser-1 tr[data-id="trained:0"]')
+        .getBoundingClientRect(); return [r.x + 20, r.y + r.height / 2]; })()""")
+    for kind in ("mousePressed", "mouseReleased"):
+        browser.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+    state = browser.evaluate("""({
+        title: document.title, pwned: window.pwned === undefined ? null : window.pwned,
+        element: document.getElementById('pwned') !== null,
+        images: document.querySelectorAll('main img').length,
+        italic: document.querySelectorAll('main i, main b').length,
+        raw: document.querySelector('#browser-1 .detail pre.raw').textContent,
+        cell: document.querySelector('#browser-1 tr[data-id="trained:0"] td:last-child').textContent,
+        query: (() => { const d = document.querySelector('#browser-1 .detail details');
+            d.open = true; d.dispatchEvent(new Event('toggle')); return d.textContent; })(),
+        group: document.querySelector('#browser-1 tr[data-id="trained:0"]').dataset.group,
+        ts: document.querySelector('#browser-2 tr[data-id="environment:4"] td:last-child').textContent,
+    })""")
+    assert state["title"] != "pwned" and state["title"].startswith("pertool report")
+    assert state["pwned"] is None and not state["element"] and state["images"] == 0 and state["italic"] == 0
+    assert state["raw"] == HOSTILE and state["cell"].startswith('</script><script>document.title="pwned"')
+    assert "<script>document.title='pwned'</script>" in state["query"]  # dataset text, shown as text
+    assert state["group"] == "<i>Mega</i>Mart"
+    assert state["ts"] == "I cannot decide </script><script>window.pwned=1</script>"
+    browser.evaluate("document.querySelector('#browser-1').scrollIntoView()")
+    browser.screenshot(ARTIFACTS / "report-injection.png")

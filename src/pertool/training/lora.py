@@ -1,0 +1,301 @@
+"""LoRA fine-tuning with TRL's SFTTrainer and peft: `pertool train lora`.
+
+Defaults are the paper's recipe (LLaMA-Factory's defaults except the epoch count): LoRA rank 8,
+alpha 16, dropout 0 on all linear layers, lr 1e-4 with a cosine schedule and 10% warmup, one
+epoch. A YAML/JSON `--config` file overrides any of `DEFAULTS`.
+
+Each sample becomes a prompt-completion record (the evaluator's prompt; the gold assistant turn
+as the completion), so TRL computes the loss on the answer tokens only. The output directory gets
+
+    checkpoints/checkpoint-N/     the trainer's checkpoints (`--resume` continues from the last)
+    checkpoints/run.json          base and data hash of the run, checked on resume
+    loss_log.jsonl                one line per logging step, written while training
+    adapter_config.json, adapter_model.safetensors, tokenizer files   the adapter
+    training.json                 what was trained on, with which settings and versions
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+import warnings
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pertool.errors import PertoolError
+from pertool.fileio import atomic_write_text
+from pertool.models.base import MissingDependency
+
+__all__ = ["DEFAULTS", "build_trainer", "load_settings", "prompt_completion_records", "train_lora"]
+
+DEFAULTS: dict[str, Any] = {
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "lora_dropout": 0.0,
+    "target_modules": "all-linear",  # or a list of module names
+    "learning_rate": 1e-4,
+    "lr_scheduler_type": "cosine",
+    "warmup_ratio": 0.1,
+    "num_train_epochs": 1.0,
+    "per_device_train_batch_size": 2,
+    "gradient_accumulation_steps": 8,  # 16 sequences per optimizer step
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+    "max_length": None,  # tokens per record; None: no limit (cutting would lose the answer)
+    "gradient_checkpointing": True,  # long profile prompts: trade compute for memory
+    "logging_steps": 10,
+    "save_steps": 100,
+    "save_total_limit": 3,
+    "seed": 42,
+}
+_NULLABLE = {"max_length"}
+_TYPES: dict[str, tuple[type, ...]] = {"target_modules": (str, list), "lora_dropout": (int, float),
+                                       "learning_rate": (int, float), "warmup_ratio": (int, float),
+                                       "num_train_epochs": (int, float), "weight_decay": (int, float),
+                                       "max_grad_norm": (int, float), "max_length": (int,)}  # fmt: skip
+_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "pertool")
+LOSS_LOG = "loss_log.jsonl"
+
+
+def load_settings(config_file: str | Path | None) -> dict[str, Any]:
+    """DEFAULTS updated from a YAML or JSON mapping; unknown keys and wrong types are errors."""
+    settings = dict(DEFAULTS)
+    if config_file is None:
+        return settings
+    path = Path(config_file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PertoolError(f"--config {path}: cannot read it: {exc}") from exc
+    try:
+        loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError is a ValueError
+        raise PertoolError(f"--config {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                           f"{exc}") from exc  # fmt: skip
+    if loaded is None:
+        return settings
+    if not isinstance(loaded, dict):
+        raise PertoolError(f"--config {path}: expected a mapping of settings, got {type(loaded).__name__}")
+    for key, value in loaded.items():
+        if key not in DEFAULTS:
+            raise PertoolError(f"--config {path}: unknown setting {key!r}; known: {', '.join(DEFAULTS)}")
+        types = _TYPES.get(key, (type(DEFAULTS[key]),))
+        ok = (value is None and key in _NULLABLE) or (
+            isinstance(value, types) and not (isinstance(value, bool) and bool not in types))  # fmt: skip
+        if key == "target_modules" and isinstance(value, list):
+            ok = all(isinstance(v, str) for v in value)
+        if not ok:
+            raise PertoolError(f"--config {path}: {key} must be {' or '.join(t.__name__ for t in types)}, "
+                               f"got {value!r}")  # fmt: skip
+        settings[key] = value
+    return settings
+
+
+def prompt_completion_records(samples: Sequence[Any], tool_mode: str) -> list[dict[str, Any]]:
+    """TRL prompt-completion records: the loss then falls on the completion (the answer) only."""
+    from pertool.training.sft import sft_conversation
+
+    records = []
+    for sample in samples:
+        messages, tools = sft_conversation(sample, tool_mode)
+        record: dict[str, Any] = {"prompt": messages[:-1], "completion": messages[-1:]}
+        if tools:
+            record["tools"] = tools
+        records.append(record)
+    return records
+
+
+def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str | Path | None = None,
+               max_steps: int | None = None, limit: int | None = None, resume: bool = False,
+               allow_test: bool = False, tool_mode: str = "text") -> dict[str, Any]:  # fmt: skip
+    """Train a LoRA adapter on `data` for the model in `base`, write it to `out`; the training.json dict."""
+    from pertool.benchmarks.registry import load_benchmark
+    from pertool.training.sft import check_trainable
+
+    started = time.perf_counter()
+    settings = load_settings(config_file)  # bad settings fail before anything slow
+    for name, value in (("--max-steps", max_steps), ("--limit", limit)):
+        if value is not None and value < 1:
+            raise PertoolError(f"{name} must be at least 1, got {value}")
+    out, base = Path(out), Path(base).expanduser()
+    if not base.is_dir():
+        raise PertoolError(f"--base {base}: no model directory there")
+    samples = load_benchmark(data)[:limit] if limit is not None else load_benchmark(data)
+    check_trainable(samples, allow_test)
+    if not samples:
+        raise PertoolError(f"{data}: no samples to train on")
+    records = prompt_completion_records(samples, tool_mode)
+    data_sha256 = hashlib.sha256("".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n"
+                                         for r in records).encode()).hexdigest()  # fmt: skip
+    checkpoints = out / "checkpoints"
+    last = _checkpoint_to_resume(checkpoints, resume, base, data_sha256)
+
+    trainer = build_trainer(base, records, settings, checkpoints, max_steps=max_steps)
+    log_file = out / LOSS_LOG
+    trainer.add_callback(_loss_log(log_file))
+    out.mkdir(parents=True, exist_ok=True)
+    if last is None:
+        log_file.unlink(missing_ok=True)
+        checkpoints.mkdir(exist_ok=True)
+        atomic_write_text(checkpoints / "run.json", json.dumps(
+            {"base": str(base), "data_sha256": data_sha256}, indent=2) + "\n")  # fmt: skip
+    else:  # entries past the checkpoint are about to be trained (and logged) again
+        _truncate_log(log_file, int(last.name.rpartition("-")[2]))
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
+
+    peft_model: Any = trainer.model  # saving the peft model writes the adapter only
+    peft_model.save_pretrained(str(out))
+    trainer.processing_class.save_pretrained(str(out))  # beside the adapter, for servers that want it
+    history = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
+    result = {
+        "base": str(base),
+        "data": data,
+        "data_sha256": data_sha256,
+        "samples": len(records),
+        "tool_mode": tool_mode,
+        "settings": {**settings, "max_steps": trainer.args.max_steps, "limit": limit},
+        "versions": {name: _version(name) for name in _PACKAGES},
+        "steps": trainer.state.global_step,
+        "loss_history": history,
+        "device": _device_name(trainer.args.device),
+        "dtype": "bfloat16" if trainer.args.bf16 else "float32",
+        "seconds": round(time.perf_counter() - started, 3),  # this call's wall time (resumes: the rest)
+    }
+    atomic_write_text(out / "training.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def build_trainer(base: str | Path, records: list[dict[str, Any]], settings: dict[str, Any],
+                  output_dir: str | Path, *, max_steps: int | None = None) -> Any:  # fmt: skip
+    """An SFTTrainer with a fresh LoRA adapter on `base`, ready to train on prompt-completion `records`."""
+    try:
+        import torch
+        from datasets import Dataset, Features, Json, List
+        from peft import LoraConfig
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from trl import SFTConfig, SFTTrainer
+    except ImportError as exc:
+        raise MissingDependency("LoRA training", "train") from exc
+
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token is None:  # batches need a pad id; padded positions carry no loss
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if bf16 else torch.float32)
+    # Json() keeps every message and tool schema as written: Arrow's struct inference would add
+    # null-valued keys (arguments of other calls, other tools' parameters) that templates render.
+    columns = {"prompt": List(Json()), "completion": List(Json())}
+    if any("tools" in r for r in records):
+        columns["tools"] = List(Json())
+    dataset = Dataset.from_list(records, features=Features(columns))
+    config = SFTConfig(
+        output_dir=str(output_dir),
+        learning_rate=settings["learning_rate"], lr_scheduler_type=settings["lr_scheduler_type"],
+        warmup_steps=settings["warmup_ratio"],  # transformers 5: a float below 1 is a ratio of the steps
+        num_train_epochs=settings["num_train_epochs"],
+        per_device_train_batch_size=settings["per_device_train_batch_size"],
+        gradient_accumulation_steps=settings["gradient_accumulation_steps"],
+        weight_decay=settings["weight_decay"], max_grad_norm=settings["max_grad_norm"],
+        **{_checkpointing_arg(SFTConfig): settings["gradient_checkpointing"]},
+        logging_steps=settings["logging_steps"], save_strategy="steps", save_steps=settings["save_steps"],
+        save_total_limit=settings["save_total_limit"], seed=settings["seed"], data_seed=settings["seed"],
+        bf16=bf16, fp16=False,  # SFTConfig defaults bf16 to True, which CPUs and older GPUs lack
+        max_length=None,  # TRL would cut the end (the answer) off; lengths are checked below instead
+        dataloader_pin_memory=torch.cuda.is_available(),  # pinning needs a GPU (torch warns on CPU)
+        report_to="none",
+    )  # fmt: skip
+    lora = LoraConfig(r=settings["lora_r"], lora_alpha=settings["lora_alpha"],
+                      lora_dropout=settings["lora_dropout"], target_modules=settings["target_modules"],
+                      task_type="CAUSAL_LM")  # fmt: skip
+    with warnings.catch_warnings():
+        # peft 0.21 reads `is_gradient_checkpointing`, deprecated in transformers 5.x.
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                             peft_config=lora)  # fmt: skip
+    _check_lengths(trainer.train_dataset, settings["max_length"])
+    # `max_steps` caps the run: unlike the trainer's own max_steps, it never goes past the epochs.
+    per_epoch = math.ceil(len(trainer.get_train_dataloader()) / settings["gradient_accumulation_steps"])
+    epoch_steps = max(1, math.ceil(settings["num_train_epochs"] * per_epoch))
+    trainer.args.max_steps = min(max_steps, epoch_steps) if max_steps else epoch_steps
+    return trainer
+
+
+def _loss_log(log_file: Path) -> Any:
+    from transformers import TrainerCallback
+
+    class LossLog(TrainerCallback):  # type: ignore[misc]
+        """Appends each logged loss to loss_log.jsonl as training goes (tail -f friendly)."""
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **kwargs: Any) -> None:  # fmt: skip
+            if logs and "loss" in logs:
+                with log_file.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+    return LossLog()
+
+
+def _checkpoint_to_resume(checkpoints: Path, resume: bool, base: Path, data_sha256: str) -> Path | None:
+    """The checkpoint to continue from (resume), or None for a fresh start in an unused directory."""
+    found = sorted((p for p in checkpoints.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)),
+                   key=lambda p: int(p.name.rpartition("-")[2]))  # fmt: skip
+    if not resume:
+        if found:
+            raise PertoolError(f"{checkpoints} already holds checkpoints of an earlier run: pass --resume to "
+                               "continue it, or choose another --out")  # fmt: skip
+        return None
+    if not found:
+        raise PertoolError(f"--resume: no checkpoint in {checkpoints} to continue from")
+    run_file = checkpoints / "run.json"
+    run = json.loads(run_file.read_text()) if run_file.exists() else {}
+    if run.get("data_sha256") not in (None, data_sha256):
+        raise PertoolError("--resume: the training data differ from the checkpointed run's "
+                           f"(data hash {run['data_sha256'][:12]}...); use the same --data, --limit "
+                           "and --tool-mode")  # fmt: skip
+    if run.get("base") not in (None, str(base)):
+        raise PertoolError(f"--resume: the checkpoints were trained from --base {run['base']}, not {base}")
+    return found[-1]
+
+
+def _check_lengths(dataset: Any, max_length: int | None) -> None:
+    if max_length is None:
+        return
+    lengths = [len(ids) for ids in dataset["input_ids"]]
+    over = sum(n > max_length for n in lengths)
+    if over:
+        raise PertoolError(f"{over} of {len(lengths)} records are longer than max_length={max_length} tokens "
+                           f"(longest {max(lengths)}): cutting them would drop the answers; raise "
+                           "max_length, or set it to null")  # fmt: skip
+
+
+def _truncate_log(log_file: Path, step: int) -> None:
+    if log_file.exists():
+        lines = log_file.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        atomic_write_text(log_file, "".join(line + "\n" for line in kept))
+
+
+def _checkpointing_arg(config_class: Any) -> str:
+    """transformers 5.23 renamed `gradient_checkpointing` (now a deprecated alias that warns)."""
+    fields = config_class.__dataclass_fields__
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+
+
+def _device_name(device: Any) -> str:
+    import torch
+
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,225 @@
+"""`pertool train lora` (pertool.training.lora) on a tiny random Qwen2 model, on CPU, offline.
+
+The builtin prompts are long (~12k tokens with the tiny model's small vocabulary), so the model
+has one layer and the run is short: N steps, then a resume to 2N. The learning rate (from a
+config file, which exercises --config) is high enough for the loss to fall visibly in that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+pytest.importorskip("trl")
+pytest.importorskip("datasets")
+
+from pertool.benchmarks.registry import load_benchmark  # noqa: E402
+from pertool.cli.main import main  # noqa: E402
+from pertool.errors import PertoolError  # noqa: E402
+from pertool.models.base import Completion, Request, Sampling  # noqa: E402
+from pertool.models.registry import ModelOptions, create_backend  # noqa: E402
+from pertool.training.lora import (  # noqa: E402
+    DEFAULTS,
+    build_trainer,
+    load_settings,
+    prompt_completion_records,
+    train_lora,
+)
+from pertool.training.tiny_model import build_tiny_model  # noqa: E402
+
+N = 10  # steps before the resume; the resumed run continues to 2N
+RECIPE = "learning_rate: 0.01  # high: a random model learns little at 1e-4\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 1\ngradient_checkpointing: false\nlogging_steps: 1\nsave_steps: 10\n"
+TRAINING_KEYS = {"base", "data", "data_sha256", "samples", "settings", "versions", "steps", "loss_history", "device", "dtype", "seconds"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The built-in benchmark is generated into a private cache, once for the module."""
+    path = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PERTOOL_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", layers=1)
+
+
+@pytest.fixture(scope="module")
+def trained(base: Path, cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """(adapter dir, result of the first N steps, result after resuming to 2N)."""
+    root = tmp_path_factory.mktemp("lora")
+    config = root / "recipe.yaml"
+    config.write_text(RECIPE)
+    out = root / "adapter"
+    first = train_lora(base, "builtin:train", out, config_file=config, max_steps=N, limit=64)
+    resumed = train_lora(base, "builtin:train", out, config_file=config, max_steps=2 * N, limit=64, resume=True)
+    return out, first, resumed
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+@pytest.mark.slow
+def test_loss_falls_and_the_outputs_are_complete(trained: tuple[Path, dict[str, Any], dict[str, Any]], base: Path) -> None:
+    out, _, result = trained
+    losses = [h["loss"] for h in result["loss_history"]]
+    print("loss curve:", [round(x, 3) for x in losses])
+    assert [h["step"] for h in result["loss_history"]] == list(range(1, 2 * N + 1))
+    assert mean(losses[-5:]) < mean(losses[:5]) - 0.05
+
+    assert json.loads((out / "training.json").read_text()) == result
+    assert TRAINING_KEYS <= set(result)
+    assert result["base"] == str(base) and result["data"] == "builtin:train" and result["samples"] == 64
+    assert len(result["data_sha256"]) == 64 and result["steps"] == 2 * N
+    assert (result["device"], result["dtype"]) == ("cpu", "float32")
+    assert set(result["versions"]) == {"torch", "transformers", "peft", "trl", "datasets", "pertool"}
+    settings = result["settings"]
+    assert settings["learning_rate"] == 0.01 and settings["per_device_train_batch_size"] == 1  # from the config
+    assert (settings["lora_r"], settings["lora_alpha"], settings["lora_dropout"]) == (8, 16, 0.0)  # the recipe
+    assert (settings["lr_scheduler_type"], settings["warmup_ratio"], settings["target_modules"]) == ("cosine", 0.1, "all-linear")
+    assert settings["max_steps"] == 2 * N and settings["limit"] == 64
+
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert (adapter["r"], adapter["lora_alpha"]) == (8, 16)
+    # "all-linear", resolved by peft (full module paths when there are few of them)
+    assert {m.rpartition(".")[2] for m in adapter["target_modules"]} == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert (out / "adapter_model.safetensors").stat().st_size > 0
+    logged = [json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in logged] == list(range(1, 2 * N + 1))  # the resume did not log steps twice
+    assert [e["loss"] for e in logged] == losses
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_checkpoint(trained: tuple[Path, dict[str, Any], dict[str, Any]], base: Path) -> None:
+    out, first, resumed = trained
+    assert first["steps"] == N and resumed["steps"] == 2 * N
+    assert resumed["loss_history"][:N] == first["loss_history"]  # history carried over, not restarted
+    assert resumed["data_sha256"] == first["data_sha256"]
+    assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*")) == [f"checkpoint-{N}", f"checkpoint-{2 * N}"]
+    state = json.loads((out / "checkpoints" / f"checkpoint-{2 * N}" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 * N
+    # Starting over in the same directory would mix two runs' checkpoints.
+    with pytest.raises(PertoolError, match="--resume"):
+        train_lora(base, "builtin:train", out, max_steps=1, limit=64)
+    with pytest.raises(PertoolError, match="data differ"):
+        train_lora(base, "builtin:train", out, max_steps=1, limit=8, resume=True)
+
+
+def test_resume_needs_a_checkpoint(base: Path, cache_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(PertoolError, match="no checkpoint"):
+        train_lora(base, "builtin:train", tmp_path / "fresh", limit=4, resume=True)
+
+
+@pytest.mark.slow
+def test_adapter_loads_in_the_hf_backend(trained: tuple[Path, dict[str, Any], dict[str, Any]], base: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = trained[0]
+    ids = torch.tensor([[5, 17, 42, 99, 7]])
+    with torch.no_grad(), warnings.catch_warnings():
+        # peft 0.21 reads `is_gradient_checkpointing`, deprecated in transformers 5.x.
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        plain = AutoModelForCausalLM.from_pretrained(base)(ids).logits
+        tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), out)(ids).logits
+    assert not torch.allclose(plain, tuned)  # the trained weights were saved, not the zero init
+
+    hf = create_backend("hf/" + str(base), ModelOptions(adapter=str(out)))
+    assert hf.identity()["adapter"] == str(out)
+    messages = ({"role": "system", "content": "You are given a user profile."}, {"role": "user", "content": "Order 2 A4 paper"})
+
+    async def ask() -> Completion:
+        try:
+            return await hf.complete(Request(messages=messages, sampling=Sampling(max_tokens=8)))
+        finally:
+            await hf.aclose()
+
+    completion = asyncio.run(ask())
+    assert isinstance(completion.text, str) and 1 <= completion.output_tokens <= 8
+
+
+@pytest.mark.slow
+def test_pertool_eval_runs_the_adapter(trained: tuple[Path, dict[str, Any], dict[str, Any]], base: Path, cache_dir: Path, tmp_path: Path) -> None:
+    out, run = trained[0], tmp_path / "run"
+    command = [sys.executable, "-m", "pertool.cli.main", "eval", "--model", f"hf/{base}", "--adapter", str(out), "--benchmark", "builtin", "--limit", "3", "--max-tokens", "16", "--no-progress", "--json", "--out", str(run)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PERTOOL_CACHE_DIR": str(cache_dir)}, timeout=240)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(done.stdout)
+    assert isinstance(metrics, dict) and not metrics["failed"]
+    assert len((run / "predictions.jsonl").read_text().splitlines()) == 3
+    assert json.loads((run / "config.json").read_text())["options"]["adapter"] == str(out)
+
+
+def test_loss_is_on_the_answer_only(base: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """The collator's labels keep the assistant turn (and its end token) and mask prompt and padding."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base)
+    samples = load_benchmark("builtin:train")[:2]
+    records = prompt_completion_records(samples, "text")
+    trainer = build_trainer(base, records, dict(DEFAULTS), tmp_path)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    for row, record in enumerate(records):
+        ids, labels, mask = batch["input_ids"][row], batch["labels"][row], batch["attention_mask"][row]
+        kept = labels != -100
+        start = int(kept.nonzero()[0])
+        assert tok.decode(labels[kept]) == record["completion"][0]["content"] + "<|im_end|>\n"
+        assert tok.decode(ids[:start]) == tok.apply_chat_template(record["prompt"], add_generation_prompt=True, tokenize=False)
+        assert bool(kept[start:int(mask.sum())].all()) and not bool(kept[mask == 0].any())  # padding: no loss
+    assert int((batch["labels"] != -100).sum()) < int(batch["attention_mask"].sum()) // 20  # prompts dominate
+
+
+def test_native_records_keep_tools_and_calls_as_written(base: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """Arrow would give every tool the union of all tools' fields (as nulls); Json() columns do not."""
+    from transformers import AutoTokenizer
+
+    records = prompt_completion_records(load_benchmark("builtin:train")[:3], "native")
+    assert all(r["tools"] and r["completion"][0]["tool_calls"] for r in records)
+    trainer = build_trainer(base, records, dict(DEFAULTS), tmp_path)
+    for i, record in enumerate(records):
+        row = trainer.train_dataset[i]
+        assert row["tools"] == record["tools"] and row["completion"] == record["completion"]
+        text = AutoTokenizer.from_pretrained(base).decode(row["input_ids"])
+        assert all(json.dumps(tool, ensure_ascii=False) in text for tool in record["tools"])
+
+
+def test_training_on_a_test_split_is_refused(base: Path, cache_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(PertoolError, match="test split") as error:
+        train_lora(base, "builtin", tmp_path / "out", limit=4)
+    assert "leak" in str(error.value) and "--allow-test" in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_overrides_and_errors(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"lora_r": 16, "target_modules": ["q_proj", "v_proj"], "max_length": None}))
+    assert load_settings(good) == {**DEFAULTS, "lora_r": 16, "target_modules": ["q_proj", "v_proj"]}
+    assert load_settings(None) == DEFAULTS
+    for text, message in [("lora_rank: 8\n", "unknown setting 'lora_rank'"),
+                          ("learning_rate: fast\n", "learning_rate must be"),
+                          ("lora_r: true\n", "lora_r must be int"),
+                          ("- 1\n", "expected a mapping"),
+                          ("lora_r: [\n", "not valid YAML")]:  # fmt: skip
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(PertoolError, match=message.replace("[", r"\[")):
+            train_lora(base, "builtin:train", tmp_path / "out", config_file=bad)
+    # The CLI turns it into a message and exit status 2, before any data or model is loaded.
+    assert main(["train", "lora", "--base", str(base), "--data", "builtin:train", "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err

@@ -199,6 +199,14 @@ def test_native_records_keep_tools_and_calls_as_written(base: Path, cache_dir: P
         assert all(json.dumps(tool, ensure_ascii=False) in text for tool in record["tools"])
 
 
+def test_records_over_max_length_are_an_error_not_a_cut(base: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """Cutting a record's end would train on a prompt without its answer."""
+    config = tmp_path / "short.yaml"
+    config.write_text("max_length: 512\n")
+    with pytest.raises(PertoolError, match="2 of 2 records are longer than max_length=512"):
+        train_lora(base, "builtin:train", tmp_path / "out", config_file=config, limit=2)
+
+
 def test_training_on_a_test_split_is_refused(base: Path, cache_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(PertoolError, match="test split") as error:
         train_lora(base, "builtin", tmp_path / "out", limit=4)
@@ -215,6 +223,7 @@ def test_config_overrides_and_errors(base: Path, tmp_path: Path, capsys: pytest.
                           ("learning_rate: fast\n", "learning_rate must be"),
                           ("lora_r: true\n", "lora_r must be int"),
                           ("- 1\n", "expected a mapping"),
+                          ("warmup_ratio: 10\n", "warmup_ratio must be in"),
                           ("lora_r: [\n", "not valid YAML")]:  # fmt: skip
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)

@@ -95,6 +95,8 @@ def load_settings(config_file: str | Path | None) -> dict[str, Any]:
             raise PertoolError(f"--config {path}: {key} must be {' or '.join(t.__name__ for t in types)}, "
                                f"got {value!r}")  # fmt: skip
         settings[key] = value
+    if not 0 <= settings["warmup_ratio"] < 1:  # transformers reads warmup_steps >= 1 as a step count
+        raise PertoolError(f"--config {path}: warmup_ratio must be in [0, 1), got {settings['warmup_ratio']}")
     return settings
 
 
@@ -145,7 +147,7 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
         log_file.unlink(missing_ok=True)
         checkpoints.mkdir(exist_ok=True)
         atomic_write_text(checkpoints / "run.json", json.dumps(
-            {"base": str(base), "data_sha256": data_sha256}, indent=2) + "\n")  # fmt: skip
+            {"base": str(base.resolve()), "data_sha256": data_sha256}, indent=2) + "\n")  # fmt: skip
     else:  # entries past the checkpoint are about to be trained (and logged) again
         _truncate_log(log_file, int(last.name.rpartition("-")[2]))
     trainer.train(resume_from_checkpoint=str(last) if last else None)
@@ -259,7 +261,7 @@ def _checkpoint_to_resume(checkpoints: Path, resume: bool, base: Path, data_sha2
         raise PertoolError("--resume: the training data differ from the checkpointed run's "
                            f"(data hash {run['data_sha256'][:12]}...); use the same --data, --limit "
                            "and --tool-mode")  # fmt: skip
-    if run.get("base") not in (None, str(base)):
+    if run.get("base") not in (None, str(base.resolve())):
         raise PertoolError(f"--resume: the checkpoints were trained from --base {run['base']}, not {base}")
     return found[-1]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from pertool.cli.eval_cmd import add_run_options
+
 HELP = ("run the profile ablation (all, no-basic, no-history, none; ToolSpectrum: both, persona-only, "
         "environment-only) and write its table and chart")
 
@@ -14,34 +16,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                             "under --out (cached and resumable: run the same command again to finish it); "
                             "the table goes to the terminal, ablation.md and ablation.csv, the chart to "
                             "ablation.svg.")  # fmt: skip
-    p.add_argument("--benchmark", help="benchmark spec (default: builtin, the built-in test split)")
-    p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory (data/, api/, prompts/)")
-    p.add_argument("--model", help="model spec (default: baseline/history), as for `pertool eval`")
-    p.add_argument("--out", metavar="DIR", help="output directory (default: runs/<time>-ablate-<model>)")
+    add_run_options(p, out_help="output directory (default: runs/<time>-ablate-<model>)")
     p.add_argument("--conditions", metavar="LIST",
                    help="comma-separated subset of the conditions (default: all of them)")
-    p.add_argument("--limit", type=int, help="only the first N samples")
-    p.add_argument("--max-concurrency", type=int, help="requests in flight at once (default 8)")
-    p.add_argument("--base-url", help="server URL for openai-compatible/ (e.g. http://127.0.0.1:8000/v1)")
-    p.add_argument("--api-key-env", metavar="VAR", help="NAME of the environment variable holding the key")
-    p.add_argument("--adapter", metavar="PATH", help="LoRA adapter for hf/ and vllm/")
-    p.add_argument("--vllm-args", help="extra flags for `vllm serve`, as one string")
-    p.add_argument("--tool-mode", choices=["text", "native"], help="answer format (default text)")
-    p.add_argument("--chat-format", help="send raw text in this chat format (qwen, llama3, ...)")
-    p.add_argument("--temperature", type=float, help="default 0 (0.1 with --compat ptbench-official)")
-    p.add_argument("--max-tokens", type=int, help="default 512 (128 with --compat ptbench-official)")
-    p.add_argument("--compat", choices=["ptbench-official"], help="the public scripts' settings and scoring")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
-    p.add_argument("--timeout", type=float, help="seconds per request (default 120)")
-    p.add_argument("--max-attempts", type=int, help="attempts per request (default 6)")
-    p.add_argument("--backoff-cap", type=float, help="longest wait between attempts, seconds (default 30)")
-    p.add_argument("--batch-size", type=int, help="batch size of local backends (default 8)")
-    p.add_argument("--train", metavar="SPEC", help="training benchmark of learned baselines (baseline/rules)")
-    p.add_argument("--prices", metavar="FILE",
-                   help='JSON {"input": USD per 1M tokens, "output": USD per 1M tokens} for the cost')
-    p.add_argument("--resamples", type=int, help="bootstrap resamples (default 1000)")
-    p.add_argument("--seed", type=int, help="bootstrap seed (default 0)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
@@ -50,12 +27,12 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from pertool.cli.eval_cmd import _config_from
+    from pertool.cli.eval_cmd import config_from_args
     from pertool.report.ablation import format_terminal, run_ablation, write_outputs
     from pertool.runner.run import default_out_dir
 
     args.profile_view = None  # set per condition
-    config = _config_from(args)
+    config = config_from_args(args)
     out = Path(args.out) if args.out else default_out_dir(f"ablate-{config.model}")
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()] if args.conditions else None
 

@@ -21,24 +21,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("eval", help=HELP, description=HELP + ". Model specs: openai/<model>, "
                             "openai-compatible/<model> (--base-url), litellm/<provider>/<model>, "
                             "hf/<path>, vllm/<path>, oracle, replay/<predictions.jsonl>.")  # fmt: skip
+    add_run_options(p, out_help="run directory (default: runs/<time>-<model>)")
+    p.add_argument("--resume", metavar="DIR",
+                   help="finish an interrupted run; settings come from its config.json")
+    p.add_argument("--json", action="store_true", help="print metrics as JSON instead of tables")
+    p.add_argument("--profile-view", choices=["all", "no-basic", "no-history", "none", "persona-only",
+                                              "environment-only"],
+                   help="what the model sees of the user (ablation; default all; the last two are "
+                   "ToolSpectrum's conditions)")  # fmt: skip
+    p.set_defaults(run=run)
+
+
+def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
+    """The benchmark, model, backend, sampling and scoring options of a run (`eval`, `ablate`)."""
     p.add_argument("--benchmark", help="benchmark spec (default: builtin, the built-in test split)")
     p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory (data/, api/, prompts/)")
     p.add_argument("--model", help="model spec (default: baseline/history), e.g. openai/gpt-4o")
-    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<time>-<model>)")
-    p.add_argument("--resume", metavar="DIR",
-                   help="finish an interrupted run; settings come from its config.json")
+    p.add_argument("--out", metavar="DIR", help=out_help)
     p.add_argument("--limit", type=int, help="only the first N samples")
     p.add_argument("--max-concurrency", type=int, help="requests in flight at once (default 8)")
-    p.add_argument("--json", action="store_true", help="print metrics as JSON instead of tables")
     p.add_argument("--base-url", help="server URL for openai-compatible/ (e.g. http://127.0.0.1:8000/v1)")
     p.add_argument("--api-key-env", metavar="VAR", help="NAME of the environment variable holding the key")
     p.add_argument("--adapter", metavar="PATH", help="LoRA adapter for hf/ and vllm/")
     p.add_argument("--vllm-args", help="extra flags for `vllm serve`, as one string")
     p.add_argument("--tool-mode", choices=["text", "native"], help="answer format (default text)")
-    p.add_argument("--profile-view", choices=["all", "no-basic", "no-history", "none", "persona-only",
-                                              "environment-only"],
-                   help="what the model sees of the user (ablation; default all; the last two are "
-                   "ToolSpectrum's conditions)")  # fmt: skip
     p.add_argument("--chat-format", help="send raw text in this chat format (qwen, llama3, ...)")
     p.add_argument("--temperature", type=float, help="default 0 (0.1 with --compat ptbench-official)")
     p.add_argument("--max-tokens", type=int, help="default 512 (128 with --compat ptbench-official)")
@@ -55,7 +61,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--resamples", type=int, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, help="bootstrap seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         if args.max_concurrency:
             config.max_concurrency = args.max_concurrency
     else:
-        config = _config_from(args)
+        config = config_from_args(args)
         run_dir = RunDir.create(Path(args.out) if args.out else default_out_dir(config.model),
                                 config.model_dump(mode="json"))  # fmt: skip
     try:
@@ -107,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from dataclasses import asdict, replace
     from pathlib import Path
 

@@ -37,3 +37,29 @@ def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "pertool-data"
     monkeypatch.setenv("PERTOOL_DATA_DIR", str(data))
     return data
+
+
+@pytest.fixture
+def stub_server() -> Iterator:
+    """Start configurable OpenAI-compatible stub servers (tests/support/openai_stub.py); all
+    are stopped after the test. Yields a function respond -> StubServer."""
+    from support.openai_stub import StubServer
+
+    started: list[StubServer] = []
+
+    def start(respond=None) -> StubServer:  # type: ignore[no-untyped-def]
+        server = StubServer(respond)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def public_toolspectrum() -> Path:
+    """The public ToolSpectrum data (skips without it, fails where CI requires it)."""
+    from support.public_data import require_public_data
+
+    return require_public_data("toolspectrum")

@@ -3,8 +3,8 @@
 For tests, benchmarks and dry runs (`pertool mock-server`). It finds the sample a request was
 rendered from (text or native mode), answers its gold (or, for a fixed share of samples chosen
 by the seed, a corrupted gold with the wrong platform), after a configurable latency; and it
-injects faults at a chosen rate: 429 with Retry-After, 500, a hang past the client's timeout,
-a malformed body, a closed connection. It counts requests and answers per sample (GET /stats)
+injects faults at a chosen rate: 429 with Retry-After, 500, a hang (a silent delay, then a
+closed connection), a malformed body, a closed connection. It counts requests and answers per sample (GET /stats)
 so tests can prove that nothing was asked twice.
 """
 
@@ -25,9 +25,13 @@ from typing import Any
 from pertool.benchmarks.answer_key import AnswerKey, gold_text, gold_tool_calls
 from pertool.schema import Sample
 
-__all__ = ["FAULTS", "MockServer", "MockSettings"]
+__all__ = ["DEFAULT_HANG_S", "FAULTS", "MockServer", "MockSettings"]
 
 FAULTS = ("rate_limit", "server_error", "hang", "malformed", "disconnect")
+# A hang is a few seconds of silence, well below the client's default timeout (120 s): a dry run
+# with faults then exercises the retries instead of sitting silent for minutes. To exercise the
+# client's own timeout, give it a shorter `--timeout` than the hang.
+DEFAULT_HANG_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class MockSettings:
     fault_rate: float = 0.0
     corrupt_rate: float = 0.0
     seed: int = 0
-    hang_s: float = 150.0
+    hang_s: float = DEFAULT_HANG_S
     log: Path | None = None
     scripted: bool = False  # answer synthesis requests with the scripted LLM (pertool.synth)
 
@@ -234,8 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._raw(200, b'{"choices": [ this is not json')
             return 200
         if fault == "hang":
-            time.sleep(self.mock.settings.hang_s)
-        self.close_connection = True  # hang, then disconnect without a response
+            time.sleep(self.mock.settings.hang_s)  # bounded: MockSettings.hang_s
+        self.close_connection = True  # (after a hang) disconnect without a response
         return 0
 
     def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pertool.schema import Sample
 
 HELP = "fetch and manage benchmark data"
 
@@ -39,14 +45,27 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from pertool.benchmarks.ptbench import write_ptbench
     from pertool.benchmarks.registry import load_benchmark
 
     samples = [s for s in load_benchmark(args.benchmark) if s.split != "train"]
     kept = [s for s in samples if s.gold_platform is not None]
     files = write_ptbench(kept, Path(args.out))
-    print(f"{len(kept)} samples written to {', '.join(map(str, files))}; "
-          f"{len(samples) - len(kept)} refusal golds left out")
+    print(export_summary(kept, files, args.format, Path(args.out), len(samples) - len(kept)))
     return 0
+
+
+def export_summary(kept: Sequence[Sample], files: Sequence[Path], fmt: str, out: Path, left_out: int) -> str:
+    """What `data export` wrote: format, directory, then one line per split (count and file)."""
+    from collections import Counter
+
+    # write_ptbench writes one file per split in the order the splits first appear: the same
+    # order as this Counter's keys.
+    per_split = Counter(s.split for s in kept)
+    lines = [f"exported {len(kept)} samples in {fmt} format to {out}"]
+    width = max((len(split) for split in per_split), default=0)
+    lines += [f"  {split:<{width}}  {count:>6} samples  {file}"
+              for (split, count), file in zip(per_split.items(), files)]  # fmt: skip
+    if left_out:
+        lines.append(f"{left_out} refusal golds left out (they have no {fmt} form)")
+    return "\n".join(lines)

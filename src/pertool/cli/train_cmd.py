@@ -47,6 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from collections import Counter
     from pathlib import Path
 
     from pertool.benchmarks.registry import load_benchmark
@@ -59,7 +60,10 @@ def run_export(args: argparse.Namespace) -> int:
         samples = samples[: max(0, args.limit)]
     samples = apply_profile_view(samples, args.profile_view)
     files = write_export(samples, Path(args.out), args.format, args.tool_mode)
-    print(f"{len(samples)} records written to {', '.join(map(str, files))}")
+    per_split = ", ".join(f"{split} {count}" for split, count in Counter(s.split for s in samples).items())
+    print(f"exported {len(samples)} records in {args.format} format ({args.tool_mode} tool mode) to "
+          f"{files[0]} ({per_split or 'no samples'})"
+          + "".join(f"; also wrote {extra}" for extra in files[1:]))  # fmt: skip
     return 0
 
 

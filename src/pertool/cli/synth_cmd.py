@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from pertool.errors import PertoolError
     from pertool.models.registry import ModelOptions
     from pertool.synth.api import run_synthesis
-    from pertool.synth.store import load_config
+    from pertool.synth.store import PipelineDir, load_config
+    from pertool.synth.summary_table import format_synth_summary
 
     out = Path(args.out)
     config = load_config(args.config) if args.config else None
@@ -52,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         raise PertoolError(f"{out} has no pipeline yet: give --config FILE")
     prices = json.loads(Path(args.prices).read_text()) if args.prices else None
     options = ModelOptions(base_url=args.base_url, api_key_env=args.api_key_env)
+    before = PipelineDir(out)  # to tell this run's calls from the totals in summary.json
+    summary_before, done_before = before.summary(), [s for s in STAGES if before.done(s)]
     try:
         summary = asyncio.run(run_synthesis(out, args.model, config=config, options=options, only=args.only,
                                             use_cache=not args.no_cache, concurrency=args.max_concurrency,
@@ -59,11 +62,6 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"\npertool: interrupted; run the same command again to resume ({out})")
         return 130
-    print(f"{'stage':<11}{'calls':>7}{'cached':>8}{'tokens in':>11}{'tokens out':>11}{'cost':>9}"
-          f"{'accepted':>10}  rejected")  # fmt: skip
-    for stage, s in summary.items():
-        rejected = ", ".join(f"{k} {v}" for k, v in s["rejected"].items()) or "-"
-        print(f"{stage:<11}{s['calls']:>7}{s['cached']:>8}{s['input_tokens']:>11}{s['output_tokens']:>11}"
-              f"{s['cost']:>9.4f}{s['accepted']:>10}  {rejected}")  # fmt: skip
+    print(format_synth_summary(summary_before, summary, done_before))
     print(f"\nsummary: {out / 'summary.json'}; evaluate with --benchmark dataset:{out}")
     return 0

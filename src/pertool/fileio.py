@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,10 @@ __all__ = [
 
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write via a temporary file in the same directory and rename: readers never see half.
-    `durable=False` skips the fsync (for files rewritten often, e.g. running counters)."""
+    `durable=False` skips the fsync (for files rewritten often, e.g. running counters).
+    The file gets the permissions of a plain open() (0o666 less the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    fd, tmp = _create_temp_file(path.parent, f".{path.name}.", ".partial")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -55,6 +56,33 @@ def user_cache_dir() -> Path:
     if os.environ.get("PERTOOL_CACHE_DIR"):
         return Path(os.environ["PERTOOL_CACHE_DIR"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pertool"
+
+
+def _create_temp_file(parent: Path, prefix: str, suffix: str) -> tuple[int, Path]:
+    """An exclusively created new file, like tempfile.mkstemp but with mode 0o666, so the umask
+    applies as for a plain open(): mkstemp's 0600 would survive the rename and make atomically
+    written outputs private while the ones opened normally are not."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {parent}")
+
+
+def make_temp_dir(parent: Path, prefix: str) -> Path:
+    """A new directory inside `parent`, like tempfile.mkdtemp but with mode 0o777 less the umask
+    (mkdtemp's 0700 would survive a rename into place)."""
+    for _ in range(100):
+        path = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            path.mkdir(mode=0o777)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {parent}")
 
 
 def user_data_dir() -> Path:

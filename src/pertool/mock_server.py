@@ -4,8 +4,8 @@ For tests, benchmarks and dry runs (`pertool mock-server`). It finds the sample 
 rendered from (text or native mode), answers its gold (or, for a fixed share of samples chosen
 by the seed, a corrupted gold with the wrong platform), after a configurable latency; and it
 injects faults at a chosen rate: 429 with Retry-After, 500, a hang (a silent delay, then a
-closed connection), a malformed body, a closed connection. It counts requests and answers per sample (GET /stats)
-so tests can prove that nothing was asked twice.
+closed connection), a malformed body, a closed connection. It counts requests and answers per
+sample (GET /stats) so tests can prove that nothing was asked twice.
 """
 
 from __future__ import annotations

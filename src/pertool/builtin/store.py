@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from pertool.benchmarks.ptbench import to_record, write_ptbench
 from pertool.builtin.generate import BENCHMARK, GENERATOR_VERSION, Generated, GeneratorSettings, generate
 from pertool.errors import DataError
-from pertool.fileio import atomic_write_text, read_json
+from pertool.fileio import atomic_write_text, make_temp_dir, read_json
 from pertool.schema import Environment, GoldCall, Platform, Profile, Sample, Tool
 
 __all__ = ["write_dataset", "write_samples", "load_dataset", "load_builtin", "scenario_of"]
@@ -131,7 +130,7 @@ def load_builtin(split: Literal["train", "test"], cache_root: Path) -> list[Samp
     root = cache_root / f"builtin-v{GENERATOR_VERSION}-seed{settings.seed}"
     if not (root / "manifest.json").is_file():
         cache_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".builtin-", dir=cache_root))
+        staging = make_temp_dir(cache_root, ".builtin-")  # not mkdtemp: its 0700 would stay
         try:
             write_dataset(generate(settings), staging)
             shutil.rmtree(root, ignore_errors=True)

@@ -14,7 +14,6 @@ page's own markup, styles or script.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from html import escape
@@ -43,9 +42,6 @@ def write_report(run_dirs: Sequence[Path], out: Path, *, data_dir: str | None = 
     data = build_report(run_dirs, data_dir=data_dir).encode("utf-8", "replace")  # a lone surrogate: "?"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, data)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(out, 0o666 & ~umask)  # a report is for sharing, not private like the temporary file
     return len(data)
 
 

@@ -33,6 +33,7 @@ class ResponseCache:
     def __init__(self, path: Path | None = None):
         self.path = path or default_cache_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch(exist_ok=True)  # as a plain open would (SQLite itself creates 0644 files)
         self._db = sqlite3.connect(self.path, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(

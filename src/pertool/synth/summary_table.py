@@ -35,9 +35,10 @@ def format_synth_summary(before: Mapping[str, Any], after: Mapping[str, Any],
         calls, cached = calls + new_calls, cached + new_cached
         rejected = ", ".join(f"{k} {v}" for k, v in s.get("rejected", {}).items()) or "-"
         note = "  (done before)" if stage in skipped else ""
+        cost = float(s.get("cost", 0) or 0)
         lines.append(f"{stage:<11}{new_calls:>7}{new_cached:>8}   {_count(s, 'calls'):>7}"
                      f"{_count(s, 'input_tokens'):>12}{_count(s, 'output_tokens'):>12}"
-                     f"{float(s.get('cost', 0) or 0):>9.4f}{_count(s, 'accepted'):>10}  {rejected}{note}")  # fmt: skip
+                     f"{cost:>9.4f}{_count(s, 'accepted'):>10}  {rejected}{note}")  # fmt: skip
     reason = " (every stage was already done)" if after and skipped >= set(after) else ""
     lines += ["", f"this run: {calls} {'call' if calls == 1 else 'calls'} to the model, "
               f"{cached} {'answer' if cached == 1 else 'answers'} from the cache{reason}"]  # fmt: skip

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pertool.scoring.defaults import DEFAULT_RESAMPLES
+
 HELP = ("leaderboard over runs of the same benchmark (terminal, markdown, LaTeX, CSV), with paired "
         "bootstrap tests against the best run")
 
@@ -15,8 +17,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["terminal", "markdown", "latex", "csv"], default="terminal",
                    help="output format (default terminal)")
     p.add_argument("--metric", help="metric to sort and test by (default: overall; ToolSpectrum: accuracy)")
-    p.add_argument("--resamples", type=int, default=2000,
-                   help="bootstrap resamples for intervals and paired tests (default 2000)")
+    p.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES,
+                   help=f"bootstrap resamples for intervals and paired tests (default {DEFAULT_RESAMPLES})")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--alpha", type=float, default=0.05,
                    help="significance level of the paired tests (default 0.05)")

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from pertool.scoring.defaults import DEFAULT_RESAMPLES
+
 HELP = ("run a model on a benchmark (concurrent, cached, resumable) and score it; with no "
         "arguments, baseline/history on the built-in test split")
 
@@ -58,7 +60,8 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
                    "(baseline/rules; default: k-fold cross-fitting on the evaluated benchmark)")
     p.add_argument("--prices", metavar="FILE",
                    help='JSON {"input": USD per 1M tokens, "output": USD per 1M tokens} for the cost')
-    p.add_argument("--resamples", type=int, help="bootstrap resamples (default 1000)")
+    p.add_argument("--resamples", type=int,
+                   help=f"bootstrap resamples for the 95%% intervals (default {DEFAULT_RESAMPLES}; 0: none)")
     p.add_argument("--seed", type=int, help="bootstrap seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -144,7 +147,8 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         "max_tokens": args.max_tokens if args.max_tokens is not None else sampling["max_tokens"],
         "limit": args.limit,
         "max_concurrency": args.max_concurrency or 8, "compat": args.compat,
-        "use_cache": not args.no_cache, "resamples": args.resamples if args.resamples is not None else 1000,
+        "use_cache": not args.no_cache,
+        "resamples": args.resamples if args.resamples is not None else DEFAULT_RESAMPLES,
         "seed": args.seed or 0, "prices": prices,
     }  # fmt: skip
     try:

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from pertool.scoring.defaults import DEFAULT_RESAMPLES
+
 HELP = "score model outputs (JSONL of {id, output}) against a benchmark"
 
 
@@ -23,8 +25,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--samples", action="store_true",
                    help="with --json, include the per-sample outcomes")
-    p.add_argument("--resamples", type=int, default=1000,
-                   help="bootstrap resamples for the 95%% intervals (0 turns them off)")
+    p.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES,
+                   help=f"bootstrap resamples for the 95%% intervals (default {DEFAULT_RESAMPLES}; 0: none)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(run=run)
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from pertool.errors import PertoolError
+from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import METRIC_KEYS, OVERALL, RATIO_LEVEL, SampleResult
 
 __all__ = [
@@ -157,7 +158,7 @@ def paired_bootstrap(
     *,
     metric_b: Callable[[np.ndarray], np.ndarray] | None = None,
     name: str = "",
-    resamples: int = 2000,
+    resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     alpha: float = 0.05,
     chunk: int = 256,
@@ -258,7 +259,7 @@ def default_metric(kind: str) -> str:
     return "accuracy" if kind == "toolspectrum" else OVERALL
 
 
-def load_runs(paths: Sequence[Path], *, resamples: int = 2000, seed: int = 0) -> list[RunScores]:
+def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[RunScores]:
     """Re-score each run directory; refuses runs of different benchmarks or scoring modes."""
     from pertool.benchmarks.registry import load_benchmark
     from pertool.runner.rundir import RunDir
@@ -307,7 +308,7 @@ def build_leaderboard(
     runs: Sequence[RunScores],
     *,
     metric: str | None = None,
-    resamples: int = 2000,
+    resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     alpha: float = 0.05,
 ) -> Leaderboard:

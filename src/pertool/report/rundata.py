@@ -23,6 +23,7 @@ from pertool.runner.task import Task
 from pertool.schema import Call, GoldCall, Prediction, Sample
 from pertool.scoring.api import score
 from pertool.scoring.bootstrap import bootstrap_intervals, bootstrap_totals
+from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.ptbench import match_calls
 from pertool.scoring.results import ERROR_KEYS, OVERALL, ScoreReport, aggregate
 from pertool.scoring.toolspectrum import INDEX, final_level, metrics_from_totals, score_row
@@ -125,7 +126,8 @@ def load_run(path: Path, *, data_dir: str | None = None) -> RunData:
     records = run.finished()
     outputs = {i: r.get("output") for i, r in records.items()}
     report = score(samples, outputs, compat=config.get("compat"),
-                   resamples=int(config.get("resamples", 1000)), seed=int(config.get("seed", 0)))  # fmt: skip
+                   resamples=int(config.get("resamples", DEFAULT_RESAMPLES)),
+                   seed=int(config.get("seed", 0)))  # fmt: skip
     task = Task(tool_mode=config.get("tool_mode") or "text", chat_format=config.get("chat_format"))
     failed = _failed_ids(path / ERRORS)
     builder = _toolspectrum_run if samples and samples[0].benchmark == "toolspectrum" else _ptbench_run
@@ -176,7 +178,7 @@ def _ptbench_run(path: Path, config: dict[str, Any], samples: list[Sample], reco
     order = sorted(range(len(samples)), key=lambda i: groups[i])
     regrouped = [replace(report.results[i], split=groups[i]) for i in order]
     metrics, errors, counts = aggregate(regrouped)
-    resamples, seed = int(config.get("resamples", 1000)), int(config.get("seed", 0))
+    resamples, seed = int(config.get("resamples", DEFAULT_RESAMPLES)), int(config.get("seed", 0))
     intervals = bootstrap_intervals(regrouped, resamples=resamples, seed=seed)
     for table in (metrics, errors, counts, intervals):
         table.pop(OVERALL, None)
@@ -253,7 +255,7 @@ def _toolspectrum_run(path: Path, config: dict[str, Any], samples: list[Sample],
     subsets = sorted(rows_by_split)
     apps = report.extra.get("apps", {})
     app_intervals = bootstrap_totals(rows_by_app, lambda t: metrics_from_totals(t, subsets),
-                                     resamples=int(config.get("resamples", 1000)),
+                                     resamples=int(config.get("resamples", DEFAULT_RESAMPLES)),
                                      seed=int(config.get("seed", 0)), overall=False)  # fmt: skip
     breakdown = Breakdown(
         name="app", metrics=apps,

@@ -28,6 +28,7 @@ from pertool.runner.rundir import ERRORS, METRICS, PREDICTIONS, RunDir, append_l
 from pertool.runner.task import Task
 from pertool.schema import Sample
 from pertool.scoring.api import score
+from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import ScoreReport
 
 __all__ = ["EvalConfig", "run_eval", "OFFICIAL_SAMPLING"]
@@ -55,7 +56,7 @@ class EvalConfig(BaseModel):
     max_concurrency: int = Field(8, ge=1)
     compat: str | None = None
     use_cache: bool = True
-    resamples: int = 1000
+    resamples: int = DEFAULT_RESAMPLES
     seed: int = 0
     prices: dict[str, float] | None = None  # USD per million tokens: {"input": .., "output": ..}
     pertool_version: str = __version__

@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import METRIC_KEYS, OVERALL, RATIO_LEVEL, SampleResult
 
 __all__ = ["bootstrap_intervals", "bootstrap_totals", "DEFAULT_RESAMPLES"]
-
-DEFAULT_RESAMPLES = 1000
 
 
 def bootstrap_intervals(
@@ -85,7 +84,7 @@ def _percentiles(reps: dict[str, np.ndarray], alpha: float) -> dict[str, list[fl
             out[key] = None
         else:
             low, high = np.quantile(finite, [alpha, 1 - alpha])
-            out[key] = [round(float(low), 6), round(float(high), 6)]
+            out[key] = [float(low), float(high)]  # full precision; tables round for display
     return out
 
 

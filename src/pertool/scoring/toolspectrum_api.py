@@ -65,7 +65,7 @@ def _point(rows: list[tuple[int, ...]], subsets: list[str]) -> dict[str, float |
     if len(subsets) == 1:  # one subset: only its final level (PP for persona, OP otherwise)
         other = "op_f1" if final_level(subsets[0]) == "pp" else "pp_f1"
         metrics.pop(other, None)
-    return {k: (None if np.isnan(v) else round(float(v), 6)) for k, v in metrics.items()}
+    return {k: (None if np.isnan(v) else float(v)) for k, v in metrics.items()}  # full precision, as PTBench
 
 
 def _errors(rows: list[tuple[int, ...]]) -> dict[str, int]:

@@ -31,6 +31,7 @@ from typing import Any
 
 from pertool.benchmarks.views import apply_profile_view
 from pertool.errors import PertoolError
+from pertool.report.csv_cells import csv_row
 from pertool.schema import Sample
 from pertool.scoring.results import OVERALL, ScoreReport
 
@@ -224,15 +225,13 @@ def format_csv(rows: Sequence[AblationRow]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     metric_cells = [c for m in columns for c in (m, f"{m}_low", f"{m}_high")]
-    writer.writerow(["condition", "run_dir", "n", *metric_cells])
+    writer.writerow(csv_row(["condition", "run_dir", "n", *metric_cells]))
     for row in rows:
         cells: list[Any] = [row.condition, row.path.name, row.n]
         for m in columns:
             iv = row.intervals.get(m)
-            v = row.metrics.get(m)
-            cells += ["" if v is None else f"{v:.6g}", f"{iv[0]:.6g}" if iv else "",
-                      f"{iv[1]:.6g}" if iv else ""]  # fmt: skip
-        writer.writerow(cells)
+            cells += [row.metrics.get(m), iv[0] if iv else None, iv[1] if iv else None]
+        writer.writerow(csv_row(cells))  # text escaped against formula injection, numbers kept
     return buffer.getvalue()
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from pertool.errors import PertoolError
+from pertool.report.csv_cells import csv_row
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import METRIC_KEYS, OVERALL, RATIO_LEVEL, SampleResult
 
@@ -494,29 +495,26 @@ def format_latex(board: Leaderboard) -> str:
 
 def format_csv(board: Leaderboard) -> str:
     """One row per run: metrics with interval bounds, then the paired test against the best
-    (difference = this run minus the best, on the samples both answered)."""
+    (difference = this run minus the best, on the samples both answered). Names, paths and
+    models are escaped against formula injection; numbers stay numbers (report/csv_cells.py)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     metric_cells = [c for m in board.metrics for c in (m, f"{m}_low", f"{m}_high")]
-    writer.writerow(["rank", "run", "path", "model", "profile_view", "n", *metric_cells, "sorted_by",
-                     "shared_n", "diff_vs_best", "diff_low", "diff_high", "p_value", "significant"])
+    writer.writerow(csv_row(["rank", "run", "path", "model", "profile_view", "n", *metric_cells, "sorted_by",
+                             "shared_n", "diff_vs_best", "diff_low", "diff_high", "p_value", "significant"]))
     for rank, (run, test) in enumerate(zip(board.runs, board.tests), start=1):
         values: list[Any] = []
         for m in board.metrics:
             iv = run.intervals.get(m)
-            values += [_csv(run.metrics.get(m)), _csv(iv[0] if iv else None), _csv(iv[1] if iv else None)]
+            values += [run.metrics.get(m), iv[0] if iv else None, iv[1] if iv else None]
         if test is None:
-            tail: list[Any] = ["", "", "", "", "", ""]
+            tail: list[Any] = [None] * 6
         else:
-            tail = [test.shared, _csv(test.difference), _csv(test.low), _csv(test.high), _csv(test.p_value),
-                    "" if test.p_value is None else str(test.significant).lower()]  # fmt: skip
-        writer.writerow([rank, run.name, str(run.path), run.model, run.profile_view, run.n, *values,
-                         board.metric, *tail])  # fmt: skip
+            tail = [test.shared, test.difference, test.low, test.high, test.p_value,
+                    None if test.p_value is None else test.significant]  # fmt: skip
+        writer.writerow(csv_row([rank, run.name, str(run.path), run.model, run.profile_view, run.n, *values,
+                                 board.metric, *tail]))  # fmt: skip
     return buffer.getvalue()
-
-
-def _csv(v: float | None) -> str:
-    return "" if v is None else f"{v:.6g}"
 
 
 FORMATS: dict[str, Callable[[Leaderboard], str]] = {

@@ -24,7 +24,7 @@ from pertool import __version__
 from pertool.fileio import atomic_write_bytes
 from pertool.report.charts import donut, grouped_bars, stacked_bars
 from pertool.report.rundata import RunData, SampleView, load_run
-from pertool.report.terminal import METRIC_TITLES, TOOLSPECTRUM_TABLES
+from pertool.report.terminal import METRIC_TITLES, TOOLSPECTRUM_LEGEND, TOOLSPECTRUM_TABLES
 from pertool.scoring.results import OVERALL
 
 __all__ = ["build_report", "json_for_script", "render_report", "write_report"]
@@ -171,6 +171,7 @@ def _run_section(index: int, run: RunData, label: str) -> str:
     if run.kind == "toolspectrum":
         out.append('<p class="hint">Levels cascade (APP &gt; API &gt; RP &gt; PP/OP); an unparsable answer '
                    "is a wrong answer, not a refusal. n/a: undefined on that split.</p>")  # fmt: skip
+        out.append(_legend())
     chart_titles = _columns(run)[0]
     series = [(split, [report.splits[split].get(k) for k in chart_titles],
                [report.intervals.get(split, {}).get(k) for k in chart_titles]) for split in report.splits]
@@ -182,6 +183,13 @@ def _run_section(index: int, run: RunData, label: str) -> str:
     out.append(f'<h3>Samples</h3><div class="browser" id="browser-{index}" data-run="{index}">'
                '<p class="hint">The sample browser needs JavaScript.</p></div></section>')  # fmt: skip
     return "\n".join(out)
+
+
+def _legend() -> str:
+    """The ToolSpectrum columns explained, as under the terminal table."""
+    items = "".join(f"<dt>{escape(name)}</dt><dd>{escape(meaning)}</dd>"
+                    for name, meaning in TOOLSPECTRUM_LEGEND)  # fmt: skip
+    return f'<dl class="legend">{items}</dl>'
 
 
 def _error_section(run: RunData) -> str:
@@ -406,6 +414,9 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 6px; p
 h2 { font-size: 18px; border-bottom: 1px solid var(--line); padding-bottom: 6px; }
 h3 { font-size: 15px; margin: 20px 0 6px; }
 .meta, .hint { color: #57606a; font-size: 13px; }
+dl.legend { display: grid; grid-template-columns: max-content auto; gap: 1px 12px; margin: 4px 0 10px;
+  font-size: 13px; color: #57606a; }
+dl.legend dt { font-weight: 600; } dl.legend dd { margin: 0; }
 .note { background: #fff8c5; border: 1px solid #d4a72c; padding: 4px 8px; border-radius: 4px; }
 table { border-collapse: collapse; margin: 6px 0 10px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: right; vertical-align: top; }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pertool.scoring.results import ERROR_KEYS, METRIC_KEYS, ScoreReport
 
-__all__ = ["format_report"]
+__all__ = ["TOOLSPECTRUM_LEGEND", "format_report"]
 
 METRIC_TITLES = dict(zip(METRIC_KEYS, (
     "Format", "Platform", "Query", "Profile", "T-name", "T-param", "T-value", "Overall")))  # fmt: skip
@@ -20,6 +20,18 @@ TOOLSPECTRUM_TABLES = (
 )  # fmt: skip
 COUNT_TITLES = {"format": "Unparsed", "repaired": "Repaired", "wrong_refusal": "Refused!",
                 "missed_refusal": "NotRefused"}  # refused a valid request / failed to refuse
+# What each ToolSpectrum column means (printed under the tables; the HTML report shows the same).
+TOOLSPECTRUM_LEGEND = (
+    ("Format, Strict", "the answer parses; Strict: with no repair (one JSON object or a bare null)"),
+    ("APP, API, RP", "cascaded F1: the right app; also the right API; also every required parameter"),
+    ("PP / OP", "also every personalized (PP, persona subset) / environmental (OP, other subsets) "
+     "parameter"),
+    ("Accuracy", "a refusal where the gold refuses, else a call correct at the last level"),
+    ("RP/PP/OP-param", "micro-F1 of required / personalized / environmental parameters, not cascaded"),
+    ("Refuse-P/R/F1", "precision, recall and F1 of refusing (refusal as the positive class)"),
+    ("Unparsed, Repaired", "answers that did not parse; answers that parsed only after a repair"),
+    ("Refused!, NotRefused", "refused a valid request; did not refuse where the gold refuses"),
+)  # fmt: skip
 _WIDTH = 11
 _NA = ("n/a: undefined on that split (no such parameters, no gold or predicted refusals, or the "
        "level belongs to another subset)")  # fmt: skip
@@ -48,6 +60,11 @@ def _metrics_table(report: ScoreReport, titles: dict[str, str], first: int) -> l
     return lines
 
 
+def _legend() -> list[str]:
+    width = max(len(name) for name, _ in TOOLSPECTRUM_LEGEND) + 2
+    return ["", "columns:", *(f"  {name:<{width}}{meaning}" for name, meaning in TOOLSPECTRUM_LEGEND)]
+
+
 def format_report(report: ScoreReport, *, title: str = "") -> str:
     first = max(16, *(len(s) + 8 for s in report.splits))
     lines = [title] if title else []
@@ -59,7 +76,7 @@ def format_report(report: ScoreReport, *, title: str = "") -> str:
         lines.append(_row(["counts", *(COUNT_TITLES.get(k, k) for k in keys)], first))
         lines += [_row([s, *(str(c[k]) for k in keys)], first) for s, c in report.errors.items()]
         lines += ["", "Levels cascade (APP > API > RP > PP/OP); parse failures are wrong answers, not "
-                  "refusals.", _NA]  # fmt: skip
+                  "refusals.", _NA, *_legend()]  # fmt: skip
         return "\n".join(lines)
     lines += [*_metrics_table(report, METRIC_TITLES, first), ""]
     lines.append(_row(["errors", *ERROR_TITLES.values()], first))

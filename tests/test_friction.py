@@ -17,12 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.cli import PERTOOL, run_pertool
 
 from pertool.fileio import atomic_write_bytes, atomic_write_text, make_temp_dir
 from pertool.mock_server import DEFAULT_HANG_S, FAULTS, MockServer, MockSettings
 from pertool.models.registry import ModelOptions
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
+from support.cli import PERTOOL, run_pertool
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH_CONFIG = ROOT / "examples" / "synth-small.yaml"

@@ -20,9 +20,7 @@ Conditions:
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from typing import Any
 
 from pertool.benchmarks.views import apply_profile_view
 from pertool.errors import PertoolError
-from pertool.report.csv_cells import csv_row
+from pertool.report.csv_cells import csv_text
 from pertool.schema import Sample
 from pertool.scoring.results import OVERALL, ScoreReport
 
@@ -221,18 +219,17 @@ def format_markdown(rows: Sequence[AblationRow], *, title: str = "") -> str:
 
 
 def format_csv(rows: Sequence[AblationRow]) -> str:
+    """Text cells escaped against formula injection, numbers kept (report/csv_cells.py)."""
     _, columns = ablation_rows(rows)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
     metric_cells = [c for m in columns for c in (m, f"{m}_low", f"{m}_high")]
-    writer.writerow(csv_row(["condition", "run_dir", "n", *metric_cells]))
+    out: list[list[Any]] = [["condition", "run_dir", "n", *metric_cells]]
     for row in rows:
         cells: list[Any] = [row.condition, row.path.name, row.n]
         for m in columns:
             iv = row.intervals.get(m)
             cells += [row.metrics.get(m), iv[0] if iv else None, iv[1] if iv else None]
-        writer.writerow(csv_row(cells))  # text escaped against formula injection, numbers kept
-    return buffer.getvalue()
+        out.append(cells)
+    return csv_text(out)
 
 
 _COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759")

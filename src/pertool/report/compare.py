@@ -23,8 +23,6 @@ difference is that run minus the best.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from pertool.errors import PertoolError
-from pertool.report.csv_cells import csv_row
+from pertool.report.csv_cells import csv_text
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import METRIC_KEYS, OVERALL, RATIO_LEVEL, SampleResult
 
@@ -497,11 +495,9 @@ def format_csv(board: Leaderboard) -> str:
     """One row per run: metrics with interval bounds, then the paired test against the best
     (difference = this run minus the best, on the samples both answered). Names, paths and
     models are escaped against formula injection; numbers stay numbers (report/csv_cells.py)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
     metric_cells = [c for m in board.metrics for c in (m, f"{m}_low", f"{m}_high")]
-    writer.writerow(csv_row(["rank", "run", "path", "model", "profile_view", "n", *metric_cells, "sorted_by",
-                             "shared_n", "diff_vs_best", "diff_low", "diff_high", "p_value", "significant"]))
+    rows: list[list[Any]] = [["rank", "run", "path", "model", "profile_view", "n", *metric_cells, "sorted_by",
+                              "shared_n", "diff_vs_best", "diff_low", "diff_high", "p_value", "significant"]]
     for rank, (run, test) in enumerate(zip(board.runs, board.tests), start=1):
         values: list[Any] = []
         for m in board.metrics:
@@ -512,9 +508,9 @@ def format_csv(board: Leaderboard) -> str:
         else:
             tail = [test.shared, test.difference, test.low, test.high, test.p_value,
                     None if test.p_value is None else test.significant]  # fmt: skip
-        writer.writerow(csv_row([rank, run.name, str(run.path), run.model, run.profile_view, run.n, *values,
-                                 board.metric, *tail]))  # fmt: skip
-    return buffer.getvalue()
+        rows.append([rank, run.name, str(run.path), run.model, run.profile_view, run.n, *values,
+                     board.metric, *tail])  # fmt: skip
+    return csv_text(rows)
 
 
 FORMATS: dict[str, Callable[[Leaderboard], str]] = {

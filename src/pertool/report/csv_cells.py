@@ -6,6 +6,10 @@ some a leading tab or carriage return) as a formula, so a run or model name like
 anything from data, configs or models) that starts with one of those characters, after any
 leading spaces, gets a leading apostrophe, the usual escape: spreadsheets show the text as is.
 
+Cells holding a comma, a quote, a newline or a carriage return are quoted (RFC 4180). The
+standard csv module with "\n" line ends leaves a bare carriage return unquoted, which a
+spreadsheet reads as a row break: a name could then start a row of its own.
+
 Numbers pertool computed itself (metrics, intervals, counts, p-values) are written as numbers
 and never escaped, so a negative difference stays a number a spreadsheet can sum. Only real
 numbers (Python's or NumPy's) count as such; a string that looks like a number is still text.
@@ -17,7 +21,7 @@ import math
 from collections.abc import Iterable
 from numbers import Integral, Real
 
-__all__ = ["FORMULA_START", "csv_row", "number_cell", "text_cell"]
+__all__ = ["FORMULA_START", "csv_row", "csv_text", "number_cell", "text_cell"]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -48,3 +52,14 @@ def csv_row(cells: Iterable[object], fmt: str = ".6g") -> list[str]:
     """Cells for csv.writer: ints and floats (NumPy's too) as numbers (`fmt` for floats), None as
     empty, booleans as true/false, anything else as escaped text."""
     return [number_cell(c, fmt) if c is None or isinstance(c, Real) else text_cell(c) for c in cells]
+
+
+def csv_text(rows: Iterable[Iterable[object]], fmt: str = ".6g") -> str:
+    """Rows as CSV text, "\n" line ends, cells made by `csv_row` and quoted where needed."""
+    return "".join(",".join(_quoted(cell) for cell in csv_row(row, fmt)) + "\n" for row in rows)
+
+
+def _quoted(cell: str) -> str:
+    if any(c in cell for c in ',"\r\n'):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell

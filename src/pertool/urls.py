@@ -13,6 +13,7 @@ A substring test would let `http://localhost.example.com` or `http://127.0.0.1.e
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from collections.abc import Iterable
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -48,12 +49,15 @@ def url_secrets(url: str | None) -> list[str]:
     except ValueError:
         return [url]
     found: list[str] = [parts.fragment]
+    basic = []
     if "@" in parts.netloc:
         userinfo = parts.netloc.rpartition("@")[0]
         found += [userinfo, *userinfo.split(":", 1)]
+        # sent as `Authorization: Basic base64(user:password)`, which a server may echo
+        basic.append(base64.b64encode(unquote(userinfo).encode("utf-8", "surrogatepass")).decode())
     found += [value if sep else name for name, sep, value in _query(parts.query)
               if not sep or name.lower() not in _PLAIN_QUERY]  # fmt: skip
-    out: set[str] = set()
+    out: set[str] = set(basic)
     for value in found:
         if len(value) >= 3:  # masking "a" or "" would garble every message
             out.update({value, unquote(value), quote(unquote(value), safe="")})

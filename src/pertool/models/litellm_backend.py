@@ -113,7 +113,8 @@ class LiteLLMBackend:
                     raise
                 last = exc
         assert last is not None
-        raise BackendError(f"{last} (gave up after {self.retry.max_attempts} attempts)")
+        attempts = self.retry.max_attempts
+        raise BackendError(f"{last} (gave up after {attempts} attempts)" if attempts > 1 else str(last))
 
     async def _attempt(self, arguments: dict[str, Any]) -> Completion:
         litellm = _litellm()

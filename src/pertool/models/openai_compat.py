@@ -116,7 +116,8 @@ class OpenAICompatBackend:
             completion.latency_s = time.perf_counter() - started
             return completion
         assert last is not None
-        raise BackendError(f"{last} (gave up after {self.retry.max_attempts} attempts)")
+        attempts = self.retry.max_attempts
+        raise BackendError(f"{last} (gave up after {attempts} attempts)" if attempts > 1 else str(last))
 
     def _body(self, request: Request) -> dict[str, Any]:
         if request.prompt is not None and not request.messages:

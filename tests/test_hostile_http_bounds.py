@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factory import record, write_split_dir
-from support.cli import run_pertool
-from support.openai_stub import Reply, StubServer, chat
 
+from factory import record, write_split_dir
 from pertool.models.base import BackendError, Completion, Request
 from pertool.models.openai_compat import MB, OpenAICompatBackend, RetryPolicy
 from pertool.models.registry import ModelOptions, create_backend, deadline_s
+from support.cli import run_pertool
+from support.openai_stub import Reply, StubServer, chat
 
 HELLO = Request(messages=({"role": "user", "content": "hi"},))
 HUGE = 300  # MB sent by the server; never held whole by the client (nor by the stub)

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factory import record, write_split_dir
-from support.cli import run_pertool
-from support.openai_stub import Reply, StubServer, chat
 
+from factory import record, write_split_dir
 from pertool.errors import PertoolError, SpecError
 from pertool.models.base import BackendError, Request
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.urls import is_loopback, redact_url, restore_base_url, scrub, url_secrets
+from support.cli import run_pertool
+from support.openai_stub import Reply, StubServer, chat
 
 USER_KEY = "sk-userinfo-SECRET-81f3"
 QUERY_KEY = "sk-query-SECRET-27c9"

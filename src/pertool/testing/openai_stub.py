@@ -76,6 +76,12 @@ class StubServer:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a deadline, a size cap): fine
+
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 self._handle(None)
 

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 from collections.abc import Iterable
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pertool.errors import PertoolError
 
-__all__ = ["MASK", "is_loopback", "redact_url", "restore_base_url", "scrub", "url_secrets"]
+__all__ = ["MASK", "host_of", "is_loopback", "redact_url", "restore_base_url", "scrub", "url_secrets"]
 
 MASK = "***"
 # Query parameters that only name a protocol version: shown as given.
 _PLAIN_QUERY = frozenset({"api-version", "api_version", "version"})
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:@/?#\s]+)(:[0-9]*)?")
 
 
 def redact_url(url: str) -> str:
@@ -77,14 +79,24 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+def host_of(url: str | None) -> str | None:
+    """The host `url` connects to (lowercase, IPv6 without brackets), or None when the
+    authority is not plainly `[userinfo@]host[:port]` (`http://[::1].evil.com` is refused)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return None
+    if not _HOST_PORT.fullmatch(parts.netloc.rpartition("@")[2]):
+        return None
+    return parts.hostname or None
+
+
 def is_loopback(url: str | None) -> bool:
     """Whether `url` points at this machine: 127.0.0.0/8, ::1, or the name `localhost`."""
-    if not url:
-        return False
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return False
+    host = host_of(url)
     if host is None:
         return False
     if host == "localhost":  # urlsplit lowercases the host

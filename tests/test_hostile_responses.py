@@ -17,6 +17,7 @@ from pertool.benchmarks.answer_key import AnswerKey, gold_text
 from pertool.benchmarks.registry import load_benchmark
 from pertool.models.base import BackendError, Completion, Request
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
+from pertool.models.registry import ModelOptions
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.runner.task import MAX_ARGUMENT_DEPTH, Task, native_answer
 from pertool.schema import Call
@@ -281,3 +282,44 @@ def test_hostile_native_calls_score_the_same_in_eval_and_in_score(tmp_path: Path
     assert result["failed"] == []
     assert rescored["splits"] == result["splits"]
     assert math.isclose(result["splits"]["overall"]["format"], 1 / len(hostile))
+
+
+# --- LiteLLM: the same boundary behind its client -------------------------------------------------
+
+
+@pytest.mark.parametrize(("reply", "text"), [
+    (Reply(json=chat([{"type": "text", "text": "Rail:"}, {"type": "text", "text": "[f()]"}])), "Rail:[f()]"),
+    (Reply(json=chat("ok", usage=[1, 2])), "ok"),
+    (Reply(json=chat("ok", usage={"prompt_tokens": -3, "completion_tokens": 10**15})), "ok"),
+    (Reply(json=chat(message="just a string")), None),
+    (Reply(json={"choices": []}), None),
+    (Reply(raw=nested(100_000)), None),
+    (Reply(raw=b"<html>no</html>"), None),
+    (Reply(json=chat(42)), None),
+])  # fmt: skip
+# LiteLLM 1.110's own pydantic models warn (UserWarning) on TypedDicts and on shapes they do not
+# expect; under -W error those warnings would become LiteLLM's exceptions, not ours.
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_litellm_answers_cross_the_same_boundary(server: StubServer, reply: Reply, text: str | None) -> None:
+    """An answer or a per-sample error, never a crash. LiteLLM's client validates first and may
+    itself refuse an odd but legitimate shape (content parts, a list `usage`): then it is an error."""
+    pytest.importorskip("litellm")
+    from pertool.models.registry import create_backend  # imports litellm lazily
+
+    server.respond = lambda body, request: reply
+    backend = create_backend("litellm/openai/m", ModelOptions(base_url=server.url, max_attempts=1))
+
+    async def go() -> Completion | BackendError:
+        try:
+            return await backend.complete(HELLO)
+        except BackendError as exc:
+            return exc
+        finally:
+            await backend.aclose()
+
+    result = asyncio.run(go())
+    if isinstance(result, BackendError):
+        assert not result.fatal and "\n" not in str(result)
+    else:
+        assert text is not None, f"a malformed answer was accepted: {result}"
+        assert result.text == text and 0 <= result.input_tokens and 0 <= result.output_tokens <= 10**9

@@ -174,7 +174,7 @@ def _as_body(response: Any) -> Any:
     if isinstance(response, dict):
         return response
     try:
-        return response.model_dump()
+        return response.model_dump(warnings=False)  # odd shapes are judged by wire, not warned about
     except Exception as exc:  # a shape LiteLLM itself could not represent
         raise MalformedResponse(f"unreadable response object ({type(exc).__name__})") from None
 

@@ -163,7 +163,8 @@ def _unpacked(node: ast.expr, name: str) -> dict[str, Any]:
     if not isinstance(node, ast.Dict) or not all(
         isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys
     ):
-        raise ParseFailure(f"call {name}: `**` takes a dict literal with string keys, not {describe(node)}")
+        raise ParseFailure(f"call {name}: `**` unpacking needs a dict literal with string keys: "
+                           f"{describe(node)}")
     arguments: dict[str, Any] = {}
     for key, value in zip(node.keys, node.values):
         param = key.value  # type: ignore[union-attr]  # checked above: a str constant

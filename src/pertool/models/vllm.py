@@ -86,6 +86,14 @@ class VLLMBackend:
             argv += ["--enable-lora", "--lora-modules", f"{ADAPTER_NAME}={self.adapter}"]
         return argv + shlex.split(self.options.vllm_args)
 
+    @property
+    def retries(self) -> int:  # the OpenAI-compatible client's counters (see openai_compat)
+        return self._client.retries if self._client is not None else 0
+
+    @property
+    def last_retry_reason(self) -> str:
+        return self._client.last_retry_reason if self._client is not None else ""
+
     async def complete(self, request: Request) -> Completion:
         client = await self.start()
         try:

@@ -15,7 +15,8 @@ HELP = ("run a model on a benchmark (concurrent, cached, resumable) and score it
 _CONFIG_OPTIONS = (
     "benchmark", "model", "base_url", "api_key_env", "adapter", "vllm_args", "tool_mode", "chat_format",
     "temperature", "max_tokens", "limit", "compat", "no_cache", "timeout", "max_attempts", "backoff_cap",
-    "batch_size", "prices", "resamples", "seed", "profile_view", "data_dir", "train",
+    "batch_size", "prices", "resamples", "seed", "profile_view", "data_dir", "train", "deadline",
+    "max_response_mb",
 )  # fmt: skip
 
 
@@ -52,7 +53,11 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
     p.add_argument("--max-tokens", type=int, help="default 512 (128 with --compat ptbench-official)")
     p.add_argument("--compat", choices=["ptbench-official"], help="the public scripts' settings and scoring")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
-    p.add_argument("--timeout", type=float, help="seconds per request (default 120)")
+    p.add_argument("--timeout", type=float, help="longest silence from the server, seconds (default 120)")
+    p.add_argument("--deadline", type=float, metavar="SECONDS",
+                   help="longest whole attempt, headers and body (default twice --timeout)")
+    p.add_argument("--max-response-mb", type=float, metavar="MB",
+                   help="refuse a larger answer, a per-sample error (default 32)")
     p.add_argument("--max-attempts", type=int, help="attempts per request (default 6)")
     p.add_argument("--backoff-cap", type=float, help="longest wait between attempts, seconds (default 30)")
     p.add_argument("--batch-size", type=int, help="batch size of local backends (default 8)")
@@ -75,14 +80,18 @@ def run(args: argparse.Namespace) -> int:
     from pertool.report.terminal import format_report
     from pertool.runner.run import EvalConfig, default_out_dir, run_eval
     from pertool.runner.rundir import RunDir
+    from pertool.urls import restore_base_url
 
     if args.resume:
-        given = [f"--{o.replace('_', '-')}" for o in _CONFIG_OPTIONS if getattr(args, o) not in (None, False)]
+        given = [f"--{o.replace('_', '-')}" for o in _CONFIG_OPTIONS
+                 if o != "base_url" and getattr(args, o) not in (None, False)]  # fmt: skip
         given += ["--out"] if args.out else []
         if given:
             raise PertoolError(f"--resume takes its settings from config.json; drop {', '.join(given)}")
         run_dir = RunDir.open(Path(args.resume))
         config = EvalConfig.model_validate(run_dir.config())
+        # config.json keeps --base-url without credentials: they come back only from the user
+        config.options["base_url"] = restore_base_url(config.options.get("base_url"), args.base_url)
         if args.max_concurrency:
             config.max_concurrency = args.max_concurrency
     else:
@@ -129,6 +138,7 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     overrides = {"base_url": args.base_url, "api_key_env": args.api_key_env, "adapter": args.adapter,
                  "vllm_args": args.vllm_args, "timeout_s": args.timeout, "max_attempts": args.max_attempts,
                  "backoff_cap_s": args.backoff_cap, "batch_size": args.batch_size, "train": args.train,
+                 "deadline_s": args.deadline, "max_response_mb": args.max_response_mb,
                  "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None}  # fmt: skip
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
     sampling = OFFICIAL_SAMPLING if args.compat else {"temperature": 0.0, "max_tokens": 512}

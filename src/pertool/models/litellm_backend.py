@@ -1,7 +1,10 @@
 """`litellm/<provider>/<model>`: any provider LiteLLM speaks (Anthropic, Bedrock, Vertex, ...).
 
-LiteLLM is an optional extra, imported only when this prefix is used. It owns retries here
-(`num_retries`), so the errors it finally raises are not retried again by the runner. The key
+LiteLLM is an optional extra, imported only when this prefix is used. Retries are pertool's
+(LiteLLM is told `num_retries=0`): the same policy, counters and per-attempt deadline as the
+OpenAI-compatible client (`asyncio.wait_for` around each attempt; LiteLLM reads the body itself,
+so --max-response-mb does not apply here). Answers go through the same boundary
+(`pertool.models.wire`): a malformed one is a per-sample error. The key
 comes from the variable named by --api-key-env if given; a server on this machine (--base-url on
 loopback) gets a placeholder, as with `openai-compatible/`; otherwise LiteLLM reads the
 provider's usual variable (ANTHROPIC_API_KEY, ...) itself.
@@ -9,17 +12,20 @@ provider's usual variable (ANTHROPIC_API_KEY, ...) itself.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Sequence
 from importlib import import_module
 from importlib.util import find_spec
 from typing import Any
-from urllib.parse import urlsplit
 
 from pertool.models.base import BackendError, Completion, MissingCredential, MissingDependency, Request
-from pertool.models.registry import ModelOptions
+from pertool.models.openai_compat import RetryPolicy
+from pertool.models.registry import ModelOptions, check_base_url, deadline_s
+from pertool.models.wire import MalformedResponse, completion_from_body
 from pertool.schema import Sample
+from pertool.urls import is_loopback, redact_url, scrub, url_secrets
 
 __all__ = ["LiteLLMBackend", "create"]
 
@@ -32,7 +38,7 @@ _OFFLINE_VARIABLES = (
     "LITELLM_LOCAL_BLOG_POSTS",
     "LITELLM_LOCAL_POLICY_TEMPLATES",
 )
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # The OpenAI client refuses to send a request without a key; a local server ignores it, and the
 # user's real provider key has no business going there.
 _PLACEHOLDER_KEY = "no-key-needed"
@@ -73,27 +79,62 @@ class LiteLLMBackend:
         self.model = model
         self.options = options
         self._api_key: str | None = None
+        if options.base_url:
+            check_base_url(options.base_url)
         if options.api_key_env:
             self._api_key = os.environ.get(options.api_key_env)
             if not self._api_key:
                 raise MissingCredential(options.api_key_env, f"litellm/{model}")
-        elif options.base_url and urlsplit(options.base_url).hostname in _LOOPBACK:
+        elif is_loopback(options.base_url):
             self._api_key = _PLACEHOLDER_KEY
+        self._secrets = [s for s in (self._api_key, *url_secrets(options.base_url)) if s]
+        self.retry = RetryPolicy(max_attempts=options.max_attempts, max_delay_s=options.backoff_cap_s)
+        self.deadline_s = deadline_s(options)
+        self.retries = 0
+        self.last_retry_reason = ""
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "litellm", "model": self.model, "base_url": self.options.base_url}
+        base_url = redact_url(self.options.base_url) if self.options.base_url else None
+        return {"backend": "litellm", "model": self.model, "base_url": base_url}
 
     async def complete(self, request: Request) -> Completion:
+        arguments = self._arguments(request)
+        last: BackendError | None = None
+        for attempt in range(max(1, self.retry.max_attempts)):  # --max-attempts 0: still one
+            if attempt:
+                assert last is not None
+                self.retries += 1
+                self.last_retry_reason = str(last)
+                await asyncio.sleep(self.retry.delay(attempt - 1, None))
+            try:
+                return await self._attempt(arguments)
+            except BackendError as exc:
+                if not exc.retryable:
+                    raise
+                last = exc
+        assert last is not None
+        attempts = self.retry.max_attempts
+        raise BackendError(f"{last} (gave up after {attempts} attempts)" if attempts > 1 else str(last))
+
+    async def _attempt(self, arguments: dict[str, Any]) -> Completion:
         litellm = _litellm()
         started = time.perf_counter()
         try:
-            response = await litellm.acompletion(**self._arguments(request))
+            response = await asyncio.wait_for(litellm.acompletion(**arguments), self.deadline_s)
+        except asyncio.TimeoutError:
+            raise BackendError(f"litellm/{self.model}: no complete answer within the {self.deadline_s:g} s "
+                               "deadline", retryable=True) from None  # fmt: skip
         except Exception as exc:  # LiteLLM maps every provider failure to its own exception types
-            raise BackendError(f"litellm/{self.model}: {_short(exc)}") from None
+            status = getattr(exc, "status_code", None)
+            raise BackendError(
+                f"litellm/{self.model}: {scrub(_short(exc), self._secrets)}",
+                retryable=status in _RETRY_STATUS or isinstance(exc, litellm.APIConnectionError),
+                fatal=status in (401, 403),
+            ) from None
         try:
-            completion = _completion(response)
-        except (AttributeError, IndexError, TypeError, ValueError) as exc:
-            raise BackendError(f"litellm/{self.model}: malformed response ({exc})") from None
+            completion = completion_from_body(_as_body(response))
+        except MalformedResponse as exc:
+            raise BackendError(f"litellm/{self.model}: malformed response ({exc})", retryable=True) from None
         completion.latency_s = time.perf_counter() - started
         return completion
 
@@ -109,7 +150,7 @@ class LiteLLMBackend:
             "temperature": sampling.temperature,
             "max_tokens": sampling.max_tokens,
             "timeout": self.options.timeout_s,
-            "num_retries": max(0, self.options.max_attempts - 1),
+            "num_retries": 0,  # pertool retries (see complete)
         }
         optional = {
             "tools": list(request.tools),
@@ -128,19 +169,14 @@ class LiteLLMBackend:
         pass  # LiteLLM caches its HTTP clients process-wide and closes them itself at exit
 
 
-def _completion(response: Any) -> Completion:
-    message = response.choices[0].message
-    usage = getattr(response, "usage", None)
-    calls = [
-        {"name": call.function.name, "arguments": call.function.arguments or "{}"}
-        for call in getattr(message, "tool_calls", None) or []
-    ]
-    return Completion(
-        text=message.content or "",
-        tool_calls=calls,
-        input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-        output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-    )
+def _as_body(response: Any) -> Any:
+    """LiteLLM's response object as the plain JSON body it was made from."""
+    if isinstance(response, dict):
+        return response
+    try:
+        return response.model_dump(warnings=False)  # odd shapes are judged by wire, not warned about
+    except Exception as exc:  # a shape LiteLLM itself could not represent
+        raise MalformedResponse(f"unreadable response object ({type(exc).__name__})") from None
 
 
 def _short(exc: Exception) -> str:

@@ -22,16 +22,17 @@ from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
+from urllib.parse import urlsplit
 
 from pertool.errors import SpecError
 from pertool.models.base import Backend, MissingCredential
 from pertool.schema import Sample
+from pertool.urls import host_of, is_loopback, redact_url
 
-__all__ = ["ModelOptions", "create_backend", "known_prefixes"]
+__all__ = ["ModelOptions", "check_base_url", "create_backend", "deadline_s", "known_prefixes"]
 
 ENTRY_POINT_GROUP = "pertool.backends"
 OPENAI_URL = "https://api.openai.com/v1"
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class ModelOptions:
     api_key_env: str | None = None  # the NAME of the variable, never the key
     adapter: str | None = None
     vllm_args: str = ""
-    timeout_s: float = 120.0
+    timeout_s: float = 120.0  # longest silence while waiting for or reading an answer
+    deadline_s: float | None = None  # longest whole attempt (headers + body); None: 2 x timeout_s
+    max_response_mb: float = 32.0  # a larger answer is a per-sample error, read no further
     max_attempts: int = 6
     backoff_cap_s: float = 30.0
     batch_size: int = 8
@@ -58,28 +61,42 @@ def _openai(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> Back
     key = os.environ.get(variable)
     if not key:
         raise MissingCredential(variable, f"openai/{rest}")
+    if options.base_url:
+        check_base_url(options.base_url)
     return _openai_backend(rest, options.base_url or OPENAI_URL, key, "openai", options)
 
 
 def _openai_compatible(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> Backend:
     if not options.base_url:
         raise SpecError(f"openai-compatible/{rest} needs --base-url, e.g. http://127.0.0.1:8000/v1")
+    check_base_url(options.base_url)
     key = None
     if options.api_key_env:
         key = os.environ.get(options.api_key_env)
         if not key:
             raise MissingCredential(options.api_key_env, f"openai-compatible/{rest}")
-    elif not any(host in options.base_url for host in _LOOPBACK):
-        raise SpecError(f"openai-compatible/{rest} at {options.base_url} is not on this machine: "
+    elif not is_loopback(options.base_url):
+        raise SpecError(f"openai-compatible/{rest} at {redact_url(options.base_url)} is not on this machine: "
                         "name the variable holding its key with --api-key-env VAR")  # fmt: skip
     return _openai_backend(rest, options.base_url, key, "openai-compatible", options)
 
 
 def _openai_backend(model: str, url: str, key: str | None, name: str, options: ModelOptions) -> Backend:
-    from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
+    from pertool.models.openai_compat import OpenAICompatBackend
 
-    retry = RetryPolicy(max_attempts=options.max_attempts, max_delay_s=options.backoff_cap_s)
-    return OpenAICompatBackend(model, url, api_key=key, name=name, timeout_s=options.timeout_s, retry=retry)
+    return OpenAICompatBackend.from_options(model, url, options, api_key=key, name=name)
+
+
+def deadline_s(options: ModelOptions) -> float:
+    """The bound on one whole attempt: --deadline, else twice --timeout (a server may be silent
+    for up to --timeout before its headers, then must not take as long again for the body)."""
+    return options.deadline_s if options.deadline_s is not None else 2 * options.timeout_s
+
+
+def check_base_url(url: str) -> None:
+    """A server URL must be http(s) with a plain host; said at setup, not as a failure per sample."""
+    if host_of(url) is None or urlsplit(url).scheme not in ("http", "https"):
+        raise SpecError(f"--base-url {redact_url(url)}: expected http(s)://host[:port]/path")
 
 
 def _lazy(module: str, attribute: str) -> Factory:

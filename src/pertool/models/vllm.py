@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from pertool.models.base import BackendError, Completion, Request
-from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
+from pertool.models.openai_compat import OpenAICompatBackend
 from pertool.models.registry import ModelOptions
 from pertool.schema import Sample
 
@@ -86,6 +86,14 @@ class VLLMBackend:
             argv += ["--enable-lora", "--lora-modules", f"{ADAPTER_NAME}={self.adapter}"]
         return argv + shlex.split(self.options.vllm_args)
 
+    @property
+    def retries(self) -> int:  # the OpenAI-compatible client's counters (see openai_compat)
+        return self._client.retries if self._client is not None else 0
+
+    @property
+    def last_retry_reason(self) -> str:
+        return self._client.last_retry_reason if self._client is not None else ""
+
     async def complete(self, request: Request) -> Completion:
         client = await self.start()
         try:
@@ -115,11 +123,8 @@ class VLLMBackend:
                 self._remove_log()
                 raise
             assert self.base_url is not None
-            options = self.options
-            retry = RetryPolicy(max_attempts=options.max_attempts, max_delay_s=options.backoff_cap_s)
-            self._client = OpenAICompatBackend(
-                self.served_name, self.base_url, name="vllm", timeout_s=options.timeout_s, retry=retry
-            )
+            self._client = OpenAICompatBackend.from_options(self.served_name, self.base_url, self.options,
+                                                            name="vllm")  # fmt: skip
             return self._client
 
     async def _launch_and_wait(self) -> None:

@@ -146,15 +146,41 @@ def _call(node: ast.expr, index: int) -> Call:
         raise ParseFailure(f"call {name}: positional argument {describe(node.args[0])}; use name=value")
     arguments: dict[str, Any] = {}
     for keyword in node.keywords:
-        if keyword.arg is None:
-            raise ParseFailure(f"call {name}: `**` unpacking is not allowed")
-        try:
-            arguments[keyword.arg] = literal_value(keyword.value)
-        except NotALiteral as exc:
-            raise ParseFailure(f"call {name}, parameter {keyword.arg}: {exc}") from None
-        except RecursionError:
-            raise ParseFailure(f"call {name}, parameter {keyword.arg}: nested too deeply") from None
+        if keyword.arg is None:  # `**{'class': 1}`: parameters that are not identifiers
+            for param, value in _unpacked(keyword.value, name).items():
+                if param in arguments:
+                    raise ParseFailure(f"call {name}: parameter {param!r} given twice")
+                arguments[param] = value
+            continue
+        if keyword.arg in arguments:
+            raise ParseFailure(f"call {name}: parameter {keyword.arg!r} given twice")
+        arguments[keyword.arg] = _argument(keyword.value, name, keyword.arg)
     return Call(name=name, arguments=arguments)
+
+
+def _unpacked(node: ast.expr, name: str) -> dict[str, Any]:
+    """The parameters of `**{...}`: a dict literal whose keys are strings, as Python requires."""
+    if not isinstance(node, ast.Dict) or not all(
+        isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys
+    ):
+        raise ParseFailure(f"call {name}: `**` unpacking needs a dict literal with string keys: "
+                           f"{describe(node)}")
+    arguments: dict[str, Any] = {}
+    for key, value in zip(node.keys, node.values):
+        param = key.value  # type: ignore[union-attr]  # checked above: a str constant
+        if param in arguments:
+            raise ParseFailure(f"call {name}: parameter {param!r} given twice")
+        arguments[param] = _argument(value, name, param)
+    return arguments
+
+
+def _argument(node: ast.expr, name: str, param: str) -> Any:
+    try:
+        return literal_value(node)
+    except NotALiteral as exc:
+        raise ParseFailure(f"call {name}, parameter {param}: {exc}") from None
+    except RecursionError:
+        raise ParseFailure(f"call {name}, parameter {param}: nested too deeply") from None
 
 
 def _dotted_name(node: ast.expr) -> str | None:

@@ -1,5 +1,11 @@
 """Render calls in PTBench's answer format; `parse_ptbench(render_ptbench(p, c))` gives back
-(p, c). Used to write gold answers as training targets and to test the parser."""
+(p, c). Used to write gold answers as training targets, native tool calls as answers, and to
+test the parser.
+
+An argument whose name is not a Python identifier (`first-name`) or is a keyword (`class`) is
+written the way Python itself spells it, `f(a=1, **{'class': 'x'})`, which the parser reads
+back. A function name must be a (dotted) identifier; anything that cannot be written raises
+`ValueError`."""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from typing import Any
 
 from pertool.schema import Call, GoldCall
 
-__all__ = ["render_ptbench", "render_value", "gold_as_calls"]
+__all__ = ["render_ptbench", "render_value", "gold_as_calls", "writable_name"]
 
 # Written bare only when the parser reads it back unchanged (it strips quotes, `*` and spaces).
 _BARE_PLATFORM = re.compile(r"[^\s:'\"{}\[\]`*]+\Z")
@@ -29,14 +35,24 @@ def gold_as_calls(gold: Iterable[GoldCall]) -> list[Call]:
     return [Call(name=g.name, arguments={k: v[0] for k, v in g.arguments.items()}) for g in gold]
 
 
+def writable_name(name: str) -> bool:
+    """Whether `name` can be written as the function of a Python call: `f`, `api.search`."""
+    return bool(_DOTTED.match(name)) and not any(keyword.iskeyword(part) for part in name.split("."))
+
+
 def _render_call(call: Call) -> str:
-    if not _DOTTED.match(call.name) or any(keyword.iskeyword(p) for p in call.name.split(".")):
+    if not writable_name(call.name):
         raise ValueError(f"function name {call.name!r} cannot be written as a Python call")
-    for param in call.arguments:
-        if not param.isidentifier() or keyword.iskeyword(param):
-            raise ValueError(f"parameter {param!r} of {call.name} is not a Python identifier")
-    args = ", ".join(f"{k}={render_value(v)}" for k, v in call.arguments.items())
-    return f"{call.name}({args})"
+    plain = {k: v for k, v in call.arguments.items() if _plain_parameter(k)}
+    args = [f"{k}={render_value(v)}" for k, v in plain.items()]
+    other = {k: v for k, v in call.arguments.items() if k not in plain}
+    if other:
+        args.append(f"**{render_value(other)}")
+    return f"{call.name}({', '.join(args)})"
+
+
+def _plain_parameter(name: Any) -> bool:
+    return isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
 
 
 def render_value(value: Any) -> str:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from pertool import __version__
 from pertool.benchmarks.registry import load_benchmark
@@ -30,6 +30,7 @@ from pertool.schema import Sample
 from pertool.scoring.api import score
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import ScoreReport
+from pertool.urls import redact_url
 
 __all__ = ["EvalConfig", "run_eval", "OFFICIAL_SAMPLING"]
 
@@ -60,6 +61,13 @@ class EvalConfig(BaseModel):
     seed: int = 0
     prices: dict[str, float] | None = None  # USD per million tokens: {"input": .., "output": ..}
     pertool_version: str = __version__
+
+    @field_serializer("options")
+    def _without_credentials(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Written out (config.json) with --base-url's credentials masked; see pertool.urls."""
+        if not options.get("base_url"):
+            return options
+        return {**options, "base_url": redact_url(options["base_url"])}
 
     def model_options(self) -> ModelOptions:
         return ModelOptions(**self.options)

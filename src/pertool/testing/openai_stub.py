@@ -31,6 +31,7 @@ class Reply:
     trickle_s: float = 0.0  # send the body one byte every trickle_s seconds
     drop: bool = False  # close the connection without an answer
     content_length: bool = True  # False: no Content-Length header (body ends at close)
+    repeat: int = 1  # send the body this many times: a huge answer without holding it in memory
 
 
 @dataclass
@@ -75,6 +76,12 @@ class StubServer:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a deadline, a size cap): fine
+
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 self._handle(None)
 
@@ -104,7 +111,7 @@ class StubServer:
                     for key, value in headers.items():
                         self.send_header(key, value)
                     if reply.content_length:
-                        self.send_header("Content-Length", str(len(payload)))
+                        self.send_header("Content-Length", str(len(payload) * reply.repeat))
                     else:
                         self.send_header("Connection", "close")
                         self.close_connection = True
@@ -115,7 +122,8 @@ class StubServer:
                             self.wfile.flush()
                             time.sleep(reply.trickle_s)
                     else:
-                        self.wfile.write(payload)
+                        for _ in range(reply.repeat):
+                            self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client gave up (a deadline): fine
 

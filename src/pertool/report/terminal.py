@@ -49,8 +49,10 @@ def _metrics_table(report: ScoreReport, titles: dict[str, str], first: int) -> l
 
 
 def format_report(report: ScoreReport, *, title: str = "") -> str:
-    first = max(16, *(len(s) + 8 for s in report.splits))
+    first = max([16, *(len(s) + 8 for s in report.splits)])
     lines = [title] if title else []
+    if report.no_answer:  # server or transport failures: not in any number below
+        lines.append(report.answered_line())
     toolspectrum = not any("platform" in m for m in report.splits.values())
     if toolspectrum:
         for titles in TOOLSPECTRUM_TABLES:

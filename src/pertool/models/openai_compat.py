@@ -57,6 +57,8 @@ class OpenAICompatBackend:
         self._secret = api_key
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.retries = 0  # retry attempts so far (shown in the progress line and the summary)
+        self.last_retry_reason = ""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(headers=headers, timeout=timeout_s, limits=limits)
@@ -81,6 +83,9 @@ class OpenAICompatBackend:
                 if not exc.retryable:
                     raise
                 last = exc
+                if attempt + 1 < self.retry.max_attempts:
+                    self.retries += 1
+                    self.last_retry_reason = str(exc)[:200]
                 continue
             completion.latency_s = time.perf_counter() - started
             return completion

@@ -34,7 +34,7 @@ from pertool.benchmarks.registry import load_benchmark
 from pertool.cli.main import main
 from pertool.report.html import build_report, json_for_script, render_report
 from pertool.report.rundata import load_run
-from pertool.runner.run import EvalConfig, finish
+from pertool.runner.run import EvalConfig, finish, select_samples
 from pertool.runner.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,7 +262,7 @@ class Chromium:
 def write_run(path: Path, config: EvalConfig, outputs: dict[str, str]) -> Path:
     """A run directory as `pertool eval` leaves it (config, predictions, metrics.json)."""
     run = RunDir.create(path, config.model_dump(mode="json"))
-    samples = load_benchmark(config.benchmark, config.data_dir)[: config.limit]
+    samples = select_samples(config)  # --limit: the run's seeded, stratified sample
     finished = {}
     with run.appender("predictions.jsonl") as out:
         for sample in samples:
@@ -316,7 +316,7 @@ def hostile_run(env: Path) -> Path:
 @pytest.fixture(scope="module")
 def toolspectrum_run(env: Path) -> Path:
     config = EvalConfig(benchmark="toolspectrum:environment", model="handmade", data_dir=str(SHARED), limit=40)
-    samples = load_benchmark(config.benchmark, config.data_dir)[:40]
+    samples = select_samples(config)
     outputs = {s.id: gold_text(s) for s in samples}
     gold = {s.id: json.loads(outputs[s.id]) for s in samples}
     outputs["environment:1"] = json.dumps({**gold["environment:1"], "APP": "NoSuchApp"})

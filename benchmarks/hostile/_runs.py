@@ -58,3 +58,26 @@ def raw_answer(content_json: str) -> Any:
 def records(file: Path) -> list[dict[str, Any]]:
     """A JSONL file's records, split on "\\n" only."""
     return [json.loads(line) for line in file.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def pertool_here(*args: str | Path) -> Any:
+    """`pertool ARGS` in this process (no interpreter start: for the many quick refusals), as a
+    CompletedProcess with its exit code and captured output."""
+    import contextlib
+    import io
+    import subprocess
+
+    from pertool.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse
+            code = exc.code if isinstance(exc.code, int) else 2
+        except Exception:  # noqa: BLE001 - a traceback is what the case reports
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess(list(map(str, args)), code, out.getvalue(), err.getvalue())

@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from hostile import Case, assert_one_line_error, case, pertool
-from hostile._runs import bench, evaluate, raw_answer, records
+from hostile._runs import bench, evaluate, pertool_here, raw_answer, records
 
 CASES: list[Case] = []
 
@@ -44,12 +44,12 @@ def _string_case(name: str, escaped: str) -> None:
             data.decode("utf-8")  # valid UTF-8
             assert data.count(b"\n") == 4, data[:400]
             (out / "predictions.jsonl").write_bytes(data[: data.index(b"\n") + 1] + data[data.index(b"\n") + 1:][:15])
-            proc = pertool("eval", "--resume", out, "--no-progress")
+            proc = pertool_here("eval", "--resume", out, "--no-progress")
             assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-800:]
         got = records(out / "predictions.jsonl")
         assert [r["output"] for r in got] == [answer] * 4, got
-        proc = pertool("score", "--benchmark", f"ptbench:{work / 'bench'}", "--predictions",
-                       out / "predictions.jsonl", "--json")  # fmt: skip
+        proc = pertool_here("score", "--benchmark", f"ptbench:{work / 'bench'}", "--predictions",
+                            out / "predictions.jsonl", "--json")  # fmt: skip
         assert proc.returncode == 0 and json.loads(proc.stdout)["missing_predictions"] == [], proc.stderr
 
 
@@ -83,7 +83,7 @@ def cached_surrogate(work: Path) -> None:
     with StubServer(lambda body, req: raw_answer('"MegaMart: \\ud800"')) as server:
         assert evaluate(work, server.url, work / "run").returncode == 0
         (work / "run" / "predictions.jsonl").write_text("")
-        proc = pertool("eval", "--resume", work / "run", "--no-progress")
+        proc = pertool_here("eval", "--resume", work / "run", "--no-progress")
         assert proc.returncode == 0, proc.stderr[-800:]
         assert len(server.requests) == 4  # the resume was served from the cache
     assert [r["output"] for r in records(work / "run" / "predictions.jsonl")] == ["MegaMart: \ud800"] * 4
@@ -109,7 +109,7 @@ def _poison_case(name: str, poison: object) -> None:
             db.commit()
             db.close()
             (work / "run" / "predictions.jsonl").write_text("")
-            proc = pertool("eval", "--resume", work / "run", "--no-progress")
+            proc = pertool_here("eval", "--resume", work / "run", "--no-progress")
             assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-800:]
         got = records(work / "run" / "predictions.jsonl")
         assert len(got) == 4 and all(isinstance(r["output"], (str, type(None))) for r in got), got
@@ -181,7 +181,7 @@ def _bad_line_case(name: str, line: str, mentions: str, command: str) -> None:
         out = _finished_run(work)
         file = out / "predictions.jsonl"
         file.write_text(file.read_text(encoding="utf-8") + line + '\n{"id": "z", "output": ""}\n', encoding="utf-8")
-        proc = pertool(*(a.format(run=out) for a in COMMANDS[command]))
+        proc = pertool_here(*(a.format(run=out) for a in COMMANDS[command]))
         assert_one_line_error(proc, mentions="predictions.jsonl, line 5")
         assert mentions in proc.stderr, proc.stderr[-300:]
 
@@ -216,7 +216,7 @@ def _bad_config_case(name: str, change: object, mentions: str, command: str) -> 
         else:
             text = change if isinstance(change, str) else json.dumps(change)
         (out / "config.json").write_text(text)
-        proc = pertool(*(a.format(run=out) for a in COMMANDS[command]))
+        proc = pertool_here(*(a.format(run=out) for a in COMMANDS[command]))
         assert_one_line_error(proc, mentions="config.json")
         assert mentions in proc.stderr, proc.stderr[-300:]
 
@@ -230,7 +230,7 @@ for _i, _bytes in enumerate((b"\xff", b"\xc3(", b"\xed\xa0\x80")):
         out = _finished_run(work)
         file = out / "predictions.jsonl"
         file.write_bytes(file.read_bytes() + b'{"id": "z", "output": "' + raw + b'"}\n')
-        proc = pertool(*(a.format(run=out) for a in COMMANDS[command]))
+        proc = pertool_here(*(a.format(run=out) for a in COMMANDS[command]))
         assert_one_line_error(proc, mentions="predictions.jsonl, line 5")
         assert "UTF-8" in proc.stderr
 
@@ -244,8 +244,8 @@ def torn_line(work: Path) -> None:
     lines = file.read_bytes().split(b"\n")
     file.write_bytes(b"\n".join(lines[:3]) + b"\n" + lines[3][:10])
     before = file.read_bytes()
-    assert pertool("compare", out).returncode == 0 and file.read_bytes() == before  # readers do not write
-    proc = pertool("eval", "--resume", out, "--no-progress")
+    assert pertool_here("compare", out).returncode == 0 and file.read_bytes() == before  # readers do not write
+    proc = pertool_here("eval", "--resume", out, "--no-progress")
     assert proc.returncode == 0 and len(records(file)) == 4, proc.stderr[-300:]
 
 

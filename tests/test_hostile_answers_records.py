@@ -92,6 +92,7 @@ def test_writers_refuse_what_is_not_json_before_writing():
 # --- answers through a run ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_hostile_text_in_answers_then_resume_report_compare_score(tmp_path):
     """U+2028 and friends, a lone surrogate and NUL in answers: the run, a resume after a kill,
     the HTML report, compare and score all read the predictions and show the text."""

@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from factory import record, write_split_dir
 from support.cli import run_pertool
 from support.openai_stub import Reply, StubServer, chat
@@ -62,6 +64,7 @@ def answer_unless(failing: set[str]) -> Any:
     return respond
 
 
+@pytest.mark.slow
 def test_partial_failures_are_no_answer_apart_from_the_scores_and_resume_fills_them(tmp_path):
     bench(tmp_path)
     run = tmp_path / "run"

@@ -24,6 +24,7 @@ from pertool.benchmarks.registry import load_benchmark
 from pertool.cli.main import main
 from pertool.mock_server import MockServer, MockSettings
 from pertool.report.compare import paired_bootstrap, ptbench_table, toolspectrum_table
+from pertool.runner.limit import limit_samples
 from pertool.schema import Sample
 from pertool.scoring.api import score
 from pertool.scoring.results import METRIC_KEYS, SampleResult, aggregate
@@ -53,7 +54,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     env = {**os.environ, "PERTOOL_CACHE_DIR": str(root / "cache")}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PERTOOL_CACHE_DIR", env["PERTOOL_CACHE_DIR"])
-        samples = load_benchmark("builtin")[:N]  # generated once into the shared cache
+        # the runs' --limit sample (seeded, stratified); generated once into the shared cache
+        samples = limit_samples(load_benchmark("builtin"), N, SEED)
     servers = {name: MockServer(samples, MockSettings(corrupt_rate=r, seed=s)) for name, (r, s) in SERVERS.items()}
     jobs = {**{name: (name, []) for name in SERVERS}, "r30s1-again": ("r30s1", ["--no-cache"])}
     urls = {name: server.start() for name, server in servers.items()}
@@ -227,8 +229,8 @@ def test_partial_runs_are_tested_on_shared_samples(runs, tmp_path, monkeypatch, 
 
 
 def test_runs_over_different_sample_sets(runs, tmp_path, monkeypatch, capsys):
-    """A run over more samples (both splits) against one over the first 300 (one split): the
-    leaderboard scores each on its own samples, the test pairs the shared ones."""
+    """A run over more samples (a wider --limit sample) against one over 300: the leaderboard
+    scores each on its own samples, the test pairs the shared ones."""
     wider = tmp_path / "wider"
     shutil.copytree(runs.dir("r60s2"), wider)
     config = json.loads((wider / "config.json").read_text())
@@ -236,9 +238,11 @@ def test_runs_over_different_sample_sets(runs, tmp_path, monkeypatch, capsys):
     out = compare(runs, str(runs.dir("r30s1")), str(wider), "--format", "csv", "--resamples", "500",
                   monkeypatch=monkeypatch, capsys=capsys)  # fmt: skip
     best, other = list(csv.DictReader(io.StringIO(out)))
-    assert (best["run"], best["n"], other["n"], other["shared_n"]) == ("r30s1", "300", "600", "300")
-    direct = direct_test(correct(runs, "r30s1"), correct(runs, "r60s2"), seed=SEED, resamples=500)
-    assert float(other["diff_vs_best"]) == pytest.approx(direct["diff"])
+    wide = {s.id for s in limit_samples(load_benchmark("builtin"), 600, SEED)}  # the wider --limit sample
+    b = {i: v for i, v in correct(runs, "r60s2").items() if i in wide}
+    assert (best["run"], best["n"], other["n"], other["shared_n"]) == ("r30s1", "300", "600", str(len(b)))
+    direct = direct_test(correct(runs, "r30s1"), b, seed=SEED, resamples=500)
+    assert float(other["diff_vs_best"]) == pytest.approx(direct["diff"], abs=1e-6)  # CSV: 6 digits
     assert float(other["p_value"]) == pytest.approx(direct["p"])
 
 

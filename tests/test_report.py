@@ -34,7 +34,7 @@ from pertool.benchmarks.registry import load_benchmark
 from pertool.cli.main import main
 from pertool.report.html import build_report, json_for_script, render_report
 from pertool.report.rundata import load_run
-from pertool.runner.run import EvalConfig, finish
+from pertool.runner.run import EvalConfig, finish, select_samples
 from pertool.runner.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,7 +262,7 @@ class Chromium:
 def write_run(path: Path, config: EvalConfig, outputs: dict[str, str]) -> Path:
     """A run directory as `pertool eval` leaves it (config, predictions, metrics.json)."""
     run = RunDir.create(path, config.model_dump(mode="json"))
-    samples = load_benchmark(config.benchmark, config.data_dir)[: config.limit]
+    samples = select_samples(config)  # --limit: the run's seeded, stratified sample
     finished = {}
     with run.appender("predictions.jsonl") as out:
         for sample in samples:
@@ -313,19 +313,24 @@ def hostile_run(env: Path) -> Path:
     return write_run(env / "hostile-run", config, outputs)
 
 
+TOOLSPECTRUM_IDS: list[str] = []  # the toolspectrum run's samples, in order
+
+
 @pytest.fixture(scope="module")
 def toolspectrum_run(env: Path) -> Path:
     config = EvalConfig(benchmark="toolspectrum:environment", model="handmade", data_dir=str(SHARED), limit=40)
-    samples = load_benchmark(config.benchmark, config.data_dir)[:40]
+    samples = select_samples(config)
     outputs = {s.id: gold_text(s) for s in samples}
     gold = {s.id: json.loads(outputs[s.id]) for s in samples}
-    outputs["environment:1"] = json.dumps({**gold["environment:1"], "APP": "NoSuchApp"})
-    outputs["environment:2"] = json.dumps({**gold["environment:2"], "API": "noSuchApi"})
-    outputs["environment:3"] = '{"APP": null, "API": null, "params": null}'
-    outputs["environment:4"] = "I cannot decide </script><script>window.pwned=1</script>"
-    params = dict(gold["environment:5"]["params"])
+    ids = [s.id for s in samples]  # --limit draws a seeded sample: name them by position
+    TOOLSPECTRUM_IDS[:] = ids
+    outputs[ids[1]] = json.dumps({**gold[ids[1]], "APP": "NoSuchApp"})
+    outputs[ids[2]] = json.dumps({**gold[ids[2]], "API": "noSuchApi"})
+    outputs[ids[3]] = '{"APP": null, "API": null, "params": null}'
+    outputs[ids[4]] = "I cannot decide </script><script>window.pwned=1</script>"
+    params = dict(gold[ids[5]]["params"])
     params[next(iter(params))] = "a wrong value"
-    outputs["environment:5"] = json.dumps({**gold["environment:5"], "params": params})
+    outputs[ids[5]] = json.dumps({**gold[ids[5]], "params": params})
     return write_run(env / "toolspectrum-run", config, outputs)
 
 
@@ -394,7 +399,8 @@ def test_report_numbers_are_the_run_scores(builtin_run: Path):
 def test_toolspectrum_report(toolspectrum_run: Path):
     run = load_run(toolspectrum_run)
     assert run.kind == "toolspectrum" and len(run.samples) == 40
-    by_id = {s.id: s for s in run.samples}
+    # --limit draws a seeded sample: "environment:k" here names the k-th sample of the run
+    by_id = {f"environment:{k}": s for k, s in enumerate(run.samples)}
     assert by_id["environment:0"].correct and by_id["environment:0"].categories == ()
     assert by_id["environment:1"].categories == ("app",)
     assert by_id["environment:2"].categories == ("api",)
@@ -541,8 +547,8 @@ def test_injected_script_does_not_run(browser: Chromium, report_file: Path):
         query: (() => { const d = document.querySelector('#browser-1 .detail details');
             d.open = true; d.dispatchEvent(new Event('toggle')); return d.textContent; })(),
         group: document.querySelector('#browser-1 tr[data-id="trained:0"]').dataset.group,
-        ts: document.querySelector('#browser-2 tr[data-id="environment:4"] td:last-child').textContent,
-    })""")
+        ts: document.querySelector('#browser-2 tr[data-id="ENVIRONMENT_4"] td:last-child').textContent,
+    })""".replace("ENVIRONMENT_4", TOOLSPECTRUM_IDS[4]))
     assert state["title"] != "pwned" and state["title"].startswith("pertool report")
     assert state["pwned"] is None and not state["element"] and state["images"] == 0 and state["italic"] == 0
     assert state["raw"] == HOSTILE and state["cell"].startswith('</script><script>document.title="pwned"')

@@ -147,9 +147,11 @@ def test_failures_go_to_errors_and_resume_retries_them(tmp_path, server_factory,
     root = bench(tmp_path, n=6)
     _, url = server_factory(root, fault_rate=1.0, seed=1, hang_s=0.5)
     out = tmp_path / "run"
-    proc = pertool(*eval_args(url, out, "--max-attempts", "2", "--backoff-cap", "0", "--timeout", "0.2"), env=env)
-    failed = json.loads(proc.stdout)["failed"]
-    assert len(failed) == 6 and lines(out / "predictions.jsonl") == []
+    proc = pertool(*eval_args(url, out, "--max-attempts", "2", "--backoff-cap", "0", "--timeout", "0.2"), env=env,
+                   check=False)  # fmt: skip
+    assert proc.returncode == 1 and "6 of 6 requests failed; see errors.jsonl" in proc.stderr
+    assert len(json.loads((out / "metrics.json").read_text())["failed"]) == 6
+    assert lines(out / "predictions.jsonl") == []
     assert len(lines(out / "errors.jsonl")) == 6
     assert "--resume" in proc.stderr
     _, good_url = server_factory(root)

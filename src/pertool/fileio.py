@@ -1,18 +1,28 @@
-"""Small file helpers: atomic writes and reading JSON with errors that name the file."""
+"""Small file helpers: atomic writes, reading JSON with errors that name the file, and the one
+JSONL line codec every pertool JSONL writer and reader uses.
+
+JSONL lines are split on "\n" only (never `str.splitlines()`, which also splits on U+2028,
+U+2029, U+0085 and others that may sit inside a string). Every line is written by
+`jsonl_dumps`: UTF-8 text with lone surrogates and the Unicode line separators escaped as
+`\\uXXXX`, so the file is valid UTF-8, one record per line, and any Python string comes back as
+it went in (`jsonl_loads`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pertool.errors import DataError
 
 __all__ = [
-    "atomic_write_bytes", "atomic_write_text", "read_json", "read_jsonl_lines", "user_cache_dir",
-    "user_data_dir",
+    "atomic_write_bytes", "atomic_write_text", "iter_jsonl", "jsonl_dumps", "jsonl_loads", "read_json",
+    "read_jsonl_lines", "user_cache_dir", "user_data_dir",
 ]  # fmt: skip
 
 
@@ -93,14 +103,63 @@ def user_data_dir() -> Path:
     return Path(base) / "pertool"
 
 
-def read_jsonl_lines(file: Path) -> list[str]:
-    """The lines of an append-only JSONL file, after cutting off a last line torn by a crash
-    (kill -9 mid-write): that record is simply written again by whoever resumes."""
+# Characters `json.dumps(ensure_ascii=False)` leaves raw that break a line-oriented or UTF-8
+# reader: lone surrogates (not encodable as UTF-8), NEL and the Unicode line/paragraph separators
+# (line breaks for `splitlines()` and for JavaScript before ES2019).
+_UNSAFE = re.compile("[\ud800-\udfff\u0085\u2028\u2029]")
+
+
+def jsonl_dumps(record: Any) -> str:
+    """One JSONL line (without its "\n"). Strict JSON: NaN or infinity, a value nested too
+    deeply or an integer too long to print raise ValueError (or RecursionError)."""
+    text = json.dumps(record, ensure_ascii=False, allow_nan=False)
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def jsonl_loads(line: str) -> Any:
+    return json.loads(line)
+
+
+def iter_jsonl(file: Path, *, repair: bool = False) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-blank line, split on "\n" only and decoded line by line,
+    so a bad byte is reported with its line (DataError). A last line without its "\n" was torn
+    by a crash (kill -9 mid-write) unless it is a whole JSON value: a torn one is skipped, and
+    with `repair` (the writer reopening the file) cut off, so the appended lines stay whole."""
     if not file.exists():
-        return []
+        return
     data = file.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        with open(file, "r+b") as handle:
-            handle.truncate(len(data))
-    return data.decode("utf-8").splitlines()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with "\n"
+    if tail.strip():
+        if _whole_json(tail):
+            lines.append(tail)
+            if repair:
+                with open(file, "ab") as handle:
+                    handle.write(b"\n")
+        elif repair:
+            with open(file, "r+b") as handle:
+                handle.truncate(len(data) - len(tail))
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{file}, line {number}",
+                            f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _whole_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def read_jsonl_lines(file: Path) -> list[str]:
+    """The lines of an append-only JSONL file (split on "\n" only), after cutting off a last
+    line torn by a crash: that record is simply written again by whoever resumes. Blank lines
+    come back as blank strings so that list positions stay line numbers - 1."""
+    numbered = dict(iter_jsonl(file, repair=True))
+    return [numbered.get(n, "") for n in range(1, max(numbered, default=0) + 1)]

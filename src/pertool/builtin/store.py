@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pertool.benchmarks.ptbench import to_record, write_ptbench
 from pertool.builtin.generate import BENCHMARK, GENERATOR_VERSION, Generated, GeneratorSettings, generate
 from pertool.errors import DataError
-from pertool.fileio import atomic_write_text, make_temp_dir, read_json
+from pertool.fileio import atomic_write_text, iter_jsonl, jsonl_dumps, jsonl_loads, make_temp_dir, read_json
 from pertool.schema import Environment, GoldCall, Platform, Profile, Sample, Tool
 
 __all__ = ["write_dataset", "write_samples", "load_dataset", "load_builtin", "scenario_of"]
@@ -73,7 +73,7 @@ def write_samples(train: list[Sample], test: list[Sample], out: Path, fmt: Forma
         files.append(out / name)
     for split, rows in (("train", train), ("test", test)):
         path = out / f"{split}.jsonl"
-        atomic_write_text(path, "".join(_dumps(_row(s)) + "\n" for s in rows))
+        atomic_write_text(path, "".join(jsonl_dumps(_row(s)) + "\n" for s in rows))
         files.append(path)
     return files
 
@@ -105,22 +105,22 @@ def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[S
     manifest = read_json(root / "manifest.json") if (root / "manifest.json").is_file() else {}
     benchmark = str(manifest.get("benchmark", BENCHMARK))
     samples = []
-    with open(rows_file, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                row = json.loads(line)
-                shared, tools = scenarios[row["scenario"]]
-                platforms = [shared[name] for name in row["platforms"]]  # each sample's own order
-                environment = row.get("environment")
-                samples.append(Sample(
-                    id=row["id"], benchmark=benchmark, split=row["split"], user_id=row["user_id"],
-                    query=row["query"], profile=profiles[row["user_id"]], platforms=platforms, tools=tools,
-                    gold_platform=row["gold_platform"],
-                    gold_calls=[GoldCall.model_validate(c) for c in row["gold_calls"]], extra=row["extra"],
-                    environment=Environment.model_validate(environment) if environment else None,
-                ))  # fmt: skip
-            except (ValueError, KeyError, TypeError) as exc:
-                raise DataError(f"{rows_file}, line {number}", f"malformed sample ({exc})") from None
+    # split on "\n" only and decoded line by line (a bad byte names its line)
+    for number, line in iter_jsonl(rows_file):
+        try:
+            row = jsonl_loads(line)
+            shared, tools = scenarios[row["scenario"]]
+            platforms = [shared[name] for name in row["platforms"]]  # each sample's own order
+            environment = row.get("environment")
+            samples.append(Sample(
+                id=row["id"], benchmark=benchmark, split=row["split"], user_id=row["user_id"],
+                query=row["query"], profile=profiles[row["user_id"]], platforms=platforms, tools=tools,
+                gold_platform=row["gold_platform"],
+                gold_calls=[GoldCall.model_validate(c) for c in row["gold_calls"]], extra=row["extra"],
+                environment=Environment.model_validate(environment) if environment else None,
+            ))  # fmt: skip
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{rows_file}, line {number}", f"malformed sample ({exc})") from None
     return samples
 
 

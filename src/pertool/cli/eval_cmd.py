@@ -11,10 +11,11 @@ from pertool.scoring.defaults import DEFAULT_RESAMPLES
 HELP = ("run a model on a benchmark (concurrent, cached, resumable) and score it; with no "
         "arguments, baseline/history on the built-in test split")
 
-# Options saved in config.json; with --resume they come from there and may not be given again.
+# Options saved in config.json; with --resume they come from there and may not be given again
+# (--no-cache may: it makes this resume ask the model again without reading or writing the cache).
 _CONFIG_OPTIONS = (
     "benchmark", "model", "base_url", "api_key_env", "adapter", "vllm_args", "tool_mode", "chat_format",
-    "temperature", "max_tokens", "limit", "compat", "no_cache", "timeout", "max_attempts", "backoff_cap",
+    "temperature", "max_tokens", "limit", "compat", "timeout", "max_attempts", "backoff_cap",
     "batch_size", "prices", "resamples", "seed", "profile_view", "data_dir", "train", "deadline",
     "max_response_mb",
 )  # fmt: skip
@@ -41,7 +42,8 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory (data/, api/, prompts/)")
     p.add_argument("--model", help="model spec (default: baseline/history), e.g. openai/gpt-4o")
     p.add_argument("--out", metavar="DIR", help=out_help)
-    p.add_argument("--limit", type=int, help="only the first N samples")
+    p.add_argument("--limit", type=int, help="only N samples: a sample drawn with --seed, stratified "
+                   "by split (proportional), in the benchmark's order")
     p.add_argument("--max-concurrency", type=int, help="requests in flight at once (default 8)")
     p.add_argument("--base-url", help="server URL for openai-compatible/ (e.g. http://127.0.0.1:8000/v1)")
     p.add_argument("--api-key-env", metavar="VAR", help="NAME of the environment variable holding the key")
@@ -67,7 +69,7 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
                    help='JSON {"input": USD per 1M tokens, "output": USD per 1M tokens} for the cost')
     p.add_argument("--resamples", type=int,
                    help=f"bootstrap resamples for the 95%% intervals (default {DEFAULT_RESAMPLES}; 0: none)")
-    p.add_argument("--seed", type=int, help="bootstrap seed (default 0)")
+    p.add_argument("--seed", type=int, help="seed of the bootstrap and of --limit's sample (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -78,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
     from pertool.errors import PertoolError
     from pertool.report.terminal import format_report
-    from pertool.runner.run import EvalConfig, default_out_dir, run_eval
+    from pertool.runner.progress import retries_text
+    from pertool.runner.run import default_out_dir, load_config, run_eval
     from pertool.runner.rundir import RunDir
     from pertool.urls import restore_base_url
 
@@ -89,11 +92,13 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise PertoolError(f"--resume takes its settings from config.json; drop {', '.join(given)}")
         run_dir = RunDir.open(Path(args.resume))
-        config = EvalConfig.model_validate(run_dir.config())
+        config = load_config(run_dir)
         # config.json keeps --base-url without credentials: they come back only from the user
         config.options["base_url"] = restore_base_url(config.options.get("base_url"), args.base_url)
         if args.max_concurrency:
             config.max_concurrency = args.max_concurrency
+        if args.no_cache:  # this resume only; config.json keeps the run's setting
+            config.use_cache = False
     else:
         config = config_from_args(args)
         run_dir = RunDir.create(Path(args.out) if args.out else default_out_dir(config.model),
@@ -108,17 +113,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"\npertool: interrupted; finished samples are saved. Resume with:\n"
               f"  pertool eval --resume {run_dir.path}", file=sys.stderr)
         return 130
-    metrics = json.loads((run_dir.path / "metrics.json").read_text())
+    metrics = json.loads((run_dir.path / "metrics.json").read_text(encoding="utf-8"))
+    failed = len(metrics["failed"])
+    if failed and not report.answered:  # no table of zeros: nothing was answered
+        print(f"pertool: error: {failed} of {failed} requests failed; see errors.jsonl", file=sys.stderr)
+        print(f"  ({run_dir.path / 'errors.jsonl'}; retry with `pertool eval --resume {run_dir.path}`)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
         print(format_report(report, title=f"{config.model} on {config.benchmark} ({run_dir.path}):"))
         usage = metrics["usage"]
         cost = f", cost ${usage['cost_usd']:.4f}" if "cost_usd" in usage else ""
+        retried = retries_text(usage["retries"]) if isinstance(usage.get("retries"), int) else ""
         print(f"\ntokens: {usage['input_tokens']} in, {usage['output_tokens']} out; "
-              f"{usage['requests']} requests, {usage['cached']} from cache{cost}")
-    if metrics["failed"]:
-        print(f"pertool: warning: {len(metrics['failed'])} samples failed (see "
+              f"{usage['requests']} requests, {usage['cached']} from cache{cost}"
+              + (f"; {retried}" if retried else ""))  # fmt: skip
+    if failed:
+        print(f"pertool: warning: {failed} samples got no answer (see "
               f"{run_dir.path / 'errors.jsonl'}); retry them with `pertool eval --resume {run_dir.path}`",
               file=sys.stderr)  # fmt: skip
     return 0

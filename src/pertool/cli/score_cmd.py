@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 
@@ -44,16 +45,29 @@ def run(args: argparse.Namespace) -> int:
         args.predictions = str(EXAMPLE_PREDICTIONS)
     samples = load_benchmark(args.benchmark, args.data_dir)
     predictions = read_predictions(args.predictions)
-    report = score(samples, predictions.outputs, compat=args.compat,
-                   resamples=args.resamples, seed=args.seed)
+    report = score(samples, predictions.outputs, compat=args.compat, resamples=args.resamples,
+                   seed=args.seed, no_answer=_no_answer(Path(args.predictions)))  # fmt: skip
     report.duplicate_predictions = predictions.duplicates
     _warn(report)
+    if report.no_answer and args.json:  # the tables say it themselves
+        print(f"pertool: warning: {report.answered_line()}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_json(with_samples=args.samples), indent=2))
     else:
         mode = "public-script compatibility" if args.compat else "pertool rules"
         print(format_report(report, title=f"{args.benchmark} scored with {mode}:"))
     return 0
+
+
+def _no_answer(predictions: Path) -> set[str]:
+    """A run's predictions file: the samples whose request failed (its errors.jsonl) have no
+    answer, and are left out of the metrics as `pertool eval` does."""
+    from pertool.runner.rundir import CONFIG, ERRORS, PREDICTIONS, RunDir
+
+    run = predictions.parent
+    if predictions.name != PREDICTIONS or not (run / CONFIG).is_file() or not (run / ERRORS).is_file():
+        return set()
+    return RunDir(run).failed_ids()
 
 
 def _warn(report) -> None:  # type: ignore[no-untyped-def]

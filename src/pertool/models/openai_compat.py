@@ -74,7 +74,7 @@ class OpenAICompatBackend:
         self.retry = retry or RetryPolicy()
         self.deadline_s = deadline_s if deadline_s is not None else 2 * timeout_s
         self.max_response_bytes = max_response_bytes
-        self.retries = 0
+        self.retries = 0  # retry attempts so far (shown in the progress line and the summary)
         self.last_retry_reason = ""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
@@ -112,6 +112,9 @@ class OpenAICompatBackend:
                 if not exc.retryable:
                     raise
                 last = exc
+                if attempt + 1 < self.retry.max_attempts:
+                    self.retries += 1
+                    self.last_retry_reason = str(exc)[:200]
                 continue
             completion.latency_s = time.perf_counter() - started
             return completion

@@ -97,12 +97,9 @@ async def run_ablation(out: Path, config: Any, *, conditions: Sequence[str] | No
                        on_start: Callable[[str, Path], None] | None = None) -> list[AblationRow]:  # fmt: skip
     """Run every condition of `config`'s benchmark under `out` (an `EvalConfig`; its
     profile_view is set per condition) and return the rows in condition order."""
-    from pertool.benchmarks.registry import load_benchmark
-    from pertool.runner.run import run_eval
+    from pertool.runner.run import run_eval, select_samples
 
-    samples = load_benchmark(config.benchmark, config.data_dir)
-    if config.limit is not None:
-        samples = samples[: config.limit]
+    samples = select_samples(config)  # --limit: the same seeded, stratified sample as `eval`
     known = conditions_for(samples)
     chosen = tuple(conditions or known)
     unknown = [c for c in chosen if c not in known]

@@ -221,6 +221,7 @@ class RunScores:
     intervals: dict[str, list[float] | None]
     answered: set[str]
     table: SampleTable
+    no_answer: int = 0  # samples whose request failed: in no metric; `n` counts the others
 
 
 @dataclass
@@ -260,45 +261,44 @@ def default_metric(kind: str) -> str:
 
 def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[RunScores]:
     """Re-score each run directory; refuses runs of different benchmarks or scoring modes."""
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.runner.run import load_config, select_samples
     from pertool.runner.rundir import RunDir
     from pertool.scoring.api import score
 
     if not paths:
         raise PertoolError("no run directories given")
     opened = [(Path(p), RunDir.open(Path(p))) for p in paths]
-    configs = [run.config() for _, run in opened]
+    configs = [load_config(run) for _, run in opened]
     for name, what in (("benchmark", "benchmarks"), ("compat", "scoring modes (--compat)")):
-        values = {str(c.get(name)) for c in configs}
+        values = {str(getattr(c, name)) for c in configs}
         if len(values) > 1:
-            listing = "; ".join(f"{p}: {c.get(name)}" for (p, _), c in zip(opened, configs))
+            listing = "; ".join(f"{p}: {getattr(c, name)}" for (p, _), c in zip(opened, configs))
             raise PertoolError(f"the runs are of different {what} and cannot be compared ({listing})")
     names = [p.name or str(p) for p, _ in opened]
     if len(set(names)) < len(names):
         names = [str(p) for p, _ in opened]
-    loaded: dict[tuple[str, str | None], list[Any]] = {}
     out = []
     for (path, run), config, name in zip(opened, configs, names):
-        key: tuple[str, str | None] = (config["benchmark"], config.get("data_dir"))
-        if key not in loaded:
-            loaded[key] = load_benchmark(*key)
-        samples = loaded[key][: config["limit"]] if config.get("limit") else loaded[key]
+        samples = select_samples(config)
         finished = run.finished()
         outputs = {i: r.get("output") for i, r in finished.items()}
-        report = score(samples, outputs, compat=config.get("compat"), resamples=resamples, seed=seed)
+        report = score(samples, outputs, compat=config.compat, resamples=resamples, seed=seed,
+                       no_answer=run.failed_ids())  # fmt: skip
+        skipped = set(report.no_answer)
+        answered = [s for s in samples if s.id not in skipped]
         toolspectrum = bool(samples) and samples[0].benchmark == "toolspectrum"
         if toolspectrum:
-            table = toolspectrum_table(samples, outputs)
+            table = toolspectrum_table(answered, outputs)
         else:
             table = ptbench_table(report.results)
         column = OVERALL if OVERALL in report.splits else next(iter(report.splits), OVERALL)
         ids = {s.id for s in samples}
         out.append(RunScores(
-            path=path, name=name, model=str(config.get("model")), benchmark=str(config["benchmark"]),
+            path=path, name=name, model=config.model, benchmark=config.benchmark,
             kind="toolspectrum" if toolspectrum else "ptbench",
-            profile_view=str(config.get("profile_view") or "all"), n=len(samples), column=column,
+            profile_view=config.profile_view, n=len(answered), column=column,
             metrics=dict(report.splits.get(column, {})), intervals=dict(report.intervals.get(column, {})),
-            answered={i for i in finished if i in ids}, table=table,
+            answered={i for i in finished if i in ids}, table=table, no_answer=len(skipped),
         ))  # fmt: skip
     return out
 
@@ -326,7 +326,8 @@ def build_leaderboard(
     ranked = sorted(runs, key=lambda r: (r.metrics.get(metric) is None, -(r.metrics.get(metric) or 0.0)))
     best = ranked[0]
     tests: list[PairedTest | None] = [None]
-    notes = []
+    notes = [f"{r.name}: {r.n} of {r.n + r.no_answer} samples answered; {r.no_answer} no answer, retry "
+             "with --resume" for r in ranked if r.no_answer]  # fmt: skip
     for other in ranked[1:]:
         shared = [i for i in best.table.ids if i in best.answered and i in other.answered]
         # Each run sums its own rows with its own metric function: their column layouts follow
@@ -452,6 +453,7 @@ def format_markdown(board: Leaderboard) -> str:
     lines += ["", f"Sorted by {title}; 95% bootstrap intervals; Δ: the run minus the best on the samples "
               f"both answered, with its {100 * (1 - board.alpha):g}% paired-bootstrap interval and "
               f"two-sided p ({board.resamples} resamples); ≈ (n.s.): not significant at α = {board.alpha:g}."]
+    lines += [f"Note: {_md(n)}" for n in board.notes]
     return "\n".join(lines)
 
 
@@ -497,7 +499,8 @@ def format_csv(board: Leaderboard) -> str:
     models are escaped against formula injection; numbers stay numbers (report/csv_cells.py)."""
     metric_cells = [c for m in board.metrics for c in (m, f"{m}_low", f"{m}_high")]
     rows: list[list[Any]] = [["rank", "run", "path", "model", "profile_view", "n", *metric_cells, "sorted_by",
-                              "shared_n", "diff_vs_best", "diff_low", "diff_high", "p_value", "significant"]]
+                              "shared_n", "diff_vs_best", "diff_low", "diff_high", "p_value", "significant",
+                              "no_answer"]]  # fmt: skip
     for rank, (run, test) in enumerate(zip(board.runs, board.tests), start=1):
         values: list[Any] = []
         for m in board.metrics:
@@ -509,7 +512,7 @@ def format_csv(board: Leaderboard) -> str:
             tail = [test.shared, test.difference, test.low, test.high, test.p_value,
                     None if test.p_value is None else test.significant]  # fmt: skip
         rows.append([rank, run.name, str(run.path), run.model, run.profile_view, run.n, *values,
-                     board.metric, *tail])  # fmt: skip
+                     board.metric, *tail, run.no_answer])  # fmt: skip
     return csv_text(rows)
 
 

@@ -150,7 +150,8 @@ def _run_section(index: int, run: RunData, label: str) -> str:
     report = run.report
     cfg = run.config
     meta = [f"benchmark <strong>{escape(run.benchmark)}</strong>",
-            f"model <strong>{escape(run.model)}</strong>", f"{len(run.samples)} samples",
+            f"model <strong>{escape(run.model)}</strong>", f"{len(run.samples)} samples"
+            + (f" ({len(report.no_answer)} no answer)" if report.no_answer else ""),
             f"scoring: {escape(report.mode)}",
             f"run directory <code>{escape(str(run.path))}</code>"]  # fmt: skip
     if cfg.get("profile_view") not in (None, "all"):

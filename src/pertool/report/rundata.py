@@ -12,13 +12,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pertool.benchmarks.registry import load_benchmark
-from pertool.benchmarks.views import PROFILE_VIEWS, apply_profile_view
 from pertool.errors import PertoolError
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.parsing.render import render_value
 from pertool.parsing.toolspectrum import parse_toolspectrum
-from pertool.runner.rundir import ERRORS, METRICS, RunDir
+from pertool.runner.run import load_config, select_samples
+from pertool.runner.rundir import METRICS, RunDir
 from pertool.runner.task import Task
 from pertool.schema import Call, GoldCall, Prediction, Sample
 from pertool.scoring.api import score
@@ -110,44 +109,52 @@ class RunData:
 
 
 def load_run(path: Path, *, data_dir: str | None = None) -> RunData:
-    """Re-load and re-score one run directory."""
+    """Re-load and re-score one run directory. Samples whose request failed (errors.jsonl) are
+    `no_answer`: left out of the metrics, listed in the browser with the tag "no answer"."""
     run = RunDir.open(path)
-    config = run.config()
-    if "benchmark" not in config:
-        raise PertoolError(f"{path}: config.json names no benchmark")
-    samples = load_benchmark(str(config["benchmark"]), data_dir or config.get("data_dir"))
-    limit = config.get("limit")
-    if isinstance(limit, int) and limit > 0:
-        samples = samples[:limit]
-    view = config.get("profile_view") or "all"
-    if view not in PROFILE_VIEWS:
-        raise PertoolError(f"{path}: unknown profile_view {view!r} in config.json")
-    samples = apply_profile_view(samples, view)
+    settings = load_config(run)
+    if data_dir:
+        settings.data_dir = data_dir
+    config = settings.model_dump(mode="json")
+    samples = select_samples(settings)
     records = run.finished()
     outputs = {i: r.get("output") for i, r in records.items()}
-    report = score(samples, outputs, compat=config.get("compat"),
-                   resamples=int(config.get("resamples", DEFAULT_RESAMPLES)),
-                   seed=int(config.get("seed", 0)))  # fmt: skip
-    task = Task(tool_mode=config.get("tool_mode") or "text", chat_format=config.get("chat_format"))
-    failed = _failed_ids(path / ERRORS)
+    failed = run.failed_ids()
+    report = score(samples, outputs, compat=settings.compat, resamples=settings.resamples,
+                   seed=settings.seed, no_answer=failed)  # fmt: skip
+    task = Task(tool_mode=settings.tool_mode, chat_format=settings.chat_format)
+    skipped = set(report.no_answer)
+    answered = [s for s in samples if s.id not in skipped]
     builder = _toolspectrum_run if samples and samples[0].benchmark == "toolspectrum" else _ptbench_run
-    data = builder(path, config, samples, records, report, task, failed)
+    data = builder(path, config, answered, records, report, task, failed)
+    data.samples += [_no_answer_view(s, task) for s in samples if s.id in skipped]
     metrics_file = path / METRICS
     if metrics_file.is_file():
         try:
             saved = json.loads(metrics_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):
             saved = {}
-        data.usage = saved.get("usage") if isinstance(saved, dict) else None
+        data.usage = saved.get("usage") if isinstance(saved, dict) and isinstance(saved.get("usage"), dict) \
+            else None  # fmt: skip
         if isinstance(saved, dict) and not _same_numbers(saved.get("splits"), report.splits):
             data.notes.append("metrics.json holds other numbers than this re-score (scored by another "
                               "pertool version, or predictions.jsonl changed since); the report shows "
                               "the re-score.")  # fmt: skip
+    if report.no_answer:
+        data.notes.append(report.answered_line() + " (the scores cover the answered samples).")
     if report.missing_predictions:
         n = len(report.missing_predictions)
         data.notes.append(f"{n} sample{' has' if n == 1 else 's have'} no prediction; "
                           f"{'it counts' if n == 1 else 'they count'} as unparsable.")
     return data
+
+
+def _no_answer_view(sample: Sample, task: Task) -> SampleView:
+    """A sample whose request failed: shown in the browser, in no metric."""
+    return SampleView(id=sample.id, split=sample.split, group=_group(sample), categories=(), correct=False,
+                      output="", prompt=_prompt(task, sample), parsed=None,
+                      parse_error="no answer: the request failed (errors.jsonl); retry with --resume",
+                      gold=_gold_text(sample), diff=None, tags=("no answer",))  # fmt: skip
 
 
 # --- PTBench-shaped runs ------------------------------------------------------------------------
@@ -330,18 +337,6 @@ def _text(content: Any) -> str:
 def _tags(sample_id: str, record: dict[str, Any] | None, failed: set[str]) -> tuple[str, ...]:
     tags: tuple[str, ...] = () if record else ("no prediction",)
     return tags + (("failed",) if sample_id in failed else ())
-
-
-def _failed_ids(file: Path) -> set[str]:
-    if not file.is_file():
-        return set()
-    ids = set()
-    for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            ids.add(str(json.loads(line)["id"]))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    return ids
 
 
 def _same_numbers(saved: Any, fresh: dict[str, dict[str, float | None]]) -> bool:

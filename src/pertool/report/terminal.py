@@ -66,8 +66,10 @@ def _legend() -> list[str]:
 
 
 def format_report(report: ScoreReport, *, title: str = "") -> str:
-    first = max(16, *(len(s) + 8 for s in report.splits))
+    first = max([16, *(len(s) + 8 for s in report.splits)])
     lines = [title] if title else []
+    if report.no_answer:  # server or transport failures: not in any number below
+        lines.append(report.answered_line())
     toolspectrum = not any("platform" in m for m in report.splits.values())
     if toolspectrum:
         for titles in TOOLSPECTRUM_TABLES:

@@ -2,7 +2,9 @@
 
 Key = sha256 of the backend's identity (backend, model, base URL, adapter) and the whole
 request (messages or prompt, tools, sampling settings). Never the API key. Each answer is
-committed at once, so a killed run keeps what it paid for.
+committed at once, so a killed run keeps what it paid for. The runner puts an answer here only
+after its record was written to the run directory, and deletes one that can no longer be
+recorded, so a bad answer is asked again rather than replayed into every resume.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class ResponseCache:
     def put(self, key: str, completion: Completion) -> None:
         data = {**completion.to_json(), "cached": False}
         self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(data)))
+        self._db.commit()
+
+    def delete(self, key: str) -> None:
+        """Forget an answer (one that could not be recorded): the next run asks again."""
+        self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
         self._db.commit()
 
     def close(self) -> None:

@@ -4,27 +4,34 @@ Requests run concurrently (bounded by `max_concurrency`); each finished sample i
 predictions.jsonl at once, each failed one to errors.jsonl. A resumed run skips what
 predictions.jsonl already holds and retries the failures. Answers go through the response
 cache first, so a repeated or resumed run never pays twice for the same request.
+
+Any answer becomes a record or a per-sample error, never a crash: turning a completion into a
+record (rendering native calls, parsing, encoding the line) is guarded, and a failure there is
+written to errors.jsonl like a failed request. An answer is put into the cache only after its
+record was written, so the cache never holds an answer that cannot be recorded (one found there,
+from an older version, is dropped and asked again).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_serializer
 
 from pertool import __version__
 from pertool.benchmarks.registry import load_benchmark
 from pertool.benchmarks.views import ProfileView, apply_profile_view
-from pertool.errors import PertoolError
+from pertool.errors import DataError, PertoolError
+from pertool.fileio import jsonl_dumps
 from pertool.models.base import Backend, BackendError, Completion, Sampling
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.runner.cache import ResponseCache, cache_key
-from pertool.runner.progress import progress_bar
-from pertool.runner.rundir import ERRORS, METRICS, PREDICTIONS, RunDir, append_line
+from pertool.runner.limit import limit_samples
+from pertool.runner.progress import backend_retries, progress_bar
+from pertool.runner.rundir import CONFIG, ERRORS, METRICS, PREDICTIONS, RunDir, append_line, check_record
 from pertool.runner.task import Task
 from pertool.schema import Sample
 from pertool.scoring.api import score
@@ -32,7 +39,7 @@ from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import ScoreReport
 from pertool.urls import redact_url
 
-__all__ = ["EvalConfig", "run_eval", "OFFICIAL_SAMPLING"]
+__all__ = ["EvalConfig", "load_config", "run_eval", "select_samples", "OFFICIAL_SAMPLING"]
 
 # The public PTBench scripts' generation settings, used with --compat ptbench-official.
 OFFICIAL_SAMPLING = {"temperature": 0.1, "max_tokens": 128}
@@ -77,28 +84,56 @@ class EvalConfig(BaseModel):
         return Task(tool_mode=self.tool_mode, chat_format=self.chat_format, sampling=sampling)
 
 
-async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = True) -> ScoreReport:
+def _options_model() -> type[BaseModel]:
+    """ModelOptions as a strict-keyed pydantic model, to check a config.json's `options`."""
+    hints = get_type_hints(ModelOptions)
+    spec: Any = {f.name: (hints[f.name], f.default) for f in fields(ModelOptions)}
+    return create_model("ModelOptionsCheck", __config__=ConfigDict(extra="forbid"), **spec)
+
+
+def load_config(run: RunDir) -> EvalConfig:
+    """A run's config.json as an `EvalConfig`; a wrong type or an unknown key is one line
+    naming the file and the field."""
+    file = str(run.path / CONFIG)
+    data = run.config()
+    try:
+        config = EvalConfig.model_validate(data)
+        config.options = _options_model().model_validate(config.options).model_dump()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        prefix = "options." if exc.title == "ModelOptionsCheck" else ""
+        raise DataError(file, first["msg"], field=prefix + where) from None
+    return config
+
+
+def select_samples(config: EvalConfig) -> list[Sample]:
+    """The samples a run evaluates: its benchmark, --limit (stratified, seeded), profile view.
+    The same for the run, its resume, its report and compare."""
     samples = load_benchmark(config.benchmark, config.data_dir)
-    if config.limit is not None:
-        samples = samples[: config.limit]
-    samples = apply_profile_view(samples, config.profile_view)
+    samples = limit_samples(samples, config.limit, config.seed)
+    return apply_profile_view(samples, config.profile_view)
+
+
+async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = True) -> ScoreReport:
+    samples = select_samples(config)
     if config.tool_mode == "native" and any(s.benchmark == "toolspectrum" for s in samples):
         raise PertoolError("--tool-mode native is for PTBench-shaped benchmarks; ToolSpectrum's "
                            "answer is its JSON object (text mode)")  # fmt: skip
-    finished = run.finished()
+    finished = run.finished(repair=True)
     pending = [s for s in samples if s.id not in finished]
     backend = create_backend(config.model, config.model_options(), samples)
     cache = ResponseCache() if config.use_cache and getattr(backend, "cacheable", True) else None
     try:
         with run.appender(PREDICTIONS) as out, run.appender(ERRORS, truncate=True) as errors, \
-                progress_bar(len(samples), len(samples) - len(pending), show_progress) as advance:
+                progress_bar(len(samples), len(samples) - len(pending), show_progress, backend) as advance:
             worker = _Worker(backend, config.task(), cache, out, errors, finished, advance)
             await worker.run_all(pending, config.max_concurrency)
     finally:
         await backend.aclose()
         if cache is not None:
             cache.close()
-    return finish(run, config, samples, finished)
+    return finish(run, config, samples, finished, retries=backend_retries(backend)[0])
 
 
 class _Worker:
@@ -119,24 +154,61 @@ class _Worker:
 
     async def one(self, sample: Sample, gate: asyncio.Semaphore) -> None:
         async with gate:  # render inside the gate: 1,000 prompts up front would stall the loop
-            request = self.task.request(sample)
+            try:
+                request = self.task.request(sample)
+            except Exception as exc:  # noqa: BLE001 - one sample's prompt must not stop the run
+                self._failed(sample, f"the prompt could not be built: {_describe(exc)}")
+                return
             key = cache_key(self.backend.identity(), request) if self.cache else ""
-            completion = self.cache.get(key) if self.cache else None
-            if completion is None:
-                try:
-                    completion = await self.backend.complete(request)
-                except BackendError as exc:
-                    if exc.fatal:
-                        raise
-                    append_line(self.errors, {"id": sample.id, "error": str(exc)})
-                    self.advance()
+            completion = self._cached(key)
+            if completion is not None:
+                if self._record(sample, completion) is None:
                     return
-                if self.cache:
-                    self.cache.put(key, completion)
-        record = _record(sample, completion, self.task)
-        append_line(self.out, record)
+                self.cache.delete(key)  # type: ignore[union-attr] # an answer no longer recordable
+            try:
+                completion = await self.backend.complete(request)
+            except BackendError as exc:
+                if exc.fatal:
+                    raise
+                self._failed(sample, str(exc))
+                return
+            problem = self._record(sample, completion)
+            if problem is not None:
+                self._failed(sample, f"the answer could not be recorded: {problem}")
+                return
+            if self.cache:
+                self.cache.put(key, completion)
+
+    def _cached(self, key: str) -> Completion | None:
+        if not self.cache:
+            return None
+        try:
+            return self.cache.get(key)
+        except Exception:  # noqa: BLE001 - a damaged entry is a miss, asked again
+            self.cache.delete(key)
+            return None
+
+    def _record(self, sample: Sample, completion: Completion) -> str | None:
+        """Write the sample's record; None when written, else why it could not be."""
+        try:
+            record = _record(sample, completion, self.task)
+            line = jsonl_dumps(record)
+        except Exception as exc:  # noqa: BLE001 - any answer: a per-sample error, never a crash
+            return _describe(exc)
+        self.out.write(line + "\n")
+        self.out.flush()
         self.finished[sample.id] = record
         self.advance()
+        return None
+
+    def _failed(self, sample: Sample, error: str) -> None:
+        append_line(self.errors, {"id": sample.id, "error": error})
+        self.advance()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).split("\n")[0][:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _record(sample: Sample, completion: Completion, task: Task) -> dict[str, Any]:
@@ -146,17 +218,21 @@ def _record(sample: Sample, completion: Completion, task: Task) -> dict[str, Any
         record["tool_calls"] = completion.tool_calls
     record.update(input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
                   latency_s=round(completion.latency_s, 4), cached=completion.cached)  # fmt: skip
+    check_record(record, sample.id)  # what a reader will demand of the line
     return record
 
 
-def finish(run: RunDir, config: EvalConfig, samples: list[Sample],
-           finished: dict[str, dict[str, Any]]) -> ScoreReport:  # fmt: skip
-    """Score what the run directory holds and write metrics.json."""
+def finish(run: RunDir, config: EvalConfig, samples: list[Sample], finished: dict[str, dict[str, Any]],
+           *, retries: int = 0) -> ScoreReport:  # fmt: skip
+    """Score what the run directory holds and write metrics.json. Samples whose request failed
+    (errors.jsonl) are `no_answer`: counted apart, left out of the metrics."""
     outputs = {i: r.get("output") for i, r in finished.items()}
-    report = score(samples, outputs, compat=config.compat, resamples=config.resamples, seed=config.seed)
+    failed = run.failed_ids()
+    report = score(samples, outputs, compat=config.compat, resamples=config.resamples, seed=config.seed,
+                   no_answer=failed)  # fmt: skip
     metrics = report.to_json()
-    metrics["usage"] = _usage(finished.values(), config.prices)
-    metrics["failed"] = sorted(_failed_ids(run))
+    metrics["usage"] = {**_usage(finished.values(), config.prices), "retries": retries}
+    metrics["failed"] = sorted(failed)
     run.write_json(METRICS, metrics)
     return report
 
@@ -173,19 +249,6 @@ def _usage(records: Any, prices: dict[str, float] | None) -> dict[str, Any]:
         usage["cost_usd"] = round(usage["input_tokens"] / 1e6 * prices.get("input", 0.0)
                                   + usage["output_tokens"] / 1e6 * prices.get("output", 0.0), 6)  # fmt: skip
     return usage
-
-
-def _failed_ids(run: RunDir) -> set[str]:
-    file = run.path / ERRORS
-    if not file.exists():
-        return set()
-    ids = set()
-    for line in file.read_text(encoding="utf-8").splitlines():
-        try:
-            ids.add(json.loads(line)["id"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a torn line from a killed run: its sample is retried anyway
-    return ids
 
 
 def default_out_dir(model: str) -> Path:

@@ -6,7 +6,9 @@
     metrics.json       the scores, same schema as `pertool score --json`, plus token usage
 
 A `kill -9` can leave a half-written last line in predictions.jsonl; reopening the directory
-cuts it off (that sample is simply run again), so nothing is duplicated or lost.
+cuts it off (that sample is simply run again), so nothing is duplicated or lost. Every line is
+written and read with the JSONL codec of `pertool.fileio` (any string round-trips; lines split
+on "\n" only), and a record of the wrong shape is refused with its file, line and field.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, read_jsonl_lines
+from pertool.fileio import atomic_write_text, iter_jsonl, jsonl_dumps, jsonl_loads
 
-__all__ = ["RunDir"]
+__all__ = ["RunDir", "append_line", "check_record", "read_records"]
 
 CONFIG, PREDICTIONS, ERRORS, METRICS = "config.json", "predictions.jsonl", "errors.jsonl", "metrics.json"
 
@@ -53,19 +55,24 @@ class RunDir:
             raise DataError(str(self.path / CONFIG), "expected a JSON object")
         return data
 
-    def finished(self) -> dict[str, dict[str, Any]]:
-        """Records already in predictions.jsonl, after cutting off a torn last line."""
-        file = self.path / PREDICTIONS
-        records: dict[str, dict[str, Any]] = {}
-        for number, line in enumerate(read_jsonl_lines(file), start=1):
-            if not line.strip():
-                continue
+    def finished(self, *, repair: bool = False) -> dict[str, dict[str, Any]]:
+        """Records already in predictions.jsonl (a torn last line is skipped; cut off with
+        `repair`, which only the run's writer passes)."""
+        return read_records(self.path / PREDICTIONS, repair=repair)
+
+    def failed_ids(self) -> set[str]:
+        """Ids of the samples whose request failed in the latest attempt (errors.jsonl)."""
+        file = self.path / ERRORS
+        ids = set()
+        for number, line in iter_jsonl(file):
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = jsonl_loads(line)
+            except (ValueError, RecursionError):
                 raise DataError(f"{file}, line {number}", "not valid JSON") from None
-            records[record["id"]] = record
-        return records
+            if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+                raise DataError(f"{file}, line {number}", "expected a string", field="id")
+            ids.add(record["id"])
+        return ids
 
     def appender(self, name: str, *, truncate: bool = False) -> IO[str]:
         return open(self.path / name, "w" if truncate else "a", encoding="utf-8")
@@ -75,6 +82,54 @@ class RunDir:
 
 
 def append_line(handle: IO[str], record: dict[str, Any]) -> None:
-    """One JSON line, flushed at once: a crash after this call cannot lose it."""
-    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """One JSON line, flushed at once: a crash after this call cannot lose it. Raises (ValueError,
+    RecursionError) before writing anything when the record cannot be encoded."""
+    handle.write(jsonl_dumps(record) + "\n")
     handle.flush()
+
+
+# The fields of a predictions.jsonl record and the types each may have (`id` and `output` are
+# required). Unknown fields are kept: later versions may add some.
+_RECORD_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (str,), "output": (str, type(None)), "text": (str, type(None)), "tool_calls": (list, type(None)),
+    "input_tokens": (int,), "output_tokens": (int,), "latency_s": (int, float), "cached": (bool,),
+}  # fmt: skip
+
+
+def read_records(file: Path, *, repair: bool = False) -> dict[str, dict[str, Any]]:
+    """The records of a run's predictions.jsonl by id, each checked field by field."""
+    records: dict[str, dict[str, Any]] = {}
+    for number, line in iter_jsonl(file, repair=repair):
+        where = f"{file}, line {number}"
+        try:
+            record = jsonl_loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise DataError(where, f"not valid JSON ({str(exc)[:80]})") from None
+        check_record(record, where)
+        records[record["id"]] = record
+    return records
+
+
+def check_record(record: Any, where: str) -> None:
+    if not isinstance(record, dict):
+        raise DataError(where, f"expected a JSON object, got {_kind(record)}")
+    for name, types in _RECORD_FIELDS.items():
+        if name not in record:
+            if name in ("id", "output"):
+                raise DataError(where, "missing", field=name)
+            continue
+        value = record[name]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            wanted = " or ".join("null" if t is type(None) else _NAMES[t] for t in types)
+            raise DataError(where, f"expected {wanted}, got {_kind(value)}", field=name)
+
+
+_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true/false", list: "a list",
+          dict: "an object"}  # fmt: skip
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from pertool.errors import PertoolError
 from pertool.parsing.ptbench import parse_ptbench
@@ -25,17 +25,31 @@ def score(
     compat: str | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    no_answer: Collection[str] = (),
 ) -> ScoreReport:
     """Score model outputs (raw text or parsed `Prediction`s, keyed by sample id).
 
     A sample without a prediction is scored as an empty (unparsable) answer and listed in
-    `missing_predictions`; a prediction whose id names no sample is listed in
+    `missing_predictions`, unless its id is in `no_answer` (its request failed: a server or
+    transport failure, not the model's answer): such samples are left out of every metric and
+    counted apart (`ScoreReport.no_answer`). A prediction whose id names no sample is listed in
     `unknown_predictions`. `compat="ptbench-official"` reproduces the public scripts.
     """
     if compat is not None and compat not in COMPAT_MODES:
         raise PertoolError(f"unknown compatibility mode {compat!r}; known: {', '.join(COMPAT_MODES)}")
     by_id = _by_id(predictions)
     ids = {s.id for s in samples}
+    unanswered = [s.id for s in samples if s.id in no_answer and s.id not in by_id]
+    if unanswered:
+        skipped = set(unanswered)
+        samples = [s for s in samples if s.id not in skipped]
+    report = _score(samples, by_id, ids, compat, resamples, seed)
+    report.no_answer = unanswered
+    return report
+
+
+def _score(samples: Sequence[Sample], by_id: dict[str, str | Prediction | None], ids: set[str],
+           compat: str | None, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
     if samples and samples[0].benchmark == "toolspectrum":
         if compat:
             raise PertoolError(f"--compat {compat} applies to PTBench, not ToolSpectrum")

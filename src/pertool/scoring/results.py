@@ -82,8 +82,24 @@ class ScoreReport:
     missing_predictions: list[str] = field(default_factory=list)
     unknown_predictions: list[str] = field(default_factory=list)
     duplicate_predictions: list[str] = field(default_factory=list)
+    # Samples left out of every metric because their request failed (no answer to score).
+    no_answer: list[str] = field(default_factory=list)
     results: list[SampleResult] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # benchmark-specific sections ("apps")
+
+    @property
+    def answered(self) -> int:
+        """Samples scored (the metrics' population): every sample but the no-answer ones."""
+        if OVERALL in self.counts:
+            return self.counts[OVERALL]
+        return sum(self.counts.values())
+
+    def answered_line(self) -> str:
+        """'N of M samples answered; K no answer, retry with --resume' (empty when all answered)."""
+        if not self.no_answer:
+            return ""
+        n, k = self.answered, len(self.no_answer)
+        return f"{n} of {n + k} samples answered; {k} no answer, retry with --resume"
 
     def to_json(self, *, with_samples: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -95,6 +111,8 @@ class ScoreReport:
             "missing_predictions": self.missing_predictions,
             "unknown_predictions": self.unknown_predictions,
             "duplicate_predictions": self.duplicate_predictions,
+            "answered": self.answered,
+            "no_answer": len(self.no_answer),
         }
         out.update(self.extra)
         if with_samples:

@@ -21,7 +21,7 @@ from pertool.benchmarks.answer_key import gold_text, gold_tool_calls
 from pertool.benchmarks.ptbench_prompts import chat_messages, native_messages, native_tools
 from pertool.benchmarks.toolspectrum_prompts import toolspectrum_messages
 from pertool.errors import PertoolError
-from pertool.fileio import atomic_write_text
+from pertool.fileio import atomic_write_text, jsonl_dumps
 from pertool.schema import Sample
 
 __all__ = ["FORMATS", "TEST_SPLITS", "check_trainable", "sft_conversation", "to_format", "write_export"]
@@ -100,7 +100,7 @@ def _sharegpt(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> di
 
 def write_export(samples: Sequence[Sample], out: Path, fmt: Format, tool_mode: str = "text") -> list[Path]:
     """Write the JSONL file (and, for LLaMA-Factory, dataset_info.json beside it)."""
-    lines = [json.dumps(to_format(*sft_conversation(s, tool_mode), fmt), ensure_ascii=False) for s in samples]
+    lines = [jsonl_dumps(to_format(*sft_conversation(s, tool_mode), fmt)) for s in samples]
     atomic_write_text(out, "".join(line + "\n" for line in lines))
     written = [out]
     if fmt == "llamafactory":

@@ -65,9 +65,9 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    import shutil
     from pathlib import Path
 
+    from pertool.cli import signals
     from pertool.errors import PertoolError
     from pertool.report.terminal import format_report
     from pertool.runner.run import EvalConfig, default_out_dir, run_eval
@@ -79,23 +79,26 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise PertoolError(f"--resume takes its settings from config.json; drop {', '.join(given)}")
         run_dir = RunDir.open(Path(args.resume))
+        run_dir.lock()
         config = EvalConfig.model_validate(run_dir.config())
         if args.max_concurrency:
             config.max_concurrency = args.max_concurrency
     else:
         config = config_from_args(args)
         run_dir = RunDir.create(Path(args.out) if args.out else default_out_dir(config.model),
-                                config.model_dump(mode="json"))  # fmt: skip
+                                config.model_dump(mode="json"), lock=True)  # fmt: skip
     try:
         report = asyncio.run(run_eval(run_dir, config, show_progress=not args.no_progress))
     except PertoolError:
-        if not args.resume and not (run_dir.path / "predictions.jsonl").read_text():
-            shutil.rmtree(run_dir.path, ignore_errors=True)  # nothing was run: leave no blocking dir
+        predictions = run_dir.path / "predictions.jsonl"
+        if not args.resume and (not predictions.exists() or predictions.stat().st_size == 0):
+            run_dir.discard()  # nothing was run: take back what this run wrote, nothing else
         raise
     except KeyboardInterrupt:
-        print(f"\npertool: interrupted; finished samples are saved. Resume with:\n"
-              f"  pertool eval --resume {run_dir.path}", file=sys.stderr)
-        return 130
+        return signals.interrupted(f"finished samples are saved. Resume with:\n"
+                                   f"  pertool eval --resume {run_dir.path}")
+    finally:
+        run_dir.unlock()
     metrics = json.loads((run_dir.path / "metrics.json").read_text())
     if args.json:
         print(json.dumps(metrics, indent=2))

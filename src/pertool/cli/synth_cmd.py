@@ -41,24 +41,33 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from pertool.cli import signals
     from pertool.errors import PertoolError
+    from pertool.locking import FileLock
     from pertool.models.registry import ModelOptions
+    from pertool.outpaths import check_out_dir
     from pertool.synth.api import run_synthesis
     from pertool.synth.store import load_config
 
     out = Path(args.out)
+    target = check_out_dir(out, "pipeline")  # a user's directory is refused before anything
     config = load_config(args.config) if args.config else None
     if config is None and not (out / "pipeline.json").exists():
         raise PertoolError(f"{out} has no pipeline yet: give --config FILE")
     prices = json.loads(Path(args.prices).read_text()) if args.prices else None
     options = ModelOptions(base_url=args.base_url, api_key_env=args.api_key_env)
+    target.make()
+    lock = FileLock(out / ".lock")
+    lock.acquire_now(f"{out} is being written by another `pertool synth`; wait for it to finish")
     try:
         summary = asyncio.run(run_synthesis(out, args.model, config=config, options=options, only=args.only,
                                             use_cache=not args.no_cache, concurrency=args.max_concurrency,
                                             prices=prices, show_progress=not args.no_progress))  # fmt: skip
     except KeyboardInterrupt:
-        print(f"\npertool: interrupted; run the same command again to resume ({out})")
-        return 130
+        return signals.interrupted(f"finished records are saved. Run the same command again to resume "
+                                   f"({out})")  # fmt: skip
+    finally:
+        lock.release()
     print(f"{'stage':<11}{'calls':>7}{'cached':>8}{'tokens in':>11}{'tokens out':>11}{'cost':>9}"
           f"{'accepted':>10}  rejected")  # fmt: skip
     for stage, s in summary.items():

@@ -9,6 +9,7 @@ for the error message. Without `fcntl` (Windows) locking is skipped.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["FileLock"]
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a lock file that is a symlink could aim anywhere
 
 
 class FileLock:
@@ -37,10 +40,17 @@ class FileLock:
         if self._fd is not None:
             return True
         try:
-            fd = os.open(self.file, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-            self.created = True
-        except FileExistsError:
-            fd = os.open(self.file, os.O_RDWR)
+            try:
+                fd = os.open(self.file, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+                self.created = True
+            except FileExistsError:
+                fd = os.open(self.file, os.O_RDWR | _NOFOLLOW)
+        except OSError as exc:  # a directory, a dangling link, no permission: not ours to fix
+            raise PertoolError(f"cannot lock {self.file} ({exc.strerror}); remove it if no pertool "
+                               "process is running") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise PertoolError(f"cannot lock {self.file}: not a regular file; remove it")
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cli import PERTOOL, run_pertool
-from support.openai_stub import Reply, StubServer, chat
 
 from pertool.errors import PertoolError
 from pertool.runner.rundir import RunDir
+from support.cli import PERTOOL, run_pertool
+from support.openai_stub import Reply, StubServer, chat
 
 N_SAMPLES = 8  # the bundled example benchmark
 

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from support.cli import run_pertool
-from support.openai_stub import Reply, StubServer, chat
 
 from pertool.errors import PertoolError
 from pertool.outpaths import MARKER, check_out_dir, check_out_file, record_written
+from support.cli import run_pertool
+from support.openai_stub import Reply, StubServer
 
 USER_FILE = "notes.txt"
 USER_TEXT = "my own notes, not pertool's\n"

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.cli import PERTOOL, run_pertool
 from support.openai_stub import Reply, StubServer, chat
 

@@ -266,3 +266,15 @@ def test_record_written_then_replaceable(tmp_path: Path) -> None:
         check_out_file(file)
     record_written(file)
     assert check_out_file(file) == file
+
+
+def test_llamafactory_registry_beside_an_export_is_merged_never_clobbered(tmp_path: Path) -> None:
+    info = tmp_path / "dataset_info.json"
+    info.write_text('{"theirs": {"file_name": "theirs.json"}}')
+    argv = ["train", "export", "--benchmark", "example", "--allow-test", "--format", "llamafactory"]
+    run_pertool(*argv, "--out", tmp_path / "mine.jsonl", check=True)
+    assert set(json.loads(info.read_text())) == {"theirs", "mine"}
+    info.write_text("not json {")
+    proc = run_pertool(*argv, "--out", tmp_path / "other.jsonl")
+    assert_refused(proc, mentions="dataset_info.json")
+    assert info.read_text() == "not json {" and not (tmp_path / "other.jsonl").exists()

@@ -52,9 +52,11 @@ def run_export(args: argparse.Namespace) -> int:
     from pertool.benchmarks.registry import load_benchmark
     from pertool.benchmarks.views import apply_profile_view
     from pertool.outpaths import check_out_file, record_written
-    from pertool.training.sft import check_trainable, write_export
+    from pertool.training.sft import check_trainable, read_dataset_info, write_export
 
     check_out_file(Path(args.out))  # a user's file is refused before anything is loaded
+    if args.format == "llamafactory":
+        read_dataset_info(Path(args.out).parent / "dataset_info.json")  # merged into: must be readable
     samples = load_benchmark(args.benchmark, args.data_dir)
     check_trainable(samples, args.allow_test)
     if args.limit is not None:

@@ -78,7 +78,7 @@ def test_out_dot_in_a_working_directory_with_files_is_refused(name: str, tmp_pat
     assert (cwd / "sub" / "data.csv").read_text() == "a,b\n"
 
 
-@pytest.mark.parametrize("name", sorted(DIR_COMMANDS))
+@pytest.mark.parametrize("name", ["eval", "generate", "train tiny-model"])  # all: benchmarks/hostile
 def test_a_file_where_a_directory_is_expected_is_refused(name: str, tmp_path: Path) -> None:
     out = tmp_path / "a-file"
     out.write_text(USER_TEXT)

@@ -230,7 +230,7 @@ def test_eval_with_a_local_transformers_model_and_adapter(tmp_path, env):
     model = build_tiny_model(tmp_path / "tiny")
     adapter = build_tiny_adapter(model, tmp_path / "lora")
     for name, extra in (("base", []), ("lora", ["--adapter", str(adapter)])):
-        out = tmp_path / name
+        out = tmp_path / f"run-{name}"  # not the adapter's directory: --out refuses that
         result = json.loads(pertool("eval", "--model", f"hf/{model}", "--limit", "3", "--max-tokens", "8",
                                     "--out", str(out), "--no-progress", "--json", *extra, env=env).stdout)
         assert result["counts"]["overall"] == 3 and result["failed"] == []

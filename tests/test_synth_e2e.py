@@ -69,7 +69,7 @@ def test_pipeline_end_to_end(tmp_path, scripted_server):
     export = tmp_path / "export"
     subprocess.run([*PERTOOL, "data", "export", "--benchmark", f"dataset:{out}", "--format", "ptbench",
                     "--out", str(export)], check=True, env=env, capture_output=True, timeout=120)
-    records = [r for d in export.iterdir() for r in json.loads((d / "data.json").read_text())]
+    records = [r for d in export.iterdir() if d.is_dir() for r in json.loads((d / "data.json").read_text())]
     assert records
     for r in records:  # the independent label check, on the raw PTBench records
         _, calls = r["answer"]

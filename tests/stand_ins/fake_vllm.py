@@ -10,6 +10,8 @@ Behaviour knobs, read from the environment (tests set them with monkeypatch):
     FAKE_VLLM_FAIL    print this and exit 3 at once (a server that dies while loading)
     FAKE_VLLM_STATE   write {"pid", "child_pid", "argv"} here once listening
     FAKE_VLLM_CHILD   "1": start a worker child that ignores SIGTERM, like a stuck GPU worker
+    FAKE_VLLM_ANSWER_DELAY  seconds to wait before each chat answer (a slow model)
+    FAKE_VLLM_TERM_DELAY    seconds to linger after SIGTERM before exiting (a slow shutdown)
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def make_handler(args: dict[str, Any], argv: list[str]) -> type[BaseHTTPRequestH
             if self.path != "/v1/chat/completions":
                 return self._json(404, {"error": {"message": f"no route {self.path}"}})
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            time.sleep(float(os.environ.get("FAKE_VLLM_ANSWER_DELAY") or 0))
             model = body.get("model")
             if model not in served:  # vLLM answers 404 for a model it does not serve
                 return self._json(404, {"error": {"message": f"The model `{model}` does not exist."}})
@@ -90,8 +93,15 @@ def make_handler(args: dict[str, Any], argv: list[str]) -> type[BaseHTTPRequestH
 
 def main() -> None:
     argv = sys.argv[1:]
-    # Exit on SIGTERM the way vLLM does: promptly, without waiting for workers.
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    # Exit on SIGTERM the way vLLM does: promptly (or after FAKE_VLLM_TERM_DELAY), without
+    # waiting for workers.
+    linger = float(os.environ.get("FAKE_VLLM_TERM_DELAY") or 0)
+
+    def on_sigterm(*_: Any) -> None:
+        time.sleep(linger)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     print(f"fake-vllm: starting with argv {argv}", flush=True)
     if message := os.environ.get("FAKE_VLLM_FAIL"):
         print(f"fake-vllm: loading model...\n{message}", flush=True)

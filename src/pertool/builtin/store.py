@@ -22,8 +22,9 @@ from typing import Any, Literal
 
 from pertool.benchmarks.ptbench import to_record, write_ptbench
 from pertool.builtin.generate import BENCHMARK, GENERATOR_VERSION, Generated, GeneratorSettings, generate
-from pertool.errors import DataError
+from pertool.errors import DataError, PertoolError
 from pertool.fileio import atomic_write_text, iter_jsonl, jsonl_dumps, jsonl_loads, make_temp_dir, read_json
+from pertool.locking import FileLock
 from pertool.schema import Environment, GoldCall, Platform, Profile, Sample, Tool
 
 __all__ = ["write_dataset", "write_samples", "load_dataset", "load_builtin", "scenario_of"]
@@ -124,17 +125,43 @@ def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[S
     return samples
 
 
+# How long a process waits for another one that is generating the cache (normally seconds).
+BUILD_WAIT_S = 600.0
+
+
 def load_builtin(split: Literal["train", "test"], cache_root: Path) -> list[Sample]:
-    """The default built-in benchmark, generated once and cached under `cache_root`."""
+    """The default built-in benchmark, generated once and cached under `cache_root`.
+
+    Safe when several processes use it first at once: one generates (under a lock) into a
+    staging directory and publishes it with one rename; the others wait for the lock and find it
+    published. manifest.json is written first, but the directory only appears complete."""
     settings = GeneratorSettings()
     root = cache_root / f"builtin-v{GENERATOR_VERSION}-seed{settings.seed}"
     if not (root / "manifest.json").is_file():
-        cache_root.mkdir(parents=True, exist_ok=True)
-        staging = make_temp_dir(cache_root, ".builtin-")  # not mkdtemp: its 0700 would stay
         try:
-            write_dataset(generate(settings), staging)
-            shutil.rmtree(root, ignore_errors=True)
-            staging.rename(root)  # atomic: a half-written cache is never used
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            cache_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PertoolError(f"cache directory {cache_root}: cannot create it ({exc.strerror})") from None
+        with FileLock(cache_root / f".{root.name}.lock") as lock:
+            lock.acquire(BUILD_WAIT_S, f"another pertool process is generating the built-in benchmark "
+                         f"in {cache_root}")  # fmt: skip
+            if not (root / "manifest.json").is_file():  # not published while we waited
+                _build(settings, root)
     return load_dataset(root, split)
+
+
+def _build(settings: GeneratorSettings, root: Path) -> None:
+    staging = make_temp_dir(root.parent, ".builtin-")  # not mkdtemp: its 0700 would stay
+    try:
+        write_dataset(generate(settings), staging)
+        if root.exists():  # a leftover without a manifest (an older pertool's torn cache)
+            stale = make_temp_dir(root.parent, ".stale-")
+            root.rename(stale / root.name)
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            staging.rename(root)  # atomic: readers see no cache or the whole cache
+        except OSError:
+            if not (root / "manifest.json").is_file():  # published by a process without the lock
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -27,26 +27,40 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from pertool.cli import signals
     from pertool.cli.eval_cmd import config_from_args
+    from pertool.errors import PertoolError
+    from pertool.locking import FileLock
+    from pertool.outpaths import check_out_dir
     from pertool.report.ablation import format_terminal, run_ablation, write_outputs
     from pertool.runner.run import default_out_dir
 
     args.profile_view = None  # set per condition
     config = config_from_args(args)
     out = Path(args.out) if args.out else default_out_dir(f"ablate-{config.model}")
+    target = check_out_dir(out, "ablation")  # before anything: a user's directory is refused
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()] if args.conditions else None
 
     def started(condition: str, path: Path) -> None:
         if not args.no_progress:
             print(f"{condition}: {path}", file=sys.stderr)
 
+    target.make()
+    lock = FileLock(out / ".lock")
+    lock.acquire_now(f"{out} is being written by another `pertool ablate`; wait for it to finish")
     try:
         rows = asyncio.run(run_ablation(out, config, conditions=conditions,
                                         show_progress=not args.no_progress, on_start=started))  # fmt: skip
+    except PertoolError:
+        if not any(p.is_dir() for p in out.iterdir()):  # no condition was started: take it all back
+            lock.release(remove=True)
+            target.discard()
+        raise
     except KeyboardInterrupt:
-        print(f"\npertool: interrupted; finished samples are saved. Run the same command (--out {out}) "
-              "to finish.", file=sys.stderr)  # fmt: skip
-        return 130
+        return signals.interrupted(f"finished samples are saved. Run the same command (--out {out}) "
+                                   "to finish.")  # fmt: skip
+    finally:
+        lock.release()
     title = f"Profile ablation: {config.model} on {config.benchmark}"
     print(format_terminal(rows, title=f"{title} ({out}):"))
     files = write_outputs(out, rows, title=title)

@@ -31,16 +31,20 @@ def run(args: argparse.Namespace) -> int:
 
     from pertool.errors import PertoolError
     from pertool.fileio import atomic_write_text
+    from pertool.outpaths import check_out_file, record_written
     from pertool.report.compare import FORMATS, build_leaderboard, load_runs
 
     if args.resamples < 0:
         raise PertoolError("--resamples must be 0 or more")
+    if args.out:
+        check_out_file(Path(args.out))
     runs = load_runs([Path(p) for p in args.runs], resamples=args.resamples, seed=args.seed)
     board = build_leaderboard(runs, metric=args.metric, resamples=args.resamples, seed=args.seed,
                               alpha=args.alpha)  # fmt: skip
     text = FORMATS[args.format](board)
     if args.out:
         atomic_write_text(Path(args.out), text if text.endswith("\n") else text + "\n")
+        record_written(Path(args.out))
     else:
         print(text, end="" if text.endswith("\n") else "\n")
     return 0

@@ -47,10 +47,12 @@ def run_download(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from pertool.benchmarks.ptbench import write_ptbench
     from pertool.benchmarks.registry import load_benchmark
+    from pertool.outpaths import check_out_dir
 
+    target = check_out_dir(Path(args.out), "ptbench-export")  # a user's directory is refused up front
     samples = [s for s in load_benchmark(args.benchmark) if s.split != "train"]
     kept = [s for s in samples if s.gold_platform is not None]
-    files = write_ptbench(kept, Path(args.out))
+    files = write_ptbench(kept, target.make())
     print(export_summary(kept, files, args.format, Path(args.out), len(samples) - len(kept)))
     return 0
 

@@ -75,9 +75,9 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    import shutil
     from pathlib import Path
 
+    from pertool.cli import signals
     from pertool.errors import PertoolError
     from pertool.report.terminal import format_report
     from pertool.runner.progress import retries_text
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise PertoolError(f"--resume takes its settings from config.json; drop {', '.join(given)}")
         run_dir = RunDir.open(Path(args.resume))
+        run_dir.lock()
         config = load_config(run_dir)
         # config.json keeps --base-url without credentials: they come back only from the user
         config.options["base_url"] = restore_base_url(config.options.get("base_url"), args.base_url)
@@ -102,17 +103,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = config_from_args(args)
         run_dir = RunDir.create(Path(args.out) if args.out else default_out_dir(config.model),
-                                config.model_dump(mode="json"))  # fmt: skip
+                                config.model_dump(mode="json"), lock=True)  # fmt: skip
     try:
         report = asyncio.run(run_eval(run_dir, config, show_progress=not args.no_progress))
     except PertoolError:
-        if not args.resume and not (run_dir.path / "predictions.jsonl").read_text():
-            shutil.rmtree(run_dir.path, ignore_errors=True)  # nothing was run: leave no blocking dir
+        predictions = run_dir.path / "predictions.jsonl"
+        if not args.resume and (not predictions.exists() or predictions.stat().st_size == 0):
+            run_dir.discard()  # nothing was run: take back what this run wrote, nothing else
         raise
     except KeyboardInterrupt:
-        print(f"\npertool: interrupted; finished samples are saved. Resume with:\n"
-              f"  pertool eval --resume {run_dir.path}", file=sys.stderr)
-        return 130
+        return signals.interrupted(f"finished samples are saved. Resume with:\n"
+                                   f"  pertool eval --resume {run_dir.path}")
+    finally:
+        run_dir.unlock()
     metrics = json.loads((run_dir.path / "metrics.json").read_text(encoding="utf-8"))
     failed = len(metrics["failed"])
     if failed and not report.answered:  # no table of zeros: nothing was answered

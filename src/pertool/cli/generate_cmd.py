@@ -29,13 +29,15 @@ def run(args: argparse.Namespace) -> int:
 
     from pertool.builtin.generate import GeneratorSettings, generate
     from pertool.builtin.store import write_dataset
+    from pertool.outpaths import check_out_dir
 
+    target = check_out_dir(Path(args.out), "dataset")  # a user's directory is refused up front
     settings = GeneratorSettings(seed=args.seed, users=args.users, untrained_users=args.untrained_users,
                                  train=args.train, test_trained=args.test_trained,
                                  test_untrained=args.test_untrained)  # fmt: skip
     start = time.perf_counter()
     generated = generate(settings)
-    files = write_dataset(generated, Path(args.out), args.format)
+    files = write_dataset(generated, target.make(), args.format)
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(generated.rejected.items())) or "none"
     print(f"{len(generated.train)} train and {len(generated.test)} test samples in {args.out} "
           f"({len(files)} files, {time.perf_counter() - start:.1f} s); drafts rejected by rule: {rejected}")

@@ -45,8 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 0
+    from pertool.cli import signals
     from pertool.errors import PertoolError
 
+    signals.install()
     try:
         return int(args.run(args) or 0)
     except PertoolError as exc:
@@ -54,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("pertool: interrupted", file=sys.stderr)
-        return 130
+        return signals.exit_code()
     except BrokenPipeError:  # `pertool score | head`
         return 0
 

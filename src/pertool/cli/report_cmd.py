@@ -22,6 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from pertool.outpaths import check_out_file, record_written
     from pertool.report.html import write_report
 
     runs = [Path(d) for d in args.run_dirs]
@@ -29,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out)
     else:
         out = runs[0] / "report.html" if len(runs) == 1 else Path("report.html")
+    check_out_file(out, option="--out" if args.out else "the default report file")
     size = write_report(runs, out, data_dir=args.data_dir)
+    record_written(out)
     print(f"wrote {out} ({size / 1e6:.1f} MB, {len(runs)} run{'s' if len(runs) != 1 else ''})")
     return 0

@@ -41,13 +41,17 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from pertool.cli import signals
     from pertool.errors import PertoolError
+    from pertool.locking import FileLock
     from pertool.models.registry import ModelOptions
+    from pertool.outpaths import check_out_dir
     from pertool.synth.api import run_synthesis
     from pertool.synth.store import PipelineDir, load_config
     from pertool.synth.summary_table import format_synth_summary
 
     out = Path(args.out)
+    target = check_out_dir(out, "pipeline")  # a user's directory is refused before anything
     config = load_config(args.config) if args.config else None
     if config is None and not (out / "pipeline.json").exists():
         raise PertoolError(f"{out} has no pipeline yet: give --config FILE")
@@ -55,13 +59,18 @@ def run(args: argparse.Namespace) -> int:
     options = ModelOptions(base_url=args.base_url, api_key_env=args.api_key_env)
     before = PipelineDir(out)  # to tell this run's calls from the totals in summary.json
     summary_before, done_before = before.summary(), [s for s in STAGES if before.done(s)]
+    target.make()
+    lock = FileLock(out / ".lock")
+    lock.acquire_now(f"{out} is being written by another `pertool synth`; wait for it to finish")
     try:
         summary = asyncio.run(run_synthesis(out, args.model, config=config, options=options, only=args.only,
                                             use_cache=not args.no_cache, concurrency=args.max_concurrency,
                                             prices=prices, show_progress=not args.no_progress))  # fmt: skip
     except KeyboardInterrupt:
-        print(f"\npertool: interrupted; run the same command again to resume ({out})")
-        return 130
+        return signals.interrupted(f"finished records are saved. Run the same command again to resume "
+                                   f"({out})")  # fmt: skip
+    finally:
+        lock.release()
     print(format_synth_summary(summary_before, summary, done_before))
     print(f"\nsummary: {out / 'summary.json'}; evaluate with --benchmark dataset:{out}")
     return 0

@@ -52,14 +52,19 @@ def run_export(args: argparse.Namespace) -> int:
 
     from pertool.benchmarks.registry import load_benchmark
     from pertool.benchmarks.views import apply_profile_view
-    from pertool.training.sft import check_trainable, write_export
+    from pertool.outpaths import check_out_file, record_written
+    from pertool.training.sft import check_trainable, read_dataset_info, write_export
 
+    check_out_file(Path(args.out))  # a user's file is refused before anything is loaded
+    if args.format == "llamafactory":
+        read_dataset_info(Path(args.out).parent / "dataset_info.json")  # merged into: must be readable
     samples = load_benchmark(args.benchmark, args.data_dir)
     check_trainable(samples, args.allow_test)
     if args.limit is not None:
         samples = samples[: max(0, args.limit)]
     samples = apply_profile_view(samples, args.profile_view)
     files = write_export(samples, Path(args.out), args.format, args.tool_mode)
+    record_written(Path(args.out))
     per_split = ", ".join(f"{split} {count}" for split, count in Counter(s.split for s in samples).items())
     print(f"exported {len(samples)} records in {args.format} format ({args.tool_mode} tool mode) to "
           f"{files[0]} ({per_split or 'no samples'})"
@@ -71,22 +76,50 @@ def run_tiny(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pertool.errors import PertoolError
+    from pertool.outpaths import check_out_dir
 
+    target = check_out_dir(Path(args.out), "tiny-model")  # never over a user's (model) directory
     try:
         from pertool.training.tiny_model import build_tiny_model
     except ImportError:
         raise PertoolError("the tiny model needs the `hf` extra: pip install 'pertool[hf]'") from None
-    path = build_tiny_model(Path(args.out), seed=args.seed)
+    path = build_tiny_model(target.make(), seed=args.seed)
     print(f"tiny Qwen2 model written to {path}")
     return 0
 
 
 def run_lora(args: argparse.Namespace) -> int:
+    import shlex
+    from pathlib import Path
+
+    from pertool.cli import signals
+    from pertool.errors import PertoolError
+    from pertool.locking import FileLock
+    from pertool.outpaths import check_out_dir
     from pertool.training.lora import train_lora
 
-    result = train_lora(args.base, args.data, args.out, config_file=args.config, max_steps=args.max_steps,
-                        limit=args.limit, resume=args.resume, allow_test=args.allow_test,
-                        tool_mode=args.tool_mode)  # fmt: skip
+    target = check_out_dir(Path(args.out), "lora")  # a user's directory is refused up front
+    target.make()
+    lock = FileLock(Path(args.out) / ".lock")
+    lock.acquire_now(f"{args.out} is being written by another `pertool train lora`; wait for it to finish")
+    try:
+        result = train_lora(args.base, args.data, args.out, config_file=args.config, max_steps=args.max_steps,
+                            limit=args.limit, resume=args.resume, allow_test=args.allow_test,
+                            tool_mode=args.tool_mode)  # fmt: skip
+    except PertoolError:
+        lock.release(remove=True)
+        target.discard()  # only the marker and a directory left empty: checkpoints stay
+        raise
+    except KeyboardInterrupt:
+        command = ["pertool", "train", "lora", "--base", args.base, "--data", args.data, "--out", args.out]
+        for option, value in (("--config", args.config), ("--max-steps", args.max_steps),
+                              ("--limit", args.limit), ("--tool-mode", args.tool_mode)):  # fmt: skip
+            command += [option, str(value)] if value is not None else []
+        command += ["--allow-test"] if args.allow_test else []
+        return signals.interrupted("saved checkpoints are kept. Resume with:\n  "
+                                   + shlex.join([*command, "--resume"]))
+    finally:
+        lock.release()
     losses = result["loss_history"]
     first, last = (losses[0]["loss"], losses[-1]["loss"]) if losses else (float("nan"), float("nan"))
     print(f"adapter written to {args.out} ({result['steps']} steps, loss {first:.3f} -> {last:.3f}); "

@@ -230,26 +230,47 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
 
 
 def _stop(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM the group, wait, then SIGKILL it: a worker that outlives the server still holds a GPU."""
-    if process.poll() is None:
-        _signal_group(process, signal.SIGTERM)
-        try:
-            process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            pass
-        except KeyboardInterrupt:  # a second Ctrl-C while waiting: kill at once
-            pass
-    _signal_group(process, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(5)
-    _RUNNING.pop(process, None)
+    """SIGTERM the group, wait, then SIGKILL it: a worker that outlives the server still holds a GPU.
+
+    Ctrl-C and SIGTERM are held back meanwhile (a second one only cuts the wait short), so no
+    signal can land between the two kills and leave the group running."""
+    with _signals_held() as pending:
+        if process.poll() is None:
+            _signal_group(process, signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while process.poll() is None and time.monotonic() < deadline and not pending():
+                time.sleep(0.05)
+        _signal_group(process, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+        _RUNNING.pop(process, None)
+
+
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Any:
+    """Block SIGINT and SIGTERM in this thread; yields a function telling whether one arrived.
+    They are delivered (as KeyboardInterrupt) when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield lambda: False
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield lambda: bool(signal.sigpending() & _HELD)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @atexit.register
 def _stop_all() -> None:
     for process, log in list(_RUNNING.items()):
         crashed = process.poll() is not None
-        _stop(process)
+        try:
+            _stop(process)
+        except KeyboardInterrupt:  # a signal held back during the stop, delivered after it
+            pass
         if not crashed:  # a crashed server's log is what its error message points to
             log.unlink(missing_ok=True)
 

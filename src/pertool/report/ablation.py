@@ -115,7 +115,15 @@ async def run_ablation(out: Path, config: Any, *, conditions: Sequence[str] | No
         run_dir = _open_or_create(path, run_config, condition, toolspectrum)
         if on_start is not None:
             on_start(condition, path)
-        report = await run_eval(run_dir, run_config, show_progress=show_progress)
+        try:
+            report = await run_eval(run_dir, run_config, show_progress=show_progress)
+        except PertoolError:
+            predictions = run_dir.path / "predictions.jsonl"
+            if run_dir.created and predictions.exists() and predictions.stat().st_size == 0:
+                run_dir.discard()  # nothing was run in this condition: leave nothing of it
+            raise
+        finally:
+            run_dir.unlock()
         rows.append(AblationRow(condition, path, report))
     return rows
 
@@ -145,8 +153,9 @@ def _open_or_create(path: Path, config: Any, condition: str, toolspectrum: bool)
             raise PertoolError(f"{path} holds a different run ({what} differ); choose another --out")
         if previous is None and toolspectrum and condition != "both":
             raise PertoolError(f"{path} holds a run without the {condition} blanking; choose another --out")
+        run.lock()
         return run
-    run = RunDir.create(path, config.model_dump(mode="json"))
+    run = RunDir.create(path, config.model_dump(mode="json"), lock=True)
     run.write_json(ABLATION_FILE, record)
     return run
 

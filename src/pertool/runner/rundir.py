@@ -5,10 +5,13 @@
     errors.jsonl       requests that failed for good in the latest attempt (retried on resume)
     metrics.json       the scores, same schema as `pertool score --json`, plus token usage
 
+    .lock              held (flock) by the one process writing the run: eval, resume or ablate
+
 A `kill -9` can leave a half-written last line in predictions.jsonl; reopening the directory
 cuts it off (that sample is simply run again), so nothing is duplicated or lost. Every line is
 written and read with the JSONL codec of `pertool.fileio` (any string round-trips; lines split
-on "\n" only), and a record of the wrong shape is refused with its file, line and field.
+on "\n" only), and a record of the wrong shape is refused with its file, line and field. The
+lock dies with its holder, so a killed run can be resumed at once; a second writer is refused.
 """
 
 from __future__ import annotations
@@ -19,26 +22,64 @@ from typing import IO, Any
 
 from pertool.errors import DataError, PertoolError
 from pertool.fileio import atomic_write_text, iter_jsonl, jsonl_dumps, jsonl_loads
+from pertool.locking import FileLock
+from pertool.outpaths import OutDir, check_out_dir
 
 __all__ = ["RunDir", "append_line", "check_record", "read_records"]
 
 CONFIG, PREDICTIONS, ERRORS, METRICS = "config.json", "predictions.jsonl", "errors.jsonl", "metrics.json"
+LOCK = ".lock"
 
 
 class RunDir:
     def __init__(self, path: Path):
         self.path = path
+        self._lock = FileLock(path / LOCK)
+        self._out: OutDir | None = None  # set when this process created the directory's run
+        self._written: set[str] = set()  # files this process created in it
 
     @classmethod
-    def create(cls, path: Path, config: dict[str, Any]) -> RunDir:
+    def create(cls, path: Path, config: dict[str, Any], *, lock: bool = False) -> RunDir:
+        """A new run in `path`: a new or empty directory (anything else is refused before a byte
+        is written). `lock`: hold the writer's lock from before config.json is written."""
         if (path / PREDICTIONS).exists() or (path / CONFIG).exists():
-            raise PertoolError(f"{path} already holds a run; continue it with "
-                               f"`pertool eval --resume {path}` or choose another --out")  # fmt: skip
-        path.mkdir(parents=True, exist_ok=True)
+            raise _holds_a_run(path)
+        out = check_out_dir(path, "run", reuse=False)
+        out.make()
         run = cls(path)
+        run._out = out
+        if lock:
+            run.lock()
+        if (path / PREDICTIONS).exists() or (path / CONFIG).exists():  # made meanwhile by another run
+            run.unlock()
+            raise _holds_a_run(path)
         run.write_json(CONFIG, config)
-        (path / PREDICTIONS).touch()
+        run.appender(PREDICTIONS).close()
         return run
+
+    @property
+    def created(self) -> bool:
+        """This process created the run (so `discard` may take it back)."""
+        return self._out is not None
+
+    def lock(self) -> None:
+        """Become the run's one writer, or raise PertoolError if another process is writing it."""
+        self._lock.acquire_now(f"{self.path} is being written by another pertool process (one writer "
+                               "per run); wait for it to finish or stop it first")  # fmt: skip
+
+    def unlock(self) -> None:
+        self._lock.release()
+
+    def discard(self) -> None:
+        """Undo `create` after a failure before any sample finished: remove the files this run
+        wrote and the directory if this run made it and nothing else is in it."""
+        files = [self.path / name for name in sorted(self._written)]
+        self._lock.release(remove=True)
+        if self._out is not None:
+            self._out.discard(files)
+        else:
+            for file in files:
+                file.unlink(missing_ok=True)
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
@@ -75,10 +116,22 @@ class RunDir:
         return ids
 
     def appender(self, name: str, *, truncate: bool = False) -> IO[str]:
+        self._note_new(name)
         return open(self.path / name, "w" if truncate else "a", encoding="utf-8")
 
     def write_json(self, name: str, data: Any) -> None:
+        self._note_new(name)
         atomic_write_text(self.path / name, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+    def _note_new(self, name: str) -> None:
+        if not (self.path / name).exists():
+            self._written.add(name)
+
+
+def _holds_a_run(path: Path) -> PertoolError:
+    return PertoolError(f"{path} already holds a run; continue it with "
+                        f"`pertool eval --resume {path}` or choose another --out")  # fmt: skip
 
 
 def append_line(handle: IO[str], record: dict[str, Any]) -> None:

@@ -109,7 +109,22 @@ def write_export(samples: Sequence[Sample], out: Path, fmt: Format, tool_mode: s
             columns["tools"] = "tools"
         info = {out.stem: {"file_name": out.name, "formatting": "sharegpt", "columns": columns}}
         info_file = out.parent / "dataset_info.json"
-        existing = json.loads(info_file.read_text()) if info_file.exists() else {}
+        existing = read_dataset_info(info_file)
         atomic_write_text(info_file, json.dumps({**existing, **info}, indent=2) + "\n")
         written.append(info_file)
     return written
+
+
+def read_dataset_info(info_file: Path) -> dict[str, Any]:
+    """LLaMA-Factory's registry beside the export: merged (other datasets' entries kept), never
+    replaced; one that is not a JSON object is refused rather than overwritten."""
+    if not info_file.exists():
+        return {}
+    try:
+        existing = json.loads(info_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PertoolError(f"{info_file}: not a readable JSON file ({exc}); pertool merges its entry "
+                           "into it and will not overwrite it") from None
+    if not isinstance(existing, dict):
+        raise PertoolError(f"{info_file}: expected a JSON object of datasets; pertool will not overwrite it")
+    return existing

@@ -377,7 +377,7 @@ def _persona_environment_subset(rng: random.Random) -> list[dict[str, Any]]:
                         "evaluation_result": "8,7,8"})  # fmt: skip
     for _ in range(12):
         persona, env = _persona(rng, age=rng.randint(25, 50), income=rng.choice(_INCOMES[1:])), _environment(rng)
-        app, api = rng.choice([c for c in _CALLS if c[1] not in ("buyFund", "rentCar")])
+        app, api = rng.choice(_CALLS)
         instruction, params = _required(rng, app, api)
         params.update(_personalized(api, persona))
         params.update(_environmental(rng, env))

@@ -16,7 +16,6 @@ from pertool.report.ablation import TOOLSPECTRUM_CONDITIONS, toolspectrum_condit
 from pertool.schema import Environment, GoldCall, Profile, Sample
 
 PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
-SHARED_TOOLSPECTRUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "toolspectrum"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -118,11 +117,13 @@ def test_toolspectrum_conditions_blank_one_side():
         toolspectrum_condition([sample], "none")
 
 
-@pytest.mark.skipif(not (SHARED_TOOLSPECTRUM / "data" / "dataset_environment.json").exists(),
-                    reason="ToolSpectrum data not in ../shared/data/toolspectrum")
-def test_toolspectrum_ablation(tmp_path, env):
+@pytest.mark.parametrize("data", ["built", "public"])
+def test_toolspectrum_ablation(tmp_path, env, data, request):
+    """On the directory the tests build, and on the public data where it is there."""
+    name = "toolspectrum_dir" if data == "built" else "public_toolspectrum"
+    data_dir = request.getfixturevalue(name)
     out = tmp_path / "ts"
-    ablate(out, env, "--benchmark", "toolspectrum:environment", "--data-dir", str(SHARED_TOOLSPECTRUM),
+    ablate(out, env, "--benchmark", "toolspectrum:environment", "--data-dir", str(data_dir),
            "--model", "baseline/rules", "--limit", "60", "--resamples", "0")
     rows = table(out)
     assert tuple(rows) == TOOLSPECTRUM_CONDITIONS

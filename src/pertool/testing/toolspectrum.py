@@ -32,7 +32,8 @@ __all__ = ["ENVIRONMENTAL_PARAMS", "write_toolspectrum"]
 ENVIRONMENTAL_PARAMS = {
     "resourceLoading (str)": "The resource loading mode. Available values: ['offline', 'online'].",
     "mediaQuality (str)": "The media quality. Available values: ['high', 'low'].",
-    "preferredOrientation (str)": "The preferred orientation of the media. Available values: ['landscape', 'portrait'].",
+    "preferredOrientation (str)": "The preferred orientation of the media. "
+                                  "Available values: ['landscape', 'portrait'].",
     "performanceMode (str)": "The performance mode. Available values: ['performance', 'battery_saver'].",
     "enableCaptions (bool)": "Whether to enable captions. Available values: [True, False].",
     "enableVoiceOver (bool)": "Whether to enable voice-over. Available values: [True, False].",
@@ -40,12 +41,15 @@ ENVIRONMENTAL_PARAMS = {
 }  # fmt: skip
 
 _PRICE = {"priceRange (str)": "The price range. Available values: [low, high]."}
-_SHOP_QUERY = {"category (str)": "The product category. Available values: [Clothing, Electronics, Groceries, Home]",
-               "searchQuery (str)": "The search keywords."}  # fmt: skip
+_SHOP_QUERY = {
+    "category (str)": "The product category. Available values: [Clothing, Electronics, Groceries, Home]",
+    "searchQuery (str)": "The search keywords."}  # fmt: skip
 _SHOP_BUY = {"searchQuery (str)": "The search keywords.", "paymentMethod (str)": "The payment method.",
-             "count (int)": "The purchase quantity.", "shippingAddress (str)": "The shipping address."}  # fmt: skip
-_COURIER = {"shippingCompany (str)": "The shipping company ('SF': fast but expensive, 'STO': cheap but slow). "
-                                     "Available values: ['SF', 'STO']."}  # fmt: skip
+             "count (int)": "The purchase quantity.",
+             "shippingAddress (str)": "The shipping address."}  # fmt: skip
+_COURIER = {"shippingCompany (str)": "The shipping company ('SF': fast but expensive, 'STO': cheap but "
+                                     "slow). Available values: ['SF', 'STO']."}  # fmt: skip
+_GENDER = {"gender (str)": "The target gender. Available values: [male, female]."}
 
 # app -> (description, policy, {API: (description, required, personalized)})
 APPS: dict[str, tuple[str, list[str], dict[str, tuple[str, dict[str, str], dict[str, str]]]]] = {
@@ -54,12 +58,12 @@ APPS: dict[str, tuple[str, list[str], dict[str, tuple[str, dict[str, str], dict[
         "Certain high-value products (e.g., luxury goods, electronics, etc.) are not permitted for purchase "
         "by users under 18."], {
         "getProductList": ("Query product information for specific keywords.", _SHOP_QUERY,
-                           {**_PRICE, "gender (str)": "The target gender. Available values: [male, female]."}),
+                           {**_PRICE, **_GENDER}),
         "buyProduct": ("Purchases a product.", _SHOP_BUY, _PRICE)}),
     "Pinduoduo": ("A group-buying platform with bargain prices on groceries and daily goods.", [
         "Users under the age of 18 are not allowed to purchase items exceeding 1,000 RMB."], {
         "getProductList": ("Query product information for specific keywords.", _SHOP_QUERY,
-                           {**_PRICE, "gender (str)": "The target gender. Available values: [male, female]."}),
+                           {**_PRICE, **_GENDER}),
         "buyProduct": ("Purchases a product.", _SHOP_BUY, _PRICE)}),
     "Keep": ("A fitness app with workout videos, training plans and exercise tracking.", [
         "For elderly users (60 years and above), the system will issue a warning when engaging in "
@@ -69,13 +73,15 @@ APPS: dict[str, tuple[str, list[str], dict[str, tuple[str, dict[str, str], dict[
         "createHealthPlan": ("Creates a personalized workout plan.", {
             "equipment (list)": "Available exercise equipment (e.g., 'dumbbells', 'yoga_mat').",
             "targetAreas (list)": "Muscle groups to target (e.g., 'abs', 'legs')."}, {
-            "goals (list)": "The fitness goals. Available values: ['loss_weight', 'body_toning', 'maintain_health'].",
+            "goals (list)": "The fitness goals. "
+                            "Available values: ['loss_weight', 'body_toning', 'maintain_health'].",
             "activityLevel (str)": "The activity level. Available values: ['low', 'high']."}),
         "logExercise": ("Logs an exercise activity.", {"activityType (str)": "The type of activity.",
                                                        "duration (int)": "The duration in minutes."},
                         {"date (str)": "The date of the exercise (e.g., '10-28'). Defaults to today."})}),
     "Zhihu": ("A question-and-answer website where users discuss topics in depth.", [
-        "Minors (under 18 years old) are not allowed to purchase paid courses related to finance or politics."], {
+        "Minors (under 18 years old) are not allowed to purchase paid courses related to finance or "
+        "politics."], {
         "getKnowledge": ("Retrieves knowledge content for a search query.",
                          {"searchQuery (str)": "The search query."}, {})}),
     "Bank": ("A mobile bank for accounts, transfers and fund investments.", [
@@ -88,7 +94,8 @@ APPS: dict[str, tuple[str, list[str], dict[str, tuple[str, dict[str, str], dict[
                     {"riskLevel (str)": "The accepted risk. Available values: ['low', 'medium', 'high']."})}),
     "Cainiao Guoguo": ("An express delivery platform to send and track parcels.", [], {
         "createShipment": ("Creates a new shipment.", {
-            "senderAddress (str)": "The sender's address.", "receiverAddress (str)": "The receiver's address.",
+            "senderAddress (str)": "The sender's address.",
+            "receiverAddress (str)": "The receiver's address.",
             "packageDetails (dict)": "Details about the package, such as its weight."},
             {**_COURIER, "shippingType (str)": "The shipping type. Available values: ['fast', 'standard']."}),
         "getShipmentStatus": ("Gets the current status of a shipment.",
@@ -97,7 +104,8 @@ APPS: dict[str, tuple[str, list[str], dict[str, tuple[str, dict[str, str], dict[
         "Users under the age of 18 are not allowed to book car rentals."], {
         "rentCar": ("Rents a car.", {"pickupCity (str)": "The city to pick the car up in.",
                                      "days (int)": "The number of days.",
-                                     "vehicleModel (syt)": "The preferred vehicle model."},  # the real data's typo
+                                     # "(syt)": the public data has this typo too
+                                     "vehicleModel (syt)": "The preferred vehicle model."},
                     {"carClass (str)": "The car class. Available values: ['economy', 'luxury']."})}),
 }  # fmt: skip
 
@@ -154,8 +162,8 @@ def _api_file(classes: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-_PROMPT = """You are a personalized tool assistant. I will provide you with a user instruction, {inputs}and a \
-toolset. Please output the most reasonable tool invocation result.
+_PROMPT = """You are a personalized tool assistant. I will provide you with a user instruction, \
+{inputs}and a toolset. Please output the most reasonable tool invocation result.
 
 Requirements:
 1. Consider the instruction{considered} to give the most appropriate tool invocation.
@@ -192,7 +200,7 @@ def write_toolspectrum(root: str | Path, *, seed: int = 0, personas: int = 30, e
     root = Path(root)
     for sub in ("data", "api", "prompts"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    files = {
+    files: dict[str, Any] = {
         "api/API_description_persona.json": _api_file(("required", "personalized")),
         "api/API_description_environment.json": _api_file(("required", "environmental")),
         "api/API_description.json": _api_file(("required", "personalized", "environmental")),
@@ -215,7 +223,8 @@ def write_toolspectrum(root: str | Path, *, seed: int = 0, personas: int = 30, e
 
 def _persona(rng: random.Random, age: int | None = None, income: str | None = None) -> dict[str, Any]:
     height = rng.randint(150, 192)
-    return {"Gender": rng.choice(["Male", "Female"]), "Height (cm)": height, "Age": age or rng.randint(18, 72),
+    return {"Gender": rng.choice(["Male", "Female"]), "Height (cm)": height,
+            "Age": age or rng.randint(18, 72),
             "Weight (kg)": rng.randint(45, 115), "Profession": rng.choice(_PROFESSIONS),
             "Income Level": income or rng.choice(_INCOMES), "Education Background": rng.choice(_EDUCATION),
             "Preferences": rng.sample(_PREFERENCES, 3)}  # fmt: skip
@@ -224,7 +233,8 @@ def _persona(rng: random.Random, age: int | None = None, income: str | None = No
 def _environment(rng: random.Random) -> dict[str, Any]:
     return {"Weather": rng.choice(["Sunny", "Rainy", "Snowy", "Extreme Weather"]),
             "Time of Day": rng.randint(0, 23),
-            "Location": rng.choice(["Near airport, far from subway station", "Near train station, near subway station",
+            "Location": rng.choice(["Near airport, far from subway station",
+                                    "Near train station, near subway station",
                                     "Downtown, near subway station"]),
             "Country": rng.choice(["China", "Japan", "Brazil", "Germany", "India"]),
             "Date": f"{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
@@ -232,7 +242,8 @@ def _environment(rng: random.Random) -> dict[str, Any]:
                                              "No Network"]),
             "Device Type": rng.choice(["Mobile", "Computer"]),
             "Battery Level": rng.choice(["High Battery", "Low Battery"]),
-            "Special User Configuration": rng.choice(["Hearing Impairment", "Color Blindness", "Blindness"])}  # fmt: skip
+            "Special User Configuration": rng.choice(["Hearing Impairment", "Color Blindness",
+                                                      "Blindness"])}  # fmt: skip
 
 
 def _high_income(persona: dict[str, Any]) -> bool:
@@ -248,8 +259,10 @@ def _personalized(api: str, persona: dict[str, Any]) -> dict[str, Any]:
         "buyProduct": {"priceRange": "high" if high else "low"},
         "createHealthPlan": {"goals": ["loss_weight"] if bmi > 25 else ["maintain_health"] if age >= 50
                              else ["body_toning"], "activityLevel": "low" if age >= 55 else "high"},
-        "buyFund": {"riskLevel": "low" if age >= 55 else "high" if persona["Income Level"] == ">50k" else "medium"},
-        "createShipment": {"shippingCompany": "SF" if high else "STO", "shippingType": "fast" if high else "standard"},
+        "buyFund": {"riskLevel": "low" if age >= 55 else "high" if persona["Income Level"] == ">50k"
+                    else "medium"},
+        "createShipment": {"shippingCompany": "SF" if high else "STO",
+                           "shippingType": "fast" if high else "standard"},
         "getShipmentStatus": {"shippingCompany": "SF" if high else "STO"},
         "rentCar": {"carClass": "luxury" if persona["Income Level"] == ">50k" else "economy"},
     }  # fmt: skip
@@ -273,8 +286,10 @@ def _environmental(rng: random.Random, env: dict[str, Any]) -> dict[str, Any]:
     values = {
         "resourceLoading": _flip(rng, "offline" if network == "No Network" else "online",
                                  "online" if network == "No Network" else "offline", 0.01),
-        "mediaQuality": _flip(rng, "high", "low", 0.3) if network == "Wifi" else _flip(rng, "low", "high", 0.15),
-        "preferredOrientation": _flip(rng, "portrait", "landscape", 0.15) if device == "Mobile" else "landscape",
+        "mediaQuality": _flip(rng, "high", "low", 0.3) if network == "Wifi"
+        else _flip(rng, "low", "high", 0.15),
+        "preferredOrientation": _flip(rng, "portrait", "landscape", 0.15) if device == "Mobile"
+        else "landscape",
         "performanceMode": "battery_saver" if env["Battery Level"] == "Low Battery"
         else _flip(rng, "performance", "battery_saver", 0.03),
         "enableCaptions": _boolean(rng, special == "Hearing Impairment" or rng.random() < 0.4),
@@ -303,7 +318,8 @@ def _required(rng: random.Random, app: str, api: str) -> tuple[str, dict[str, An
                 {"searchQuery": item, "paymentMethod": payment, "count": count, "shippingAddress": address})
     if api == "createHealthPlan":
         equipment, areas = rng.choice(_EQUIPMENT), rng.sample(_AREAS, 2)
-        return (f"Please create a workout plan with my {equipment} that targets my {areas[0]} and {areas[1]}.",
+        return (f"Please create a workout plan with my {equipment} that targets my {areas[0]} and "
+                f"{areas[1]}.",
                 {"equipment": [equipment], "targetAreas": areas})
     if api == "logExercise":
         activity, minutes = rng.choice(_ACTIVITIES), rng.choice([20, 30, 45, 60])
@@ -340,7 +356,8 @@ def _persona_subset(rng: random.Random, personas: int, per_context: int) -> list
             instruction, params = _required(rng, app, api)
             params.update({k: v for k, v in _personalized(api, persona).items() if rng.random() >= 0.1})
             if api == "getKnowledge" and rng.random() < 0.5:
-                params["resourceLoading"] = "online"  # not classed in the persona API file (as in the real data)
+                # not classed in the persona API file (the real data has such golds too)
+                params["resourceLoading"] = "online"
             records.append({"instruction": instruction, "persona": persona,
                             "toolCall": {"APP": app, "API": api, "params": params},
                             "evaluation_result": f"{rng.randint(6, 9)},{rng.randint(6, 9)}"})  # fmt: skip
@@ -370,13 +387,14 @@ def _persona_environment_subset(rng: random.Random) -> list[dict[str, Any]]:
             instruction = f'I want to invest 5,000 RMB in the fund "{rng.choice(_FUNDS)}" this month.'
         else:
             persona = _persona(rng, age=16)
-            instruction = (f"Buy me the newest laptop, the one priced at 20,000 RMB, paid with Alipay and shipped "
-                           f"to {rng.choice(_ADDRESSES)}.")  # fmt: skip
+            instruction = (f"Buy me the newest laptop, the one priced at 20,000 RMB, paid with Alipay and "
+                           f"shipped to {rng.choice(_ADDRESSES)}.")  # fmt: skip
         call = None if i % 2 == 0 else {"APP": None, "API": None, "params": None}
         records.append({"instruction": instruction, "persona": persona, "environment": env, "toolCall": call,
                         "evaluation_result": "8,7,8"})  # fmt: skip
     for _ in range(12):
-        persona, env = _persona(rng, age=rng.randint(25, 50), income=rng.choice(_INCOMES[1:])), _environment(rng)
+        persona = _persona(rng, age=rng.randint(25, 50), income=rng.choice(_INCOMES[1:]))
+        env = _environment(rng)
         app, api = rng.choice(_CALLS)
         instruction, params = _required(rng, app, api)
         params.update(_personalized(api, persona))

@@ -71,6 +71,7 @@ class StubServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stalls
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -91,7 +92,10 @@ class StubServer:
                 request = StubRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with outer._lock:
                     outer.requests.append(request)
-                reply = outer.respond(body, request)
+                try:
+                    reply = outer.respond(body, request)
+                except Exception as exc:  # a broken test function: say so to the client, not in a thread
+                    reply = Reply(500, json={"error": {"message": f"stub respond() raised {exc!r}"}})
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 if reply.drop:

@@ -63,7 +63,7 @@ Respond = Callable[[Any, StubRequest], Reply]
 
 
 class StubServer:
-    def __init__(self, respond: Respond | None = None, *, host: str = "127.0.0.1"):
+    def __init__(self, respond: Respond | None = None, *, host: str = "127.0.0.1", port: int = 0):
         self.respond: Respond = respond or (lambda body, request: Reply(json=chat("ok")))
         self.requests: list[StubRequest] = []
         self._lock = threading.Lock()
@@ -123,10 +123,10 @@ class StubServer:
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client gave up (a deadline): fine
 
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, port), Handler)  # port 0: any free port
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{self.port}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
 

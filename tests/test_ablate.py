@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,14 +13,13 @@ import pytest
 
 from pertool.report.ablation import TOOLSPECTRUM_CONDITIONS, toolspectrum_condition
 from pertool.schema import Environment, GoldCall, Profile, Sample
+from support.cli import run_pertool
 
-PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 def ablate(out: Path, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*PERTOOL, "ablate", "--out", str(out), "--no-progress", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = run_pertool("ablate", "--out", out, "--no-progress", *args, env=env, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +26,8 @@ from pertool.report.compare import paired_bootstrap, ptbench_table, toolspectrum
 from pertool.schema import Sample
 from pertool.scoring.api import score
 from pertool.scoring.results import METRIC_KEYS, SampleResult, aggregate
+from support.cli import PERTOOL, run_pertool
 
-PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
 N, RESAMPLES, SEED, ALPHA = 300, 2000, 0, 0.05
 PARALLEL = 2
 # name: (corrupt_rate, seed) of the server that answered it
@@ -186,8 +185,7 @@ def test_formats_parse(runs, monkeypatch, capsys, tmp_path):
 
 
 def test_through_a_subprocess_and_refusals(runs, tmp_path):
-    proc = subprocess.run([*PERTOOL, "compare", str(runs.dir("r10s1")), str(runs.dir("r60s2"))],
-                          capture_output=True, text=True, env=runs.env, timeout=120)
+    proc = run_pertool("compare", runs.dir("r10s1"), runs.dir("r60s2"), env=runs.env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "r10s1" in proc.stdout.splitlines()[2] and "significant" in proc.stdout
 
@@ -195,12 +193,10 @@ def test_through_a_subprocess_and_refusals(runs, tmp_path):
     shutil.copytree(runs.dir("r30s1"), other)
     config = json.loads((other / "config.json").read_text())
     (other / "config.json").write_text(json.dumps({**config, "benchmark": "example"}))
-    proc = subprocess.run([*PERTOOL, "compare", str(runs.dir("r30s1")), str(other)],
-                          capture_output=True, text=True, env=runs.env, timeout=120)
+    proc = run_pertool("compare", runs.dir("r30s1"), other, env=runs.env, timeout=120)
     assert proc.returncode == 2 and "different benchmarks" in proc.stderr
 
-    proc = subprocess.run([*PERTOOL, "compare", str(runs.dir("r30s1")), str(tmp_path)],
-                          capture_output=True, text=True, env=runs.env, timeout=120)
+    proc = run_pertool("compare", runs.dir("r30s1"), tmp_path, env=runs.env, timeout=120)
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
 
 

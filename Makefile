@@ -24,10 +24,12 @@ setup-all: $(BIN)/python
 run: setup
 	$(BIN)/pertool eval
 
-# The report's browser tests need Debian's Chromium (installed here when missing; root or sudo).
+# The report's browser tests drive Debian's Chromium through Playwright (no browser download);
+# installed here when missing (root or sudo).
 chromium:
 	@command -v chromium >/dev/null || (command -v apt-get >/dev/null && \
-	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium) \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	   $(SUDO) apt-get install -y -qq --no-install-recommends chromium) \
 	  || echo "could not install chromium; the browser tests will say so")
 
 test: setup-all chromium

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from factory import record, write_split_dir  # noqa: E402
-from pertool.benchmarks.ptbench import load_ptbench  # noqa: E402
-from pertool.benchmarks.ptbench_prompts import chat_messages  # noqa: E402
+from pertool.benchmarks.ptbench import load_ptbench
+from pertool.benchmarks.ptbench_prompts import chat_messages
+from pertool.testing.factory import record, write_split_dir
 
 
 def build(root: Path, n: int) -> Path:

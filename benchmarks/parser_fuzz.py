@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from pertool.parsing.ptbench import parse_ptbench  # noqa: E402
-from pertool.schema import GoldCall, Sample  # noqa: E402
-from pertool.scoring.ptbench_official import score_sample_official  # noqa: E402
-from test_parsing import ALPHABET, SEEDS, mutate  # noqa: E402
+from pertool.parsing.ptbench import parse_ptbench
+from pertool.schema import GoldCall, Sample
+from pertool.scoring.ptbench_official import score_sample_official
+from pertool.testing.fuzz import fuzz_text
 
 
 def main() -> None:
@@ -34,10 +30,7 @@ def main() -> None:
     slowest = (0.0, "")
     start = time.perf_counter()
     for i in range(args.count):
-        if i % 3 == 0:
-            text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 80)))
-        else:
-            text = mutate(rng, rng.choice(SEEDS))
+        text = fuzz_text(rng, i)
         t0 = time.perf_counter()
         parsed += parse_ptbench(text).parse_error is None
         compat_parsed += score_sample_official(sample, text).format

@@ -4,12 +4,12 @@
 
 Makes a run of baseline/history on the built-in benchmark (1,083 samples) in a temporary
 directory (its own PERTOOL_CACHE_DIR too), builds `pertool report` of it, and opens the file in
-headless Chromium, driven exactly as tests/test_report.py drives it (its `Chromium` class: the
-DevTools protocol over a stdlib websocket). An open is timed from the navigation until the page's
+headless Chromium, driven exactly as tests/test_report.py drives it (`pertool.testing.browser`:
+Debian's chromium through Playwright's Python API). An open is timed from the navigation until the page's
 script has run and two animation frames have passed (the table and charts are drawn); the first
 open is in a fresh browser process, the others reload the page. Targets (issue 8): under 5 MB,
-under 2 s to open. Exits 1 when a target is missed, 2 when Chromium is missing and cannot be
-installed (the tests install it with `apt-get install -y chromium`).
+under 2 s to open. Exits 1 when a target is missed, 2 when Chromium or Playwright is missing
+(`make chromium` installs chromium with `apt-get install -y --no-install-recommends chromium`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from test_report import INSTALL, Chromium, find_chromium, install_chromium  # noqa: E402
+from pertool.testing.browser import missing_reason, report_browser
 
 MAX_BYTES = 5_000_000
 MAX_SECONDS = 2.0
@@ -59,26 +58,19 @@ def measure(root: Path, opens: int) -> int:
     size = write_report([run], out)
     built = time.perf_counter() - start
 
-    binary = find_chromium()
-    if binary is None:
-        problem = install_chromium()
-        binary = find_chromium()
-        if binary is None:
-            print(f"headless Chromium is missing and could not be installed: {problem}\n"
-                  f"install it with `{' '.join(INSTALL)}`", file=sys.stderr)  # fmt: skip
-            return 2
+    problem = missing_reason()
+    if problem is not None:
+        print(f"headless Chromium cannot be driven: {problem}", file=sys.stderr)
+        return 2
     times: list[float] = []
     in_page: list[float] = []
-    browser = Chromium(binary)
-    try:
-        version = browser.call("Browser.getVersion").get("product", "chromium")
+    with report_browser() as browser:
+        version = browser.version
         for _ in range(max(1, opens)):
             times.append(browser.open(out.as_uri()))
             in_page.append(browser.evaluate("window.pertoolReady") / 1000)
         rows = browser.evaluate("document.querySelectorAll('.browser tbody tr').length")
         charts = browser.evaluate("document.querySelectorAll('svg.chart').length")
-    finally:
-        browser.close()
 
     size_ok, time_ok = size < MAX_BYTES, max(times) < MAX_SECONDS
     print(f"run: baseline/history on builtin, {lines} samples ({run})")

@@ -63,3 +63,13 @@ def public_toolspectrum() -> Path:
     from support.public_data import require_public_data
 
     return require_public_data("toolspectrum")
+
+
+@pytest.fixture(scope="session")
+def toolspectrum_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small ToolSpectrum data directory the tests build themselves (support/toolspectrum_fixture.py):
+    the logic tests run on it with or without the public data. Shared by the session: copy it
+    before changing anything in it."""
+    from support.toolspectrum_fixture import write_toolspectrum
+
+    return write_toolspectrum(tmp_path_factory.mktemp("toolspectrum-fixture") / "toolspectrum")

@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,15 +13,13 @@ import pytest
 
 from pertool.report.ablation import TOOLSPECTRUM_CONDITIONS, toolspectrum_condition
 from pertool.schema import Environment, GoldCall, Profile, Sample
+from support.cli import run_pertool
 
-PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
-SHARED_TOOLSPECTRUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "toolspectrum"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 def ablate(out: Path, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*PERTOOL, "ablate", "--out", str(out), "--no-progress", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = run_pertool("ablate", "--out", out, "--no-progress", *args, env=env, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -118,11 +115,13 @@ def test_toolspectrum_conditions_blank_one_side():
         toolspectrum_condition([sample], "none")
 
 
-@pytest.mark.skipif(not (SHARED_TOOLSPECTRUM / "data" / "dataset_environment.json").exists(),
-                    reason="ToolSpectrum data not in ../shared/data/toolspectrum")
-def test_toolspectrum_ablation(tmp_path, env):
+@pytest.mark.parametrize("data", ["built", "public"])
+def test_toolspectrum_ablation(tmp_path, env, data, request):
+    """On the directory the tests build, and on the public data where it is there."""
+    name = "toolspectrum_dir" if data == "built" else "public_toolspectrum"
+    data_dir = request.getfixturevalue(name)
     out = tmp_path / "ts"
-    ablate(out, env, "--benchmark", "toolspectrum:environment", "--data-dir", str(SHARED_TOOLSPECTRUM),
+    ablate(out, env, "--benchmark", "toolspectrum:environment", "--data-dir", str(data_dir),
            "--model", "baseline/rules", "--limit", "60", "--resamples", "0")
     rows = table(out)
     assert tuple(rows) == TOOLSPECTRUM_CONDITIONS

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from pertool.builtin.catalog import load_catalog
 from pertool.builtin.generate import GeneratorSettings, generate
 from pertool.builtin.rules import first_failure
 from pertool.builtin.store import load_dataset, write_dataset
+from support.cli import run_pertool
 
 SMALL = GeneratorSettings(seed=7, users=16, untrained_users=3, train=150, test_trained=150, test_untrained=300)
 
@@ -100,10 +99,9 @@ def test_ptbench_export_loads_with_the_core_loader(dataset):
 
 
 def _eval(root: Path, model: str, env: dict, *extra: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "pertool.cli.main", "eval", "--benchmark", f"dataset:{root}",
-                           "--model", model, "--out", str(root.parent / ("run-" + "-".join([model, *extra]).replace("/", "-"))),
-                           "--no-progress", "--json", "--resamples", "0", *extra],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    proc = run_pertool("eval", "--benchmark", f"dataset:{root}", "--model", model,
+                       "--out", root.parent / ("run-" + "-".join([model, *extra]).replace("/", "-")),
+                       "--no-progress", "--json", "--resamples", "0", *extra, env=env, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)["splits"]["overall"]
 

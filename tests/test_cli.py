@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from factory import record, write_split_dir
+from support.cli import run_pertool
 
-PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
 COMMANDS = [[], ["score"], ["data"], ["data", "download"], ["prompt"]]
 
 
 def run(*args, env=None, check=False):
-    proc = subprocess.run([*PERTOOL, *args], capture_output=True, text=True, env=env, timeout=120)
+    proc = run_pertool(*args, env=env, timeout=120)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +27,8 @@ from pertool.runner.limit import limit_samples
 from pertool.schema import Sample
 from pertool.scoring.api import score
 from pertool.scoring.results import METRIC_KEYS, SampleResult, aggregate
+from support.cli import PERTOOL, run_pertool
 
-PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
-SHARED_TOOLSPECTRUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "toolspectrum"
 N, RESAMPLES, SEED, ALPHA = 300, 2000, 0, 0.05
 PARALLEL = 2
 # name: (corrupt_rate, seed) of the server that answered it
@@ -189,8 +187,7 @@ def test_formats_parse(runs, monkeypatch, capsys, tmp_path):
 
 
 def test_through_a_subprocess_and_refusals(runs, tmp_path):
-    proc = subprocess.run([*PERTOOL, "compare", str(runs.dir("r10s1")), str(runs.dir("r60s2"))],
-                          capture_output=True, text=True, env=runs.env, timeout=120)
+    proc = run_pertool("compare", runs.dir("r10s1"), runs.dir("r60s2"), env=runs.env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "r10s1" in proc.stdout.splitlines()[2] and "significant" in proc.stdout
 
@@ -198,12 +195,10 @@ def test_through_a_subprocess_and_refusals(runs, tmp_path):
     shutil.copytree(runs.dir("r30s1"), other)
     config = json.loads((other / "config.json").read_text())
     (other / "config.json").write_text(json.dumps({**config, "benchmark": "example"}))
-    proc = subprocess.run([*PERTOOL, "compare", str(runs.dir("r30s1")), str(other)],
-                          capture_output=True, text=True, env=runs.env, timeout=120)
+    proc = run_pertool("compare", runs.dir("r30s1"), other, env=runs.env, timeout=120)
     assert proc.returncode == 2 and "different benchmarks" in proc.stderr
 
-    proc = subprocess.run([*PERTOOL, "compare", str(runs.dir("r30s1")), str(tmp_path)],
-                          capture_output=True, text=True, env=runs.env, timeout=120)
+    proc = run_pertool("compare", runs.dir("r30s1"), tmp_path, env=runs.env, timeout=120)
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
 
 
@@ -278,19 +273,22 @@ def test_paired_bootstrap_edge_cases():
         paired_bootstrap(rows, rows[:2], mean)
 
 
-@pytest.mark.skipif(not (SHARED_TOOLSPECTRUM / "data" / "dataset_environment.json").exists(),
-                    reason="ToolSpectrum data not in ../shared/data/toolspectrum")
-def test_toolspectrum_rows_reproduce_its_scores():
+@pytest.mark.parametrize("data", ["built", "public"])
+def test_toolspectrum_rows_reproduce_its_scores(data, request):
+    """On the directory the tests build, and on the public data where it is there."""
     import random
 
     from pertool.benchmarks.answer_key import gold_text
 
-    samples = (load_benchmark("toolspectrum:persona", SHARED_TOOLSPECTRUM)[:60]
-               + load_benchmark("toolspectrum:environment", SHARED_TOOLSPECTRUM)[:60])
+    data_dir = request.getfixturevalue("toolspectrum_dir" if data == "built" else "public_toolspectrum")
+    samples = (load_benchmark("toolspectrum:persona", data_dir)[:60]
+               + load_benchmark("toolspectrum:environment", data_dir)[:60])
+    if data == "built":  # the built directory has refusals: they are rows too
+        samples += load_benchmark("toolspectrum:persona_environment", data_dir)
     pick = random.Random(1)
-    outputs = {s.id: gold_text(s) if pick.random() < 0.6 else pick.choice(["", "no idea", '{"app": "X"}'])
+    outputs = {s.id: gold_text(s) if pick.random() < 0.6 else pick.choice(["", "no idea", '{"app": "X"}', "null"])
                for s in samples}
     report = score(samples, outputs, resamples=0)
     table = toolspectrum_table(samples, outputs)
     for key, value in report.splits["overall"].items():
-        assert table.value(key) == (None if value is None else pytest.approx(value)), key
+        assert table.value(key) == (None if value is None else pytest.approx(value, abs=1e-6)), key  # JSON: 6 places

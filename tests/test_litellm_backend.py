@@ -7,18 +7,15 @@ Add a narrow one here (naming the message and category) if a later release start
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from pertool.models.base import BackendError, Completion, MissingCredential, MissingDependency, Request
 from pertool.models.registry import ModelOptions, create_backend
+from support.openai_stub import Reply, StubRequest, StubServer, chat, tool_calls
 
 HELLO = Request(messages=({"role": "user", "content": "hello"},))
 TOOL = {
@@ -27,76 +24,23 @@ TOOL = {
 }
 
 
-class Server:
-    """Records each request; answers like an OpenAI chat-completions endpoint."""
+def answer(body: Any, request: StubRequest) -> Reply:
+    """Like an OpenAI chat-completions endpoint: an echo of the model name, or a tool call."""
+    if body.get("tools"):
+        return Reply(json=tool_calls(("get_weather", '{"city": "Paris"}'), content=None)
+                     | {"model": body["model"], "usage": USAGE})  # fmt: skip
+    return Reply(json=chat(f"echo from {body['model']}", usage=USAGE, model=body["model"]))
 
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.status = 200
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                self._reply(
-                    outer.status,
-                    outer.answer(body)
-                    if outer.status == 200
-                    else {
-                        "error": {"message": "bad request: no such thing", "type": "invalid_request_error"}
-                    },
-                )
-
-            def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    @staticmethod
-    def answer(body: dict[str, Any]) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": f"echo from {body['model']}"}
-        if body.get("tools"):
-            message = {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "call_1",
-                        "type": "function",
-                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-                    }
-                ],
-            }
-        return {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 1,
-            "model": body["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
-        }
+USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
-    server = Server()
-    threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+def server(stub_server) -> StubServer:
+    return stub_server(answer)
 
 
-def complete(server: Server, request: Request = HELLO, **options: Any) -> Completion:
+def complete(server: StubServer, request: Request = HELLO, **options: Any) -> Completion:
     backend = create_backend("litellm/openai/test-model", ModelOptions(base_url=server.url, **options))
 
     async def go() -> Completion:
@@ -108,51 +52,52 @@ def complete(server: Server, request: Request = HELLO, **options: Any) -> Comple
     return asyncio.run(go())
 
 
-def headers(server: Server) -> dict[str, str]:
-    return {key.lower(): value for key, value in server.requests[0]["headers"].items()}
+def headers(server: StubServer) -> dict[str, str]:
+    return server.requests[0].headers
 
 
-def test_text_and_usage_round_trip(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_and_usage_round_trip(server: StubServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-real-secret")  # must not be sent to a server on loopback
     completion = complete(server)
     assert completion.text == "echo from test-model"
     assert (completion.input_tokens, completion.output_tokens) == (11, 3)
     assert completion.tool_calls == []
     (seen,) = server.requests
-    assert seen["path"] == "/v1/chat/completions"
-    assert seen["body"]["messages"] == [{"role": "user", "content": "hello"}]
-    assert seen["body"]["temperature"] == 0.0 and seen["body"]["max_tokens"] == 512
-    assert "tools" not in seen["body"]
+    assert seen.path == "/v1/chat/completions"
+    assert seen.body["messages"] == [{"role": "user", "content": "hello"}]
+    assert seen.body["temperature"] == 0.0 and seen.body["max_tokens"] == 512
+    assert "tools" not in seen.body
     assert "sk-real-secret" not in headers(server)["authorization"]
 
 
-def test_a_raw_prompt_becomes_one_user_message(server: Server) -> None:
+def test_a_raw_prompt_becomes_one_user_message(server: StubServer) -> None:
     complete(server, Request(prompt="raw text"))
-    assert server.requests[0]["body"]["messages"] == [{"role": "user", "content": "raw text"}]
+    assert server.requests[0].body["messages"] == [{"role": "user", "content": "raw text"}]
 
 
-def test_tool_calls_come_back_openai_shaped(server: Server) -> None:
+def test_tool_calls_come_back_openai_shaped(server: StubServer) -> None:
     completion = complete(server, Request(messages=HELLO.messages, tools=(TOOL,)))
     assert completion.tool_calls == [{"name": "get_weather", "arguments": '{"city": "Paris"}'}]
-    assert server.requests[0]["body"]["tools"] == [TOOL]
+    assert server.requests[0].body["tools"] == [TOOL]
 
 
 def test_api_key_from_the_named_variable_reaches_the_server(
-    server: Server, monkeypatch: pytest.MonkeyPatch
+    server: StubServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MY_GATEWAY_KEY", "sk-test-123")
     complete(server, api_key_env="MY_GATEWAY_KEY")
     assert headers(server)["authorization"] == "Bearer sk-test-123"
 
 
-def test_unset_key_variable_is_a_clear_error(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unset_key_variable_is_a_clear_error(server: StubServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MY_GATEWAY_KEY", raising=False)
     with pytest.raises(MissingCredential, match="MY_GATEWAY_KEY"):
         create_backend("litellm/openai/test-model", ModelOptions(api_key_env="MY_GATEWAY_KEY"))
 
 
-def test_provider_error_becomes_a_short_backend_error(server: Server) -> None:
-    server.status = 400
+def test_provider_error_becomes_a_short_backend_error(server: StubServer) -> None:
+    refusal = {"error": {"message": "bad request: no such thing", "type": "invalid_request_error"}}
+    server.respond = lambda body, request: Reply(400, json=refusal)
     with pytest.raises(BackendError) as error:
         complete(server, max_attempts=1)
     message = str(error.value)

@@ -8,6 +8,7 @@ import pytest
 
 from pertool.models.base import BackendError, Request
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy, _completion, _retry_after
+from support.openai_stub import Reply
 
 
 def test_backoff_is_capped_jittered_and_honours_retry_after():
@@ -47,31 +48,19 @@ def test_gives_up_after_max_attempts_and_does_not_retry_client_errors(serve_dir,
         asyncio.run(refused.complete(Request(messages=({"role": "user", "content": "hi"},))))
 
 
-def test_a_rejected_key_is_fatal_and_never_echoed(tmp_path):
-    import http.server
-    import threading
+def test_a_rejected_key_is_fatal_and_never_echoed(stub_server):
+    # The server echoes the key it was sent in its 401 body: the error must not repeat it.
+    server = stub_server(lambda body, request: Reply(401, raw=("bad key: " + request.headers["authorization"]).encode()))
+    backend = OpenAICompatBackend("m", server.url, api_key="sk-very-secret-123")
 
-    class Echo(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server API
-            self.rfile.read(int(self.headers["content-length"]))
-            payload = ("bad key: " + self.headers["authorization"]).encode()
-            self.send_response(401)
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    async def ask() -> None:
+        try:
+            await backend.complete(Request(messages=({"role": "user", "content": "hi"},)))
+        finally:
+            await backend.aclose()  # the stub keeps connections alive
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        backend = OpenAICompatBackend("m", f"http://127.0.0.1:{server.server_address[1]}/v1",
-                                      api_key="sk-very-secret-123")
-        with pytest.raises(BackendError) as info:
-            asyncio.run(backend.complete(Request(messages=({"role": "user", "content": "hi"},))))
-        assert info.value.fatal and "HTTP 401" in str(info.value)
-        assert "sk-very-secret-123" not in str(info.value) and "***" in str(info.value)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with pytest.raises(BackendError) as info:
+        asyncio.run(ask())
+    assert server.requests[0].headers["authorization"] == "Bearer sk-very-secret-123"
+    assert info.value.fatal and "HTTP 401" in str(info.value)
+    assert "sk-very-secret-123" not in str(info.value) and "***" in str(info.value)

@@ -1,6 +1,5 @@
 import json
 import random
-import string
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +9,7 @@ from pertool.parsing.ptbench import MAX_OUTPUT_CHARS, parse_ptbench
 from pertool.parsing.render import render_ptbench
 from pertool.schema import Call, GoldCall, Sample
 from pertool.scoring.ptbench_official import score_sample_official
+from pertool.testing.fuzz import fuzz_text
 
 EXPECTED = ("MegaMart", [Call(name="f", arguments={"a": 1, "b": "x"}), Call(name="g")])
 
@@ -164,40 +164,15 @@ def test_render_then_parse_is_identity(platform, call_list):
 
 # --- fuzz: random and mutated strings never raise ------------------------------------------
 
-SEEDS = [
-    "MegaMart:[f(a=1, b='x'), g()]",
-    '{"platform": "P", "functions": [{"name": "f", "parameters": {"a": [1, {"b": null}]}}]}',
-    "<think>x</think>```\n{Green Table:[f(a=-1.5, b=[1,2], c={'k': 'v'})]}\n```",
-]
-ALPHABET = string.printable + "[](){}:'\"`<>/\\ñ中\x00"
-
-
 FUZZ_SAMPLE = Sample(id="trained:0", benchmark="ptbench", split="trained", query="q",
                      gold_platform="MegaMart", gold_calls=[GoldCall(name="f", arguments={"a": [1]})])
-
-
-def mutate(rng: random.Random, text: str) -> str:
-    chars = list(text)
-    for _ in range(rng.randint(1, 6)):
-        op = rng.random()
-        pos = rng.randint(0, len(chars))
-        if op < 0.4:
-            chars.insert(pos, rng.choice(ALPHABET))
-        elif op < 0.7 and chars:
-            del chars[min(pos, len(chars) - 1)]
-        elif chars:
-            chars[min(pos, len(chars) - 1)] = rng.choice(ALPHABET)
-    return "".join(chars)
 
 
 def fuzz(count: int, seed: int = 0) -> int:
     rng = random.Random(seed)
     parsed_ok = 0
     for i in range(count):
-        if i % 3 == 0:
-            text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 80)))
-        else:
-            text = mutate(rng, rng.choice(SEEDS))
+        text = fuzz_text(rng, i)
         prediction = parse_ptbench(text)  # must never raise
         json.dumps(prediction.model_dump())  # and always be serialisable
         parsed_ok += prediction.parse_error is None

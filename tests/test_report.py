@@ -1,27 +1,17 @@
 """`pertool report`: the HTML report, checked as text and in a real headless Chromium.
 
-The browser is Debian's chromium, driven over the DevTools protocol by the small stdlib-only
-client below (`Chromium`: a websocket over `socket`, no Node, no Selenium). When chromium is
-missing, the session fixture installs it (`apt-get install -y chromium`, as root or with
-`sudo -n`); only where that is impossible do the browser tests skip, and with CI set they fail
-instead. Screenshots are kept in test-artifacts/ (gitignored). benchmarks/report_size.py uses
-the same client to time how long a report takes to open.
+The browser is Debian's chromium, driven by Playwright's Python API (`pertool.testing.browser`:
+`executable_path`, no browser download). `make test` installs chromium; where it or Playwright is
+missing the browser tests skip with the reason, and with CI set they fail instead. The
+ToolSpectrum run is on the directory the tests build, so nothing here needs public data.
+Screenshots are kept in test-artifacts/ (gitignored).
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import os
 import re
-import shutil
-import socket
-import struct
-import subprocess
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,224 +26,14 @@ from pertool.report.html import build_report, json_for_script, render_report
 from pertool.report.rundata import load_run
 from pertool.runner.run import EvalConfig, finish, select_samples
 from pertool.runner.rundir import RunDir
+from pertool.testing.browser import ReportBrowser, missing_reason, report_browser
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "toolspectrum"
 ARTIFACTS = ROOT / "test-artifacts"
-INSTALL = ["apt-get", "install", "-y", "chromium"]
-CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio", "--window-size=1400,1000"]
 # A model output that would run script if it were ever parsed as markup.
 HOSTILE = ('</script><script>document.title="pwned";window.pwned=1</script>'
            '<img src=x onerror="document.body.appendChild(Object.assign(document.createElement(\'div\'),'
            '{id:\'pwned\'}))"><!-- & --> MegaMart:[placeOrder(productName=\'paper\')]')
-
-
-# --- a minimal DevTools-protocol client (stdlib only) ---------------------------------------------
-
-
-def find_chromium() -> str | None:
-    for name in CANDIDATES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def install_chromium(timeout: float = 420) -> str:
-    """Install Debian's chromium; returns what went wrong ("" when it worked)."""
-    if shutil.which("apt-get") is None:
-        return "apt-get is not available (not a Debian-based system)"
-    prefix: list[str] = []
-    if os.geteuid() != 0:
-        if shutil.which("sudo") is None:
-            return "not root and no sudo"
-        prefix = ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        proc = subprocess.run([*prefix, *INSTALL], capture_output=True, text=True, env=env, timeout=timeout)
-        if proc.returncode != 0 and "Unable to locate package" in proc.stderr:
-            subprocess.run([*prefix, "apt-get", "update"], capture_output=True, env=env, timeout=timeout)
-            proc = subprocess.run([*prefix, *INSTALL], capture_output=True, text=True, env=env, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"`{' '.join(INSTALL)}` failed: {exc}"
-    return "" if proc.returncode == 0 else f"`{' '.join(INSTALL)}` failed: {proc.stderr.strip()[-500:]}"
-
-
-class WebSocket:
-    """Just enough RFC 6455 for the DevTools protocol: masked text frames out, any frames in."""
-
-    def __init__(self, url: str, timeout: float = 30):
-        match = re.match(r"ws://([^/:]+):(\d+)(/.*)", url)
-        assert match, url
-        host, port, path = match.group(1), int(match.group(2)), match.group(3)
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        self.file = self.sock.makefile("rb")
-        status = self.file.readline()
-        if b" 101 " not in status:
-            raise ConnectionError(f"websocket handshake refused: {status!r}")
-        while self.file.readline() not in (b"\r\n", b""):
-            pass
-
-    def send(self, text: str) -> None:
-        self._frame(0x1, text.encode())
-
-    def _frame(self, opcode: int, data: bytes) -> None:
-        n = len(data)
-        head = bytes([0x80 | opcode])
-        if n < 126:
-            head += bytes([0x80 | n])
-        elif n < 1 << 16:
-            head += bytes([0x80 | 126]) + struct.pack(">H", n)
-        else:
-            head += bytes([0x80 | 127]) + struct.pack(">Q", n)
-        mask = os.urandom(4)
-        key = (mask * (n // 4 + 1))[:n]
-        masked = (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big") if n else b""
-        self.sock.sendall(head + mask + masked)
-
-    def _read(self, n: int) -> bytes:
-        data = self.file.read(n)
-        if data is None or len(data) < n:
-            raise ConnectionError("websocket closed")
-        return data
-
-    def recv(self) -> str:
-        parts: list[bytes] = []
-        while True:
-            b0, b1 = self._read(2)
-            opcode, n = b0 & 0x0F, b1 & 0x7F
-            if n == 126:
-                n = struct.unpack(">H", self._read(2))[0]
-            elif n == 127:
-                n = struct.unpack(">Q", self._read(8))[0]
-            mask = self._read(4) if b1 & 0x80 else b""
-            data = self._read(n)
-            if mask:
-                data = bytes(c ^ mask[i % 4] for i, c in enumerate(data))
-            if opcode == 0x8:
-                raise ConnectionError("websocket closed by the browser")
-            if opcode == 0x9:
-                self._frame(0xA, data)
-                continue
-            if opcode in (0x0, 0x1, 0x2):
-                parts.append(data)
-                if b0 & 0x80:
-                    return b"".join(parts).decode()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._frame(0x8, b"")
-        self.file.close()
-        self.sock.close()
-
-
-class Chromium:
-    """A headless Chromium process and one page, driven over the DevTools protocol."""
-
-    def __init__(self, binary: str, *, timeout: float = 30):
-        self.profile = Path(tempfile.mkdtemp(prefix="pertool-chromium-"))
-        self.log = open(self.profile / "chromium.log", "wb")
-        self.process = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={self.profile}",
-                                         "--remote-debugging-port=0", "about:blank"],
-                                        stdout=self.log, stderr=subprocess.STDOUT)  # fmt: skip
-        self.events: list[dict[str, Any]] = []
-        self.next_id = 0
-        try:
-            port = self._port(timeout)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=timeout) as answer:
-                targets = json.load(answer)
-            page = next(t for t in targets if t.get("type") == "page")
-            self.ws = WebSocket(page["webSocketDebuggerUrl"], timeout=timeout)
-            self.call("Page.enable")
-            self.call("Runtime.enable")
-            self.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1,
-                      mobile=False)  # fmt: skip
-        except BaseException:
-            self.close()
-            raise
-
-    def _port(self, timeout: float) -> int:
-        file = self.profile / "DevToolsActivePort"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            if file.is_file() and file.read_text().strip():
-                return int(file.read_text().split()[0])
-            time.sleep(0.05)
-        self.log.flush()
-        tail = (self.profile / "chromium.log").read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"chromium did not open its DevTools port:\n{tail}")
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            if "method" in message:
-                self.events.append(message)
-
-    def wait_event(self, name: str, timeout: float = 30) -> dict[str, Any]:
-        self.ws.sock.settimeout(timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for i, event in enumerate(self.events):
-                if event["method"] == name:
-                    return self.events.pop(i)
-            message = json.loads(self.ws.recv())
-            if "method" in message:
-                self.events.append(message)
-        raise TimeoutError(name)
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def open(self, url: str, timeout: float = 30) -> float:
-        """Load `url` and wait until the report's script has run and a frame was drawn; returns
-        the seconds that took, measured here (navigation start to the frame after ready)."""
-        self.call("Page.navigate", url="about:blank")
-        self.wait_event("Page.loadEventFired", timeout)
-        self.events.clear()
-        start = time.perf_counter()
-        self.call("Page.navigate", url=url)
-        self.wait_event("Page.loadEventFired", timeout)
-        self.evaluate("new Promise((ok) => { const check = () => document.documentElement.dataset.ready"
-                      " === '1' ? requestAnimationFrame(() => requestAnimationFrame(ok)) : setTimeout(check, 5);"
-                      " check(); })")  # fmt: skip
-        return time.perf_counter() - start
-
-    def screenshot(self, path: Path) -> None:
-        data = self.call("Page.captureScreenshot", format="png")["data"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(data))
-
-    def close(self) -> None:
-        if getattr(self, "ws", None) is not None:
-            with contextlib.suppress(OSError, ConnectionError):
-                self.ws.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()
-        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 # --- run directories to report on --------------------------------------------------------------
@@ -317,8 +97,9 @@ TOOLSPECTRUM_IDS: list[str] = []  # the toolspectrum run's samples, in order
 
 
 @pytest.fixture(scope="module")
-def toolspectrum_run(env: Path) -> Path:
-    config = EvalConfig(benchmark="toolspectrum:environment", model="handmade", data_dir=str(SHARED), limit=40)
+def toolspectrum_run(env: Path, toolspectrum_dir: Path) -> Path:
+    config = EvalConfig(benchmark="toolspectrum:environment", model="handmade", data_dir=str(toolspectrum_dir),
+                        limit=40)  # fmt: skip
     samples = select_samples(config)
     outputs = {s.id: gold_text(s) for s in samples}
     gold = {s.id: json.loads(outputs[s.id]) for s in samples}
@@ -445,30 +226,20 @@ def test_cli_reports_a_directory_that_is_no_run(tmp_path, capsys):
 # --- in the browser ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def chromium_binary() -> str:
-    found = find_chromium()
-    if found is None:
-        problem = install_chromium()
-        found = find_chromium()
-        if found is None:
-            message = f"headless Chromium is missing and could not be installed ({problem or 'not found after install'})"
-            if os.environ.get("CI"):
-                pytest.fail(message + "; CI must run the browser tests")
-            pytest.skip(message + f"; install it with `{' '.join(INSTALL)}`")
-    return found
-
-
 @pytest.fixture(scope="module")
-def browser(chromium_binary: str) -> Iterator[Chromium]:
-    chromium = Chromium(chromium_binary)
-    yield chromium
-    chromium.close()
+def browser() -> Iterator[ReportBrowser]:
+    problem = missing_reason()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"headless Chromium cannot be driven: {problem}; CI must run the browser tests")
+        pytest.skip(f"headless Chromium cannot be driven: {problem}")
+    with report_browser() as chromium:
+        yield chromium
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)  # a first run may install chromium
-def test_tables_and_charts_render(browser: Chromium, report_file: Path):
+@pytest.mark.timeout(120)
+def test_tables_and_charts_render(browser: ReportBrowser, report_file: Path):
     seconds = browser.open(report_file.as_uri())
     assert seconds < 10
     state = browser.evaluate("""({
@@ -492,8 +263,8 @@ def test_tables_and_charts_render(browser: Chromium, report_file: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_sample_browser_filters(browser: Chromium, report_file: Path, builtin_run: Path):
+@pytest.mark.timeout(120)
+def test_sample_browser_filters(browser: ReportBrowser, report_file: Path, builtin_run: Path):
     run = load_run(builtin_run)
     expected = [s.id for s in run.samples if "tool_missing" in s.categories]
     in_split = [s.id for s in run.samples if "tool_missing" in s.categories and s.split == "untrained"]
@@ -529,14 +300,13 @@ def test_sample_browser_filters(browser: Chromium, report_file: Path, builtin_ru
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_injected_script_does_not_run(browser: Chromium, report_file: Path):
+@pytest.mark.timeout(120)
+def test_injected_script_does_not_run(browser: ReportBrowser, report_file: Path):
     browser.open(report_file.as_uri() + "#run=1")
     # a real click on the row of the hostile output opens its details
     box = browser.evaluate("""(() => { const r = document.querySelector('#browser-1 tr[data-id="trained:0"]')
         .getBoundingClientRect(); return [r.x + 20, r.y + r.height / 2]; })()""")
-    for kind in ("mousePressed", "mouseReleased"):
-        browser.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+    browser.click_at(box[0], box[1])
     state = browser.evaluate("""({
         title: document.title, pwned: window.pwned === undefined ? null : window.pwned,
         element: document.getElementById('pwned') !== null,

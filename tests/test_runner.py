@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,8 +14,7 @@ import pytest
 from factory import record, write_split_dir
 from pertool.benchmarks.ptbench import load_ptbench
 from pertool.mock_server import MockServer, MockSettings
-
-PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
+from support.cli import PERTOOL, run_pertool
 
 
 def bench(tmp_path: Path, n: int = 40) -> Path:
@@ -31,7 +29,7 @@ def bench(tmp_path: Path, n: int = 40) -> Path:
 
 
 def pertool(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*PERTOOL, *args], capture_output=True, text=True, env=env, timeout=300)
+    proc = run_pertool(*args, env=env, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc

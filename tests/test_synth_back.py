@@ -6,12 +6,8 @@ the environment option yields refusal golds."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import socket
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +17,7 @@ from pertool.models.base import BackendError, Sampling
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.runner.cache import ResponseCache
 from pertool.synth import scripted
-from pertool.synth.llm import SynthLLM, inputs_of
+from pertool.synth.llm import SynthLLM
 from pertool.synth.pipeline import run_stages
 from pertool.synth.records import (
     ApiRecord,
@@ -38,80 +34,24 @@ from pertool.synth.records import (
 from pertool.synth.stages import queries, solutions, verify
 from pertool.synth.stages.queries import environment_factor, occurs, profile_feature, properties
 from pertool.synth.store import PipelineDir
+from support.scripted_llm import ScriptedLLM
 
 STAGES = {"queries": queries.run, "solutions": solutions.run, "verify": verify.run}
 FILES = {"queries": ("queries", QueryRecord), "solutions": ("solutions", SolutionRecord),
          "verify": ("verdicts", VerdictRecord)}
 
 
-# -- the loopback scripted server ----------------------------------------------------------
-
-
-class Server:
-    """Answers each chat completion with the scripted answer; counts answers per request
-    content, and after `fail_after` answers fails every request (a crash of the run)."""
-
-    def __init__(self) -> None:
-        self.answered: Counter[str] = Counter()
-        self.tasks: Counter[str] = Counter()
-        self.fail_after: int | None = None
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                digest = hashlib.sha256(json.dumps(body["messages"], sort_keys=True).encode()).hexdigest()
-                with server.lock:
-                    failing = server.fail_after is not None and sum(server.answered.values()) >= server.fail_after
-                    if not failing:
-                        task, inputs = inputs_of(body["messages"])
-                        server.answered[digest] += 1
-                        server.tasks[task] += 1
-                if failing:
-                    self.reply(400, {"error": {"message": "scripted crash"}})
-                    return
-                content = json.dumps(scripted.answer(task, inputs))
-                self.reply(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                              "finish_reason": "stop"}],
-                                 "usage": {"prompt_tokens": 10, "completion_tokens": len(content) // 4}})
-
-            def reply(self, status: int, data: dict) -> None:
-                raw = json.dumps(data).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    @property
-    def total(self) -> int:
-        return sum(self.answered.values())
+# -- the loopback scripted server (support/scripted_llm.py) --------------------------------------
 
 
 @pytest.fixture
 def server():
-    s = Server()
+    s = ScriptedLLM()
     yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
+    s.stop()
 
 
-def run(server: Server, directory: Path, config: SynthConfig, only: list[str] | None = None,
+def run(server: ScriptedLLM, directory: Path, config: SynthConfig, only: list[str] | None = None,
         concurrency: int = 8) -> dict[str, Any]:
     async def go() -> dict[str, Any]:
         backend = create_backend("openai-compatible/scripted", ModelOptions(base_url=server.url))
@@ -257,7 +197,7 @@ def test_coherent_input_is_all_accepted_and_a_rerun_asks_nothing(tmp_path, serve
     for stage in STAGES:
         (d.path / f".done-{stage}").unlink()
     again = run(server, d.path, cfg)  # every key written already: skipped, no request
-    assert server.total == before and max(server.answered.values()) == 1
+    assert server.total == before and max(server.contents.values()) == 1
     assert lines(d, "queries") == lines(d, "solutions") == lines(d, "verdicts") == 12
     assert again["verify"] == summary["verify"]
 
@@ -396,7 +336,7 @@ def test_a_crash_mid_stage_resumes_without_repeating_a_request(tmp_path, server,
     clean = start(tmp_path / "clean", cfg)
     reference = run(server, clean.path, cfg, concurrency=1)
     per_run = server.total
-    server.answered.clear()
+    server.reset()
 
     d = start(tmp_path / "crash", cfg)
     before = sum(reference[s]["calls"] for s in STAGES if list(STAGES).index(s) < list(STAGES).index(stage))
@@ -410,7 +350,7 @@ def test_a_crash_mid_stage_resumes_without_repeating_a_request(tmp_path, server,
     (d.path / f"{name}.jsonl").write_text(text[: len(text) - 20])  # the last line torn by the crash
     server.fail_after = None
     summary = run(server, d.path, cfg, concurrency=1)
-    assert server.total == per_run and max(server.answered.values()) == 1  # no request asked twice
+    assert server.total == per_run and max(server.contents.values()) == 1  # no request asked twice
     for s in STAGES:
         assert dump(d, s) == dump(clean, s)
         # the torn record had been counted (the summary is saved after each record) and is

@@ -7,15 +7,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from support.cli import PERTOOL, run_pertool
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "examples" / "synth-small.yaml"
-PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
 STAGES = ("tools", "features", "users", "histories", "queries", "solutions", "verify")
 
 
@@ -32,9 +32,8 @@ def scripted_server(tmp_path):
 
 
 def synth(url: str, out: Path, env: dict, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*PERTOOL, "synth", "run", "--config", str(CONFIG), "--model", "openai-compatible/scripted",
-                           "--base-url", url, "--out", str(out), *extra],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = run_pertool("synth", "run", "--config", CONFIG, "--model", "openai-compatible/scripted", "--base-url", url,
+                       "--out", out, *extra, env=env, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc

@@ -1,9 +1,10 @@
 """PTool's front stages (tools, features, users, histories) against a scripted LLM server.
 
-The server is test-local (stdlib http.server on a loopback port): it answers each chat request
-with `pertool.synth.scripted.answer(task, inputs)`, exactly what `pertool mock-server --scripted`
-does, and counts the requests per task, so a test can prove what was asked and what was not.
-An `override(task, inputs, answer)` hook feeds bad answers through for the rejection paths.
+The server is the tests' scripted LLM (support/scripted_llm.py, on the one stub server): it answers
+each chat request with `pertool.synth.scripted.answer(task, inputs)`, exactly what `pertool
+mock-server --scripted` does, and counts the requests per task, so a test can prove what was
+asked and what was not. An `override(task, inputs, answer)` hook feeds bad answers through for
+the rejection paths.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ import asyncio
 import json
 import math
 import shutil
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from pertool.models.base import Sampling
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.runner.cache import ResponseCache
 from pertool.synth import scripted
-from pertool.synth.llm import SynthLLM, inputs_of
+from pertool.synth.llm import SynthLLM
 from pertool.synth.pipeline import run_stages
 from pertool.synth.records import (
     ApiRecord,
@@ -47,6 +46,7 @@ from pertool.synth.stages.tools import (
     validate_function,
 )  # fmt: skip
 from pertool.synth.store import PipelineDir
+from support.scripted_llm import ScriptedLLM
 
 FRONT = {"tools": tools.run, "features": features.run, "users": users.run, "histories": histories.run}
 PRODUCES = {
@@ -58,84 +58,11 @@ PRODUCES = {
 FILES = {"tools": "apis", "features": "features", "users": "users", "histories": "histories"}
 TASK_OF = {"tools": "tools.api", "features": "features.values", "users": "users.profile",
            "histories": "histories.roleplay"}  # fmt: skip
-Override = Callable[[str, dict[str, Any], dict[str, Any]], dict[str, Any]]
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hung up (a stage that died mid-request) is expected here
-
-
-class ScriptedServer:
-    """Answers like `pertool mock-server --scripted`; counts answers per task."""
-
-    def __init__(self, override: Override | None = None, fail_on: tuple[str, int] | None = None):
-        self.answered: Counter[str] = Counter()
-        self.override = override
-        self.fail_on = fail_on  # (task, n): the n-th request of that task gets an HTTP 400
-        self._seen: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive
-            disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms stalls
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                task, inputs = inputs_of(body["messages"])
-                with server._lock:
-                    server._seen[task] += 1
-                    fail = server.fail_on == (task, server._seen[task])
-                    if not fail:
-                        server.answered[task] += 1
-                if fail:
-                    self._reply(400, {"error": {"message": "scripted failure"}})
-                    return
-                answer = scripted.answer(task, inputs)
-                if server.override is not None:
-                    answer = server.override(task, inputs, answer)
-                content = json.dumps(answer)
-                self._reply(
-                    200,
-                    {
-                        "choices": [{"message": {"role": "assistant", "content": content}}],
-                        "usage": {"prompt_tokens": 100, "completion_tokens": len(content) // 4},
-                    },
-                )
-
-            def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._http = _QuietServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._http.serve_forever, args=(0.01,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/v1"
-
-    def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-
-    def take(self) -> dict[str, int]:
-        """Answers since the last take."""
-        with self._lock:
-            out = dict(self.answered)
-            self.answered.clear()
-        return out
 
 
 @pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    s = ScriptedServer()
+def server() -> Iterator[ScriptedLLM]:
+    s = ScriptedLLM(prompt_tokens=100)
     yield s
     s.stop()
 
@@ -182,7 +109,7 @@ def finished(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Path, dict[str, Any], dict[str, int]]]:
     """One finished front pipeline (shared by the read-only checks and as a clean reference)."""
-    s = ScriptedServer()
+    s = ScriptedLLM(prompt_tokens=100)
     root = tmp_path_factory.mktemp("front")
     summary = run_front(root / "pipe", config(), s.url, root / "cache.sqlite3")
     yield root / "pipe", summary, s.take()
@@ -314,7 +241,7 @@ def test_histories_reveal_the_preference(finished: Finished) -> None:
 # -- resume -----------------------------------------------------------------------------------------
 
 
-def test_rerun_makes_no_request(tmp_path: Path, server: ScriptedServer, finished: Finished) -> None:
+def test_rerun_makes_no_request(tmp_path: Path, server: ScriptedLLM, finished: Finished) -> None:
     shutil.copytree(finished[0], tmp_path / "pipe")
     shutil.copy(finished[0].parent / "cache.sqlite3", tmp_path / "cache.sqlite3")
     summary, first = finished[1], records(tmp_path / "pipe")
@@ -330,7 +257,7 @@ def test_rerun_makes_no_request(tmp_path: Path, server: ScriptedServer, finished
 
 
 @pytest.mark.parametrize("stage", list(FRONT))
-def test_torn_record_is_asked_again_alone(tmp_path: Path, server: ScriptedServer, stage: str,
+def test_torn_record_is_asked_again_alone(tmp_path: Path, server: ScriptedLLM, stage: str,
                                           finished: Finished) -> None:  # fmt: skip
     """A crash while writing a stage's last record: rerun with no cache at all asks only for it."""
     pipe = tmp_path / "pipe"
@@ -353,7 +280,7 @@ def test_torn_record_is_asked_again_alone(tmp_path: Path, server: ScriptedServer
 def test_crash_mid_stage_repeats_nothing(tmp_path: Path, task: str, finished: Finished) -> None:
     """The server fails the 3rd request of a task (the stage dies); the rerun, with the same
     cache, asks nothing it was already answered, and the records equal an uninterrupted run's."""
-    failing = ScriptedServer(fail_on=(task, 3))
+    failing = ScriptedLLM(prompt_tokens=100, fail_on=(task, 3))
     stage = task.split(".")[0]
     with pytest.raises(Exception, match="scripted failure"):
         run_front(tmp_path / "pipe", config(), failing.url, tmp_path / "cache.sqlite3", upto=stage)
@@ -383,7 +310,7 @@ def test_near_duplicates_merged_and_invalid_specs_rejected(tmp_path: Path) -> No
             answer["parameters"]["properties"]["destination"]["type"] = "date"
         return answer
 
-    s = ScriptedServer(override)
+    s = ScriptedLLM(prompt_tokens=100, override=override)
     summary = run_front(tmp_path / "pipe", config(), s.url, tmp_path / "cache.sqlite3", upto="tools")
     s.stop()
     assert summary["tools"]["rejected"] == {"near_duplicate": 2, "invalid_api_spec": 1}
@@ -453,7 +380,7 @@ def test_validate_and_merge_helpers() -> None:
 ])  # fmt: skip
 def test_rejections_are_counted(tmp_path: Path, task: str, change: Callable[[dict[str, Any]], dict[str, Any]],
                                 stage: str, reason: str) -> None:  # fmt: skip
-    s = ScriptedServer(lambda t, inputs, answer: change(answer) if t == task else answer)
+    s = ScriptedLLM(prompt_tokens=100, override=lambda t, inputs, answer: change(answer) if t == task else answer)
     small = config(scenarios=[ScenarioConfig(name="takeout")], tree_depth=1, users_per_layer=[2, 1])
     summary = run_front(tmp_path / "pipe", small, s.url, tmp_path / "cache.sqlite3", upto=stage)
     s.stop()
@@ -461,7 +388,7 @@ def test_rejections_are_counted(tmp_path: Path, task: str, change: Callable[[dic
 
 
 def test_invalid_output_is_counted_and_skipped(tmp_path: Path) -> None:
-    s = ScriptedServer(lambda t, inputs, answer: {"nonsense": True} if t == "users.profile" else answer)
+    s = ScriptedLLM(prompt_tokens=100, override=lambda t, inputs, answer: {"nonsense": True} if t == "users.profile" else answer)
     summary = run_front(tmp_path / "pipe", config(), s.url, tmp_path / "cache.sqlite3")
     s.stop()
     assert summary["users"]["rejected"] == {"invalid_output": 4} and summary["users"]["accepted"] == 0
@@ -469,7 +396,7 @@ def test_invalid_output_is_counted_and_skipped(tmp_path: Path) -> None:
     assert summary["histories"]["accepted"] == 0
 
 
-def test_environment_gives_policies_and_other_scenarios_work(tmp_path: Path, server: ScriptedServer) -> None:
+def test_environment_gives_policies_and_other_scenarios_work(tmp_path: Path, server: ScriptedLLM) -> None:
     cfg = config(environment=True, tree_depth=3, branching=2, users_per_layer=[3, 1, 2], feature_threshold=2,
                  scenarios=[ScenarioConfig(name="food delivery", platforms=3), ScenarioConfig(name="pet care", platforms=1),
                             ScenarioConfig(name="movies", platforms=4)])  # fmt: skip

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
+from support.cli import run_pertool
 
 
 def export(tmp_path: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PERTOOL_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([*PERTOOL, "train", "export", *args], capture_output=True, text=True, env=env, timeout=300)
+    proc = run_pertool("train", "export", *args, env=env, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc

@@ -1,4 +1,5 @@
-"""A stand-in for `vllm serve`, standard library only (the tests cannot install vLLM).
+"""A stand-in for `vllm serve` (the tests cannot install vLLM), on the tests' one stub server
+(`pertool.testing.openai_stub`) at the host and port it is given.
 
     fake_vllm.py serve MODEL --host H --port P [--enable-lora --lora-modules NAME=PATH ...] [...]
 
@@ -21,9 +22,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
+
+from pertool.testing.openai_stub import Reply, StubRequest, StubServer, chat
 
 ANSWER = "fake vllm answer"
 
@@ -52,43 +56,27 @@ def parse(argv: list[str]) -> dict[str, Any]:
     return args
 
 
-def make_handler(args: dict[str, Any], argv: list[str]) -> type[BaseHTTPRequestHandler]:
+def responder(args: dict[str, Any], argv: list[str]) -> Callable[[Any, StubRequest], Reply]:
     served = [args["model"], *args["lora"]]
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *items: Any) -> None:
-            sys.stderr.write(f"fake-vllm: {format % items}\n")
+    def respond(body: Any, request: StubRequest) -> Reply:
+        method = "GET" if body is None else "POST"
+        sys.stderr.write(f"fake-vllm: {method} {request.path}\n")
+        if method == "GET":
+            if request.path != "/v1/models":
+                return Reply(404, json={"error": {"message": f"no route {request.path}"}})
+            return Reply(json={"object": "list", "data": [{"id": name, "object": "model"} for name in served]})
+        if request.path != "/v1/chat/completions":
+            return Reply(404, json={"error": {"message": f"no route {request.path}"}})
+        time.sleep(float(os.environ.get("FAKE_VLLM_ANSWER_DELAY") or 0))
+        model = body.get("model") if isinstance(body, dict) else None
+        if model not in served:  # vLLM answers 404 for a model it does not serve
+            return Reply(404, json={"error": {"message": f"The model `{model}` does not exist."}})
+        text = f"{ANSWER} model={model} argv={json.dumps(argv)}"
+        return Reply(json=chat(text, usage={"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+                               model=model, created=int(time.time())))  # fmt: skip
 
-        def _json(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            if self.path != "/v1/models":
-                return self._json(404, {"error": {"message": f"no route {self.path}"}})
-            self._json(200, {"object": "list", "data": [{"id": name, "object": "model"} for name in served]})
-
-        def do_POST(self) -> None:
-            if self.path != "/v1/chat/completions":
-                return self._json(404, {"error": {"message": f"no route {self.path}"}})
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            time.sleep(float(os.environ.get("FAKE_VLLM_ANSWER_DELAY") or 0))
-            model = body.get("model")
-            if model not in served:  # vLLM answers 404 for a model it does not serve
-                return self._json(404, {"error": {"message": f"The model `{model}` does not exist."}})
-            text = f"{ANSWER} model={model} argv={json.dumps(argv)}"
-            self._json(200, {
-                "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
-            })  # fmt: skip
-
-    return Handler
+    return respond
 
 
 def main() -> None:
@@ -112,13 +100,13 @@ def main() -> None:
         code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
         child = subprocess.Popen([sys.executable, "-c", code])
     time.sleep(float(os.environ.get("FAKE_VLLM_DELAY") or 0))
-    server = ThreadingHTTPServer((args["host"], args["port"]), make_handler(args, argv))
+    StubServer(responder(args, argv), host=args["host"], port=args["port"])  # serves on its own thread
     if state := os.environ.get("FAKE_VLLM_STATE"):
         info = {"pid": os.getpid(), "child_pid": child.pid if child else None, "argv": argv}
         with open(state, "w") as handle:
             json.dump(info, handle)
     print(f"fake-vllm: listening on {args['host']}:{args['port']}", flush=True)
-    server.serve_forever()
+    threading.Event().wait()  # until SIGTERM
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ Respond = Callable[[Any, StubRequest], Reply]
 
 
 class StubServer:
-    def __init__(self, respond: Respond | None = None, *, host: str = "127.0.0.1"):
+    def __init__(self, respond: Respond | None = None, *, host: str = "127.0.0.1", port: int = 0):
         self.respond: Respond = respond or (lambda body, request: Reply(json=chat("ok")))
         self.requests: list[StubRequest] = []
         self._lock = threading.Lock()
@@ -72,6 +72,7 @@ class StubServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stalls
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -98,7 +99,10 @@ class StubServer:
                 request = StubRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with outer._lock:
                     outer.requests.append(request)
-                reply = outer.respond(body, request)
+                try:
+                    reply = outer.respond(body, request)
+                except Exception as exc:  # a broken test function: say so to the client, not in a thread
+                    reply = Reply(500, json={"error": {"message": f"stub respond() raised {exc!r}"}})
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 if reply.drop:
@@ -127,10 +131,10 @@ class StubServer:
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client gave up (a deadline): fine
 
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, port), Handler)  # port 0: any free port
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{self.port}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
 

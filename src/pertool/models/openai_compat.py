@@ -103,7 +103,7 @@ class OpenAICompatBackend:
             if attempt:
                 assert last is not None
                 self.retries += 1
-                self.last_retry_reason = str(last)
+                self.last_retry_reason = str(last)[:200]
                 await asyncio.sleep(self.retry.delay(attempt - 1, last.retry_after))
             started = time.perf_counter()
             try:
@@ -112,9 +112,6 @@ class OpenAICompatBackend:
                 if not exc.retryable:
                     raise
                 last = exc
-                if attempt + 1 < self.retry.max_attempts:
-                    self.retries += 1
-                    self.last_retry_reason = str(exc)[:200]
                 continue
             completion.latency_s = time.perf_counter() - started
             return completion

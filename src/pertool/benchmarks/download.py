@@ -63,8 +63,12 @@ def download(dataset: RemoteDataset, dest: Path, source: str | None = None,
     origin = source or dataset.base_url
     budget = _Budget(limits)
     created = _missing_dirs(dest.parent)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dataset.name}-", dir=dest.parent))
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dataset.name}-", dir=dest.parent))
+    except OSError as exc:
+        _remove_empty(created)
+        raise DownloadError(f"cannot write in the data dir {dest.parent}: {exc.strerror or exc}") from None
     done = False
     try:
         missing = []
@@ -90,11 +94,7 @@ def download(dataset: RemoteDataset, dest: Path, source: str | None = None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if not done:
-            for directory in created:  # deepest first; only if still empty
-                try:
-                    directory.rmdir()
-                except OSError:
-                    break
+            _remove_empty(created)
 
 
 def _missing_dirs(path: Path) -> list[Path]:
@@ -105,6 +105,15 @@ def _missing_dirs(path: Path) -> list[Path]:
             break
         out.append(directory)
     return out
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove directories this download created, deepest first, as long as they are empty."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            break
 
 
 class _Missing(Exception):
@@ -138,7 +147,7 @@ class _Budget:
 
 
 def _mb(count: int) -> str:
-    return f"{count / (1024 * 1024):g} MB"
+    return f"{count / (1024 * 1024):.4g} MB"
 
 
 def _fetch(origin: str, rel: str, target: Path, budget: _Budget) -> None:
@@ -153,15 +162,15 @@ def _copy_file(path: Path, target: Path, budget: _Budget) -> None:
     """Copy a mirror file; opened without blocking and checked to be a regular file first, so a
     FIFO cannot hang and a device (a link to /dev/zero) cannot flood the disk."""
     try:
+        _require_regular(path, os.stat(path).st_mode)  # follows links: a link to a device is one
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise _Missing(str(path)) from None
     except OSError as exc:
         raise DownloadError(f"cannot read {path}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise DownloadError(f"{path} is not a regular file ({_kind(info.st_mode)}); refused")
+        _require_regular(path, info.st_mode)  # what was opened, if it changed since the check
         if info.st_size > budget.bytes_left:
             budget.take(info.st_size, str(path))
         os.set_blocking(handle.fileno(), True)
@@ -173,6 +182,11 @@ def _copy_file(path: Path, target: Path, budget: _Budget) -> None:
                     out.write(chunk)
             except OSError as exc:
                 raise DownloadError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _require_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise DownloadError(f"{path} is not a regular file ({_kind(mode)}); refused")
 
 
 def _kind(mode: int) -> str:
@@ -196,12 +210,19 @@ def _fetch_url(url: str, target: Path, budget: _Budget) -> None:
 def _get(url: str, target: Path, budget: _Budget) -> str | None:
     """One GET into `target`; returns the redirect location, if any. A watchdog shuts the
     socket at the deadline: a read timeout alone never ends a server that trickles bytes."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise DownloadError(f"{url}: not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DownloadError(f"{url}: only http:// and https:// URLs (or a directory) can be fetched")
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     timeout = max(0.1, min(_READ_TIMEOUT_S, budget.remaining_s()))
-    conn = cls(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn = cls(parts.hostname, port, timeout=timeout)
+    except http.client.HTTPException as exc:  # InvalidURL: spaces or control characters
+        raise DownloadError(f"{url}: not a valid URL ({exc})") from None
     expired = threading.Event()
 
     def abort() -> None:
@@ -242,7 +263,7 @@ def _get(url: str, target: Path, budget: _Budget) -> str | None:
         if declared and declared.isdigit() and received != int(declared):
             raise DownloadError(f"{url}: the connection closed after {received} of {declared} bytes")
         return None
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError, UnicodeError) as exc:
         if expired.is_set():
             raise budget.too_long(url) from None
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ from typing import Any
 from pertool.errors import DataError
 
 __all__ = [
-    "atomic_write_bytes", "atomic_write_text", "read_json", "read_jsonl_lines", "user_cache_dir",
-    "user_data_dir",
+    "atomic_write_bytes", "atomic_write_text", "json_value", "read_json", "read_jsonl_lines", "read_text",
+    "user_cache_dir", "user_data_dir",
 ]  # fmt: skip
+
+MAX_INPUT_BYTES = 2 * 1024**3  # a file pertool reads whole: 2 GB is past any benchmark
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -37,17 +40,42 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
-def read_json(path: Path) -> Any:
+def read_text(path: Path) -> str:
+    """A whole UTF-8 text file; anything but a regular file of sane size (a FIFO would hang, a
+    device never end), unreadable or not UTF-8, is a `DataError` naming the file."""
+    path = Path(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise DataError(str(path), "is a directory, expected a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError(str(path), "is not a regular file (a FIFO, socket or device); refused")
+        if info.st_size > MAX_INPUT_BYTES:
+            raise DataError(str(path), f"is {info.st_size} bytes, more than the {MAX_INPUT_BYTES} read whole")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise DataError(str(path), "file not found") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(str(path), f"not valid JSON: {exc.msg} at line {exc.lineno}, "
-                        f"column {exc.colno}") from None
+    except OSError as exc:
+        raise DataError(str(path), f"cannot read it: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def json_value(text: str, where: str) -> Any:
+    """Parse JSON text; errors (deep nesting included) become one `DataError` line at `where`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(where, f"not valid JSON: {exc.msg} at line {exc.lineno}, "
+                        f"column {exc.colno}") from None
+    except RecursionError:
+        raise DataError(where, "not valid JSON: nested too deeply") from None
+
+
+def read_json(path: Path) -> Any:
+    return json_value(read_text(path), str(path))
 
 
 def user_cache_dir() -> Path:

@@ -283,7 +283,8 @@ def git_blob_id(data: bytes) -> str:
     return digest.hexdigest()
 
 
-def blob_verifier(blobs: dict[str, str], describe: Callable[[Path], str] | None = None) -> Callable[[Path], str]:
+def blob_verifier(blobs: dict[str, str],
+                  describe: Callable[[Path], str] | None = None) -> Callable[[Path], str]:  # fmt: skip
     """A verifier that accepts a file only if its git blob id is the pinned one (the id the
     pinned commit's tree names), then lets `describe` summarise the accepted files."""
 

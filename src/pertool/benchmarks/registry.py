@@ -21,8 +21,8 @@ from pertool.errors import SpecError
 from pertool.fileio import user_cache_dir, user_data_dir
 from pertool.schema import Sample
 
-__all__ = ["PTBENCH_BLOBS", "PTBENCH_REMOTE", "EXAMPLE_DIR", "load_benchmark", "ptbench_dir", "ptbench_remote",
-           "remote_dataset"]
+__all__ = ["PTBENCH_BLOBS", "PTBENCH_REMOTE", "EXAMPLE_DIR", "load_benchmark", "ptbench_dir",
+           "ptbench_remote", "remote_dataset"]
 
 PTBENCH_COMMIT = "9678ecc80b3b39fa9694f25662c44bf4245f0486"
 # The git blob ids the pinned commit's tree names for the two data files: a downloaded file is

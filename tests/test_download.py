@@ -5,7 +5,13 @@ import pytest
 
 from factory import record, write_split_dir
 from pertool.benchmarks.download import download, git_blob_id
-from pertool.benchmarks.registry import PTBENCH_BLOBS, PTBENCH_REMOTE, load_benchmark, ptbench_dir, ptbench_remote
+from pertool.benchmarks.registry import (
+    PTBENCH_BLOBS,
+    PTBENCH_REMOTE,
+    load_benchmark,
+    ptbench_dir,
+    ptbench_remote,
+)
 from pertool.errors import DownloadError
 
 FILES = ("test_trained_user/data.json", "test_untrained_user/data.json")

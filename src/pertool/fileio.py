@@ -12,8 +12,8 @@ from typing import Any
 from pertool.errors import DataError
 
 __all__ = [
-    "atomic_write_bytes", "atomic_write_text", "json_value", "read_json", "read_jsonl_lines", "read_text",
-    "user_cache_dir", "user_data_dir",
+    "atomic_write_bytes", "atomic_write_text", "json_value", "read_config", "read_json", "read_jsonl_lines",
+    "read_text", "user_cache_dir", "user_data_dir",
 ]  # fmt: skip
 
 MAX_INPUT_BYTES = 2 * 1024**3  # a file pertool reads whole: 2 GB is past any benchmark
@@ -104,3 +104,25 @@ def read_jsonl_lines(file: Path) -> list[str]:
         with open(file, "r+b") as handle:
             handle.truncate(len(data))
     return data.decode("utf-8").splitlines()
+
+
+def read_config(path: Path) -> Any:
+    """A YAML (or, for a .json name, JSON) config file as data; every problem is one
+    `DataError` line. Aliases are refused: a few lines of them expand to billions of nodes."""
+    import yaml
+
+    text = read_text(path)
+    if path.suffix == ".json":
+        return json_value(text, str(path))
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise DataError(str(path), "YAML aliases (*name) are not supported in a config")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise DataError(str(path), f"not valid YAML: {problem}{where}") from None
+    except RecursionError:
+        raise DataError(str(path), "not valid YAML: nested too deeply") from None

@@ -68,11 +68,13 @@ def run(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
+    from pertool.cli.checks import check_run_options
     from pertool.errors import PertoolError
     from pertool.report.terminal import format_report
     from pertool.runner.run import EvalConfig, default_out_dir, run_eval
     from pertool.runner.rundir import RunDir
 
+    check_run_options(args)
     if args.resume:
         given = [f"--{o.replace('_', '-')}" for o in _CONFIG_OPTIONS if getattr(args, o) not in (None, False)]
         given += ["--out"] if args.out else []
@@ -129,12 +131,9 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                  "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None}  # fmt: skip
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
     sampling = OFFICIAL_SAMPLING if args.compat else {"temperature": 0.0, "max_tokens": 512}
-    prices = None
-    if args.prices:
-        try:
-            prices = json.loads(open(args.prices, encoding="utf-8").read())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise PertoolError(f"--prices {args.prices}: {exc}") from None
+    from pertool.cli.checks import read_prices
+
+    prices = read_prices(args.prices) if args.prices else None
     fields = {
         "benchmark": args.benchmark or "builtin", "model": args.model or "baseline/history",
         "options": asdict(options), "tool_mode": args.tool_mode or "text",

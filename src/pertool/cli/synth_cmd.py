@@ -38,9 +38,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    import json
     from pathlib import Path
 
+    from pertool.cli.checks import check_range, read_prices
     from pertool.errors import PertoolError
     from pertool.models.registry import ModelOptions
     from pertool.synth.api import run_synthesis
@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     if config is None and not (out / "pipeline.json").exists():
         raise PertoolError(f"{out} has no pipeline yet: give --config FILE")
-    prices = json.loads(Path(args.prices).read_text()) if args.prices else None
+    check_range("--max-concurrency", args.max_concurrency, low=1, high=1024)
+    prices = read_prices(args.prices) if args.prices else None
     options = ModelOptions(base_url=args.base_url, api_key_env=args.api_key_env)
     try:
         summary = asyncio.run(run_synthesis(out, args.model, config=config, options=options, only=args.only,

@@ -99,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
               f"  pertool eval --resume {run_dir.path}", file=sys.stderr)
         return 130
     metrics = json.loads((run_dir.path / "metrics.json").read_text())
+    from pertool.benchmarks.quality import quality_warning
+
+    if quality_warning(metrics):
+        print(quality_warning(metrics), file=sys.stderr)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

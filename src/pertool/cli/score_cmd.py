@@ -65,3 +65,8 @@ def _warn(report) -> None:  # type: ignore[no-untyped-def]
         if ids:
             shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
             print(f"pertool: warning: {len(ids)} {label}: {shown}", file=sys.stderr)
+    from pertool.benchmarks.quality import quality_warning
+
+    warning = quality_warning(report.extra)
+    if warning:
+        print(warning, file=sys.stderr)

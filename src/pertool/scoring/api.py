@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from pertool.benchmarks.quality import gold_quality
 from pertool.errors import PertoolError
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.schema import Prediction, Sample
@@ -43,6 +44,7 @@ def score(
         report.mode = "pertool"
         report.missing_predictions = [s.id for s in samples if s.id not in by_id]
         report.unknown_predictions = [i for i in by_id if i not in ids]
+        report.extra["quality"] = gold_quality(samples).to_json()
         return report
     results = []
     missing = []
@@ -55,6 +57,7 @@ def score(
     report.mode = compat or "pertool"
     report.missing_predictions = missing
     report.unknown_predictions = [i for i in by_id if i not in ids]
+    report.extra["quality"] = gold_quality(samples).to_json()  # golds that can never match
     return report
 
 

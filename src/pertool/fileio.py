@@ -114,6 +114,8 @@ def read_config(path: Path) -> Any:
     text = read_text(path)
     if path.suffix == ".json":
         return json_value(text, str(path))
+    if _bracket_depth(text) > _MAX_CONFIG_DEPTH:  # PyYAML's scanner is quadratic in flow depth
+        raise DataError(str(path), f"nested more than {_MAX_CONFIG_DEPTH} levels deep")
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
@@ -126,3 +128,18 @@ def read_config(path: Path) -> Any:
         raise DataError(str(path), f"not valid YAML: {problem}{where}") from None
     except RecursionError:
         raise DataError(str(path), "not valid YAML: nested too deeply") from None
+
+
+_MAX_CONFIG_DEPTH = 100
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of [ and { (quotes ignored: a config never needs 100 levels)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest

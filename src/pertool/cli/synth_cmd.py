@@ -46,11 +46,11 @@ def run(args: argparse.Namespace) -> int:
     from pertool.synth.api import run_synthesis
     from pertool.synth.store import load_config
 
+    check_range("--max-concurrency", args.max_concurrency, low=1, high=1024)
     out = Path(args.out)
     config = load_config(args.config) if args.config else None
     if config is None and not (out / "pipeline.json").exists():
         raise PertoolError(f"{out} has no pipeline yet: give --config FILE")
-    check_range("--max-concurrency", args.max_concurrency, low=1, high=1024)
     prices = read_prices(args.prices) if args.prices else None
     options = ModelOptions(base_url=args.base_url, api_key_env=args.api_key_env)
     try:

@@ -19,7 +19,7 @@ from typing import Any
 from pertool.schema import Sample
 from pertool.values import normalize_text
 
-__all__ = ["GoldQuality", "gold_quality", "quality_warning"]
+__all__ = ["GoldQuality", "gold_quality", "not_finite", "quality_warning"]
 
 
 @dataclass
@@ -53,12 +53,13 @@ def gold_quality(samples: Sequence[Sample]) -> GoldQuality:
             for param, accepted in call.arguments.items():
                 if not accepted:
                     report.empty_accepted.append(f"{sample.id}: {call.name}.{param}")
-                elif any(_not_finite(value) for value in accepted):
+                elif any(not_finite(value) for value in accepted):
                     report.not_finite.append(f"{sample.id}: {call.name}.{param}")
     return report
 
 
-def _not_finite(value: Any, depth: int = 0) -> bool:
+def not_finite(value: Any, depth: int = 0) -> bool:
+    """Whether a value holds NaN or an infinity (at any depth up to 50)."""
     if isinstance(value, float):
         return not math.isfinite(value)
     if depth > 50:
@@ -68,7 +69,7 @@ def _not_finite(value: Any, depth: int = 0) -> bool:
         children = value.values()
     elif isinstance(value, list):
         children = value
-    return any(_not_finite(v, depth + 1) for v in children)
+    return any(not_finite(v, depth + 1) for v in children)
 
 
 def quality_warning(report_json: dict[str, Any]) -> str | None:

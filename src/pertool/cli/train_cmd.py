@@ -51,8 +51,10 @@ def run_export(args: argparse.Namespace) -> int:
 
     from pertool.benchmarks.registry import load_benchmark
     from pertool.benchmarks.views import apply_profile_view
+    from pertool.cli.checks import check_range
     from pertool.training.sft import check_trainable, write_export
 
+    check_range("--limit", args.limit, low=1, high=10**9)
     samples = load_benchmark(args.benchmark, args.data_dir)
     check_trainable(samples, args.allow_test)
     if args.limit is not None:
@@ -78,8 +80,11 @@ def run_tiny(args: argparse.Namespace) -> int:
 
 
 def run_lora(args: argparse.Namespace) -> int:
+    from pertool.cli.checks import check_range
     from pertool.training.lora import train_lora
 
+    check_range("--limit", args.limit, low=1, high=10**9)
+    check_range("--max-steps", args.max_steps, low=1, high=10**9)
     result = train_lora(args.base, args.data, args.out, config_file=args.config, max_steps=args.max_steps,
                         limit=args.limit, resume=args.resume, allow_test=args.allow_test,
                         tool_mode=args.tool_mode)  # fmt: skip

@@ -102,9 +102,11 @@ def test_bad_benchmark_and_missing_predictions():
 def test_download_command_over_loopback(tmp_path, serve_dir):
     root = write_split_dir(tmp_path / "mirror", [record()] * 474, [record()] * 609)
     env = {**os.environ, "PERTOOL_DATA_DIR": str(tmp_path / "data")}
-    proc = run("data", "download", "ptbench", "--from", serve_dir(root), env=env, check=True)
-    assert "trained: 474 samples, untrained: 609 samples" in proc.stdout
-    assert (Path(tmp_path / "data" / "ptbench" / "test_untrained_user" / "data.json")).is_file()
+    # Right counts, wrong bytes: only the pinned commit's files are accepted (git blob ids);
+    # acceptance itself is tested in test_download.py with a test's own ids.
+    proc = run("data", "download", "ptbench", "--from", serve_dir(root), env=env)
+    assert proc.returncode == 2 and "does not match the pinned commit's" in proc.stderr
+    assert not Path(tmp_path / "data").exists()
     offline = run("data", "download", "ptbench", "--from", "http://127.0.0.1:9/", env=env)
     assert offline.returncode == 2 and "cannot reach" in offline.stderr
 

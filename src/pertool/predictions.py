@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pertool.errors import DataError
+from pertool.fileio import json_value
 
 __all__ = ["PredictionsFile", "read_predictions"]
 
@@ -21,6 +23,8 @@ def read_predictions(path: str | Path) -> PredictionsFile:
     path = Path(path)
     out = PredictionsFile(outputs={})
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would hang, a device never end
+            raise DataError(str(path), "not a regular file; refused")
         handle = open(path, "rb")  # decoded per line, so an encoding error names its line
     except OSError as exc:
         raise DataError(str(path), exc.strerror or str(exc)) from None
@@ -38,10 +42,7 @@ def read_predictions(path: str | Path) -> PredictionsFile:
 def _read_line(out: PredictionsFile, line: str, where: str) -> None:
     if not line.strip():
         return
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(where, f"not valid JSON ({exc.msg}, column {exc.colno})") from None
+    record = json_value(line, where)
     if not isinstance(record, dict) or not isinstance(record.get("id"), str) or "output" not in record:
         raise DataError(where, 'expected an object with a string "id" and an "output"')
     output = record.get("output")

@@ -31,7 +31,7 @@ _USER_KEYS = ("username", "user_name", "name", "user_id")
 def load_ptbench(path: str | Path) -> list[Sample]:
     """Load a `data.json` file, or a directory holding one or both split directories."""
     path = Path(path)
-    if path.is_file():
+    if path.exists() and not path.is_dir():  # a FIFO or device is refused when read
         return load_ptbench_file(path, _split_of(path))
     if not path.is_dir():
         raise DataError(str(path), "no such file or directory")

@@ -18,8 +18,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pertool.benchmarks.validation import Fail, expect, validate
 from pertool.errors import DataError, SpecError
-from pertool.fileio import read_json, user_data_dir
+from pertool.fileio import read_json, read_text, user_data_dir
 from pertool.parsing.literals import NotALiteral, literal_value
 from pertool.schema import Environment, GoldCall, Platform, Profile, Provenance, Sample, Tool
 
@@ -30,6 +31,8 @@ ROOT_KEY = "toolspectrum_root"
 SUBSETS = ("persona", "environment", "persona_environment")
 _API_FILES = {"persona": "API_description_persona.json", "environment": "API_description_environment.json",
               "persona_environment": "API_description.json"}  # fmt: skip
+PROMPT_FILES = {"persona": "prompt_call_api_persona.txt", "environment": "prompt_call_api_environment.txt",
+                "persona_environment": "prompt_call_api.txt"}  # fmt: skip
 _CLASSES: dict[str, Provenance] = {"required_arguments": "required", "personalized_arguments": "personalized",
                                    "environmental_arguments": "environmental"}  # fmt: skip
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array",
@@ -83,6 +86,7 @@ def load_toolspectrum(subset: str, data_dir: str | Path | None = None,
     if not file.is_file():
         raise SpecError(f"{file} not found; `pertool data download toolspectrum` fetches all three subsets")
     apps = _apps(api_file(root, subset), report)
+    read_text(root / "prompts" / PROMPT_FILES[subset])  # checked now: a run must not fail later
     records = read_json(file)
     if not isinstance(records, list):
         raise DataError(str(file), "expected a JSON list of samples")
@@ -101,14 +105,22 @@ class _App:
 def _apps_cached(path: Path, mtime: float) -> tuple[dict[str, _App], tuple[str, ...]]:
     odd: list[str] = []
     apps = {}
-    for name, spec in read_json(path).items():
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise DataError(str(path), "expected an object of apps")
+    for name, spec in data.items():
+        def fail(field_: str, message: str, name: str = name) -> DataError:
+            return DataError(str(path), message, field=f"{name}.{field_}".strip("."))
+
+        expect(spec, dict, fail, "")
         tools, classes = {}, {}
-        for api, desc in spec.get("APIs", {}).items():
-            tools[api], classes[api] = _tool(name, api, desc, odd)
-        profile = {"desc": spec.get("desc", "")}
+        for api, desc in expect(spec.get("APIs", {}), dict, fail, "APIs").items():
+            expect(desc, dict, fail, f"APIs.{api}")
+            tools[api], classes[api] = _tool(name, api, desc, odd, fail)
+        profile = {"desc": expect(spec.get("desc", ""), str, fail, "desc")}
         if "policy" in spec:
             profile["policy"] = spec["policy"]
-        apps[name] = _App(Platform(name=name, profile=profile), tools, classes)
+        apps[name] = _App(validate(Platform, {"name": name, "profile": profile}, fail, ""), tools, classes)
     return apps, tuple(odd)
 
 
@@ -121,12 +133,14 @@ def _apps(path: Path, report: QualityReport | None) -> dict[str, _App]:
     return apps
 
 
-def _tool(app: str, api: str, desc: dict[str, Any], odd: list[str]) -> tuple[Tool, dict[str, Provenance]]:
+def _tool(app: str, api: str, desc: dict[str, Any], odd: list[str],
+          fail: Fail) -> tuple[Tool, dict[str, Provenance]]:  # fmt: skip
     properties: dict[str, Any] = {}
     classes: dict[str, Provenance] = {}
     required: list[str] = []
     for key, cls in _CLASSES.items():
-        for raw, text in (desc.get(key) or {}).items():
+        for raw, text in expect(desc.get(key) or {}, dict, fail, f"APIs.{api}.{key}").items():
+            expect(text, str, fail, f"APIs.{api}.{key}.{raw}")
             match = _ARG.match(raw)
             name, kind = (match.group(1), match.group(2)) if match else (raw.split(" ")[0], "str")
             if kind not in _JSON_TYPES:
@@ -140,9 +154,10 @@ def _tool(app: str, api: str, desc: dict[str, Any], odd: list[str]) -> tuple[Too
             classes[name] = cls
             if cls == "required":
                 required.append(name)
-    return Tool.model_validate({"type": "function", "app": app, "function": {
-        "name": api, "description": desc.get("desc", ""),
-        "parameters": {"type": "object", "properties": properties, "required": required}}}), classes
+    return validate(Tool, {"type": "function", "app": app, "function": {
+        "name": api, "description": expect(desc.get("desc", ""), str, fail, f"APIs.{api}.desc"),
+        "parameters": {"type": "object", "properties": properties, "required": required}}},
+        fail, f"APIs.{api}"), classes  # fmt: skip
 
 
 def _available(text: str) -> list[Any] | None:
@@ -151,7 +166,7 @@ def _available(text: str) -> list[Any] | None:
         return None
     try:
         value = literal_value(ast.parse(match.group(1), mode="eval").body)
-    except (SyntaxError, NotALiteral, ValueError):
+    except (SyntaxError, NotALiteral, ValueError, RecursionError, MemoryError):
         return None
     return value if isinstance(value, list) else None
 

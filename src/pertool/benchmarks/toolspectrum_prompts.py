@@ -12,18 +12,18 @@ import json
 from functools import cache
 from pathlib import Path
 
-from pertool.benchmarks.toolspectrum import ROOT_KEY, api_file, resolve_data_dir
+from pertool.benchmarks.toolspectrum import PROMPT_FILES, ROOT_KEY, api_file, resolve_data_dir
+from pertool.fileio import read_text
 from pertool.schema import Sample
 
 __all__ = ["toolspectrum_messages", "toolspectrum_prompt", "TEMPLATES"]
 
-TEMPLATES = {"persona": "prompt_call_api_persona.txt", "environment": "prompt_call_api_environment.txt",
-             "persona_environment": "prompt_call_api.txt"}  # fmt: skip
+TEMPLATES = PROMPT_FILES
 
 
 @cache
 def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
+    return read_text(path)  # a file gone since loading is one error line, not a traceback
 
 
 def _json(value: object) -> str:

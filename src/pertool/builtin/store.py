@@ -21,11 +21,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pertool.benchmarks.ptbench import to_record, write_ptbench
+from pertool.benchmarks.validation import check_unique_ids, expect, validate
 from pertool.builtin.generate import BENCHMARK, GENERATOR_VERSION, Generated, GeneratorSettings, generate
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, iter_jsonl, jsonl_dumps, jsonl_loads, make_temp_dir, read_json
+from pertool.fileio import (
+    atomic_write_text,
+    json_value,
+    jsonl_dumps,
+    make_temp_dir,
+    read_json,
+    read_text,
+)  # fmt: skip
 from pertool.locking import FileLock
-from pertool.schema import Environment, GoldCall, Platform, Profile, Sample, Tool
+from pertool.schema import Platform, Profile, Sample, Tool
 
 __all__ = ["write_dataset", "write_samples", "load_dataset", "load_builtin", "scenario_of"]
 
@@ -95,34 +103,85 @@ def _row(sample: Sample) -> dict[str, Any]:
 
 
 def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[Sample]:
-    """Samples of one split of a dataset in the pertool format."""
+    """Samples of one split of a dataset in the pertool format. Malformed files raise one
+    `DataError` naming the file, the line and the field; duplicate ids are an error."""
+    if not root.is_dir():
+        raise DataError(str(root), "not a directory (dataset:DIR is a dataset written by `pertool generate`)")
     rows_file = root / f"{split}.jsonl"
     if not rows_file.is_file():
         raise DataError(str(rows_file), "not found; is this a dataset written by `pertool generate`?")
-    scenarios = {name: ({p["name"]: Platform.model_validate(p) for p in d["platforms"]},
-                        [Tool.model_validate(t) for t in d["tools"]])
-                 for name, d in read_json(root / "scenarios.json").items()}  # fmt: skip
-    profiles = {uid: Profile.model_validate(p) for uid, p in read_json(root / "users.json").items()}
-    manifest = read_json(root / "manifest.json") if (root / "manifest.json").is_file() else {}
-    benchmark = str(manifest.get("benchmark", BENCHMARK))
+    scenarios = _scenarios(root / "scenarios.json")
+    profiles = _profiles(root / "users.json")
+    manifest = read_json(root / "manifest.json") if (root / "manifest.json").exists() else {}
+    if not isinstance(manifest, dict):
+        raise DataError(str(root / "manifest.json"), "expected a JSON object")
+    benchmark = manifest.get("benchmark", BENCHMARK)
+    if not isinstance(benchmark, str):
+        raise DataError(str(root / "manifest.json"), "expected a string", field="benchmark")
     samples = []
-    # split on "\n" only and decoded line by line (a bad byte names its line)
-    for number, line in iter_jsonl(rows_file):
-        try:
-            row = jsonl_loads(line)
-            shared, tools = scenarios[row["scenario"]]
-            platforms = [shared[name] for name in row["platforms"]]  # each sample's own order
-            environment = row.get("environment")
-            samples.append(Sample(
-                id=row["id"], benchmark=benchmark, split=row["split"], user_id=row["user_id"],
-                query=row["query"], profile=profiles[row["user_id"]], platforms=platforms, tools=tools,
-                gold_platform=row["gold_platform"],
-                gold_calls=[GoldCall.model_validate(c) for c in row["gold_calls"]], extra=row["extra"],
-                environment=Environment.model_validate(environment) if environment else None,
-            ))  # fmt: skip
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"{rows_file}, line {number}", f"malformed sample ({exc})") from None
+    for number, line in enumerate(read_text(rows_file).split("\n"), start=1):
+        if line.strip():
+            samples.append(_sample(line, f"{rows_file}, line {number}", benchmark, scenarios, profiles))
+    check_unique_ids((s.id, f"{rows_file}, line {n}") for n, s in enumerate(samples, start=1))
     return samples
+
+
+_Scenario = tuple[dict[str, Platform], list[Tool]]
+
+
+def _scenarios(file: Path) -> dict[str, _Scenario]:
+    data = read_json(file)
+    if not isinstance(data, dict):
+        raise DataError(str(file), "expected an object of scenarios")
+    out = {}
+    for name, spec in data.items():
+        def fail(field: str, message: str, name: str = name) -> DataError:
+            return DataError(str(file), message, field=f"{name}.{field}".strip("."))
+
+        expect(spec, dict, fail, "")
+        platforms = [validate(Platform, p, fail, f"platforms[{i}]")
+                     for i, p in enumerate(expect(spec.get("platforms"), list, fail, "platforms"))]
+        tools = [validate(Tool, t, fail, f"tools[{i}]")
+                 for i, t in enumerate(expect(spec.get("tools"), list, fail, "tools"))]
+        out[name] = ({p.name: p for p in platforms}, tools)
+    return out
+
+
+def _profiles(file: Path) -> dict[str, Profile]:
+    data = read_json(file)
+    if not isinstance(data, dict):
+        raise DataError(str(file), "expected an object of user profiles")
+    return {uid: validate(Profile, p, lambda field, message: DataError(str(file), message, field=field), uid)
+            for uid, p in data.items()}  # fmt: skip
+
+
+def _sample(line: str, where: str, benchmark: str, scenarios: dict[str, _Scenario],
+            profiles: dict[str, Profile]) -> Sample:  # fmt: skip
+    def fail(field: str, message: str) -> DataError:
+        return DataError(where, message, field=field)
+
+    row = expect(json_value(line, where), dict, fail, "")
+    scenario = expect(row.get("scenario"), str, fail, "scenario")
+    if scenario not in scenarios:
+        raise fail("scenario", f"{scenario!r} is not in scenarios.json")
+    shared, tools = scenarios[scenario]
+    platforms = []
+    for i, name in enumerate(expect(row.get("platforms"), list, fail, "platforms")):
+        if not isinstance(name, str) or name not in shared:
+            raise fail(f"platforms[{i}]", f"{name!r} is not a platform of scenario {scenario!r}")
+        platforms.append(shared[name])  # each sample's own order
+    user_id = expect(row.get("user_id"), (str, type(None)), fail, "user_id")
+    if user_id is not None and user_id not in profiles:
+        raise fail("user_id", f"{user_id!r} is not in users.json")
+    environment = expect(row.get("environment"), (dict, type(None)), fail, "environment")
+    fields = {key: row.get(key) for key in ("id", "split", "query", "gold_platform", "extra")}
+    fields["gold_calls"] = expect(row.get("gold_calls"), list, fail, "gold_calls")
+    fields["extra"] = expect(fields["extra"], (dict, type(None)), fail, "extra") or {}
+    return validate(Sample, {
+        **fields, "benchmark": benchmark, "user_id": user_id,
+        "profile": profiles[user_id] if user_id is not None else Profile(), "platforms": platforms,
+        "tools": tools, "environment": environment or None,
+    }, fail, "")  # fmt: skip
 
 
 # How long a process waits for another one that is generating the cache (normally seconds).

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pertool.cli import signals
+    from pertool.cli.checks import check_run_options
     from pertool.cli.eval_cmd import config_from_args
     from pertool.errors import PertoolError
     from pertool.locking import FileLock
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from pertool.report.ablation import format_terminal, run_ablation, write_outputs
     from pertool.runner.run import default_out_dir
 
+    check_run_options(args)
     args.profile_view = None  # set per condition
     config = config_from_args(args)
     out = Path(args.out) if args.out else default_out_dir(f"ablate-{config.model}")

@@ -22,6 +22,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     d.add_argument("name", choices=["ptbench", "toolspectrum"], help="which benchmark")
     d.add_argument("--from", dest="source", metavar="DIR_OR_URL",
                    help="a local directory or base URL with the repository's layout")
+    d.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="deadline for the whole download (default 600)")
+    d.add_argument("--max-download-mb", type=float, default=500.0, metavar="MB",
+                   help="refuse to fetch more than this many megabytes in all (default 500)")
     d.set_defaults(run=run_download)
     e = sub.add_parser("export", help="write a benchmark's test split in another format (ptbench)",
                        description="Write a benchmark's test split in PTBench's layout "
@@ -35,11 +39,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from pertool.benchmarks.download import download
+    from pertool.benchmarks.download import Limits, download
     from pertool.benchmarks.registry import remote_dataset
+    from pertool.cli.checks import check_range
 
+    check_range("--timeout", args.timeout, low=0.1, high=7 * 24 * 3600)
+    check_range("--max-download-mb", args.max_download_mb, low=0.001, high=1024 * 1024)
     remote, dest = remote_dataset(args.name)
-    summary = download(remote, dest, args.source)
+    limits = Limits(deadline_s=args.timeout, max_bytes=int(args.max_download_mb * 1024 * 1024))
+    summary = download(remote, dest, args.source, limits)
     print(f"{args.name}: {summary}; saved in {dest}")
     return 0
 

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pertool.cli import signals
+    from pertool.cli.checks import check_run_options
     from pertool.errors import PertoolError
     from pertool.report.terminal import format_report
     from pertool.runner.progress import retries_text
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from pertool.runner.rundir import RunDir
     from pertool.urls import restore_base_url
 
+    check_run_options(args)
     if args.resume:
         given = [f"--{o.replace('_', '-')}" for o in _CONFIG_OPTIONS
                  if o != "base_url" and getattr(args, o) not in (None, False)]  # fmt: skip
@@ -117,6 +119,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         run_dir.unlock()
     metrics = json.loads((run_dir.path / "metrics.json").read_text(encoding="utf-8"))
+    from pertool.benchmarks.quality import quality_warning
+
+    if quality_warning(metrics):
+        print(quality_warning(metrics), file=sys.stderr)
     failed = len(metrics["failed"])
     if failed and not report.answered:  # no table of zeros: nothing was answered
         print(f"pertool: error: {failed} of {failed} requests failed; see errors.jsonl", file=sys.stderr)
@@ -158,12 +164,9 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                  "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None}  # fmt: skip
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
     sampling = OFFICIAL_SAMPLING if args.compat else {"temperature": 0.0, "max_tokens": 512}
-    prices = None
-    if args.prices:
-        try:
-            prices = json.loads(open(args.prices, encoding="utf-8").read())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise PertoolError(f"--prices {args.prices}: {exc}") from None
+    from pertool.cli.checks import read_prices
+
+    prices = read_prices(args.prices) if args.prices else None
     fields = {
         "benchmark": args.benchmark or "builtin", "model": args.model or "baseline/history",
         "options": asdict(options), "tool_mode": args.tool_mode or "text",

@@ -34,11 +34,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pertool.benchmarks.registry import EXAMPLE_PREDICTIONS, load_benchmark
+    from pertool.cli.checks import check_run_options
     from pertool.errors import PertoolError
     from pertool.predictions import read_predictions
     from pertool.report.terminal import format_report
     from pertool.scoring.api import score
 
+    check_run_options(args)
     if args.predictions is None:
         if args.benchmark != "example":
             raise PertoolError("--predictions FILE is required with --benchmark " + args.benchmark)
@@ -79,3 +81,8 @@ def _warn(report) -> None:  # type: ignore[no-untyped-def]
         if ids:
             shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
             print(f"pertool: warning: {len(ids)} {label}: {shown}", file=sys.stderr)
+    from pertool.benchmarks.quality import quality_warning
+
+    warning = quality_warning(report.extra)
+    if warning:
+        print(warning, file=sys.stderr)

@@ -38,10 +38,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    import json
     from pathlib import Path
 
     from pertool.cli import signals
+    from pertool.cli.checks import check_range, read_prices
     from pertool.errors import PertoolError
     from pertool.locking import FileLock
     from pertool.models.registry import ModelOptions
@@ -50,12 +50,13 @@ def run(args: argparse.Namespace) -> int:
     from pertool.synth.store import PipelineDir, load_config
     from pertool.synth.summary_table import format_synth_summary
 
+    check_range("--max-concurrency", args.max_concurrency, low=1, high=1024)
     out = Path(args.out)
     target = check_out_dir(out, "pipeline")  # a user's directory is refused before anything
     config = load_config(args.config) if args.config else None
     if config is None and not (out / "pipeline.json").exists():
         raise PertoolError(f"{out} has no pipeline yet: give --config FILE")
-    prices = json.loads(Path(args.prices).read_text()) if args.prices else None
+    prices = read_prices(args.prices) if args.prices else None
     options = ModelOptions(base_url=args.base_url, api_key_env=args.api_key_env)
     before = PipelineDir(out)  # to tell this run's calls from the totals in summary.json
     summary_before, done_before = before.summary(), [s for s in STAGES if before.done(s)]

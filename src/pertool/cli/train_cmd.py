@@ -52,9 +52,11 @@ def run_export(args: argparse.Namespace) -> int:
 
     from pertool.benchmarks.registry import load_benchmark
     from pertool.benchmarks.views import apply_profile_view
+    from pertool.cli.checks import check_range
     from pertool.outpaths import check_out_file, record_written
     from pertool.training.sft import check_trainable, read_dataset_info, write_export
 
+    check_range("--limit", args.limit, low=1, high=10**9)
     check_out_file(Path(args.out))  # a user's file is refused before anything is loaded
     if args.format == "llamafactory":
         read_dataset_info(Path(args.out).parent / "dataset_info.json")  # merged into: must be readable
@@ -93,11 +95,14 @@ def run_lora(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pertool.cli import signals
+    from pertool.cli.checks import check_range
     from pertool.errors import PertoolError
     from pertool.locking import FileLock
     from pertool.outpaths import check_out_dir
     from pertool.training.lora import train_lora
 
+    check_range("--limit", args.limit, low=1, high=10**9)
+    check_range("--max-steps", args.max_steps, low=1, high=10**9)
     target = check_out_dir(Path(args.out), "lora")  # a user's directory is refused up front
     target.make()
     lock = FileLock(Path(args.out) / ".lock")

@@ -31,8 +31,19 @@ def render_ptbench(platform: str, calls: Iterable[Call]) -> str:
 
 
 def gold_as_calls(gold: Iterable[GoldCall]) -> list[Call]:
-    """The first accepted value of every gold argument, as calls."""
-    return [Call(name=g.name, arguments={k: v[0] for k, v in g.arguments.items()}) for g in gold]
+    """The first accepted value of every gold argument, as calls. NaN and infinities cannot be
+    written, so an argument that accepts nothing else is left out (no answer can match it; the
+    loader's quality report lists it)."""
+    from pertool.benchmarks.quality import not_finite
+
+    calls = []
+    for g in gold:
+        firsts = {k: next((x for x in v if not not_finite(x)), _NONE) for k, v in g.arguments.items()}
+        calls.append(Call(name=g.name, arguments={k: x for k, x in firsts.items() if x is not _NONE}))
+    return calls
+
+
+_NONE = object()
 
 
 def writable_name(name: str) -> bool:

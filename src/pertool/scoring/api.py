@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+from pertool.benchmarks.quality import gold_quality
 from pertool.errors import PertoolError
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.schema import Prediction, Sample
@@ -57,6 +58,7 @@ def _score(samples: Sequence[Sample], by_id: dict[str, str | Prediction | None],
         report.mode = "pertool"
         report.missing_predictions = [s.id for s in samples if s.id not in by_id]
         report.unknown_predictions = [i for i in by_id if i not in ids]
+        report.extra["quality"] = gold_quality(samples).to_json()
         return report
     results = []
     missing = []
@@ -69,6 +71,7 @@ def _score(samples: Sequence[Sample], by_id: dict[str, str | Prediction | None],
     report.mode = compat or "pertool"
     report.missing_predictions = missing
     report.unknown_predictions = [i for i in by_id if i not in ids]
+    report.extra["quality"] = gold_quality(samples).to_json()  # golds that can never match
     return report
 
 

@@ -8,6 +8,11 @@ P-excessive counting. Defect 2 is NOT reproduced: the public parser calls `eval(
 operations; here only arithmetic on numeric literals is folded, by walking the tree, and any
 other binary operation is a format failure. Nothing is ever evaluated.
 
+Bounds the public scripts lack (each a format failure here, where the public scripts would run
+on): answers longer than `MAX_COMPAT_CHARS`, integer results wider than `MAX_RESULT_BITS`, and
+more than `MAX_FOLD_BITS` of folded results in one answer. They keep one answer under a second
+and 100 MB; answers of the length the public settings allow (128 tokens) never reach them.
+
 The per-sample logic mirrors the public `evaluate` and `error_analysis` passes exactly, so an
 exception anywhere in them (a comparison that raises) makes the sample a format failure.
 """
@@ -25,7 +30,8 @@ from typing import Any
 from pertool.schema import Sample
 from pertool.scoring.results import SampleResult
 
-__all__ = ["official_parse", "official_include", "score_sample_official"]
+__all__ = ["MAX_COMPAT_CHARS", "MAX_FOLD_BITS", "MAX_RESULT_BITS", "official_parse", "official_include",
+           "score_sample_official"]
 
 Gold = tuple[str | None, list[dict[str, dict[str, Any]]]]
 
@@ -37,7 +43,10 @@ _BINARY: dict[type, Any] = {
 }  # fmt: skip
 _UNARY: dict[type, Any] = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert,
           ast.Not: operator.not_}  # fmt: skip
-_MAX_RESULT_BITS = 1_000_000  # folding refuses powers and shifts that would build bigger numbers
+# Parsing 200k characters of nested lists takes ~100 MB of syntax tree; a quarter of that is safe.
+MAX_COMPAT_CHARS = 50_000
+MAX_RESULT_BITS = 10_000  # ~3,000 digits: no folded integer (power, shift, product) is wider
+MAX_FOLD_BITS = 1_000_000  # all folded integers of one answer together: bounds chains of them
 
 
 class _Unsupported(Exception):
@@ -49,7 +58,10 @@ class _Unsupported(Exception):
 
 def official_parse(text: str) -> tuple[Any, list[dict[str, dict[Any, Any]]]]:
     """The public `ast_parse`: wrap in braces, take the first key and its call(s). Raises on
-    anything the public parser fails on."""
+    anything the public parser fails on, and on answers past this module's bounds."""
+    if len(text) > MAX_COMPAT_CHARS:
+        raise _Unsupported(f"answer of {len(text)} characters exceeds {MAX_COMPAT_CHARS}")
+    budget = _FoldBudget()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tree = ast.parse("{" + text + "}", mode="eval").body
@@ -64,18 +76,35 @@ def official_parse(text: str) -> tuple[Any, list[dict[str, dict[Any, Any]]]]:
         raise _Unsupported("platform is neither a name nor a constant")
     body = tree.values[0]
     if isinstance(body, ast.Call):
-        return key, [_resolve_call(body)]
+        return key, [_resolve_call(body, budget)]
     if not isinstance(body, (ast.List, ast.Tuple, ast.Set)):
         raise _Unsupported("no call list")
     calls = []
     for element in body.elts:
         if not isinstance(element, ast.Call):
             raise _Unsupported("list element is not a call")
-        calls.append(_resolve_call(element))
+        calls.append(_resolve_call(element, budget))
     return key, calls
 
 
-def _resolve_call(node: ast.Call) -> dict[str, dict[Any, Any]]:
+class _FoldBudget:
+    """Bits of folded integers one answer may still produce (see MAX_FOLD_BITS)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_FOLD_BITS
+
+    def spend(self, value: Any) -> Any:
+        if isinstance(value, int):
+            bits = value.bit_length()
+            if bits > MAX_RESULT_BITS:
+                raise _Unsupported(f"folded integer of {bits} bits exceeds {MAX_RESULT_BITS}")
+            self.left -= bits
+            if self.left < 0:
+                raise _Unsupported(f"folded integers exceed {MAX_FOLD_BITS} bits in one answer")
+        return value
+
+
+def _resolve_call(node: ast.Call, budget: _FoldBudget) -> dict[str, dict[Any, Any]]:
     parts: list[str] = []
     func: ast.expr = node.func
     while isinstance(func, ast.Attribute):
@@ -83,11 +112,11 @@ def _resolve_call(node: ast.Call) -> dict[str, dict[Any, Any]]:
         func = func.value
     if isinstance(func, ast.Name):
         parts.append(func.id)
-    args = {kw.arg: _resolve_value(kw.value) for kw in node.keywords}  # positional: dropped
+    args = {kw.arg: _resolve_value(kw.value, budget) for kw in node.keywords}  # positional: dropped
     return {".".join(reversed(parts)): args}
 
 
-def _resolve_value(node: ast.expr) -> Any:
+def _resolve_value(node: ast.expr, budget: _FoldBudget) -> Any:
     if isinstance(node, ast.Constant):
         return "..." if node.value is Ellipsis else node.value
     if isinstance(node, ast.UnaryOp):
@@ -97,48 +126,49 @@ def _resolve_value(node: ast.expr) -> Any:
             raise _Unsupported("unary operator on a non-constant")
         return -operand.value  # type: ignore[operator]  # raises as the public script does
     if isinstance(node, ast.List):
-        return [_resolve_value(v) for v in node.elts]
+        return [_resolve_value(v, budget) for v in node.elts]
     if isinstance(node, ast.Dict):
         if any(k is None for k in node.keys):
             raise _Unsupported("dict unpacking")
-        return {_resolve_value(k): _resolve_value(v) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+        return {_resolve_value(k, budget): _resolve_value(v, budget) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
     if isinstance(node, ast.BinOp):
         ast.unparse(node)  # the public script unparses first: very long chains fail there too
-        return _fold(node)
+        return _fold(node, budget)
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Call):
-        return ast.unparse(node) if not node.keywords else _resolve_call(node)
+        return ast.unparse(node) if not node.keywords else _resolve_call(node, budget)
     if isinstance(node, ast.Tuple):
-        return tuple(_resolve_value(v) for v in node.elts)
+        return tuple(_resolve_value(v, budget) for v in node.elts)
     if isinstance(node, ast.Subscript):
         return ast.unparse(node.value) + "[" + ast.unparse(node.slice) + "]"
     raise _Unsupported(f"unsupported value {type(node).__name__}")  # lambdas included
 
 
-def _fold(node: ast.expr) -> Any:
-    """Arithmetic on numeric literals, computed by walking the tree (defect 2 replaced)."""
+def _fold(node: ast.expr, budget: _FoldBudget) -> Any:
+    """Arithmetic on numeric literals, computed by walking the tree (defect 2 replaced). Each
+    integer is checked before an operation could build one too wide, and charged after."""
     if isinstance(node, ast.Constant):
         if isinstance(node.value, (int, float, complex)):
             return node.value
         raise _Unsupported("binary operation on a non-number")
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_fold(node.operand))
+        return budget.spend(_UNARY[type(node.op)](_fold(node.operand, budget)))
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _fold(node.left), _fold(node.right)
+        left, right = _fold(node.left, budget), _fold(node.right, budget)
         _check_size(node.op, left, right)
-        return _BINARY[type(node.op)](left, right)
+        return budget.spend(_BINARY[type(node.op)](left, right))
     raise _Unsupported("binary operation on something other than numeric literals")
 
 
 def _check_size(op: ast.operator, left: Any, right: Any) -> None:
     if not (isinstance(left, int) and isinstance(right, int)):
         return
-    if isinstance(op, ast.Pow) and abs(left) > 1 and right * math.log2(abs(left)) > _MAX_RESULT_BITS:
+    if isinstance(op, ast.Pow) and abs(left) > 1 and right * math.log2(abs(left)) > MAX_RESULT_BITS:
         raise _Unsupported("power too large to fold")
-    if isinstance(op, ast.LShift) and right + left.bit_length() > _MAX_RESULT_BITS:
+    if isinstance(op, ast.LShift) and left and right + left.bit_length() > MAX_RESULT_BITS:
         raise _Unsupported("shift too large to fold")
-    if isinstance(op, ast.Mult) and left.bit_length() + right.bit_length() > _MAX_RESULT_BITS:
+    if isinstance(op, ast.Mult) and left.bit_length() + right.bit_length() > MAX_RESULT_BITS + 1:
         raise _Unsupported("product too large to fold")
 
 

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from pertool.benchmarks.validation import one_line
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, read_jsonl_lines
+from pertool.fileio import atomic_write_text, read_config, read_jsonl_lines
 from pertool.synth.records import SynthConfig
 
 __all__ = ["PipelineDir", "load_config"]
@@ -22,16 +22,13 @@ PIPELINE_VERSION = 1
 
 
 def load_config(path: str | Path) -> SynthConfig:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataError(str(path), f"unreadable config: {exc}") from None
+    data = read_config(Path(path))
     try:
         return SynthConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise DataError(str(path), f"{where}: {first['msg']}") from None
+        raise DataError(str(path), f"{where}: {one_line(first['msg'])}") from None
 
 
 class PipelineDir:

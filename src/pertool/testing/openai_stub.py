@@ -11,6 +11,7 @@ default reply echoes a fixed assistant message. Real HTTP, real sockets: nothing
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,13 @@ def tool_calls(*calls: tuple[str, Any], content: Any = None) -> dict[str, Any]:
 
 
 Respond = Callable[[Any, StubRequest], Reply]
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that gave up (a deadline, a size cap) is not the stub's error
+        super().handle_error(request, client_address)
 
 
 class StubServer:
@@ -131,7 +139,7 @@ class StubServer:
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client gave up (a deadline): fine
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)  # port 0: any free port
+        self.httpd = _Server((host, port), Handler)  # port 0: any free port
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{self.port}/v1"

@@ -27,10 +27,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pertool.errors import PertoolError
-from pertool.fileio import atomic_write_text
+from pertool.errors import DataError, PertoolError
+from pertool.fileio import atomic_write_text, read_config
 from pertool.models.base import MissingDependency
 
 __all__ = ["DEFAULTS", "build_trainer", "load_settings", "prompt_completion_records", "train_lora"]
@@ -71,14 +69,9 @@ def load_settings(config_file: str | Path | None) -> dict[str, Any]:
         return settings
     path = Path(config_file)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PertoolError(f"--config {path}: cannot read it: {exc}") from exc
-    try:
-        loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError is a ValueError
-        raise PertoolError(f"--config {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-                           f"{exc}") from exc  # fmt: skip
+        loaded = read_config(path)
+    except DataError as exc:
+        raise PertoolError(f"--config {exc}") from None
     if loaded is None:
         return settings
     if not isinstance(loaded, dict):
@@ -95,6 +88,12 @@ def load_settings(config_file: str | Path | None) -> dict[str, Any]:
             raise PertoolError(f"--config {path}: {key} must be {' or '.join(t.__name__ for t in types)}, "
                                f"got {value!r}")  # fmt: skip
         settings[key] = value
+    for key, value in settings.items():  # numbers: finite; counts and rates above 0
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            positive = key not in ("lora_dropout", "warmup_ratio", "weight_decay", "seed")
+            if not math.isfinite(value) or value < 0 or (positive and value <= 0):
+                raise PertoolError(f"--config {path}: {key} must be a finite number "
+                                   f"{'above' if positive else 'of at least'} 0, got {value!r}")  # fmt: skip
     if not 0 <= settings["warmup_ratio"] < 1:  # transformers reads warmup_steps >= 1 as a step count
         raise PertoolError(f"--config {path}: warmup_ratio must be in [0, 1), got {settings['warmup_ratio']}")
     return settings

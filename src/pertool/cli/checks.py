@@ -1,0 +1,67 @@
+"""Range checks of numeric options, so that `--max-attempts 0` or `--timeout nan` is one line
+naming the option (exit 2) instead of a traceback or a run that can never finish."""
+
+from __future__ import annotations
+
+import math
+
+from pertool.errors import PertoolError
+
+__all__ = ["RUN_OPTION_RANGES", "check_range", "check_run_options", "read_prices"]
+
+
+def check_range(option: str, value: float | None, *, low: float, high: float) -> None:
+    """Refuse a value outside [low, high] (NaN and infinities included); None means not given."""
+    if value is None:
+        return
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+        raise PertoolError(f"{option}: {value!r} is out of range; expected {_fmt(low)} to {_fmt(high)}")
+
+
+def _fmt(number: float) -> str:
+    return f"{number:g}" if isinstance(number, float) else str(number)
+
+
+_WEEK_S = 7 * 24 * 3600.0
+# option attribute -> (low, high); an option absent from a command's namespace is skipped.
+RUN_OPTION_RANGES: dict[str, tuple[float, float]] = {
+    "limit": (1, 10**9),
+    "max_concurrency": (1, 1024),
+    "timeout": (0.001, _WEEK_S),
+    "max_attempts": (1, 100),
+    "backoff_cap": (0.0, _WEEK_S),
+    "batch_size": (1, 1 << 16),
+    "temperature": (0.0, 100.0),
+    "max_tokens": (1, 10**7),
+    "resamples": (0, 10**6),  # 0 turns the intervals off
+    "seed": (0, 2**63 - 1),
+}
+
+
+def check_run_options(args: object) -> None:
+    """Range-check the numeric options a command was given (`eval`, `ablate`, `score`, ...)."""
+    for name, (low, high) in RUN_OPTION_RANGES.items():
+        check_range("--" + name.replace("_", "-"), getattr(args, name, None), low=low, high=high)
+
+
+def read_prices(path: str) -> dict[str, float]:
+    """--prices FILE: a JSON object {"input": USD per 1M tokens, "output": ...}, both optional,
+    finite and not negative."""
+    from pathlib import Path
+
+    from pertool.errors import DataError
+    from pertool.fileio import read_json
+
+    try:
+        data = read_json(Path(path))
+    except DataError as exc:
+        raise PertoolError(f"--prices {exc}") from None
+    if not isinstance(data, dict):
+        raise PertoolError(f'--prices {path}: expected a JSON object {{"input": .., "output": ..}}')
+    for key, value in data.items():
+        if key not in ("input", "output"):
+            raise PertoolError(f"--prices {path}, field {key}: unknown; use input and output")
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or value < 0:
+            raise PertoolError(f"--prices {path}, field {key}: expected a price of 0 or more, got {value!r}")
+    return {key: float(value) for key, value in data.items()}

@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
+# pytest workers: most tests wait on subprocesses and loopback servers, so two workers halve the
+# wall time on two cores; one file per worker keeps module fixtures built once.
+TEST_WORKERS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test setup setup-all chromium clean
@@ -35,7 +38,7 @@ chromium:
 test: setup-all chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	CI=$${CI:-1} $(BIN)/python -m pytest
+	CI=$${CI:-1} $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

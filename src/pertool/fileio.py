@@ -23,7 +23,8 @@ from pertool.errors import DataError
 
 __all__ = [
     "atomic_write_bytes", "atomic_write_text", "iter_jsonl", "json_value", "jsonl_dumps", "jsonl_loads",
-    "read_config", "read_json", "read_jsonl_lines", "read_text", "user_cache_dir", "user_data_dir",
+    "read_config", "read_file_bytes", "read_json", "read_jsonl_lines", "read_text", "user_cache_dir",
+    "user_data_dir",
 ]  # fmt: skip
 
 MAX_INPUT_BYTES = 2 * 1024**3  # a file pertool reads whole: 2 GB is past any benchmark
@@ -51,9 +52,9 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
-def read_text(path: Path) -> str:
-    """A whole UTF-8 text file; anything but a regular file of sane size (a FIFO would hang, a
-    device never end), unreadable or not UTF-8, is a `DataError` naming the file."""
+def read_file_bytes(path: Path) -> bytes:
+    """A whole file's bytes; anything but a regular file of sane size (a FIFO would hang, a
+    device never end, a directory), missing or unreadable, is a `DataError` naming the file."""
     path = Path(path)
     try:
         info = os.stat(path)
@@ -63,11 +64,16 @@ def read_text(path: Path) -> str:
             raise DataError(str(path), "is not a regular file (a FIFO, socket or device); refused")
         if info.st_size > MAX_INPUT_BYTES:
             raise DataError(str(path), f"is {info.st_size} bytes, more than the {MAX_INPUT_BYTES} read whole")
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise DataError(str(path), "file not found") from None
     except OSError as exc:
         raise DataError(str(path), f"cannot read it: {exc.strerror or exc}") from None
+
+
+def read_text(path: Path) -> str:
+    """A whole UTF-8 text file (see `read_file_bytes`); not UTF-8 is a `DataError` too."""
+    data = read_file_bytes(path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -155,7 +161,7 @@ def iter_jsonl(file: Path, *, repair: bool = False) -> Iterator[tuple[int, str]]
     with `repair` (the writer reopening the file) cut off, so the appended lines stay whole."""
     if not file.exists():
         return
-    data = file.read_bytes()
+    data = read_file_bytes(file)
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with "\n"
     if tail.strip():

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pertool import __version__
-from pertool.errors import PertoolError
-from pertool.fileio import atomic_write_text, user_cache_dir
+from pertool.errors import DataError, PertoolError
+from pertool.fileio import atomic_write_text, read_json, read_text, user_cache_dir
 
 __all__ = ["MARKER", "OutDir", "check_out_dir", "check_out_file", "record_written"]
 
@@ -38,8 +38,8 @@ def _json_has(name: str, *keys: str) -> Callable[[Path], bool]:
 
     def check(directory: Path) -> bool:
         try:
-            data = json.loads((directory / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = read_json(directory / name)
+        except DataError:  # missing, not a regular file (a FIFO would hang), not UTF-8 or JSON
             return False
         return isinstance(data, dict) and all(k in data for k in keys)
 
@@ -67,10 +67,10 @@ _COMMANDS = {"run": "pertool eval", "ablation": "pertool ablate", "pipeline": "p
 def kind_of(directory: Path) -> str | None:
     """The kind of pertool output in `directory`, or None when it holds none."""
     try:
-        data = json.loads((directory / MARKER).read_text(encoding="utf-8"))
+        data = read_json(directory / MARKER)
         if isinstance(data, dict) and isinstance(data.get("kind"), str):
             return str(data["kind"])
-    except (OSError, ValueError):
+    except DataError:
         pass
     return next((kind for kind, signed in _SIGNATURES.items() if signed(directory)), None)
 
@@ -191,10 +191,11 @@ def check_out_file(path: Path, *, option: str = "--out") -> Path:
         if not path.is_file():
             raise PertoolError(f"{option} {path} is not a regular file; choose another path")
         try:
-            known = _ledger_entry(path).read_text(encoding="utf-8").strip()
-        except OSError:
-            known = ""
-        if not known or known != _sha256(path):
+            known = read_text(_ledger_entry(path)).strip()
+            same = bool(known) and known == _sha256(path)
+        except (DataError, OSError):
+            same = False
+        if not same:
             raise PertoolError(f"{option} {path} exists and pertool did not write it (or it was changed "
                                "since); remove it or choose another path")  # fmt: skip
     return path

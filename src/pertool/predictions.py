@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pertool.errors import DataError
-from pertool.fileio import json_value
+from pertool.fileio import iter_jsonl, json_value
 
 __all__ = ["PredictionsFile", "read_predictions"]
 
@@ -21,21 +19,13 @@ class PredictionsFile:
 
 def read_predictions(path: str | Path) -> PredictionsFile:
     path = Path(path)
+    if not path.exists():
+        raise DataError(str(path), "file not found")
     out = PredictionsFile(outputs={})
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would hang, a device never end
-            raise DataError(str(path), "not a regular file; refused")
-        handle = open(path, "rb")  # decoded per line, so an encoding error names its line
-    except OSError as exc:
-        raise DataError(str(path), exc.strerror or str(exc)) from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            where = f"{path}, line {number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(where, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-            _read_line(out, line, where)
+    # The one JSONL reader: regular files only, split on "\n", a bad byte named by its line, and
+    # a last line torn by a crash (kill -9 mid-write) skipped, as compare and report do.
+    for number, line in iter_jsonl(path, repair=False):
+        _read_line(out, line, f"{path}, line {number}")
     return out
 
 

@@ -29,10 +29,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pertool.audit import audit
     from pertool.benchmarks.registry import load_benchmark
-    from pertool.errors import PertoolError
+    from pertool.cli.checks import check_range, check_run_options
 
-    if args.folds < 2:
-        raise PertoolError("--folds must be at least 2")
+    check_range("--folds", args.folds, low=2, high=1000)
+    check_run_options(args)  # --seed
     samples = load_benchmark(args.benchmark, args.data_dir)
     report = audit(samples, folds=args.folds, seed=args.seed)
     if args.json:

@@ -29,13 +29,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pertool.errors import PertoolError
+    from pertool.cli.checks import check_range, check_run_options
     from pertool.fileio import atomic_write_text
     from pertool.outpaths import check_out_file, record_written
     from pertool.report.compare import FORMATS, build_leaderboard, load_runs
 
-    if args.resamples < 0:
-        raise PertoolError("--resamples must be 0 or more")
+    check_run_options(args)  # --resamples, --seed
+    check_range("--alpha", args.alpha, low=1e-6, high=0.5)
     if args.out:
         check_out_file(Path(args.out))
     runs = load_runs([Path(p) for p in args.runs], resamples=args.resamples, seed=args.seed)

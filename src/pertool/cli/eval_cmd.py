@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pertool.cli import signals
-    from pertool.cli.checks import check_run_options
+    from pertool.cli.checks import check_run_config, check_run_options
     from pertool.errors import PertoolError
     from pertool.report.terminal import format_report
     from pertool.runner.progress import retries_text
@@ -95,9 +95,14 @@ def run(args: argparse.Namespace) -> int:
             raise PertoolError(f"--resume takes its settings from config.json; drop {', '.join(given)}")
         run_dir = RunDir.open(Path(args.resume))
         run_dir.lock()
-        config = load_config(run_dir)
-        # config.json keeps --base-url without credentials: they come back only from the user
-        config.options["base_url"] = restore_base_url(config.options.get("base_url"), args.base_url)
+        try:
+            config = load_config(run_dir)
+            check_run_config(config, str(run_dir.path / "config.json"))
+            # config.json keeps --base-url without credentials: they come back only from the user
+            config.options["base_url"] = restore_base_url(config.options.get("base_url"), args.base_url)
+        except BaseException:
+            run_dir.unlock()
+            raise
         if args.max_concurrency:
             config.max_concurrency = args.max_concurrency
         if args.no_cache:  # this resume only; config.json keeps the run's setting
@@ -108,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                                 config.model_dump(mode="json"), lock=True)  # fmt: skip
     try:
         report = asyncio.run(run_eval(run_dir, config, show_progress=not args.no_progress))
-    except PertoolError:
+    except Exception:  # PertoolError, or a bug: either way an early failure leaves nothing behind
         predictions = run_dir.path / "predictions.jsonl"
         if not args.resume and (not predictions.exists() or predictions.stat().st_size == 0):
             run_dir.discard()  # nothing was run: take back what this run wrote, nothing else

@@ -29,8 +29,12 @@ def run(args: argparse.Namespace) -> int:
 
     from pertool.builtin.generate import GeneratorSettings, generate
     from pertool.builtin.store import write_dataset
+    from pertool.cli.checks import check_range
     from pertool.outpaths import check_out_dir
 
+    for option in ("seed", "users", "untrained_users", "train", "test_trained", "test_untrained"):
+        high = 2**63 - 1 if option == "seed" else 10**6  # GeneratorSettings.check refines users
+        check_range("--" + option.replace("_", "-"), getattr(args, option), low=0, high=high)
     target = check_out_dir(Path(args.out), "dataset")  # a user's directory is refused up front
     settings = GeneratorSettings(seed=args.seed, users=args.users, untrained_users=args.untrained_users,
                                  train=args.train, test_trained=args.test_trained,

@@ -58,9 +58,12 @@ def check_options(args: argparse.Namespace, hang_s: float) -> None:
     """Rates are shares, delays are finite; a hang must end before the client's default timeout."""
     import math
 
+    from pertool.cli.checks import check_range, check_run_options
     from pertool.errors import PertoolError
     from pertool.models.registry import ModelOptions
 
+    check_range("--port", args.port, low=0, high=65535)
+    check_run_options(args)  # --seed
     for option, value in (("--fault-rate", args.fault_rate), ("--corrupt-rate", args.corrupt_rate)):
         if not 0 <= value <= 1:  # also false for NaN
             raise PertoolError(f"{option} must lie between 0 and 1, not {value}")

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from pertool.errors import PertoolError
     from pertool.locking import FileLock
     from pertool.models.registry import ModelOptions
-    from pertool.outpaths import check_out_dir
+    from pertool.outpaths import MARKER, check_out_dir
     from pertool.synth.api import run_synthesis
     from pertool.synth.store import PipelineDir, load_config
     from pertool.synth.summary_table import format_synth_summary
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     options = ModelOptions(base_url=args.base_url, api_key_env=args.api_key_env)
     before = PipelineDir(out)  # to tell this run's calls from the totals in summary.json
     summary_before, done_before = before.summary(), [s for s in STAGES if before.done(s)]
+    entries_before = {p.name for p in out.iterdir()} if out.is_dir() else set()
     target.make()
     lock = FileLock(out / ".lock")
     lock.acquire_now(f"{out} is being written by another `pertool synth`; wait for it to finish")
@@ -67,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
         summary = asyncio.run(run_synthesis(out, args.model, config=config, options=options, only=args.only,
                                             use_cache=not args.no_cache, concurrency=args.max_concurrency,
                                             prices=prices, show_progress=not args.no_progress))  # fmt: skip
+    except PertoolError:  # e.g. a missing API key: a run that made nothing takes back what it wrote
+        new = [p for p in out.iterdir() if p.name not in entries_before and p.name not in (MARKER, ".lock")]
+        if not any(p.name.startswith(".done-") or (p.suffix == ".jsonl" and p.stat().st_size) for p in new):
+            lock.release(remove=True)
+            target.discard(new)
+        raise
     except KeyboardInterrupt:
         return signals.interrupted(f"finished records are saved. Run the same command again to resume "
                                    f"({out})")  # fmt: skip

@@ -77,9 +77,11 @@ def run_export(args: argparse.Namespace) -> int:
 def run_tiny(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from pertool.cli.checks import check_run_options
     from pertool.errors import PertoolError
     from pertool.outpaths import check_out_dir
 
+    check_run_options(args)  # --seed
     target = check_out_dir(Path(args.out), "tiny-model")  # never over a user's (model) directory
     try:
         from pertool.training.tiny_model import build_tiny_model

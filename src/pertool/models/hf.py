@@ -13,7 +13,6 @@ CUDA when available (bf16 where supported, else fp16), float32 on CPU. Needs the
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 import warnings
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pertool.errors import SpecError
 from pertool.models.base import BackendError, Completion, MissingDependency, Request
+from pertool.models.wire import MalformedResponse, load_body
 
 try:
     import torch
@@ -234,8 +234,8 @@ def _tool_calls(text: str) -> list[dict[str, Any]]:
     calls = []
     for body in _TOOL_CALL.findall(text):
         try:
-            call = json.loads(body)
-        except json.JSONDecodeError:
+            call = load_body(body)  # bounded: deep nesting, NaN or a huge integer are not a crash
+        except MalformedResponse:
             continue  # left in the text for the answer parser to judge
         if isinstance(call, dict) and "name" in call:
             calls.append({"name": call["name"], "arguments": call.get("arguments", {})})

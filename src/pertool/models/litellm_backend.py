@@ -127,14 +127,16 @@ class LiteLLMBackend:
         except Exception as exc:  # LiteLLM maps every provider failure to its own exception types
             status = getattr(exc, "status_code", None)
             raise BackendError(
-                f"litellm/{self.model}: {scrub(_short(exc), self._secrets)}",
+                f"litellm/{self.model}: {_short(scrub(str(exc), self._secrets), type(exc).__name__)}",
                 retryable=status in _RETRY_STATUS or isinstance(exc, litellm.APIConnectionError),
                 fatal=status in (401, 403),
             ) from None
         try:
             completion = completion_from_body(_as_body(response))
         except MalformedResponse as exc:
-            raise BackendError(f"litellm/{self.model}: malformed response ({exc})", retryable=True) from None
+            raise BackendError(f"litellm/{self.model}: malformed response "
+                               f"({_short(scrub(str(exc), self._secrets), 'MalformedResponse')})",
+                               retryable=True) from None  # fmt: skip
         completion.latency_s = time.perf_counter() - started
         return completion
 
@@ -179,10 +181,11 @@ def _as_body(response: Any) -> Any:
         raise MalformedResponse(f"unreadable response object ({type(exc).__name__})") from None
 
 
-def _short(exc: Exception) -> str:
-    """LiteLLM's messages run to pages (request dumps, help links): keep the first line."""
-    lines = str(exc).strip().splitlines()
-    first = lines[0] if lines else type(exc).__name__
+def _short(message: str, fallback: str) -> str:
+    """LiteLLM's messages run to pages (request dumps, help links): keep the first line. Cut only
+    after scrubbing: a key cut in half would no longer be recognised."""
+    lines = message.strip().splitlines()
+    first = lines[0] if lines else fallback
     return first if len(first) <= 300 else first[:297] + "..."
 
 

@@ -24,7 +24,7 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit
 
-from pertool.errors import SpecError
+from pertool.errors import PertoolError, SpecError
 from pertool.models.base import Backend, MissingCredential
 from pertool.schema import Sample
 from pertool.urls import host_of, is_loopback, redact_url
@@ -137,4 +137,7 @@ def create_backend(spec: str, options: ModelOptions, samples: Sequence[Sample] =
         raise SpecError(f"unknown model spec {spec!r}; prefixes: {', '.join(known_prefixes())}")
     if not rest and prefix not in ("oracle",):
         raise SpecError(f"model spec {spec!r} needs a model after '{prefix}/'")
-    return factory(rest, options, samples)
+    try:
+        return factory(rest, options, samples)
+    except ValueError as exc:  # an option value the backend cannot use: one line, not a traceback
+        raise PertoolError(f"model {spec!r}: {exc}") from None

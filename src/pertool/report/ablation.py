@@ -21,14 +21,14 @@ Conditions:
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pertool.benchmarks.views import apply_profile_view
-from pertool.errors import PertoolError
+from pertool.errors import DataError, PertoolError
+from pertool.fileio import read_json
 from pertool.report.csv_cells import csv_text
 from pertool.schema import Sample
 from pertool.scoring.results import OVERALL, ScoreReport
@@ -147,7 +147,9 @@ def _open_or_create(path: Path, config: Any, condition: str, toolspectrum: bool)
         old, new = existing.model_dump(exclude=ignore), config.model_dump(exclude=ignore)
         differing = sorted(k for k in new if old.get(k) != new.get(k))
         marker = path / ABLATION_FILE
-        previous = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+        previous = read_json(marker) if marker.exists() else None
+        if previous is not None and not isinstance(previous, dict):
+            raise DataError(str(marker), "expected a JSON object")
         if differing or (previous is not None and previous.get("condition") != condition):
             what = ", ".join(differing) or "the condition"
             raise PertoolError(f"{path} holds a different run ({what} differ); choose another --out")

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pertool.errors import PertoolError
+from pertool.errors import DataError, PertoolError
+from pertool.fileio import read_json
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.parsing.render import render_value
 from pertool.parsing.toolspectrum import parse_toolspectrum
@@ -131,8 +132,8 @@ def load_run(path: Path, *, data_dir: str | None = None) -> RunData:
     metrics_file = path / METRICS
     if metrics_file.is_file():
         try:
-            saved = json.loads(metrics_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            saved = read_json(metrics_file)
+        except DataError:
             saved = {}
         data.usage = saved.get("usage") if isinstance(saved, dict) and isinstance(saved.get("usage"), dict) \
             else None  # fmt: skip

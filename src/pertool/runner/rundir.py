@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, iter_jsonl, jsonl_dumps, jsonl_loads
+from pertool.fileio import atomic_write_text, iter_jsonl, jsonl_dumps, jsonl_loads, read_json
 from pertool.locking import FileLock
 from pertool.outpaths import OutDir, check_out_dir
 
@@ -88,10 +88,7 @@ class RunDir:
         return cls(path)
 
     def config(self) -> dict[str, Any]:
-        try:
-            data = json.loads((self.path / CONFIG).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(str(self.path / CONFIG), f"unreadable: {exc}") from None
+        data = read_json(self.path / CONFIG)
         if not isinstance(data, dict):
             raise DataError(str(self.path / CONFIG), "expected a JSON object")
         return data

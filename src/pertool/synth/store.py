@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from pertool.benchmarks.validation import one_line
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, read_config, read_jsonl_lines
+from pertool.fileio import atomic_write_text, jsonl_loads, read_config, read_json, read_jsonl_lines
 from pertool.synth.records import SynthConfig
 
 __all__ = ["PipelineDir", "load_config"]
@@ -22,13 +22,16 @@ PIPELINE_VERSION = 1
 
 
 def load_config(path: str | Path) -> SynthConfig:
-    data = read_config(Path(path))
+    return _synth_config(read_config(Path(path)), str(path))
+
+
+def _synth_config(data: Any, file: str, prefix: str = "") -> SynthConfig:
     try:
         return SynthConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise DataError(str(path), f"{where}: {one_line(first['msg'])}") from None
+        where = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(first["loc"]))
+        raise DataError(file, f"{where}: {one_line(first['msg'])}") from None
 
 
 class PipelineDir:
@@ -41,7 +44,7 @@ class PipelineDir:
         manifest = self.path / "pipeline.json"
         wanted = {"version": PIPELINE_VERSION, "config": config.model_dump(mode="json")}
         if manifest.exists():
-            found = json.loads(manifest.read_text(encoding="utf-8"))
+            found = self._manifest()
             if found != wanted:
                 raise PertoolError(f"{self.path} was started with another config or version; "
                                    "use a new --out directory")  # fmt: skip
@@ -49,17 +52,35 @@ class PipelineDir:
         atomic_write_text(manifest, json.dumps(wanted, indent=2) + "\n")
 
     def config(self) -> SynthConfig:
-        return SynthConfig.model_validate(json.loads((self.path / "pipeline.json").read_text())["config"])
+        return _synth_config(self._manifest()["config"], str(self.path / "pipeline.json"), "config")
+
+    def _manifest(self) -> dict[str, Any]:
+        """pipeline.json: {"version": .., "config": {...}}, checked before use."""
+        file = self.path / "pipeline.json"
+        data = read_json(file)
+        if not isinstance(data, dict):
+            raise DataError(str(file), "expected a JSON object {\"version\": .., \"config\": {...}}")
+        if not isinstance(data.get("config"), dict):
+            raise DataError(str(file), "expected a JSON object", field="config")
+        return data
 
     def read(self, name: str, model: type[R]) -> dict[str, R]:
         """Records of `<name>.jsonl` by key (a torn last line is cut off first)."""
         file = self.path / f"{name}.jsonl"
         out: dict[str, R] = {}
         for number, line in enumerate(read_jsonl_lines(file), start=1):
-            try:
-                record = model.model_validate_json(line)
+            if not line.strip():
+                continue
+            where = f"{file}, line {number}"
+            try:  # jsonl_loads, not model_validate_json: that refuses the \ud800 escapes we write
+                record = model.model_validate(jsonl_loads(line))
             except ValidationError as exc:
-                raise DataError(f"{file}, line {number}", str(exc).splitlines()[0]) from None
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"])
+                raise DataError(where, one_line(first["msg"]), field=field) from None
+            except (ValueError, RecursionError) as exc:
+                message = "nested too deeply" if isinstance(exc, RecursionError) else one_line(str(exc))[:80]
+                raise DataError(where, f"not valid JSON ({message})") from None
             out[record.key] = record  # type: ignore[attr-defined]
         return out
 
@@ -71,8 +92,26 @@ class PipelineDir:
 
     def summary(self) -> dict[str, Any]:
         file = self.path / "summary.json"
-        return json.loads(file.read_text(encoding="utf-8")) if file.exists() else {}
+        if not file.exists():
+            return {}
+        data = read_json(file)
+        if not isinstance(data, dict):
+            raise DataError(str(file), "expected a JSON object")
+        for stage, counts in data.items():  # pertool's own counters, but a resume adds to them
+            if not isinstance(counts, dict):
+                raise DataError(str(file), "expected a JSON object", field=stage)
+            for name, value in counts.items():
+                if name == "rejected":  # {reason: count}
+                    if not (isinstance(value, dict) and all(map(_is_number, value.values()))):
+                        raise DataError(str(file), "expected an object of counts", field=f"{stage}.{name}")
+                elif not _is_number(value):
+                    raise DataError(str(file), "expected a number", field=f"{stage}.{name}")
+        return data
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         # Rewritten after every record: atomic, but not fsynced (counters, not data).
         atomic_write_text(self.path / "summary.json", json.dumps(summary, indent=2) + "\n", durable=False)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

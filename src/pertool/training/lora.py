@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, read_config
+from pertool.fileio import atomic_write_text, iter_jsonl, jsonl_loads, read_config, read_json
 from pertool.models.base import MissingDependency
 
 __all__ = ["DEFAULTS", "build_trainer", "load_settings", "prompt_completion_records", "train_lora"]
@@ -255,7 +255,12 @@ def _checkpoint_to_resume(checkpoints: Path, resume: bool, base: Path, data_sha2
     if not found:
         raise PertoolError(f"--resume: no checkpoint in {checkpoints} to continue from")
     run_file = checkpoints / "run.json"
-    run = json.loads(run_file.read_text()) if run_file.exists() else {}
+    run = read_json(run_file) if run_file.exists() else {}
+    if not isinstance(run, dict):
+        raise DataError(str(run_file), "expected a JSON object")
+    for key in ("data_sha256", "base"):
+        if not isinstance(run.get(key), (str, type(None))):
+            raise DataError(str(run_file), "expected a string", field=key)
     if run.get("data_sha256") not in (None, data_sha256):
         raise PertoolError("--resume: the training data differ from the checkpointed run's "
                            f"(data hash {run['data_sha256'][:12]}...); use the same --data, --limit "
@@ -277,9 +282,18 @@ def _check_lengths(dataset: Any, max_length: int | None) -> None:
 
 
 def _truncate_log(log_file: Path, step: int) -> None:
+    """Keep the log lines up to the checkpoint resumed from (a line torn by a crash is dropped)."""
+    kept = []
+    for number, line in iter_jsonl(log_file):
+        try:
+            record = jsonl_loads(line)
+        except (ValueError, RecursionError):
+            raise DataError(f"{log_file}, line {number}", "not valid JSON") from None
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+            raise DataError(f"{log_file}, line {number}", "expected an integer", field="step")
+        if record["step"] <= step:
+            kept.append(line)
     if log_file.exists():
-        lines = log_file.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
         atomic_write_text(log_file, "".join(line + "\n" for line in kept))
 
 

@@ -20,8 +20,8 @@ from typing import Any, Literal
 from pertool.benchmarks.answer_key import gold_text, gold_tool_calls
 from pertool.benchmarks.ptbench_prompts import chat_messages, native_messages, native_tools
 from pertool.benchmarks.toolspectrum_prompts import toolspectrum_messages
-from pertool.errors import PertoolError
-from pertool.fileio import atomic_write_text, jsonl_dumps
+from pertool.errors import DataError, PertoolError
+from pertool.fileio import atomic_write_text, jsonl_dumps, read_json
 from pertool.schema import Sample
 
 __all__ = ["FORMATS", "TEST_SPLITS", "check_trainable", "sft_conversation", "to_format", "write_export"]
@@ -101,6 +101,8 @@ def _sharegpt(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> di
 def write_export(samples: Sequence[Sample], out: Path, fmt: Format, tool_mode: str = "text") -> list[Path]:
     """Write the JSONL file (and, for LLaMA-Factory, dataset_info.json beside it)."""
     lines = [jsonl_dumps(to_format(*sft_conversation(s, tool_mode), fmt)) for s in samples]
+    info_file = out.parent / "dataset_info.json"
+    existing = read_dataset_info(info_file) if fmt == "llamafactory" else {}  # refused before writing
     atomic_write_text(out, "".join(line + "\n" for line in lines))
     written = [out]
     if fmt == "llamafactory":
@@ -108,8 +110,6 @@ def write_export(samples: Sequence[Sample], out: Path, fmt: Format, tool_mode: s
         if tool_mode == "native":
             columns["tools"] = "tools"
         info = {out.stem: {"file_name": out.name, "formatting": "sharegpt", "columns": columns}}
-        info_file = out.parent / "dataset_info.json"
-        existing = read_dataset_info(info_file)
         atomic_write_text(info_file, json.dumps({**existing, **info}, indent=2) + "\n")
         written.append(info_file)
     return written
@@ -121,10 +121,9 @@ def read_dataset_info(info_file: Path) -> dict[str, Any]:
     if not info_file.exists():
         return {}
     try:
-        existing = json.loads(info_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PertoolError(f"{info_file}: not a readable JSON file ({exc}); pertool merges its entry "
-                           "into it and will not overwrite it") from None
+        existing = read_json(info_file)
+    except DataError as exc:
+        raise PertoolError(f"{exc}; pertool merges its entry into it and will not overwrite it") from None
     if not isinstance(existing, dict):
         raise PertoolError(f"{info_file}: expected a JSON object of datasets; pertool will not overwrite it")
     return existing

@@ -32,6 +32,7 @@ FAULTS = ("rate_limit", "server_error", "hang", "malformed", "disconnect")
 # with faults then exercises the retries instead of sitting silent for minutes. To exercise the
 # client's own timeout, give it a shorter `--timeout` than the hang.
 DEFAULT_HANG_S = 5.0
+_MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a request body read whole
 
 
 @dataclass(frozen=True)
@@ -165,9 +166,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             length = int(self.headers.get("content-length", "0"))
+            if not 0 <= length <= _MAX_REQUEST_BYTES:  # read(-1) would wait for the client to close
+                raise ValueError(f"content-length {length}")
             body = json.loads(self.rfile.read(length))
             messages = body["messages"]
-        except (ValueError, KeyError, TypeError):
+            if not isinstance(messages, list):
+                raise TypeError("messages")
+        except (ValueError, KeyError, TypeError, RecursionError):
             self._json(400, {"error": {"message": "expected a JSON chat-completions body"}})
             return
         if self.mock.settings.scripted:
@@ -199,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             task, inputs = inputs_of(messages)
             content = json.dumps(answer(task, inputs), ensure_ascii=False)
-        except (KeyError, ValueError, IndexError) as exc:
+        except (KeyError, ValueError, IndexError, TypeError, AttributeError, RecursionError) as exc:
             entry.update(task=None, status=400)
             self.mock.record(entry)
             self._json(400, {"error": {"message": f"not a synthesis request the script knows ({exc})"}})

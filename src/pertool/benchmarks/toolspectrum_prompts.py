@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from pertool.benchmarks.toolspectrum import PROMPT_FILES, ROOT_KEY, api_file, resolve_data_dir
-from pertool.fileio import read_text
+from pertool.fileio import json_value, read_text
 from pertool.schema import Sample
 
 __all__ = ["toolspectrum_messages", "toolspectrum_prompt", "TEMPLATES"]
@@ -34,13 +34,13 @@ def toolspectrum_prompt(sample: Sample, data_dir: str | Path | None = None) -> s
     root = resolve_data_dir(data_dir or sample.extra.get(ROOT_KEY))
     subset = sample.split
     text = _read(root / "prompts" / TEMPLATES[subset])
-    toolset = _read(api_file(root, subset))
+    toolset = json_value(_read(api_file(root, subset)), str(api_file(root, subset)))
     persona = sample.profile.basic_features
     environment = sample.environment.model_dump(mode="json") if sample.environment else {}
     return (text.replace("<INSTRUCTION_PLACEHOLDER>", sample.query)
                 .replace("<PERSONA_PLACEHOLDER>", _json(persona))
                 .replace("<ENVIRONMENT_PLACEHOLDER>", _json(environment))
-                .replace("<TOOLSET_PLACEHOLDER>", _json(json.loads(toolset))))  # fmt: skip
+                .replace("<TOOLSET_PLACEHOLDER>", _json(toolset)))  # fmt: skip
 
 
 def toolspectrum_messages(sample: Sample, data_dir: str | Path | None = None) -> list[dict[str, str]]:

@@ -4,6 +4,7 @@ a chart."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pertool.cli.eval_cmd import add_run_options
 
@@ -68,9 +69,18 @@ def run(args: argparse.Namespace) -> int:
     files = write_outputs(out, rows, title=title)
     print(f"\nwrote {', '.join(str(f) for f in files)}")
     print("paired tests: pertool compare " + " ".join(str(r.path) for r in rows))
-    failed = [r.condition for r in rows if (r.path / "errors.jsonl").exists()
-              and (r.path / "errors.jsonl").read_text(encoding="utf-8").strip()]  # fmt: skip
+    failed = [r.condition for r in rows if _has_errors(r.path / "errors.jsonl")]
     if failed:
         print(f"pertool: warning: some samples failed in {', '.join(failed)}; run the same command again "
               "to retry them", file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _has_errors(file: Path) -> bool:
+    from pertool.errors import DataError
+    from pertool.fileio import read_file_bytes
+
+    try:
+        return file.exists() and bool(read_file_bytes(file).strip())
+    except DataError:
+        return True  # not readable as a file: worth the warning too

@@ -47,7 +47,10 @@ class ResponseCache:
         row = self._db.execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        completion = Completion.from_json(json.loads(row[0]))
+        try:
+            completion = Completion.from_json(json.loads(row[0]))
+        except (ValueError, RecursionError, TypeError, KeyError, AttributeError):
+            return None  # a damaged entry is a miss: the model is asked again and the entry rewritten
         completion.cached = True
         return completion
 

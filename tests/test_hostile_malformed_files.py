@@ -219,3 +219,160 @@ def test_golds_that_can_never_match_are_reported(tmp_path):
     assert "4 samples have a gold that can never match" in run.stderr
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["quality"]["tool_not_offered"] == [
         "trained:3: cancelOrder"]
+
+
+# --- run directories, pipelines and other files pertool wrote, damaged afterwards (review fixes) ---
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.fixture(scope="module")
+def oracle_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("oracle") / "run"
+    run_pertool("eval", "--benchmark", "example", "--model", "oracle", "--out", run, "--no-progress",
+                "--resamples", "0", timeout=120, check=True)
+    return run
+
+
+def copy_of(run, tmp_path):
+    import shutil
+
+    target = tmp_path / "run"
+    shutil.copytree(run, target)
+    (target / ".lock").unlink(missing_ok=True)
+    return target
+
+
+def readers(run, tmp_path):
+    """The commands that read a run directory back."""
+    return {"resume": ["eval", "--resume", run, "--no-progress"],
+            "report": ["report", run, "--out", tmp_path / "r.html"],
+            "compare": ["compare", run, run, "--resamples", "0"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("content,message", [(DEEP, "nested too deeply"), (b'{"benchmark": "\xff"}', "not UTF-8")])
+@pytest.mark.parametrize("reader", ["resume", "report", "compare"])
+def test_run_config_deeply_nested_or_not_utf8(oracle_run, tmp_path, content, message, reader):
+    run = copy_of(oracle_run, tmp_path)
+    (run / "config.json").write_bytes(content)
+    one_line_error(run_pertool(*readers(run, tmp_path)[reader], timeout=60), "config.json", message)
+
+
+@pytest.mark.parametrize("name", ["predictions.jsonl", "errors.jsonl"])
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+@pytest.mark.parametrize("reader", ["resume", "report", "compare"])
+def test_run_jsonl_that_is_a_fifo_or_a_directory(oracle_run, tmp_path, name, kind, reader):
+    run = copy_of(oracle_run, tmp_path)
+    (run / name).unlink(missing_ok=True)
+    os.mkfifo(run / name) if kind == "fifo" else (run / name).mkdir()
+    expected = "not a regular file" if kind == "fifo" else "is a directory"
+    one_line_error(run_pertool(*readers(run, tmp_path)[reader], timeout=30), name, expected)
+
+
+def test_score_skips_a_torn_last_line_as_compare_and_report_do(oracle_run, tmp_path):
+    run = copy_of(oracle_run, tmp_path)
+    with open(run / "predictions.jsonl", "ab") as handle:
+        handle.write(b'{"id": "trained:9", "outp')  # kill -9 mid-write
+    proc = run_pertool("score", "--predictions", run / "predictions.jsonl", "--benchmark", "example",
+                       "--resamples", "0", "--json", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["splits"]
+    assert run_pertool("compare", run, run, "--resamples", "0", timeout=60).returncode == 0
+
+
+@pytest.mark.parametrize("content,message", [
+    (b'{"benchmark": "example", "model": "oracle", "options": {"deadline_s": NaN}}', "options.deadline_s"),
+    (b'{"benchmark": "example", "model": "oracle", "options": {"max_response_mb": -1}}', "options.max_response_mb"),
+    (b'{"benchmark": "example", "model": "oracle", "options": {"timeout_s": 0}}', "options.timeout_s"),
+])
+def test_resume_refuses_out_of_range_numbers_in_config_json(tmp_path, content, message):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_bytes(content)
+    one_line_error(run_pertool("eval", "--resume", run, "--no-progress", timeout=60), "config.json", message)
+
+
+def test_failed_resume_releases_its_lock(tmp_path):
+    """In process: a resume that fails while reading config.json must not keep the run locked."""
+    from pertool.cli.main import main
+    from pertool.runner.rundir import RunDir
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_bytes(b'{"benchmark": 3, "model": "oracle"}')
+    assert main(["eval", "--resume", str(run), "--no-progress"]) == 2
+    again = RunDir.open(run)
+    again.lock()  # raises "being written by another" if the first lock were still held
+    again.unlock()
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--max-response-mb", "nan"), ("--max-response-mb", "-1"), ("--max-response-mb", "0"), ("--deadline", "0"),
+    ("--deadline", "-5"), ("--deadline", "nan"), ("--deadline", "inf"),
+])
+def test_eval_bound_options_out_of_range(tmp_path, option, value):
+    proc = run_pertool("eval", "--benchmark", "example", "--model", "oracle", "--out", tmp_path / "run",
+                       "--no-progress", option, value, timeout=60)
+    one_line_error(proc, option)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["compare", "R", "R", "--seed", "-1"], "--seed"),
+    (["compare", "R", "R", "--resamples", "100000000"], "--resamples"),
+    (["compare", "R", "R", "--alpha", "2"], "--alpha"),
+    (["compare", "R", "R", "--alpha", "nan"], "--alpha"),
+    (["mock-server", "--port", "99999"], "--port"),
+    (["mock-server", "--port", "-1"], "--port"),
+    (["mock-server", "--seed", "-1"], "--seed"),
+    (["audit", "--benchmark", "example", "--folds", "1000000000"], "--folds"),
+    (["audit", "--benchmark", "example", "--seed", "-3"], "--seed"),
+    (["generate", "--out", "G", "--train", "-1"], "--train"),
+    (["generate", "--out", "G", "--seed", "-1"], "--seed"),
+    (["generate", "--out", "G", "--test-trained", "100000000000"], "--test-trained"),
+    (["train", "tiny-model", "--out", "T", "--seed", "-1"], "--seed"),
+])
+def test_every_commands_numeric_options_are_range_checked(oracle_run, tmp_path, argv, option):
+    argv = [str(oracle_run) if a == "R" else str(tmp_path / a) if a in ("G", "T") else a for a in argv]
+    one_line_error(run_pertool(*argv, timeout=30), option)
+    assert not (tmp_path / "G").exists() and not (tmp_path / "T").exists()
+
+
+def test_synth_pipeline_json_with_a_bad_config_or_summary(tmp_path):
+    out = tmp_path / "pipe"
+    out.mkdir()
+    (out / "pipeline.json").write_text('{"version": 1, "config": {"bogus": 1}}')
+    proc = run_pertool("synth", "tools", "--out", out, "--model", "oracle", "--no-progress", timeout=60)
+    one_line_error(proc, "pipeline.json", "config.")
+    (out / "pipeline.json").write_text('{"version": 1, "config": []}')
+    one_line_error(run_pertool("synth", "tools", "--out", out, "--model", "oracle", "--no-progress", timeout=60),
+                   "pipeline.json", "field config")
+    (out / "summary.json").write_bytes(b'{"tools": "\xff"}')
+    one_line_error(run_pertool("synth", "tools", "--out", out, "--model", "oracle", "--no-progress", timeout=60),
+                   "summary.json", "not UTF-8")
+    (out / "summary.json").write_text('{"tools": {"calls": "many"}}')
+    one_line_error(run_pertool("synth", "tools", "--out", out, "--model", "oracle", "--no-progress", timeout=60),
+                   "summary.json", "tools.calls")
+
+
+def test_ablation_marker_and_metrics_and_dataset_info_damaged(oracle_run, tmp_path):
+    # ablate --out D over its own earlier output whose ablation.json is not an object
+    out = tmp_path / "abl"
+    first = run_pertool("ablate", "--benchmark", "example", "--model", "oracle", "--out", out, "--conditions",
+                        "all", "--no-progress", "--resamples", "0", timeout=120)
+    assert first.returncode == 0, first.stderr
+    (out / "all" / "ablation.json").write_text("[1]")
+    again = run_pertool("ablate", "--benchmark", "example", "--model", "oracle", "--out", out, "--conditions",
+                        "all", "--no-progress", "--resamples", "0", timeout=120)
+    one_line_error(again, "ablation.json", "expected a JSON object")
+    # metrics.json only feeds the report's usage: a damaged one is ignored, not a crash
+    run = copy_of(oracle_run, tmp_path)
+    (run / "metrics.json").write_bytes(b"\xff" + DEEP)
+    proc = run_pertool("report", run, "--out", tmp_path / "r.html", timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    # dataset_info.json beside a LLaMA-Factory export: refused, and nothing written
+    (tmp_path / "dataset_info.json").write_bytes(b'{"x": "\xff"}')
+    proc = run_pertool("train", "export", "--benchmark", "builtin:train", "--format", "llamafactory", "--limit",
+                       "2", "--out", tmp_path / "sft.jsonl", timeout=60)
+    one_line_error(proc, "dataset_info.json", "not UTF-8")
+    assert not (tmp_path / "sft.jsonl").exists()

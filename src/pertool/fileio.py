@@ -22,9 +22,9 @@ from typing import Any
 from pertool.errors import DataError
 
 __all__ = [
-    "atomic_write_bytes", "atomic_write_text", "iter_jsonl", "json_value", "jsonl_dumps", "jsonl_loads",
-    "read_config", "read_file_bytes", "read_json", "read_jsonl_lines", "read_text", "user_cache_dir",
-    "user_data_dir",
+    "atomic_write_bytes", "atomic_write_text", "check_regular_file", "iter_jsonl", "json_value", "jsonl_dumps",
+    "jsonl_loads", "read_config", "read_file_bytes", "read_json", "read_jsonl_lines", "read_text",
+    "user_cache_dir", "user_data_dir",
 ]  # fmt: skip
 
 MAX_INPUT_BYTES = 2 * 1024**3  # a file pertool reads whole: 2 GB is past any benchmark
@@ -58,10 +58,7 @@ def read_file_bytes(path: Path) -> bytes:
     path = Path(path)
     try:
         info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            raise DataError(str(path), "is a directory, expected a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise DataError(str(path), "is not a regular file (a FIFO, socket or device); refused")
+        _check_regular(path, info)
         if info.st_size > MAX_INPUT_BYTES:
             raise DataError(str(path), f"is {info.st_size} bytes, more than the {MAX_INPUT_BYTES} read whole")
         return path.read_bytes()
@@ -69,6 +66,25 @@ def read_file_bytes(path: Path) -> bytes:
         raise DataError(str(path), "file not found") from None
     except OSError as exc:
         raise DataError(str(path), f"cannot read it: {exc.strerror or exc}") from None
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse (DataError) a path that exists and is not a regular file: opening a FIFO to append
+    would hang until a reader comes, a directory cannot be written as a file."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DataError(str(path), f"cannot read it: {exc.strerror or exc}") from None
+    _check_regular(Path(path), info)
+
+
+def _check_regular(path: Path, info: os.stat_result) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise DataError(str(path), "is a directory, expected a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(str(path), "is not a regular file (a FIFO, socket or device); refused")
 
 
 def read_text(path: Path) -> str:

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, iter_jsonl, jsonl_dumps, jsonl_loads, read_json
+from pertool.fileio import (
+    atomic_write_text, check_regular_file, iter_jsonl, jsonl_dumps, jsonl_loads, read_json,
+)  # fmt: skip
 from pertool.locking import FileLock
 from pertool.outpaths import OutDir, check_out_dir
 
@@ -114,6 +116,7 @@ class RunDir:
 
     def appender(self, name: str, *, truncate: bool = False) -> IO[str]:
         self._note_new(name)
+        check_regular_file(self.path / name)  # a FIFO would block the open, a directory raise
         return open(self.path / name, "w" if truncate else "a", encoding="utf-8")
 
     def write_json(self, name: str, data: Any) -> None:

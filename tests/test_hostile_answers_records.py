@@ -303,3 +303,33 @@ def test_eval_limit_draws_from_every_split_and_report_sees_the_same(tmp_path):
     assert metrics["counts"] == {"trained": 2, "untrained": 2, "overall": 4}
     board = run_pertool("compare", runs[0], runs[1], "--format", "csv", check=True)
     assert "no prediction" not in board.stderr and ",4," in board.stdout
+
+
+def test_a_pipeline_holding_a_lone_surrogate_resumes(tmp_path):
+    """The synth store reads back what its own writer wrote: the \\ud800 escape included."""
+    from pertool.runner.rundir import append_line
+    from pertool.synth.records import HistoryRecord
+    from pertool.synth.store import PipelineDir
+
+    pipeline = PipelineDir(tmp_path)
+    record = HistoryRecord(key="user-001/shop/0", user="user-001", scenario="shop", platform="M\ud800",
+                           action="bought \u2028 pens \udc80")  # fmt: skip
+    with open(tmp_path / "histories.jsonl", "a", encoding="utf-8") as handle:
+        append_line(handle, record.model_dump())
+    assert pipeline.read("histories", HistoryRecord) == {record.key: record}
+
+
+@pytest.mark.parametrize("line,where", [
+    ('{"key": "k", "user": "u", "scenario": "s", "platform": "p"}', "line 1, field action"),
+    ("[" * 100_000, "line 1: not valid JSON (nested too deeply)"),
+    ('{"key": 1', "line 1: not valid JSON"),
+    ('{"key": "k", "user": "u", "scenario": "s", "platform": "p", "action": "a", "x": NaN}', "line 1, field x"),
+])  # fmt: skip
+def test_a_bad_pipeline_line_names_file_line_and_field(tmp_path, line, where):
+    from pertool.errors import DataError
+    from pertool.synth.records import HistoryRecord
+    from pertool.synth.store import PipelineDir
+
+    (tmp_path / "histories.jsonl").write_text(line + "\n" + line + "\n")
+    with pytest.raises(DataError, match=re.escape(where)):
+        PipelineDir(tmp_path).read("histories", HistoryRecord)

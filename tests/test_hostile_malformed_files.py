@@ -376,3 +376,14 @@ def test_ablation_marker_and_metrics_and_dataset_info_damaged(oracle_run, tmp_pa
                        "2", "--out", tmp_path / "sft.jsonl", timeout=60)
     one_line_error(proc, "dataset_info.json", "not UTF-8")
     assert not (tmp_path / "sft.jsonl").exists()
+
+
+def test_a_backend_that_cannot_use_an_option_value_is_one_error_line():
+    """Behind the range checks (a config.json, the Python API): a ValueError while the backend is
+    built is a PertoolError naming the model, not a traceback."""
+    from pertool.errors import PertoolError
+    from pertool.models.registry import ModelOptions, create_backend
+
+    with pytest.raises(PertoolError, match="openai-compatible/m"):
+        create_backend("openai-compatible/m", ModelOptions(base_url="http://127.0.0.1:9/v1",
+                                                           max_response_mb=float("nan")))  # fmt: skip

@@ -4,6 +4,7 @@ before doing anything, and cleanup after an early failure takes back only this r
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,36 @@ def test_llamafactory_registry_beside_an_export_is_merged_never_clobbered(tmp_pa
     proc = run_pertool(*argv, "--out", tmp_path / "other.jsonl")
     assert_refused(proc, mentions="dataset_info.json")
     assert info.read_text() == "not json {" and not (tmp_path / "other.jsonl").exists()
+
+
+@pytest.mark.parametrize("name,signature,kind", [
+    ("ablate", "config.json", "deep"), ("eval", "config.json", "not_utf8"), ("generate", "manifest.json", "fifo"),
+    ("synth tools", "pipeline.json", "fifo"), ("ablate", MARKER, "deep"), ("generate", MARKER, "fifo"),
+])  # fmt: skip
+def test_damaged_signature_files_in_out_are_a_users_directory(name: str, signature: str, kind: str,
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    """A deeply nested, non-UTF-8 or FIFO marker or signature file is no sign of pertool's output:
+    refused in one line, no RecursionError, no hang, nothing touched."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    file = out / signature
+    if kind == "fifo":
+        os.mkfifo(file)
+    else:
+        file.write_bytes(b"[" * 100_000 + b"]" * 100_000 if kind == "deep" else b'{"benchmark": "\xff"}')
+    proc = run_pertool(*command(name, out, tmp_path), timeout=60)
+    assert_refused(proc, mentions=str(out))
+    assert [p.name for p in out.iterdir()] == [signature]
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_synth_that_fails_before_any_record_takes_back_its_directory(existing: bool, tmp_path: Path) -> None:
+    out = tmp_path / "pipe"
+    if existing:
+        out.mkdir()
+    env = {"OPENAI_API_KEY": "", "PTB_NO_KEY": ""}
+    proc = run_pertool("synth", "run", "--config", EXAMPLE_CONFIG, "--model", "openai/gpt-4o-mini", "--out", out,
+                       "--api-key-env", "PTB_NO_KEY", "--no-progress", env=env, timeout=60)  # fmt: skip
+    assert_refused(proc, mentions="PTB_NO_KEY")
+    assert out.exists() == existing
+    assert not existing or list(out.iterdir()) == []

@@ -323,3 +323,18 @@ def test_litellm_answers_cross_the_same_boundary(server: StubServer, reply: Repl
     else:
         assert text is not None, f"a malformed answer was accepted: {result}"
         assert result.text == text and 0 <= result.input_tokens and 0 <= result.output_tokens <= 10**9
+
+
+# --- hf/: tool calls read out of generated text ----------------------------------------------------
+
+
+@pytest.mark.parametrize("body,calls", [
+    ('{"a":' * 100_000 + "1" + "}" * 100_000, []),  # deep nesting: left in the text, no RecursionError
+    ('{"name": "f", "arguments": {"x": NaN}}', []),
+    ('{"name": "f", "arguments": {"x": 1e999}}', []),
+    ('{"name": "f", "arguments": {"x": 1}}', [{"name": "f", "arguments": {"x": 1}}]),
+])  # fmt: skip
+def test_hf_tool_calls_in_generated_text_are_bounded(body: str, calls: list[Any]) -> None:
+    from pertool.models.hf import _tool_calls
+
+    assert _tool_calls(f"<tool_call>\n{body}\n</tool_call>") == calls

@@ -164,3 +164,28 @@ def test_credentials_in_base_url_never_reach_disk_or_stderr(tmp_path: Path) -> N
     written = [p for d in (out, tmp_path / "cache") for p in d.rglob("*") if p.is_file()]
     assert len(written) >= 4
     assert_no_secret(*written, proc.stdout, proc.stderr, refused.stderr, resumed.stdout, resumed.stderr)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("shift", range(0, 20, 5))
+def test_litellm_scrubs_the_key_before_cutting_its_message(stub_server: Any, monkeypatch: Any, shift: int) -> None:
+    """LiteLLM's error quotes the body; the key, echoed back to back, straddles the 300-character
+    cut at some offset: scrubbed first, no piece of it survives the cut."""
+    pytest.importorskip("litellm")
+    key = "Zq" * 10
+    monkeypatch.setenv("PTB_LITELLM_KEY", key)
+    error = {"error": {"message": "e" * shift + (key + " ") * 40}}
+    server = stub_server(lambda body, request: Reply(status=400, json=error))
+    backend = create_backend("litellm/openai/m", ModelOptions(base_url=server.url, api_key_env="PTB_LITELLM_KEY",
+                                                              max_attempts=1))  # fmt: skip
+
+    async def go() -> None:
+        try:
+            await backend.complete(Request(messages=({"role": "user", "content": "hi"},)))
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(BackendError) as info:
+        asyncio.run(go())
+    message = str(info.value)
+    assert "***" in message and "Zq" not in message and "Z..." not in message, message

@@ -21,8 +21,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, check_regular_file, iter_jsonl, jsonl_dumps, jsonl_loads
-from pertool.fileio import read_json
+from pertool.fileio import (
+    atomic_write_text,
+    check_regular_file,
+    iter_jsonl,
+    jsonl_dumps,
+    jsonl_loads,
+    read_json,
+)
 from pertool.locking import FileLock
 from pertool.outpaths import OutDir, check_out_dir
 

@@ -528,3 +528,158 @@ for _command in (("score",), ("synth", "run", "--config", "x.yaml", "--model", "
         assert_one_line_error(proc, mentions=option[0])
 
     case(CASES, f"option {_command[0]}")(_other_option_case)
+
+
+# --- files pertool wrote, damaged afterwards: run directories, pipelines (review fixes) ---------
+
+_ORACLE_RUN: list[Path] = []
+
+
+def _run_copy(work: Path) -> Path:
+    """A finished oracle run on `example`, made once per process and copied into `work`."""
+    if not _ORACLE_RUN:
+        import atexit
+        import tempfile
+
+        home = Path(tempfile.mkdtemp(prefix="hostile-oracle-run-"))
+        atexit.register(shutil.rmtree, home, True)
+        proc = pertool("eval", "--benchmark", "example", "--model", "oracle", "--out", home / "run", "--no-progress",
+                       "--resamples", "0", timeout=120)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-500:]
+        _ORACLE_RUN.append(home / "run")
+    shutil.copytree(_ORACLE_RUN[0], work / "run")
+    (work / "run" / ".lock").unlink(missing_ok=True)
+    return work / "run"
+
+
+_DAMAGE: dict[str, Callable[[Path], None]] = {
+    "deep": lambda f: f.write_bytes(RAW["deep_list"]),
+    "deep-object": lambda f: f.write_bytes(RAW["deep_object"]),
+    "not-utf8": lambda f: f.write_bytes(b'{"id": "\xff"}\n'),
+    "fifo": lambda f: (f.unlink(missing_ok=True), os.mkfifo(f)),  # type: ignore[func-returns-value]
+    "directory": lambda f: (f.unlink(missing_ok=True), f.mkdir()),  # type: ignore[func-returns-value]
+}
+
+
+def _reader(name: str, run: Path, work: Path) -> list[str | Path]:
+    return {"resume": ["eval", "--resume", run, "--no-progress"], "report": ["report", run, "--out", work / "r.html"],
+            "compare": ["compare", run, run, "--resamples", "0"]}[name]  # fmt: skip
+
+
+for _file, _kinds in (("config.json", ("deep", "deep-object", "not-utf8")), ("predictions.jsonl", tuple(_DAMAGE)),
+                      ("errors.jsonl", tuple(_DAMAGE))):  # fmt: skip
+    for _kind in _kinds:
+        for _reader_name in ("resume", "report", "compare"):
+
+            def _damaged_run_case(work: Path, file: str = _file, kind: str = _kind, reader: str = _reader_name) -> None:
+                run = _run_copy(work)
+                _DAMAGE[kind](run / file)
+                proc = pertool(*_reader(reader, run, work), timeout=30)
+                # A deep last line without its "\n" is torn (skipped, as after kill -9); a resume
+                # starts errors.jsonl afresh without reading it.
+                torn = file != "config.json" and kind.startswith("deep")
+                if torn or (file, kind, reader) == ("errors.jsonl", "not-utf8", "resume"):
+                    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+                    assert proc.returncode in (0, 2), proc.stderr[-500:]
+                    return
+                assert_one_line_error(proc, mentions=file)
+
+            case(CASES, f"run {_file} {_kind} -> {_reader_name}")(_damaged_run_case)
+
+
+@case(CASES)
+def score_predictions_with_a_torn_last_line(work: Path) -> None:
+    run = _run_copy(work)
+    with open(run / "predictions.jsonl", "ab") as handle:
+        handle.write(b'{"id": "trained:9", "outp')
+    proc = _score("--benchmark", "example", "--predictions", run / "predictions.jsonl")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-500:]
+
+
+for _field, _value in (("deadline_s", "NaN"), ("deadline_s", "0"), ("max_response_mb", "-1"),
+                       ("max_response_mb", "Infinity"), ("timeout_s", "-1"), ("max_attempts", "0"),
+                       ("batch_size", "0")):  # fmt: skip
+
+    def _resume_range_case(work: Path, field: str = _field, value: str = _value) -> None:
+        run = _run_copy(work)
+        config = json.loads((run / "config.json").read_text())
+        text = json.dumps({**config, "options": {**config["options"], field: "VALUE"}}).replace('"VALUE"', value)
+        (run / "config.json").write_text(text)
+        assert_one_line_error(pertool("eval", "--resume", run, "--no-progress", timeout=60),
+                              mentions=f"options.{field}")  # fmt: skip
+
+    case(CASES, f"resume config.json options.{_field}={_value}")(_resume_range_case)
+
+
+for _args in (("--deadline", "0"), ("--deadline", "-5"), ("--deadline", "nan"), ("--deadline", "inf"),
+              ("--max-response-mb", "nan"), ("--max-response-mb", "-1"), ("--max-response-mb", "0")):  # fmt: skip
+
+    def _bound_option_case(work: Path, args: tuple[str, str] = _args) -> None:
+        proc = pertool("eval", "--benchmark", "example", "--model", "oracle", "--out", work / "run",
+                       "--no-progress", *args, timeout=60)
+        assert_one_line_error(proc, mentions=args[0])
+        assert not (work / "run").exists(), "a refused option must not leave a run directory"
+
+    case(CASES, f"option eval {' '.join(_args)}")(_bound_option_case)
+
+
+for _argv in (("compare", "RUN", "RUN", "--seed", "-1"), ("compare", "RUN", "RUN", "--resamples", "100000000"),
+              ("compare", "RUN", "RUN", "--alpha", "nan"), ("compare", "RUN", "RUN", "--alpha", "0"),
+              ("mock-server", "--port", "99999"), ("mock-server", "--port", "-1"), ("mock-server", "--seed", "-1"),
+              ("audit", "--benchmark", "example", "--folds", "1000000000"), ("audit", "--benchmark", "example",
+              "--seed", "-1"), ("generate", "--out", "G", "--train", "-1"), ("generate", "--out", "G", "--seed", "-1"),
+              ("generate", "--out", "G", "--test-untrained", "10000000000"),
+              ("train", "tiny-model", "--out", "G", "--seed", "-1")):  # fmt: skip
+
+    def _command_option_case(work: Path, argv: tuple[str, ...] = _argv) -> None:
+        run = _run_copy(work) if "RUN" in argv else None
+        args = [str(run) if a == "RUN" else str(work / "G") if a == "G" else a for a in argv]
+        assert_one_line_error(pertool(*args, timeout=30), mentions=argv[-2])
+        assert not (work / "G").exists()
+
+    case(CASES, f"option {' '.join(_argv)}")(_command_option_case)
+
+
+for _content, _where in (('{"version": 1, "config": {"bogus": 1}}', "pipeline.json"),
+                         ('{"version": 1, "config": []}', "field config"), ("[1]", "pipeline.json"),
+                         ("{", "pipeline.json")):  # fmt: skip
+
+    def _pipeline_manifest_case(work: Path, content: str = _content, where: str = _where) -> None:
+        (work / "pipe").mkdir()
+        (work / "pipe" / "pipeline.json").write_text(content)
+        proc = pertool("synth", "tools", "--out", work / "pipe", "--model", "oracle", "--no-progress", timeout=60)
+        assert_one_line_error(proc, mentions=where)
+
+    case(CASES, f"synth pipeline.json {_content[:30]}")(_pipeline_manifest_case)
+
+
+for _content in (b'{"tools": "\xff"}', b'{"tools": {"calls": "many"}}', b"[]", b'{"tools": {"rejected": 3}}',
+                 RAW["deep_list"]):  # fmt: skip
+
+    def _pipeline_summary_case(work: Path, content: bytes = _content) -> None:
+        (work / "pipe").mkdir()
+        (work / "pipe" / "pipeline.json").write_text('{"version": 1, "config": {"bogus": 1}}')
+        (work / "pipe" / "summary.json").write_bytes(content)
+        proc = pertool("synth", "tools", "--out", work / "pipe", "--model", "oracle", "--no-progress", timeout=60)
+        assert_one_line_error(proc, mentions="summary.json")
+
+    case(CASES, f"synth summary.json {_content[:30]!r}")(_pipeline_summary_case)
+
+
+@case(CASES)
+def synth_pipeline_with_lone_surrogates_reads_back(work: Path) -> None:
+    from pertool.runner.rundir import append_line
+    from pertool.synth.records import HistoryRecord
+    from pertool.synth.store import PipelineDir
+
+    record = HistoryRecord(key="u/s/0", user="u", scenario="s", platform="\ud800", action="a\u2028\udfff")
+    with open(work / "histories.jsonl", "a", encoding="utf-8") as handle:
+        append_line(handle, record.model_dump())
+    assert PipelineDir(work).read("histories", HistoryRecord) == {record.key: record}
+
+
+@case(CASES)
+def hf_tool_call_nested_too_deeply(work: Path) -> None:
+    from pertool.models.hf import _tool_calls
+
+    assert _tool_calls("<tool_call>" + '{"a":' * 100_000 + "1" + "}" * 100_000 + "</tool_call>") == []

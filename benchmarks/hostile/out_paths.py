@@ -217,3 +217,51 @@ def another_commands_output_is_refused(work: Path) -> None:
     out = work / "gen"
     assert pertool(*_argv("generate", out, work)).returncode == 0
     _refused_untouched(_argv("data-export", out, work), out, mentions="pertool generate")
+
+
+# --- damaged signature files: never a sign of pertool's output, never a crash or a hang ----------
+
+
+def _signature_case(name: str, signature: str, kind: str) -> None:
+    def run(work: Path) -> None:
+        out = work / "mine"
+        (out / signature).parent.mkdir(parents=True)
+        file = out / signature
+        if kind == "fifo":
+            os.mkfifo(file)
+        elif kind == "directory":
+            file.mkdir()
+        else:
+            file.write_bytes({"deep": b"[" * 100_000 + b"]" * 100_000, "deep-object": b'{"a":' * 50_000 + b"1"
+                              + b"}" * 50_000, "not-utf8": b'{"kind": "\xff"}', "list": b"[1]"}[kind])  # fmt: skip
+        before = sorted(p.name for p in out.rglob("*"))
+        proc = pertool(*_argv(name, out, work), timeout=60)
+        assert_one_line_error(proc, mentions=str(out))
+        assert sorted(p.name for p in out.rglob("*")) == before, "the user's files changed"
+
+    CASES.append(Case(f"{name}-signature-{signature}-{kind}", run))
+
+
+for _name, _signature in (("ablate", "config.json"), ("eval", ".pertool-output"), ("generate", "manifest.json"),
+                          ("synth-queries", "pipeline.json"), ("train-lora", "checkpoints/run.json"),
+                          ("data-export", ".pertool-output")):  # fmt: skip
+    for _kind in ("deep", "deep-object", "not-utf8", "fifo", "directory", "list"):
+        _signature_case(_name, _signature, _kind)
+
+
+def _synth_no_key_case(existing: bool) -> None:
+    def run(work: Path) -> None:
+        out = work / "pipe"
+        if existing:
+            out.mkdir()
+        proc = pertool("synth", "run", "--config", SYNTH_CONFIG, "--model", "openai/gpt-4o-mini", "--out", out,
+                       "--api-key-env", "PTB_NO_SUCH_KEY", "--no-progress", env={"PTB_NO_SUCH_KEY": ""})  # fmt: skip
+        assert_one_line_error(proc, mentions="PTB_NO_SUCH_KEY")
+        assert out.exists() == existing and (not existing or list(out.iterdir()) == []), \
+            f"left behind: {sorted(p.name for p in out.iterdir()) if out.exists() else None}"  # fmt: skip
+
+    CASES.append(Case(f"synth-missing-key-{'existing-empty' if existing else 'fresh'}-out", run))
+
+
+for _existing in (False, True):
+    _synth_no_key_case(_existing)

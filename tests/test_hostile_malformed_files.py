@@ -387,3 +387,28 @@ def test_a_backend_that_cannot_use_an_option_value_is_one_error_line():
     with pytest.raises(PertoolError, match="openai-compatible/m"):
         create_backend("openai-compatible/m", ModelOptions(base_url="http://127.0.0.1:9/v1",
                                                            max_response_mb=float("nan")))  # fmt: skip
+
+
+@pytest.mark.parametrize("content,message", [
+    (DEEP, "nested too deeply"), (b'{"base": "\xff"}', "not UTF-8"), (b"[1]", "expected a JSON object"),
+    (b'{"data_sha256": 7}', "field data_sha256"),
+])  # fmt: skip
+def test_lora_resume_with_a_damaged_run_json(tmp_path, content, message):
+    from pertool.training.lora import _checkpoint_to_resume
+
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "run.json").write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        _checkpoint_to_resume(tmp_path, True, tmp_path / "base", "abc")
+
+
+def test_lora_log_keeps_lines_up_to_the_checkpoint_and_drops_a_torn_one(tmp_path):
+    from pertool.training.lora import _truncate_log
+
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": NaN}\n{"step": 3}\n{"step": 4, "lo')
+    _truncate_log(log, 2)
+    assert log.read_text() == '{"step": 1, "loss": 2.0}\n{"step": 2, "loss": NaN}\n'
+    log.write_text('{"step": "x"}\n')
+    with pytest.raises(DataError, match="line 1, field step"):
+        _truncate_log(log, 2)

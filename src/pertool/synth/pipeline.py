@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel
 
+from pertool.fileio import check_regular_file
 from pertool.runner.rundir import append_line
 from pertool.synth.llm import StageStats, SynthLLM
 from pertool.synth.records import SynthConfig
@@ -51,6 +52,7 @@ class StageContext:
     def write(self, name: str, record: BaseModel) -> None:
         """Append a record to `<name>.jsonl` (flushed at once) and save the counters."""
         if name not in self._files:
+            check_regular_file(self.dir.path / f"{name}.jsonl")  # a FIFO would block the open
             self._files[name] = open(self.dir.path / f"{name}.jsonl", "a", encoding="utf-8")
         append_line(self._files[name], record.model_dump(mode="json"))
         self.save()

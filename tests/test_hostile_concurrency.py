@@ -4,7 +4,6 @@ survives two processes using it first at the same time."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 
 from pertool.errors import PertoolError
 from pertool.runner.rundir import RunDir
+from pertool.testing.processes import jsonl_records, wait_for
 from support.cli import PERTOOL, run_pertool
 from support.openai_stub import Reply, StubServer, chat
 
@@ -40,17 +40,6 @@ def eval_args(out: Path) -> list[str | Path]:
     return ["--benchmark", "example", "--model", "openai-compatible/slow", "--out", out, "--no-cache"]
 
 
-def wait_for(predicate, within_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-
-
-def lines(file: Path) -> list[dict]:
-    return [json.loads(line) for line in file.read_text(encoding="utf-8").split("\n") if line]
-
-
 def assert_one_error(proc: subprocess.CompletedProcess, mentions: str) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -71,7 +60,7 @@ def test_two_evals_on_one_out_the_second_is_refused(slow_server: StubServer, tmp
     finally:
         first.kill()
         first.communicate()
-    records = lines(out / "predictions.jsonl")
+    records = jsonl_records(out / "predictions.jsonl")
     assert sorted(r["id"] for r in records) == sorted({r["id"] for r in records})
     assert len(records) == N_SAMPLES
     assert len(slow_server.requests) == N_SAMPLES  # the refused eval asked nothing
@@ -80,7 +69,7 @@ def test_two_evals_on_one_out_the_second_is_refused(slow_server: StubServer, tmp
 def interrupted_run(server: StubServer, out: Path) -> None:
     """A run with some samples done, its writer killed with -9 (the lock dies with it)."""
     first = start_eval(server, *eval_args(out))
-    wait_for(lambda: (out / "predictions.jsonl").exists() and len(lines(out / "predictions.jsonl")) >= 2)
+    wait_for(lambda: (out / "predictions.jsonl").exists() and len(jsonl_records(out / "predictions.jsonl")) >= 2)
     first.send_signal(signal.SIGKILL)
     first.communicate()
 
@@ -88,7 +77,7 @@ def interrupted_run(server: StubServer, out: Path) -> None:
 def test_two_resumes_of_one_run_the_second_is_refused(slow_server: StubServer, tmp_path: Path) -> None:
     out = tmp_path / "run"
     interrupted_run(slow_server, out)
-    done_before = len(lines(out / "predictions.jsonl"))
+    done_before = len(jsonl_records(out / "predictions.jsonl"))
     resume = start_eval(slow_server, "--resume", out)
     try:
         asked = len(slow_server.requests)
@@ -100,7 +89,7 @@ def test_two_resumes_of_one_run_the_second_is_refused(slow_server: StubServer, t
     finally:
         resume.kill()
         resume.communicate()
-    records = lines(out / "predictions.jsonl")
+    records = jsonl_records(out / "predictions.jsonl")
     assert len(records) == N_SAMPLES == len({r["id"] for r in records})
     assert done_before >= 2
 
@@ -116,7 +105,7 @@ def test_a_resume_while_the_eval_still_runs_is_refused(slow_server: StubServer, 
     finally:
         first.kill()
         first.communicate()
-    assert len(lines(out / "predictions.jsonl")) == N_SAMPLES
+    assert len(jsonl_records(out / "predictions.jsonl")) == N_SAMPLES
 
 
 def test_kill_9_releases_the_lock(slow_server: StubServer, tmp_path: Path) -> None:
@@ -153,7 +142,7 @@ def test_two_ablates_on_one_out_the_second_is_refused(slow_server: StubServer, t
         first.communicate()
     assert len(slow_server.requests) == 2 * N_SAMPLES
     for condition in ("all", "none"):
-        assert len(lines(out / condition / "predictions.jsonl")) == N_SAMPLES
+        assert len(jsonl_records(out / condition / "predictions.jsonl")) == N_SAMPLES
 
 
 # --- the built-in benchmark cache ---------------------------------------------------------------

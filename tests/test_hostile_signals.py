@@ -16,61 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from pertool.testing.processes import alive, descendants, gone, jsonl_records, wait_for
 from support.cli import PERTOOL, run_pertool
 from support.openai_stub import Reply, StubServer, chat
 
 FAKE_VLLM = Path(__file__).parent / "stand_ins" / "fake_vllm.py"
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "synth-small.yaml"
 N_SAMPLES = 8  # the bundled example benchmark
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie nobody reaped yet is gone for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def gone(pid: int, within_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (its own session or not), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def wait_for(predicate, within_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-
-
-def lines(file: Path) -> list[dict]:
-    return [json.loads(line) for line in file.read_text(encoding="utf-8").split("\n") if line]
 
 
 def start(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -103,7 +55,7 @@ def test_sigterm_to_a_vllm_eval_stops_the_server_and_its_workers(vllm_env: dict[
     out = tmp_path / "run"
     proc = vllm_eval(out, vllm_env)
     state = tmp_path / "state.json"
-    wait_for(lambda: (out / "predictions.jsonl").exists() and len(lines(out / "predictions.jsonl")) >= 1)
+    wait_for(lambda: (out / "predictions.jsonl").exists() and len(jsonl_records(out / "predictions.jsonl")) >= 1)
     info = json.loads(state.read_text())
     assert alive(info["pid"]) and alive(info["child_pid"])
     proc.send_signal(signal.SIGTERM)
@@ -112,12 +64,12 @@ def test_sigterm_to_a_vllm_eval_stops_the_server_and_its_workers(vllm_env: dict[
     assert f"pertool eval --resume {out}" in stderr
     assert "Traceback" not in stderr
     assert gone(info["pid"]) and gone(info["child_pid"])  # the worker ignoring SIGTERM too
-    kept = len(lines(out / "predictions.jsonl"))
+    kept = len(jsonl_records(out / "predictions.jsonl"))
     assert 1 <= kept < N_SAMPLES
 
     again = run_pertool("eval", "--resume", out, "--no-progress", env={**vllm_env, "FAKE_VLLM_ANSWER_DELAY": "0"})
     assert again.returncode == 0, again.stderr
-    records = lines(out / "predictions.jsonl")
+    records = jsonl_records(out / "predictions.jsonl")
     assert len(records) == N_SAMPLES == len({r["id"] for r in records})
     assert not alive(json.loads(state.read_text())["pid"])
 
@@ -143,7 +95,7 @@ def test_sigterm_while_the_server_loads_leaves_no_child(vllm_env: dict[str, str]
 def test_a_second_sigterm_during_cleanup_leaves_no_child(vllm_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = vllm_eval(out, {**vllm_env, "FAKE_VLLM_TERM_DELAY": "30"})  # the server lingers on SIGTERM
-    wait_for(lambda: (out / "predictions.jsonl").exists() and len(lines(out / "predictions.jsonl")) >= 1)
+    wait_for(lambda: (out / "predictions.jsonl").exists() and len(jsonl_records(out / "predictions.jsonl")) >= 1)
     info = json.loads((tmp_path / "state.json").read_text())
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)  # pertool is now waiting for the server to stop
@@ -154,7 +106,7 @@ def test_a_second_sigterm_during_cleanup_leaves_no_child(vllm_env: dict[str, str
     assert time.monotonic() - started < 10  # not the 15 s grace, nor the server's 30 s
     assert code == 143, stderr
     assert gone(info["pid"]) and gone(info["child_pid"])
-    assert len(lines(out / "predictions.jsonl")) >= 1
+    assert len(jsonl_records(out / "predictions.jsonl")) >= 1
 
 
 @pytest.fixture
@@ -171,17 +123,17 @@ def test_signal_to_an_eval_keeps_finished_work_and_resume_completes(
     env = {"PERTOOL_CACHE_DIR": str(tmp_path / "cache")}
     proc = start("eval", "--benchmark", "example", "--model", "openai-compatible/m", "--base-url",
                  slow_server.url, "--out", out, "--no-progress", "--max-concurrency", "1", env=env)  # fmt: skip
-    wait_for(lambda: (out / "predictions.jsonl").exists() and len(lines(out / "predictions.jsonl")) >= 2)
+    wait_for(lambda: (out / "predictions.jsonl").exists() and len(jsonl_records(out / "predictions.jsonl")) >= 2)
     proc.send_signal(sig)
     exit_code, stderr = finish(proc)
     assert exit_code == code, stderr
     assert f"pertool eval --resume {out}" in stderr and "Traceback" not in stderr
-    kept = lines(out / "predictions.jsonl")
+    kept = jsonl_records(out / "predictions.jsonl")
     assert 2 <= len(kept) < N_SAMPLES
     asked = len(slow_server.requests)
     resumed = run_pertool("eval", "--resume", out, "--no-progress", env=env)
     assert resumed.returncode == 0, resumed.stderr
-    records = lines(out / "predictions.jsonl")
+    records = jsonl_records(out / "predictions.jsonl")
     assert records[: len(kept)] == kept  # finished work untouched
     assert len(records) == N_SAMPLES == len({r["id"] for r in records})
     assert len(slow_server.requests) - asked <= N_SAMPLES - len(kept) + 1  # only the rest asked again
@@ -206,9 +158,9 @@ def test_sigterm_to_ablate_prints_how_to_finish(slow_server: StubServer, tmp_pat
     proc = start("ablate", "--benchmark", "example", "--model", "openai-compatible/m", "--base-url",
                  slow_server.url, "--out", out, "--no-progress", "--max-concurrency", "1", "--no-cache")  # fmt: skip
     wait_for(lambda: (out / "all" / "predictions.jsonl").exists()
-             and len(lines(out / "all" / "predictions.jsonl")) >= 1)  # fmt: skip
+             and len(jsonl_records(out / "all" / "predictions.jsonl")) >= 1)  # fmt: skip
     proc.send_signal(signal.SIGTERM)
     code, stderr = finish(proc)
     assert code == 143, stderr
     assert f"Run the same command (--out {out}) to finish" in stderr
-    assert len(lines(out / "all" / "predictions.jsonl")) >= 1
+    assert len(jsonl_records(out / "all" / "predictions.jsonl")) >= 1

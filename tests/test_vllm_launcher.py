@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shlex
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 from pertool.models.base import BackendError, Request
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.models.vllm import VLLMBackend
+from pertool.testing.processes import alive, gone
 
 FAKE_VLLM = Path(__file__).parent / "stand_ins" / "fake_vllm.py"
 HELLO = Request(messages=({"role": "user", "content": "hello"},))
@@ -37,26 +37,6 @@ def vllm(spec: str = "vllm/some/model", **options: object) -> VLLMBackend:
     backend = create_backend(spec, ModelOptions(**options))  # type: ignore[arg-type]
     assert isinstance(backend, VLLMBackend)
     return backend
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie no one has reaped yet is gone for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def gone(pid: int, within_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_round_trip_with_adapter_and_extra_args(state: Path, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ built-in benchmark cache survives several processes using it first at once."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from hostile import PERTOOL, Case, assert_one_line_error, case, pertool
 from pertool.testing.openai_stub import Reply, StubServer, chat
+from pertool.testing.processes import jsonl_records, wait_for
 
 CASES: list[Case] = []
 
@@ -37,20 +37,6 @@ def _eval_args(server: StubServer, out: Path) -> list[str | Path]:
             "--out", out, "--no-progress", "--no-cache", "--max-concurrency", "1"]  # fmt: skip
 
 
-def _wait_for(predicate, within_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
-
-
-def _lines(file: Path) -> list[dict]:
-    if not file.exists():
-        return []
-    return [json.loads(line) for line in file.read_text(encoding="utf-8").split("\n") if line]
-
-
 def _finish(proc: subprocess.Popen[str], timeout: float = 60) -> int:
     try:
         proc.communicate(timeout=timeout)
@@ -60,14 +46,14 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 60) -> int:
 
 
 def _complete(out: Path) -> None:
-    records = _lines(out / "predictions.jsonl")
+    records = jsonl_records(out / "predictions.jsonl")
     ids = [r["id"] for r in records]
     assert len(ids) == N_SAMPLES == len(set(ids)), f"{len(ids)} lines, {len(set(ids))} ids"
 
 
 def _interrupted(server: StubServer, out: Path) -> None:
     first = _start(*_eval_args(server, out))
-    _wait_for(lambda: len(_lines(out / "predictions.jsonl")) >= 2)
+    wait_for(lambda: len(jsonl_records(out / "predictions.jsonl")) >= 2)
     first.send_signal(signal.SIGKILL)
     first.communicate()
 
@@ -77,7 +63,7 @@ def two_evals_on_one_out(work: Path) -> None:
     out = work / "run"
     with _slow() as server:
         first = _start(*_eval_args(server, out))
-        _wait_for(lambda: len(server.requests) >= 1)
+        wait_for(lambda: len(server.requests) >= 1)
         second = pertool(*_eval_args(server, out))
         assert_one_line_error(second, mentions="already holds a run")
         assert _finish(first) == 0
@@ -101,7 +87,7 @@ def resume_while_the_eval_runs(work: Path) -> None:
     out = work / "run"
     with _slow() as server:
         first = _start(*_eval_args(server, out))
-        _wait_for(lambda: len(server.requests) >= 1)
+        wait_for(lambda: len(server.requests) >= 1)
         second = pertool("eval", "--resume", out, "--no-progress")
         assert_one_line_error(second, mentions="another pertool process")
         assert _finish(first) == 0
@@ -115,7 +101,7 @@ def two_resumes_of_one_run(work: Path) -> None:
         _interrupted(server, out)
         resume = _start("eval", "--resume", out, "--no-progress")
         asked = len(server.requests)
-        _wait_for(lambda: len(server.requests) > asked)
+        wait_for(lambda: len(server.requests) > asked)
         second = pertool("eval", "--resume", out, "--no-progress")
         assert_one_line_error(second, mentions="another pertool process")
         assert f"pid {resume.pid}" in second.stderr
@@ -177,7 +163,7 @@ def two_ablates_on_one_out(work: Path) -> None:
         argv = ["ablate", "--benchmark", "example", "--model", "openai-compatible/slow", "--base-url", server.url,
                 "--out", out, "--no-progress", "--no-cache", "--max-concurrency", "1", "--conditions", "all"]
         first = _start(*argv)
-        _wait_for(lambda: len(server.requests) >= 1)
+        wait_for(lambda: len(server.requests) >= 1)
         assert_one_line_error(pertool(*argv), mentions="another `pertool ablate`")
         assert_one_line_error(pertool("eval", "--resume", out / "all", "--no-progress"),
                               mentions="another pertool process")  # fmt: skip
@@ -193,7 +179,7 @@ def two_synths_on_one_out(work: Path) -> None:
         argv = ["synth", "run", "--config", SYNTH_CONFIG, "--model", "openai-compatible/m", "--base-url",
                 server.url, "--out", out, "--no-progress", "--no-cache"]  # fmt: skip
         first = _start(*argv)
-        _wait_for(lambda: len(server.requests) >= 1)
+        wait_for(lambda: len(server.requests) >= 1)
         assert_one_line_error(pertool(*argv), mentions="another `pertool synth`")
         first.send_signal(signal.SIGTERM)
         _finish(first)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hostile import PERTOOL, Case, pertool
 from pertool.testing.openai_stub import Reply, StubServer, chat
+from pertool.testing.processes import descendants, gone, jsonl_records, wait_for
 
 CASES: list[Case] = []
 
@@ -23,54 +24,6 @@ FAKE_VLLM = ROOT / "tests" / "stand_ins" / "fake_vllm.py"  # a stand-alone scrip
 SYNTH_CONFIG = ROOT / "examples" / "synth-small.yaml"
 N_SAMPLES = 8
 CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (ProcessLookupError, OSError):
-        return False
-
-
-def _gone(pid: int, within_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                children.setdefault(int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(
-                    int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _wait_for(predicate, within_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
-
-
-def _lines(file: Path) -> list[dict]:
-    if not file.exists():
-        return []
-    return [json.loads(line) for line in file.read_text(encoding="utf-8").split("\n") if line]
 
 
 def _start(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -103,36 +56,36 @@ for _sig in (signal.SIGTERM, signal.SIGINT):
     def _vllm_serving(work: Path, sig: int = _sig) -> None:
         env = _vllm_env(work)
         proc = _vllm_eval(work, env)
-        _wait_for(lambda: len(_lines(work / "run" / "predictions.jsonl")) >= 1)
+        wait_for(lambda: len(jsonl_records(work / "run" / "predictions.jsonl")) >= 1)
         info = json.loads((work / "state.json").read_text())
         proc.send_signal(sig)
         code, stderr = _finish(proc)
         assert code == CODES[sig], (code, stderr[-500:])
         assert f"pertool eval --resume {work / 'run'}" in stderr
-        assert _gone(info["pid"]) and _gone(info["child_pid"]), "vllm serve or its worker outlived pertool"
+        assert gone(info["pid"]) and gone(info["child_pid"]), "vllm serve or its worker outlived pertool"
         resumed = pertool("eval", "--resume", work / "run", "--no-progress", env={**env, "FAKE_VLLM_ANSWER_DELAY": "0"})
         assert resumed.returncode == 0, resumed.stderr[-500:]
-        assert len(_lines(work / "run" / "predictions.jsonl")) == N_SAMPLES
-        assert _gone(json.loads((work / "state.json").read_text())["pid"])
+        assert len(jsonl_records(work / "run" / "predictions.jsonl")) == N_SAMPLES
+        assert gone(json.loads((work / "state.json").read_text())["pid"])
 
     def _vllm_loading(work: Path, sig: int = _sig) -> None:
         proc = _vllm_eval(work, _vllm_env(work, FAKE_VLLM_DELAY="60"))
         below: list[int] = []
 
         def started() -> bool:
-            below[:] = _descendants(proc.pid)
+            below[:] = descendants(proc.pid)
             return len(below) >= 2
 
-        _wait_for(started)
+        wait_for(started)
         proc.send_signal(sig)
         code, stderr = _finish(proc)
         assert code == CODES[sig], (code, stderr[-500:])
         assert "pertool eval --resume" in stderr
-        assert all(_gone(pid) for pid in below), "a process outlived pertool"
+        assert all(gone(pid) for pid in below), "a process outlived pertool"
 
     def _second_signal(work: Path, sig: int = _sig) -> None:
         proc = _vllm_eval(work, _vllm_env(work, FAKE_VLLM_TERM_DELAY="30"))
-        _wait_for(lambda: len(_lines(work / "run" / "predictions.jsonl")) >= 1)
+        wait_for(lambda: len(jsonl_records(work / "run" / "predictions.jsonl")) >= 1)
         info = json.loads((work / "state.json").read_text())
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
@@ -141,7 +94,7 @@ for _sig in (signal.SIGTERM, signal.SIGINT):
         code, _ = _finish(proc)
         assert time.monotonic() - started < 10, "the second signal did not cut the wait short"
         assert code == 143, code
-        assert _gone(info["pid"]) and _gone(info["child_pid"])
+        assert gone(info["pid"]) and gone(info["child_pid"])
 
     _name = signal.Signals(_sig).name
     CASES += [Case(f"{_name}-vllm-while-serving", _vllm_serving), Case(f"{_name}-vllm-while-loading", _vllm_loading),
@@ -159,14 +112,14 @@ for _sig in (signal.SIGTERM, signal.SIGINT):
         with _slow() as server:
             proc = _start("eval", "--benchmark", "example", "--model", "openai-compatible/m", "--base-url",
                           server.url, "--out", out, "--no-progress", "--max-concurrency", "2")  # fmt: skip
-            _wait_for(lambda: len(_lines(out / "predictions.jsonl")) >= 2)
+            wait_for(lambda: len(jsonl_records(out / "predictions.jsonl")) >= 2)
             proc.send_signal(sig)
             code, stderr = _finish(proc)
             assert code == CODES[sig] and f"pertool eval --resume {out}" in stderr, (code, stderr[-500:])
-            kept = _lines(out / "predictions.jsonl")
+            kept = jsonl_records(out / "predictions.jsonl")
             resumed = pertool("eval", "--resume", out, "--no-progress")
             assert resumed.returncode == 0, resumed.stderr[-500:]
-        records = _lines(out / "predictions.jsonl")
+        records = jsonl_records(out / "predictions.jsonl")
         assert records[: len(kept)] == kept and len(records) == N_SAMPLES == len({r["id"] for r in records})
 
     def _ablate_stub(work: Path, sig: int = _sig) -> None:
@@ -175,21 +128,21 @@ for _sig in (signal.SIGTERM, signal.SIGINT):
             argv = ["ablate", "--benchmark", "example", "--model", "openai-compatible/m", "--base-url", server.url,
                     "--out", out, "--no-progress", "--conditions", "all,none"]
             proc = _start(*argv)
-            _wait_for(lambda: len(_lines(out / "all" / "predictions.jsonl")) >= 1)
+            wait_for(lambda: len(jsonl_records(out / "all" / "predictions.jsonl")) >= 1)
             proc.send_signal(sig)
             code, stderr = _finish(proc)
             assert code == CODES[sig] and f"(--out {out})" in stderr, (code, stderr[-500:])
             again = pertool(*argv)
             assert again.returncode == 0, again.stderr[-500:]
         for condition in ("all", "none"):
-            assert len(_lines(out / condition / "predictions.jsonl")) == N_SAMPLES
+            assert len(jsonl_records(out / condition / "predictions.jsonl")) == N_SAMPLES
 
     def _synth_stub(work: Path, sig: int = _sig) -> None:
         out = work / "synth"
         with StubServer(lambda body, request: Reply(json=chat("[]"), delay_s=2.0)) as server:
             proc = _start("synth", "run", "--config", SYNTH_CONFIG, "--model", "openai-compatible/m", "--base-url",
                           server.url, "--out", out, "--no-progress", "--no-cache")  # fmt: skip
-            _wait_for(lambda: len(server.requests) >= 1)
+            wait_for(lambda: len(server.requests) >= 1)
             proc.send_signal(sig)
             code, stderr = _finish(proc)
         assert code == CODES[sig] and "resume" in stderr and str(out) in stderr, (code, stderr[-500:])

@@ -256,3 +256,34 @@ def test_a_run_that_fails_before_any_sample_leaves_no_directory(tmp_path, env):
         assert proc.returncode == 2 and not out.exists(), proc.stderr
     proc = pertool("eval", "--model", "oracle", "--limit", "-3", "--out", str(tmp_path / "x"), env=env, check=False)
     assert proc.returncode == 2 and "--limit" in proc.stderr and not (tmp_path / "x").exists()
+
+
+def test_a_run_from_before_the_seeded_limit_is_rescored_on_its_own_samples(tmp_path, env):
+    """config.json files written before `--limit` drew a stratified sample have no `limit_draw`:
+    they took the first N samples, and report, compare and resume must keep scoring those."""
+    from pertool.benchmarks.answer_key import gold_text
+    from pertool.benchmarks.registry import load_benchmark
+    from pertool.report.rundata import load_run
+    from pertool.runner.run import EvalConfig, load_config, select_samples
+    from pertool.runner.rundir import RunDir
+
+    root = bench(tmp_path)
+    spec = f"ptbench:{root}"
+    samples = load_benchmark(spec)
+    config = EvalConfig(benchmark=spec, model="oracle", limit=6).model_dump(mode="json")
+    assert config.pop("limit_draw") == "stratified"  # a new run saves how it drew
+    run = tmp_path / "old-run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "predictions.jsonl").write_text("".join(
+        json.dumps({"id": s.id, "output": gold_text(s)}) + "\n" for s in samples[:6]))
+    loaded = load_config(RunDir.open(run))
+    assert loaded.limit_draw == "first"
+    assert [s.id for s in select_samples(loaded)] == [s.id for s in samples[:6]]
+    scored = load_run(run).report
+    assert scored.splits["overall"]["overall"] == 1.0 and not scored.no_answer
+    # The new default really draws differently (else this test would prove nothing).
+    fresh = EvalConfig(benchmark=spec, model="oracle", limit=6)
+    assert [s.id for s in select_samples(fresh)] != [s.id for s in samples[:6]]
+    proc = run_pertool("compare", run, "--format", "csv", env=env)
+    assert proc.returncode == 0, proc.stderr

@@ -131,7 +131,7 @@ async def run_ablation(out: Path, config: Any, *, conditions: Sequence[str] | No
 def _open_or_create(path: Path, config: Any, condition: str, toolspectrum: bool) -> Any:
     """A fresh run directory, or the one a previous `pertool ablate` left (resumed), refusing a
     directory that holds a different run."""
-    from pertool.runner.run import EvalConfig
+    from pertool.runner.run import EvalConfig, with_legacy_defaults
     from pertool.runner.rundir import CONFIG, RunDir
 
     record = {"condition": condition, "blanked": _BLANKED.get(condition) if toolspectrum else None,
@@ -139,7 +139,7 @@ def _open_or_create(path: Path, config: Any, condition: str, toolspectrum: bool)
     if (path / CONFIG).exists():
         run = RunDir.open(path)
         try:
-            existing = EvalConfig.model_validate(run.config())
+            existing = EvalConfig.model_validate(with_legacy_defaults(run.config()))
         except ValueError as exc:
             raise PertoolError(f"{path} holds a run pertool cannot read ({exc}); "
                                "choose another --out") from None

@@ -39,7 +39,9 @@ from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import ScoreReport
 from pertool.urls import redact_url
 
-__all__ = ["EvalConfig", "load_config", "run_eval", "select_samples", "OFFICIAL_SAMPLING"]
+__all__ = [
+    "EvalConfig", "load_config", "run_eval", "select_samples", "with_legacy_defaults", "OFFICIAL_SAMPLING",
+]  # fmt: skip
 
 # The public PTBench scripts' generation settings, used with --compat ptbench-official.
 OFFICIAL_SAMPLING = {"temperature": 0.1, "max_tokens": 128}
@@ -61,6 +63,9 @@ class EvalConfig(BaseModel):
     temperature: float = 0.0
     max_tokens: int = Field(512, ge=1)
     limit: int | None = Field(None, ge=1)
+    # How --limit picks its samples. Run directories written before the seeded draw have no
+    # such key and took the first N: `load_config` reads them so, and they re-score the same.
+    limit_draw: Literal["stratified", "first"] = "stratified"
     max_concurrency: int = Field(8, ge=1)
     compat: str | None = None
     use_cache: bool = True
@@ -95,7 +100,7 @@ def load_config(run: RunDir) -> EvalConfig:
     """A run's config.json as an `EvalConfig`; a wrong type or an unknown key is one line
     naming the file and the field."""
     file = str(run.path / CONFIG)
-    data = run.config()
+    data = with_legacy_defaults(run.config())
     try:
         config = EvalConfig.model_validate(data)
         config.options = _options_model().model_validate(config.options).model_dump()
@@ -107,11 +112,21 @@ def load_config(run: RunDir) -> EvalConfig:
     return config
 
 
+def with_legacy_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """A config.json from before a setting existed keeps the behaviour it was run with."""
+    if "limit_draw" not in data:
+        data = {**data, "limit_draw": "first"}
+    return data
+
+
 def select_samples(config: EvalConfig) -> list[Sample]:
     """The samples a run evaluates: its benchmark, --limit (stratified, seeded), profile view.
     The same for the run, its resume, its report and compare."""
     samples = load_benchmark(config.benchmark, config.data_dir)
-    samples = limit_samples(samples, config.limit, config.seed)
+    if config.limit_draw == "first":
+        samples = samples[: config.limit] if config.limit is not None else samples
+    else:
+        samples = limit_samples(samples, config.limit, config.seed)
     return apply_profile_view(samples, config.profile_view)
 
 

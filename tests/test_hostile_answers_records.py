@@ -16,7 +16,7 @@ import pytest
 
 from factory import record, write_split_dir
 from pertool.cli.main import main
-from pertool.fileio import iter_jsonl, jsonl_dumps, jsonl_loads, read_jsonl_lines
+from pertool.fileio import iter_jsonl, iter_jsonl_values, jsonl_dumps
 from pertool.runner.limit import limit_samples
 from pertool.runner.rundir import RunDir
 from support.cli import run_pertool
@@ -67,7 +67,7 @@ def test_any_string_round_trips_on_one_utf8_line(tmp_path, text):
     assert encoded.count(b"\n") == 1 and len(line.splitlines()) == 1
     file = tmp_path / "f.jsonl"
     file.write_bytes(encoded * 3)
-    lines = [jsonl_loads(text) for _, text in iter_jsonl(file)]
+    lines = [value for _, value in iter_jsonl_values(file)]
     expected = f"<{text}>" if text != "\ud83d\ude00" else "<\U0001f600>"  # a pair is one character
     assert [r["output"] for r in lines] == [expected] * 3
 
@@ -78,9 +78,9 @@ def test_a_torn_last_line_is_skipped_and_cut_only_by_the_writer(tmp_path):
     file.write_text(whole + '{"id": "b", "outp', encoding="utf-8")
     assert [n for n, _ in iter_jsonl(file)] == [1]
     assert file.read_text(encoding="utf-8").endswith("outp")  # a reader does not write
-    assert len(read_jsonl_lines(file)) == 1 and file.read_text(encoding="utf-8") == whole
+    assert len(list(iter_jsonl(file, repair=True))) == 1 and file.read_text(encoding="utf-8") == whole
     file.write_text(whole + whole.rstrip("\n"), encoding="utf-8")  # whole, only the "\n" missing
-    assert len(read_jsonl_lines(file)) == 2 and file.read_text(encoding="utf-8") == whole * 2
+    assert len(list(iter_jsonl(file, repair=True))) == 2 and file.read_text(encoding="utf-8") == whole * 2
 
 
 def test_writers_refuse_what_is_not_json_before_writing():
@@ -168,7 +168,7 @@ def test_an_answer_that_cannot_be_recorded_is_a_per_sample_error_and_not_cached(
         run = tmp_path / "run"
         proc = evaluate(tmp_path, server.url, run, "--tool-mode", "native")
         assert "Traceback" not in proc.stderr
-        errors = [jsonl_loads(line) for _, line in iter_jsonl(run / "errors.jsonl")]
+        errors = [value for _, value in iter_jsonl_values(run / "errors.jsonl")]
         if errors:  # the backend may also refuse NaN at its boundary: either way no crash, no cache
             assert [e["id"] for e in errors] == ["trained:1"]
             assert len(outputs(run)) == 5
@@ -321,7 +321,7 @@ def test_a_pipeline_holding_a_lone_surrogate_resumes(tmp_path):
 
 @pytest.mark.parametrize("line,where", [
     ('{"key": "k", "user": "u", "scenario": "s", "platform": "p"}', "line 1, field action"),
-    ("[" * 100_000, "line 1: not valid JSON (nested too deeply)"),
+    ("[" * 100_000, "line 1: not valid JSON: nested too deeply"),
     ('{"key": 1', "line 1: not valid JSON"),
     ('{"key": "k", "user": "u", "scenario": "s", "platform": "p", "action": "a", "x": NaN}', "line 1, field x"),
 ])  # fmt: skip

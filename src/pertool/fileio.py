@@ -5,7 +5,7 @@ JSONL lines are split on "\n" only (never `str.splitlines()`, which also splits 
 U+2029, U+0085 and others that may sit inside a string). Every line is written by
 `jsonl_dumps`: UTF-8 text with lone surrogates and the Unicode line separators escaped as
 `\\uXXXX`, so the file is valid UTF-8, one record per line, and any Python string comes back as
-it went in (`jsonl_loads`).
+it went in (`iter_jsonl_values`, which names the file and line of a line that is not JSON).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 from pertool.errors import DataError
 
 __all__ = [
-    "atomic_write_bytes", "atomic_write_text", "check_regular_file", "iter_jsonl", "json_value",
-    "jsonl_dumps", "jsonl_loads", "read_config", "read_file_bytes", "read_json", "read_jsonl_lines",
-    "read_text", "user_cache_dir", "user_data_dir",
+    "atomic_write_bytes", "atomic_write_text", "check_regular_file", "iter_jsonl", "iter_jsonl_values",
+    "json_value", "jsonl_dumps", "read_config", "read_file_bytes", "read_json", "read_text",
+    "user_cache_dir", "user_data_dir",
 ]  # fmt: skip
 
 MAX_INPUT_BYTES = 2 * 1024**3  # a file pertool reads whole: 2 GB is past any benchmark
@@ -105,6 +105,8 @@ def json_value(text: str, where: str) -> Any:
                         f"column {exc.colno}") from None
     except RecursionError:
         raise DataError(where, "not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer past Python's 4,300-digit limit
+        raise DataError(where, f"not valid JSON: {str(exc)[:80]}") from None
 
 
 def read_json(path: Path) -> Any:
@@ -166,10 +168,6 @@ def jsonl_dumps(record: Any) -> str:
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def jsonl_loads(line: str) -> Any:
-    return json.loads(line)
-
-
 def iter_jsonl(file: Path, *, repair: bool = False) -> Iterator[tuple[int, str]]:
     """(line number, text) of each non-blank line, split on "\n" only and decoded line by line,
     so a bad byte is reported with its line (DataError). A last line without its "\n" was torn
@@ -207,12 +205,12 @@ def _whole_json(raw: bytes) -> bool:
     return True
 
 
-def read_jsonl_lines(file: Path) -> list[str]:
-    """The lines of an append-only JSONL file (split on "\n" only), after cutting off a last
-    line torn by a crash: that record is simply written again by whoever resumes. Blank lines
-    come back as blank strings so that list positions stay line numbers - 1."""
-    numbered = dict(iter_jsonl(file, repair=True))
-    return [numbered.get(n, "") for n in range(1, max(numbered, default=0) + 1)]
+def iter_jsonl_values(file: Path, *, repair: bool = False) -> Iterator[tuple[str, Any]]:
+    """(where, value) of each line of `iter_jsonl`, decoded with `json_value`: a line that is not
+    JSON is one `DataError` naming the file and the line ("FILE, line N")."""
+    for number, line in iter_jsonl(file, repair=repair):
+        where = f"{file}, line {number}"
+        yield where, json_value(line, where)
 
 
 def read_config(path: Path) -> Any:

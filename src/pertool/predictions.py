@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pertool.errors import DataError
-from pertool.fileio import iter_jsonl, json_value
+from pertool.fileio import iter_jsonl_values
 
 __all__ = ["PredictionsFile", "read_predictions"]
 
@@ -24,15 +25,12 @@ def read_predictions(path: str | Path) -> PredictionsFile:
     out = PredictionsFile(outputs={})
     # The one JSONL reader: regular files only, split on "\n", a bad byte named by its line, and
     # a last line torn by a crash (kill -9 mid-write) skipped, as compare and report do.
-    for number, line in iter_jsonl(path, repair=False):
-        _read_line(out, line, f"{path}, line {number}")
+    for where, record in iter_jsonl_values(path, repair=False):
+        _read_record(out, record, where)
     return out
 
 
-def _read_line(out: PredictionsFile, line: str, where: str) -> None:
-    if not line.strip():
-        return
-    record = json_value(line, where)
+def _read_record(out: PredictionsFile, record: Any, where: str) -> None:
     if not isinstance(record, dict) or not isinstance(record.get("id"), str) or "output" not in record:
         raise DataError(where, 'expected an object with a string "id" and an "output"')
     output = record.get("output")

@@ -24,9 +24,8 @@ from pertool.errors import DataError, PertoolError
 from pertool.fileio import (
     atomic_write_text,
     check_regular_file,
-    iter_jsonl,
+    iter_jsonl_values,
     jsonl_dumps,
-    jsonl_loads,
     read_json,
 )
 from pertool.locking import FileLock
@@ -107,15 +106,10 @@ class RunDir:
 
     def failed_ids(self) -> set[str]:
         """Ids of the samples whose request failed in the latest attempt (errors.jsonl)."""
-        file = self.path / ERRORS
         ids = set()
-        for number, line in iter_jsonl(file):
-            try:
-                record = jsonl_loads(line)
-            except (ValueError, RecursionError):
-                raise DataError(f"{file}, line {number}", "not valid JSON") from None
+        for where, record in iter_jsonl_values(self.path / ERRORS):
             if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                raise DataError(f"{file}, line {number}", "expected a string", field="id")
+                raise DataError(where, "expected a string", field="id")
             ids.add(record["id"])
         return ids
 
@@ -157,12 +151,7 @@ _RECORD_FIELDS: dict[str, tuple[type, ...]] = {
 def read_records(file: Path, *, repair: bool = False) -> dict[str, dict[str, Any]]:
     """The records of a run's predictions.jsonl by id, each checked field by field."""
     records: dict[str, dict[str, Any]] = {}
-    for number, line in iter_jsonl(file, repair=repair):
-        where = f"{file}, line {number}"
-        try:
-            record = jsonl_loads(line)
-        except (ValueError, RecursionError) as exc:
-            raise DataError(where, f"not valid JSON ({str(exc)[:80]})") from None
+    for where, record in iter_jsonl_values(file, repair=repair):
         check_record(record, where)
         records[record["id"]] = record
     return records

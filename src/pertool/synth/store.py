@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from pertool.benchmarks.validation import one_line
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, jsonl_loads, read_config, read_json, read_jsonl_lines
+from pertool.fileio import atomic_write_text, iter_jsonl_values, read_config, read_json
 from pertool.synth.records import SynthConfig
 
 __all__ = ["PipelineDir", "load_config"]
@@ -68,19 +68,13 @@ class PipelineDir:
         """Records of `<name>.jsonl` by key (a torn last line is cut off first)."""
         file = self.path / f"{name}.jsonl"
         out: dict[str, R] = {}
-        for number, line in enumerate(read_jsonl_lines(file), start=1):
-            if not line.strip():
-                continue
-            where = f"{file}, line {number}"
-            try:  # jsonl_loads, not model_validate_json: that refuses the \ud800 escapes we write
-                record = model.model_validate(jsonl_loads(line))
+        for where, value in iter_jsonl_values(file, repair=True):
+            try:  # decoded first, not model_validate_json: that refuses the \ud800 escapes we write
+                record = model.model_validate(value)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 field = ".".join(str(p) for p in first["loc"])
                 raise DataError(where, one_line(first["msg"]), field=field) from None
-            except (ValueError, RecursionError) as exc:
-                message = "nested too deeply" if isinstance(exc, RecursionError) else one_line(str(exc))[:80]
-                raise DataError(where, f"not valid JSON ({message})") from None
             out[record.key] = record  # type: ignore[attr-defined]
         return out
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, iter_jsonl, jsonl_loads, read_config, read_json
+from pertool.fileio import atomic_write_text, iter_jsonl, json_value, read_config, read_json
 from pertool.models.base import MissingDependency
 
 __all__ = ["DEFAULTS", "build_trainer", "load_settings", "prompt_completion_records", "train_lora"]
@@ -284,13 +284,11 @@ def _check_lengths(dataset: Any, max_length: int | None) -> None:
 def _truncate_log(log_file: Path, step: int) -> None:
     """Keep the log lines up to the checkpoint resumed from (a line torn by a crash is dropped)."""
     kept = []
-    for number, line in iter_jsonl(log_file):
-        try:
-            record = jsonl_loads(line)
-        except (ValueError, RecursionError):
-            raise DataError(f"{log_file}, line {number}", "not valid JSON") from None
+    for number, line in iter_jsonl(log_file):  # the lines themselves are kept, byte for byte
+        where = f"{log_file}, line {number}"
+        record = json_value(line, where)
         if not isinstance(record, dict) or not isinstance(record.get("step"), int):
-            raise DataError(f"{log_file}, line {number}", "expected an integer", field="step")
+            raise DataError(where, "expected an integer", field="step")
         if record["step"] <= step:
             kept.append(line)
     if log_file.exists():

@@ -3,7 +3,6 @@ timeout, and a maximum response size, streamed (a huge answer is refused without
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import tracemalloc
@@ -13,24 +12,18 @@ from typing import Any
 import pytest
 
 from factory import record, write_split_dir
-from pertool.models.base import BackendError, Completion, Request
+from pertool.models.base import BackendError, Completion
 from pertool.models.openai_compat import MB, OpenAICompatBackend, RetryPolicy
 from pertool.models.registry import ModelOptions, create_backend, deadline_s
+from pertool.testing.backends import HELLO, complete_once
 from support.cli import run_pertool
 from support.openai_stub import Reply, StubServer, chat
 
-HELLO = Request(messages=({"role": "user", "content": "hi"},))
 HUGE = 300  # MB sent by the server; never held whole by the client (nor by the stub)
 
 
 def complete(backend: OpenAICompatBackend) -> Completion:
-    async def go() -> Completion:
-        try:
-            return await backend.complete(HELLO)
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
+    return complete_once(backend, HELLO)
 
 
 def test_the_deadline_defaults_to_twice_the_timeout() -> None:

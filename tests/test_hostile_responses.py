@@ -4,7 +4,6 @@ the CLI tests run `pertool` as a subprocess."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from pathlib import Path
@@ -15,16 +14,15 @@ import pytest
 from factory import record, write_split_dir
 from pertool.benchmarks.answer_key import AnswerKey, gold_text
 from pertool.benchmarks.registry import load_benchmark
-from pertool.models.base import BackendError, Completion, Request
+from pertool.models.base import BackendError, Completion
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from pertool.models.registry import ModelOptions
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.runner.task import MAX_ARGUMENT_DEPTH, Task, native_answer
 from pertool.schema import Call
+from pertool.testing.backends import HELLO, complete_once
 from support.cli import run_pertool
 from support.openai_stub import Reply, StubServer, chat, tool_calls
-
-HELLO = Request(messages=({"role": "user", "content": "hi"},))
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +37,7 @@ def ask(server: StubServer, reply: Reply) -> Completion:
     server.respond = lambda body, request: reply
     backend = OpenAICompatBackend("m", server.url, retry=RetryPolicy(max_attempts=1))
 
-    async def go() -> Completion:
-        try:
-            return await backend.complete(HELLO)
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
+    return complete_once(backend, HELLO)
 
 
 def ask_error(server: StubServer, reply: Reply) -> BackendError:
@@ -309,15 +301,11 @@ def test_litellm_answers_cross_the_same_boundary(server: StubServer, reply: Repl
     server.respond = lambda body, request: reply
     backend = create_backend("litellm/openai/m", ModelOptions(base_url=server.url, max_attempts=1))
 
-    async def go() -> Completion | BackendError:
-        try:
-            return await backend.complete(HELLO)
-        except BackendError as exc:
-            return exc
-        finally:
-            await backend.aclose()
-
-    result = asyncio.run(go())
+    result: Completion | BackendError
+    try:
+        result = complete_once(backend, HELLO)
+    except BackendError as exc:
+        result = exc
     if isinstance(result, BackendError):
         assert not result.fatal and "\n" not in str(result)
     else:

@@ -3,7 +3,6 @@ before they are cut; "is this loopback" parses the host (issue 11, part 9)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from pathlib import Path
@@ -16,6 +15,7 @@ from pertool.errors import PertoolError, SpecError
 from pertool.models.base import BackendError, Request
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from pertool.models.registry import ModelOptions, create_backend
+from pertool.testing.backends import complete_once
 from pertool.urls import is_loopback, redact_url, restore_base_url, scrub, url_secrets
 from support.cli import run_pertool
 from support.openai_stub import Reply, StubServer, chat
@@ -92,14 +92,8 @@ def test_a_key_echoed_across_the_cut_never_shows(stub_server: Any) -> None:
                                                                       + " again " + key).encode()))  # fmt: skip
     backend = OpenAICompatBackend("m", server.url, api_key=key, retry=RetryPolicy(max_attempts=1))
 
-    async def go() -> None:
-        try:
-            await backend.complete(Request(messages=({"role": "user", "content": "hi"},)))
-        finally:
-            await backend.aclose()
-
     with pytest.raises(BackendError) as info:
-        asyncio.run(go())
+        complete_once(backend, Request(messages=({"role": "user", "content": "hi"},)))
     message = str(info.value)
     assert "HTTP 400" in message and "sk-echo" not in message and "***" in message
 
@@ -179,13 +173,7 @@ def test_litellm_scrubs_the_key_before_cutting_its_message(stub_server: Any, mon
     backend = create_backend("litellm/openai/m", ModelOptions(base_url=server.url, api_key_env="PTB_LITELLM_KEY",
                                                               max_attempts=1))  # fmt: skip
 
-    async def go() -> None:
-        try:
-            await backend.complete(Request(messages=({"role": "user", "content": "hi"},)))
-        finally:
-            await backend.aclose()
-
     with pytest.raises(BackendError) as info:
-        asyncio.run(go())
+        complete_once(backend, Request(messages=({"role": "user", "content": "hi"},)))
     message = str(info.value)
     assert "***" in message and "Zq" not in message and "Z..." not in message, message

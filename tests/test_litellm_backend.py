@@ -6,7 +6,6 @@ Add a narrow one here (naming the message and category) if a later release start
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from pertool.models.base import BackendError, Completion, MissingCredential, MissingDependency, Request
 from pertool.models.registry import ModelOptions, create_backend
+from pertool.testing.backends import complete_once
 from support.openai_stub import Reply, StubRequest, StubServer, chat, tool_calls
 
 HELLO = Request(messages=({"role": "user", "content": "hello"},))
@@ -43,13 +43,7 @@ def server(stub_server) -> StubServer:
 def complete(server: StubServer, request: Request = HELLO, **options: Any) -> Completion:
     backend = create_backend("litellm/openai/test-model", ModelOptions(base_url=server.url, **options))
 
-    async def go() -> Completion:
-        try:
-            return await backend.complete(request)
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
+    return complete_once(backend, request)
 
 
 def headers(server: StubServer) -> dict[str, str]:

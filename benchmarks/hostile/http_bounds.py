@@ -8,19 +8,18 @@ eval` end to end with --timeout 2.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import tracemalloc
 from pathlib import Path
 
 from hostile import Case, case, pertool
-from pertool.models.base import BackendError, Completion, Request
+from pertool.models.base import BackendError, Completion
 from pertool.models.openai_compat import MB, OpenAICompatBackend, RetryPolicy
+from pertool.testing.backends import HELLO, complete_once
 from pertool.testing.openai_stub import Reply, StubServer, chat
 
 CASES: list[Case] = []
-HELLO = Request(messages=({"role": "user", "content": "hi"},))
 
 
 def attempt(reply: Reply, **options: float) -> tuple[Completion | BackendError, float, int, int]:
@@ -29,16 +28,10 @@ def attempt(reply: Reply, **options: float) -> tuple[Completion | BackendError, 
         backend = OpenAICompatBackend("m", server.url, retry=RetryPolicy(max_attempts=int(options.pop("attempts", 1)),
                                                                          max_delay_s=0), **options)  # type: ignore[arg-type]  # fmt: skip
 
-        async def go() -> Completion:
-            try:
-                return await backend.complete(HELLO)
-            finally:
-                await backend.aclose()
-
         started = time.monotonic()
         tracemalloc.start()
         try:
-            result: Completion | BackendError = asyncio.run(go())
+            result: Completion | BackendError = complete_once(backend, HELLO)
         except BackendError as exc:
             result = exc
         finally:

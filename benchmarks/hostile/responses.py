@@ -8,21 +8,20 @@ both tool modes' output and the parser; end-to-end cases run `pertool eval` and 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 from hostile import Case, case, pertool
 from pertool.benchmarks.registry import load_benchmark
-from pertool.models.base import BackendError, Completion, Request
+from pertool.models.base import BackendError, Completion
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.runner.task import Task
+from pertool.testing.backends import HELLO, complete_once
 from pertool.testing.openai_stub import Reply, StubServer, chat, tool_calls
 
 CASES: list[Case] = []
-HELLO = Request(messages=({"role": "user", "content": "hi"},))
 GOOD = "Rail:[bookTrain(seats=2)]"
 
 
@@ -53,14 +52,8 @@ def answer_once(reply: Reply) -> Completion | BackendError:
     server.respond = lambda body, request: reply
     backend = OpenAICompatBackend("m", server.url, retry=RetryPolicy(max_attempts=1))
 
-    async def go() -> Completion:
-        try:
-            return await backend.complete(HELLO)
-        finally:
-            await backend.aclose()
-
     try:
-        return asyncio.run(go())
+        return complete_once(backend, HELLO)
     except BackendError as exc:
         return exc
 

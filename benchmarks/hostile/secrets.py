@@ -5,7 +5,6 @@ the key are scrubbed before they are cut; "is this loopback" parses the host.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 from hostile import Case, assert_one_line_error, case, pertool
 from pertool.models.base import BackendError, Request
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
+from pertool.testing.backends import complete_once
 from pertool.testing.openai_stub import Reply, StubServer, chat
 from pertool.urls import is_loopback, redact_url
 
@@ -134,14 +134,8 @@ resume_case("credentials dropped", "http://127.0.0.1:{port}/v1", False)
 def _ask(url: str) -> str:
     backend = OpenAICompatBackend("m", url, api_key=KEY, retry=RetryPolicy(max_attempts=1))
 
-    async def go() -> None:
-        try:
-            await backend.complete(Request(messages=({"role": "user", "content": "x"},)))
-        finally:
-            await backend.aclose()
-
     try:
-        asyncio.run(go())
+        complete_once(backend, Request(messages=({"role": "user", "content": "x"},)))
     except BackendError as exc:
         return str(exc)
     raise AssertionError("an error status was taken as an answer")

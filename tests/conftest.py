@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import http.server
+import signal
 import threading
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import pytest
+
+# A shell starts background jobs with SIGINT ignored, and children inherit that, so a test
+# run launched as `make test &` would give every pertool subprocess an ignored Ctrl-C. The
+# tests that press Ctrl-C model a terminal user, whose SIGINT is never ignored: restore the
+# default here, before any subprocess (or pytest-xdist worker) starts.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

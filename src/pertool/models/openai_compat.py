@@ -3,7 +3,8 @@
 One class serves OpenAI, vLLM, SGLang, Ollama, llama.cpp, TGI, DeepSeek, DashScope, OpenRouter
 and `pertool mock-server`: only the base URL and the key differ. Retries live here (429, 5xx,
 timeouts, dropped connections, malformed bodies), with exponential backoff, full jitter, a cap,
-and `Retry-After` honoured. Concurrency is bounded by the runner.
+and `Retry-After` honoured. A refusal of a prompt too long for the model's context window is a
+`ContextOverflow` (see context_refusal), never retried. Concurrency is bounded by the runner.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from pertool.models.base import BackendError, Completion, Request
+from pertool.models.context_refusal import context_refusal
 from pertool.models.registry import ModelOptions, deadline_s
 from pertool.models.wire import MalformedResponse, completion_from_body, load_body
 from pertool.urls import redact_url, scrub, url_secrets
@@ -151,9 +153,13 @@ class OpenAICompatBackend:
                 if response.status_code != 200:
                     head = await self._read(response, _ERROR_BODY_BYTES, shown, cut=True)
                     # Scrub before cutting: a key straddling the cut would leave its head behind.
-                    detail = scrub(head.decode("utf-8", "replace"), self._secrets)[:200]
+                    text = scrub(head.decode("utf-8", "replace"), self._secrets)
+                    message = f"{shown}: HTTP {response.status_code}: {text[:200]}"
+                    overflow = context_refusal(response.status_code, text, message)
+                    if overflow is not None:  # the prompt is too long: never retried
+                        raise overflow
                     raise BackendError(
-                        f"{shown}: HTTP {response.status_code}: {detail}",
+                        message,
                         retryable=response.status_code in _RETRY_STATUS,
                         retry_after=_retry_after(response.headers.get("retry-after")),
                         fatal=response.status_code in (401, 403),

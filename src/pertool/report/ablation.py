@@ -143,7 +143,7 @@ def _open_or_create(path: Path, config: Any, condition: str, toolspectrum: bool)
         except ValueError as exc:
             raise PertoolError(f"{path} holds a run pertool cannot read ({exc}); "
                                "choose another --out") from None
-        ignore = {"max_concurrency", "pertool_version"}
+        ignore = {"max_concurrency", "order", "pertool_version"}  # they change no result
         old, new = existing.model_dump(exclude=ignore), config.model_dump(exclude=ignore)
         differing = sorted(k for k in new if old.get(k) != new.get(k))
         marker = path / ABLATION_FILE

@@ -25,7 +25,7 @@ from pertool.fileio import atomic_write_bytes
 from pertool.report.charts import donut, grouped_bars, stacked_bars
 from pertool.report.rundata import RunData, SampleView, load_run
 from pertool.report.terminal import METRIC_TITLES, TOOLSPECTRUM_LEGEND, TOOLSPECTRUM_TABLES
-from pertool.scoring.results import OVERALL
+from pertool.scoring.results import OVERALL, ScoreReport
 
 __all__ = ["build_report", "json_for_script", "render_report", "write_report"]
 
@@ -146,12 +146,21 @@ def _main_split(run: RunData) -> str:
     return OVERALL if OVERALL in run.report.splits else next(iter(run.report.splits), OVERALL)
 
 
+def _no_answer_note(report: ScoreReport) -> str:
+    """' (2 no answer, 3 context overflow)': the samples in no metric, overflows apart."""
+    overflow = len(report.context_overflow)
+    failed = len(report.no_answer) - overflow
+    parts = [f"{failed} no answer"] if failed else []
+    parts += [f"{overflow} context overflow"] if overflow else []
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _run_section(index: int, run: RunData, label: str) -> str:
     report = run.report
     cfg = run.config
     meta = [f"benchmark <strong>{escape(run.benchmark)}</strong>",
             f"model <strong>{escape(run.model)}</strong>", f"{len(run.samples)} samples"
-            + (f" ({len(report.no_answer)} no answer)" if report.no_answer else ""),
+            + _no_answer_note(report),
             f"scoring: {escape(report.mode)}",
             f"run directory <code>{escape(str(run.path))}</code>"]  # fmt: skip
     if cfg.get("profile_view") not in (None, "all"):

@@ -70,7 +70,7 @@ class SampleView:
     gold: str
     diff: dict[str, Any] | None
     checks: dict[str, bool] = field(default_factory=dict)
-    tags: tuple[str, ...] = ()  # "no prediction", "failed", "repaired", "refusal"
+    tags: tuple[str, ...] = ()  # "no prediction", "failed", "no answer", "context overflow", "repaired", ...
     tool_calls: list[Any] | None = None  # native tool mode: the calls as returned
 
 
@@ -111,7 +111,8 @@ class RunData:
 
 def load_run(path: Path, *, data_dir: str | None = None) -> RunData:
     """Re-load and re-score one run directory. Samples whose request failed (errors.jsonl) are
-    `no_answer`: left out of the metrics, listed in the browser with the tag "no answer"."""
+    `no_answer`: left out of the metrics, listed in the browser with the tag "no answer" (and
+    "context overflow" when the prompt did not fit the model's context window)."""
     run = RunDir.open(path)
     settings = load_config(run)
     if data_dir:
@@ -121,14 +122,15 @@ def load_run(path: Path, *, data_dir: str | None = None) -> RunData:
     records = run.finished()
     outputs = {i: r.get("output") for i, r in records.items()}
     failed = run.failed_ids()
+    overflows = set(run.context_overflows())
     report = score(samples, outputs, compat=settings.compat, resamples=settings.resamples,
-                   seed=settings.seed, no_answer=failed)  # fmt: skip
+                   seed=settings.seed, no_answer=failed, context_overflow=overflows)  # fmt: skip
     task = Task(tool_mode=settings.tool_mode, chat_format=settings.chat_format)
     skipped = set(report.no_answer)
     answered = [s for s in samples if s.id not in skipped]
     builder = _toolspectrum_run if samples and samples[0].benchmark == "toolspectrum" else _ptbench_run
     data = builder(path, config, answered, records, report, task, failed)
-    data.samples += [_no_answer_view(s, task) for s in samples if s.id in skipped]
+    data.samples += [_no_answer_view(s, task, s.id in overflows) for s in samples if s.id in skipped]
     metrics_file = path / METRICS
     if metrics_file.is_file():
         try:
@@ -150,12 +152,17 @@ def load_run(path: Path, *, data_dir: str | None = None) -> RunData:
     return data
 
 
-def _no_answer_view(sample: Sample, task: Task) -> SampleView:
-    """A sample whose request failed: shown in the browser, in no metric."""
+def _no_answer_view(sample: Sample, task: Task, overflow: bool) -> SampleView:
+    """A sample whose request failed (`overflow`: its prompt did not fit the model's context
+    window): shown in the browser, in no metric."""
+    why = "the request failed (errors.jsonl); retry with --resume"
+    tags: tuple[str, ...] = ("no answer",)
+    if overflow:
+        why = "the prompt did not fit the model's context window (errors.jsonl)"
+        tags += ("context overflow",)
     return SampleView(id=sample.id, split=sample.split, group=_group(sample), categories=(), correct=False,
-                      output="", prompt=_prompt(task, sample), parsed=None,
-                      parse_error="no answer: the request failed (errors.jsonl); retry with --resume",
-                      gold=_gold_text(sample), diff=None, tags=("no answer",))  # fmt: skip
+                      output="", prompt=_prompt(task, sample), parsed=None, parse_error="no answer: " + why,
+                      gold=_gold_text(sample), diff=None, tags=tags)  # fmt: skip
 
 
 # --- PTBench-shaped runs ------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """`pertool eval`: samples stream through render -> backend -> parse -> score.
 
-Requests run concurrently (bounded by `max_concurrency`); each finished sample is appended to
-predictions.jsonl at once, each failed one to errors.jsonl. A resumed run skips what
-predictions.jsonl already holds and retries the failures. Answers go through the response
-cache first, so a repeated or resumed run never pays twice for the same request.
+Requests run concurrently (bounded by `max_concurrency`), sent in prefix-friendly order (see
+`order`); each finished sample is appended to predictions.jsonl at once, each failed one to
+errors.jsonl (a prompt too long for the model's context window with "kind": "context_overflow").
+A resumed run skips what predictions.jsonl already holds and retries the failures, overflows
+too: they cost no generation, and the server may have been restarted with a larger window.
+Answers go through the response cache first, so a repeated or resumed run never pays twice for
+the same request.
 
 Any answer becomes a record or a per-sample error, never a crash: turning a completion into a
 record (rendering native calls, parsing, encoding the line) is guarded, and a failure there is
@@ -26,12 +29,22 @@ from pertool.benchmarks.registry import load_benchmark
 from pertool.benchmarks.views import ProfileView, apply_profile_view
 from pertool.errors import DataError, PertoolError
 from pertool.fileio import jsonl_dumps
-from pertool.models.base import Backend, BackendError, Completion, Sampling
+from pertool.models.base import Backend, BackendError, Completion, ContextOverflow, Sampling
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.runner.cache import ResponseCache, cache_key
 from pertool.runner.limit import limit_samples
+from pertool.runner.order import Order, send_order
 from pertool.runner.progress import backend_retries, progress_bar
-from pertool.runner.rundir import CONFIG, ERRORS, METRICS, PREDICTIONS, RunDir, append_line, check_record
+from pertool.runner.rundir import (
+    CONFIG,
+    CONTEXT_OVERFLOW,
+    ERRORS,
+    METRICS,
+    PREDICTIONS,
+    RunDir,
+    append_line,
+    check_record,
+)
 from pertool.runner.task import Task
 from pertool.schema import Sample
 from pertool.scoring.api import score
@@ -67,6 +80,8 @@ class EvalConfig(BaseModel):
     # such key and took the first N: `load_config` reads them so, and they re-score the same.
     limit_draw: Literal["stratified", "first"] = "stratified"
     max_concurrency: int = Field(8, ge=1)
+    # The order requests are sent in; changes no result. Older run directories ran in file order.
+    order: Order = "prefix"
     compat: str | None = None
     use_cache: bool = True
     resamples: int = DEFAULT_RESAMPLES
@@ -116,6 +131,8 @@ def with_legacy_defaults(data: dict[str, Any]) -> dict[str, Any]:
     """A config.json from before a setting existed keeps the behaviour it was run with."""
     if "limit_draw" not in data:
         data = {**data, "limit_draw": "first"}
+    if "order" not in data:
+        data = {**data, "order": "file"}
     return data
 
 
@@ -136,7 +153,7 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
         raise PertoolError("--tool-mode native is for PTBench-shaped benchmarks; ToolSpectrum's "
                            "answer is its JSON object (text mode)")  # fmt: skip
     finished = run.finished(repair=True)
-    pending = [s for s in samples if s.id not in finished]
+    pending = send_order([s for s in samples if s.id not in finished], config.order)
     backend = create_backend(config.model, config.model_options(), samples)
     cache = ResponseCache() if config.use_cache and getattr(backend, "cacheable", True) else None
     try:
@@ -148,7 +165,8 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
         await backend.aclose()
         if cache is not None:
             cache.close()
-    return finish(run, config, samples, finished, retries=backend_retries(backend)[0])
+    return finish(run, config, samples, finished, retries=backend_retries(backend)[0],
+                  context_window=getattr(backend, "context_window", None))  # fmt: skip
 
 
 class _Worker:
@@ -182,6 +200,9 @@ class _Worker:
                 self.cache.delete(key)  # type: ignore[union-attr] # an answer no longer recordable
             try:
                 completion = await self.backend.complete(request)
+            except ContextOverflow as exc:  # the model's answer is not known: no answer, counted apart
+                self._failed(sample, str(exc), {"kind": CONTEXT_OVERFLOW, **exc.details()})
+                return
             except BackendError as exc:
                 if exc.fatal:
                     raise
@@ -216,8 +237,8 @@ class _Worker:
         self.advance()
         return None
 
-    def _failed(self, sample: Sample, error: str) -> None:
-        append_line(self.errors, {"id": sample.id, "error": error})
+    def _failed(self, sample: Sample, error: str, more: dict[str, Any] | None = None) -> None:
+        append_line(self.errors, {"id": sample.id, "error": error, **(more or {})})
         self.advance()
 
 
@@ -238,18 +259,31 @@ def _record(sample: Sample, completion: Completion, task: Task) -> dict[str, Any
 
 
 def finish(run: RunDir, config: EvalConfig, samples: list[Sample], finished: dict[str, dict[str, Any]],
-           *, retries: int = 0) -> ScoreReport:  # fmt: skip
+           *, retries: int = 0, context_window: int | None = None) -> ScoreReport:  # fmt: skip
     """Score what the run directory holds and write metrics.json. Samples whose request failed
-    (errors.jsonl) are `no_answer`: counted apart, left out of the metrics."""
+    (errors.jsonl) are `no_answer`: counted apart, left out of the metrics. Those whose prompt
+    did not fit the model's context window are listed apart from the other failures:
+    `context_overflow` (their number), `context_overflow_ids`, `context_window` (when known)."""
     outputs = {i: r.get("output") for i, r in finished.items()}
-    failed = run.failed_ids()
+    errors = run.errors()
+    overflows = {i: line for i, line in errors.items() if line.get("kind") == CONTEXT_OVERFLOW}
     report = score(samples, outputs, compat=config.compat, resamples=config.resamples, seed=config.seed,
-                   no_answer=failed)  # fmt: skip
+                   no_answer=set(errors), context_overflow=set(overflows))  # fmt: skip
     metrics = report.to_json()
     metrics["usage"] = {**_usage(finished.values(), config.prices), "retries": retries}
-    metrics["failed"] = sorted(failed)
+    metrics["failed"] = sorted(set(errors) - set(overflows))
+    metrics["context_overflow_ids"] = sorted(report.context_overflow)
+    metrics["context_window"] = context_window or _reported_window(overflows.values())
     run.write_json(METRICS, metrics)
     return report
+
+
+def _reported_window(lines: Any) -> int | None:
+    """The context window the overflow errors name, when they name exactly one."""
+    windows = {line.get("context_window") for line in lines} - {None}
+    if len(windows) == 1 and isinstance(window := next(iter(windows)), int):
+        return window
+    return None
 
 
 def _usage(records: Any, prices: dict[str, float] | None) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
     config.json        what was run (model, benchmark, settings, the NAME of the key variable)
     predictions.jsonl  one line per finished sample, appended and flushed as each completes
-    errors.jsonl       requests that failed for good in the latest attempt (retried on resume)
+    errors.jsonl       requests that failed for good in the latest attempt (retried on resume);
+                       {"id", "error"}, plus "kind": "context_overflow" (and the token counts
+                       known) when the prompt did not fit the model's context window
     metrics.json       the scores, same schema as `pertool score --json`, plus token usage
 
     .lock              held (flock) by the one process writing the run: eval, resume or ablate
@@ -35,6 +37,9 @@ __all__ = ["RunDir", "append_line", "check_record", "read_records"]
 
 CONFIG, PREDICTIONS, ERRORS, METRICS = "config.json", "predictions.jsonl", "errors.jsonl", "metrics.json"
 LOCK = ".lock"
+# errors.jsonl's `kind` of a sample whose prompt did not fit the model's context window; a line
+# without a kind is a failed request.
+CONTEXT_OVERFLOW = "context_overflow"
 
 
 class RunDir:
@@ -105,13 +110,25 @@ class RunDir:
         return read_records(self.path / PREDICTIONS, repair=repair)
 
     def failed_ids(self) -> set[str]:
-        """Ids of the samples whose request failed in the latest attempt (errors.jsonl)."""
-        ids = set()
+        """Ids of the samples whose request failed in the latest attempt (errors.jsonl), those
+        whose prompt did not fit the context window included."""
+        return set(self.errors())
+
+    def context_overflows(self) -> dict[str, dict[str, Any]]:
+        """The errors.jsonl lines of kind `context_overflow` (the prompt did not fit the model's
+        context window), by sample id."""
+        return {i: line for i, line in self.errors().items() if line.get("kind") == CONTEXT_OVERFLOW}
+
+    def errors(self) -> dict[str, dict[str, Any]]:
+        """errors.jsonl's lines by sample id, `id` and any `kind` checked."""
+        lines = {}
         for where, record in iter_jsonl_values(self.path / ERRORS):
             if not isinstance(record, dict) or not isinstance(record.get("id"), str):
                 raise DataError(where, "expected a string", field="id")
-            ids.add(record["id"])
-        return ids
+            if not isinstance(record.get("kind", ""), str):
+                raise DataError(where, f"expected a string, got {_kind(record['kind'])}", field="kind")
+            lines[record["id"]] = record
+        return lines
 
     def appender(self, name: str, *, truncate: bool = False) -> IO[str]:
         self._note_new(name)

@@ -27,14 +27,17 @@ def score(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     no_answer: Collection[str] = (),
+    context_overflow: Collection[str] = (),
 ) -> ScoreReport:
     """Score model outputs (raw text or parsed `Prediction`s, keyed by sample id).
 
     A sample without a prediction is scored as an empty (unparsable) answer and listed in
     `missing_predictions`, unless its id is in `no_answer` (its request failed: a server or
     transport failure, not the model's answer): such samples are left out of every metric and
-    counted apart (`ScoreReport.no_answer`). A prediction whose id names no sample is listed in
-    `unknown_predictions`. `compat="ptbench-official"` reproduces the public scripts.
+    counted apart (`ScoreReport.no_answer`); those also in `context_overflow` (the prompt did not
+    fit the model's context window) are listed in `ScoreReport.context_overflow`. A prediction
+    whose id names no sample is listed in `unknown_predictions`. `compat="ptbench-official"`
+    reproduces the public scripts.
     """
     if compat is not None and compat not in COMPAT_MODES:
         raise PertoolError(f"unknown compatibility mode {compat!r}; known: {', '.join(COMPAT_MODES)}")
@@ -46,6 +49,7 @@ def score(
         samples = [s for s in samples if s.id not in skipped]
     report = _score(samples, by_id, ids, compat, resamples, seed)
     report.no_answer = unanswered
+    report.context_overflow = [i for i in unanswered if i in context_overflow]
     return report
 
 

@@ -84,6 +84,8 @@ class ScoreReport:
     duplicate_predictions: list[str] = field(default_factory=list)
     # Samples left out of every metric because their request failed (no answer to score).
     no_answer: list[str] = field(default_factory=list)
+    # Those of them whose prompt did not fit the model's context window (a part of no_answer).
+    context_overflow: list[str] = field(default_factory=list)
     results: list[SampleResult] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # benchmark-specific sections ("apps")
 
@@ -95,11 +97,19 @@ class ScoreReport:
         return sum(self.counts.values())
 
     def answered_line(self) -> str:
-        """'N of M samples answered; K no answer, retry with --resume' (empty when all answered)."""
+        """'N of M samples answered; K no answer, retry with --resume' (empty when all answered),
+        with the samples whose prompt did not fit the context window counted apart."""
         if not self.no_answer:
             return ""
-        n, k = self.answered, len(self.no_answer)
-        return f"{n} of {n + k} samples answered; {k} no answer, retry with --resume"
+        n, total = self.answered, self.answered + len(self.no_answer)
+        overflow = len(self.context_overflow)
+        k = len(self.no_answer) - overflow
+        parts = [f"{n} of {total} samples answered"]
+        if k:
+            parts.append(f"{k} no answer, retry with --resume")
+        if overflow:
+            parts.append(f"{overflow} did not fit the model's context window")
+        return "; ".join(parts)
 
     def to_json(self, *, with_samples: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -113,6 +123,7 @@ class ScoreReport:
             "duplicate_predictions": self.duplicate_predictions,
             "answered": self.answered,
             "no_answer": len(self.no_answer),
+            "context_overflow": len(self.context_overflow),
         }
         out.update(self.extra)
         if with_samples:

@@ -1,0 +1,98 @@
+"""A server's refusal of a prompt too long for its model's context window, told from other errors.
+
+OpenAI-compatible servers refuse such a request with a 4xx and a sentence, each its own:
+
+    OpenAI, DeepSeek    code "context_length_exceeded"; "This model's maximum context length is
+                        8192 tokens. However, your messages resulted in 9000 tokens."
+    vLLM, llama-cpp-    "This model's maximum context length is 8192 tokens. However, you
+    python's server     requested 14225 tokens (14225 in the messages, 512 in the completion)."
+    llama.cpp server    type "exceed_context_size_error"; "the request exceeds the available
+                        context size, try increasing it" (with n_prompt_tokens, n_ctx)
+    TGI                 "`inputs` tokens + `max_new_tokens` must be <= 4096. Given: ..."
+    SGLang              "The input (9000 tokens) is longer than the model's context length ..."
+    Mistral, Anthropic, "too large for model with N maximum context length", "prompt is too
+    Gemini, Ollama      long: N tokens > M maximum", "input token count ... exceeds the maximum
+                        number of tokens allowed", "input length exceeds the context length"
+
+Only these clear phrasings count (conservative: any other 400 stays an ordinary failure). The
+numbers are read when the text gives them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pertool.models.base import ContextOverflow
+
+__all__ = ["REFUSAL_STATUSES", "context_refusal"]
+
+REFUSAL_STATUSES = frozenset({400, 413, 422})  # bad request, too large, unprocessable (TGI)
+
+_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
+_PHRASES = re.compile("|".join((
+    r"maximum context length is \d+",
+    r"exceeds? the available context size",
+    r"`inputs` tokens \+ `max_new_tokens` must be <= \d+",
+    r"`inputs` must have less than \d+ tokens",
+    r"is longer than the model's context length",
+    r"too large for model with \d+ maximum context length",
+    r"prompt is too long: \d+ tokens > \d+ maximum",
+    r"input token count \(?\d+\)? exceeds the maximum number of tokens allowed",
+    r"input length exceeds the context length",
+    r"exceed context window of \d+",
+    r"context_length_exceeded",
+)), re.IGNORECASE)  # fmt: skip
+
+# Where each number stands in the phrasings above (first match wins).
+_WINDOW = [re.compile(p, re.IGNORECASE) for p in (
+    r"maximum context length is (\d+)", r'"n_ctx"\s*:\s*(\d+)', r"must be <= (\d+)",
+    r"must have less than (\d+) tokens", r"model's context length \((\d+)", r"(\d+) maximum context length",
+    r"tokens > (\d+) maximum", r"maximum number of tokens allowed \(?(\d+)", r"context window of (\d+)",
+)]  # fmt: skip
+_PROMPT = [re.compile(p, re.IGNORECASE) for p in (
+    r"\((\d+) in the messages", r"\((\d+) in your prompt", r'"n_prompt_tokens"\s*:\s*(\d+)',
+    r"prompt contains at least (\d+) input tokens", r"request has (\d+) input tokens",
+    r"Given: (\d+) `inputs` tokens", r"The input \((\d+) tokens\)", r"messages resulted in (\d+) tokens",
+    r"prompt is too long: (\d+) tokens", r"Prompt contains (\d+) tokens", r"input token count \(?(\d+)",
+    r"Requested tokens \((\d+)\)",
+)]  # fmt: skip
+_MAX_TOKENS = [re.compile(p, re.IGNORECASE) for p in (
+    r"(\d+) in the completion", r"(\d+) for the completion", r"you requested (\d+) output tokens",
+    r"and (\d+) `max_new_tokens`",
+)]  # fmt: skip
+
+
+def context_refusal(status: int, body: str, message: str) -> ContextOverflow | None:
+    """A `ContextOverflow` (with `message`) when an HTTP error's `body` is a context-length
+    refusal, else None."""
+    if status not in REFUSAL_STATUSES:
+        return None
+    if not (_PHRASES.search(body) or _error_code(body) in _CODES):
+        return None
+    return ContextOverflow(message, prompt_tokens=_number(_PROMPT, body),
+                           max_tokens=_number(_MAX_TOKENS, body), window=_number(_WINDOW, body))  # fmt: skip
+
+
+def _error_code(body: str) -> str | None:
+    """OpenAI's `error.code` (or llama.cpp's `error.type`) of a JSON error body."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:  # not JSON, or cut at the read limit
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return None
+    for key in ("code", "type"):
+        if isinstance(error.get(key), str) and error[key] in _CODES:
+            return str(error[key])
+    return None
+
+
+def _number(patterns: list[re.Pattern[str]], text: str) -> int | None:
+    for pattern in patterns:
+        found = pattern.search(text)
+        if found and len(found.group(1)) <= 12:  # a count of tokens, not a run of digits
+            return int(found.group(1))
+    return None

@@ -100,7 +100,9 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 10
     config = Qwen2Config(
         vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=4096, bos_token_id=None, eos_token_id=eos, pad_token_id=pad,
+        # The hf backend refuses prompts beyond this window (context_overflow); its tiny
+        # tokenizer spells a built-in prompt in up to about 13,000 tokens, ToolSpectrum's in more.
+        max_position_embeddings=65536, bos_token_id=None, eos_token_id=eos, pad_token_id=pad,
         # Tied random embeddings make the model echo its last input token ("\n\n\n..."); untied
         # ones give prompt-dependent outputs, which batching and adapter tests need.
         tie_word_embeddings=False,

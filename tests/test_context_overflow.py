@@ -283,7 +283,7 @@ def long_toolspectrum_dir(source: Path, target: Path) -> Path:
     api_file = target / "api" / "API_description_environment.json"
     apis = json.loads(api_file.read_text())
     app = next(iter(apis))
-    for i in range(160):
+    for i in range(80):
         apis[app]["APIs"][f"archivedEndpoint{i}"] = {
             "desc": f"Legacy endpoint {i}, kept for old clients; returns the record set number {i} "
                     "with its history, owners, timestamps and the audit trail of each change.",

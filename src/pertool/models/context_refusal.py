@@ -20,11 +20,11 @@ numbers are read when the text gives them.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from pertool.models.base import ContextOverflow
+from pertool.models.wire import MalformedResponse, load_body
 
 __all__ = ["REFUSAL_STATUSES", "context_refusal"]
 
@@ -45,23 +45,32 @@ _PHRASES = re.compile("|".join((
     r"context_length_exceeded",
 )), re.IGNORECASE)  # fmt: skip
 
-# Where each number stands in the phrasings above (first match wins).
-_WINDOW = [re.compile(p, re.IGNORECASE) for p in (
-    r"maximum context length is (\d+)", r'"n_ctx"\s*:\s*(\d+)', r"must be <= (\d+)",
-    r"must have less than (\d+) tokens", r"model's context length \((\d+)", r"(\d+) maximum context length",
-    r"tokens > (\d+) maximum", r"maximum number of tokens allowed \(?(\d+)", r"context window of (\d+)",
-)]  # fmt: skip
-_PROMPT = [re.compile(p, re.IGNORECASE) for p in (
-    r"\((\d+) in the messages", r"\((\d+) in your prompt", r'"n_prompt_tokens"\s*:\s*(\d+)',
-    r"prompt contains at least (\d+) input tokens", r"request has (\d+) input tokens",
-    r"Given: (\d+) `inputs` tokens", r"The input \((\d+) tokens\)", r"messages resulted in (\d+) tokens",
-    r"prompt is too long: (\d+) tokens", r"Prompt contains (\d+) tokens", r"input token count \(?(\d+)",
-    r"Requested tokens \((\d+)\)",
-)]  # fmt: skip
-_MAX_TOKENS = [re.compile(p, re.IGNORECASE) for p in (
-    r"(\d+) in the completion", r"(\d+) for the completion", r"you requested (\d+) output tokens",
-    r"and (\d+) `max_new_tokens`",
-)]  # fmt: skip
+# Where each number stands in the phrasings above (first match wins). A number is 1-12 digits
+# not inside a longer run: bounded, so a body of 60,000 digits is read in linear time.
+_N = r"(?<!\d)(\d{1,12})(?!\d)"
+
+
+def _patterns(*texts: str) -> list[re.Pattern[str]]:
+    return [re.compile(text.replace("<N>", _N), re.IGNORECASE) for text in texts]
+
+
+_WINDOW = _patterns(
+    r"maximum context length is <N>", r'"n_ctx"\s*:\s*<N>', r"must be <= <N>",
+    r"must have less than <N> tokens", r"model's context length \(<N>", r"<N> maximum context length",
+    r"tokens > <N> maximum",
+    r"maximum number of tokens allowed \(?<N>", r"context window of <N>",
+)  # fmt: skip
+_PROMPT = _patterns(
+    r"\(<N> in the messages", r"\(<N> in your prompt", r'"n_prompt_tokens"\s*:\s*<N>',
+    r"prompt contains at least <N> input tokens", r"request has <N> input tokens",
+    r"Given: <N> `inputs` tokens", r"The input \(<N> tokens\)", r"messages resulted in <N> tokens",
+    r"prompt is too long: <N> tokens", r"Prompt contains <N> tokens", r"input token count \(?<N>",
+    r"Requested tokens \(<N>\)",
+)  # fmt: skip
+_MAX_TOKENS = _patterns(
+    r"<N> in the completion", r"<N> for the completion", r"you requested <N> output tokens",
+    r"and <N> `max_new_tokens`",
+)  # fmt: skip
 
 
 def context_refusal(status: int, body: str, message: str) -> ContextOverflow | None:
@@ -78,8 +87,8 @@ def context_refusal(status: int, body: str, message: str) -> ContextOverflow | N
 def _error_code(body: str) -> str | None:
     """OpenAI's `error.code` (or llama.cpp's `error.type`) of a JSON error body."""
     try:
-        data: Any = json.loads(body)
-    except ValueError:  # not JSON, or cut at the read limit
+        data: Any = load_body(body)
+    except MalformedResponse:  # not JSON, cut at the read limit, nested too deeply
         return None
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
@@ -93,6 +102,6 @@ def _error_code(body: str) -> str | None:
 def _number(patterns: list[re.Pattern[str]], text: str) -> int | None:
     for pattern in patterns:
         found = pattern.search(text)
-        if found and len(found.group(1)) <= 12:  # a count of tokens, not a run of digits
+        if found:
             return int(found.group(1))
     return None

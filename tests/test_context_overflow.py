@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,26 @@ def test_other_errors_are_not_overflows(label, status, body):
             asyncio.run(ask(server.url))
         assert len(server.requests) == (3 if status == 500 else 1)  # a 500 is still retried
     assert not isinstance(caught.value, ContextOverflow)
+
+
+@pytest.mark.parametrize(("body", "overflow"), [
+    ("This model's maximum context length is " + "9" * 60_000 + " tokens.", True),
+    ("1 " * 30_000 + "maximum context length", False),
+    ("[" * 50_000, False),
+    ('{"error": {"message": "bad", "code": ["context_length_exceeded"]}}', False),
+    (b"\xff\xfe maximum context length is 8192 tokens \xc3", True),
+], ids=["digits-60k", "digits-before-words", "deep-nesting", "code-a-list", "not-utf8"])  # fmt: skip
+def test_hostile_error_bodies_are_judged_quickly(body, overflow):
+    raw = body if isinstance(body, bytes) else body.encode()
+    with StubServer(lambda b, r: Reply(status=400, raw=raw)) as server:
+        started = time.perf_counter()
+        with pytest.raises(BackendError) as caught:
+            asyncio.run(ask(server.url))
+        seconds = time.perf_counter() - started
+    assert isinstance(caught.value, ContextOverflow) is overflow
+    assert seconds < 5  # linear: a backtracking pattern took minutes on the 60,000 digits
+    if overflow:
+        assert caught.value.window in (None, 8192)  # never a run of digits read as a window
 
 
 # --- through `pertool eval`: errors.jsonl, metrics.json, the eval's lines, score and report --------
@@ -267,12 +288,13 @@ def test_hf_refuses_only_the_prompt_that_does_not_fit_and_answers_the_others(tin
         assert answered.input_tokens + 8 <= 64
     assert sizes == [3]  # the long prompt never joined the batch
 
-    # A prompt that fits alone but not with a larger max_tokens is refused the same way.
+    # The boundary: prompt + max_tokens == window fits; one token more does not.
     hf = HFBackend(str(tiny_small_window))
-    fits = asyncio.run(hf.complete(Request(prompt="Book a train", sampling=sampling)))
+    room = 64 - results[0].input_tokens
+    fits = asyncio.run(hf.complete(Request(prompt="Book a train", sampling=Sampling(max_tokens=room))))
     with pytest.raises(ContextOverflow):
-        asyncio.run(hf.complete(Request(prompt="Book a train", sampling=Sampling(max_tokens=64))))
-    assert fits.input_tokens < 64
+        asyncio.run(hf.complete(Request(prompt="Book a train", sampling=Sampling(max_tokens=room + 1))))
+    assert fits.input_tokens + fits.output_tokens <= 64
     asyncio.run(hf.aclose())
 
 

@@ -42,7 +42,6 @@ _PHRASES = re.compile("|".join((
     r"input token count \(?\d+\)? exceeds the maximum number of tokens allowed",
     r"input length exceeds the context length",
     r"exceed context window of \d+",
-    r"context_length_exceeded",
 )), re.IGNORECASE)  # fmt: skip
 
 # Where each number stands in the phrasings above (first match wins). A number is 1-12 digits

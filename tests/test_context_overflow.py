@@ -344,3 +344,26 @@ def test_smollm2_overflows_a_long_toolspectrum_prompt_without_running_the_model(
         asyncio.run(hf.complete(request))
     asyncio.run(hf.aclose())
     assert sizes == [] and caught.value.prompt_tokens == line["prompt_tokens"]
+
+
+# LiteLLM's mapping of a 400 imports a module of its own that pydantic warns about (ReadOnly).
+@pytest.mark.filterwarnings("ignore:Item.* using the `ReadOnly` qualifier")
+@pytest.mark.slow  # LiteLLM's import and its own handling of the 400: about 10 s
+def test_litellm_reads_the_refusal_as_an_overflow_too(stub_server, monkeypatch):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download attempt, offline
+    pytest.importorskip("litellm")
+    from pertool.models.registry import ModelOptions, create_backend
+
+    server = stub_server(lambda b, r: reply(*REFUSALS[0][1:3]))
+    backend = create_backend("litellm/openai/m", ModelOptions(base_url=server.url, max_attempts=3))
+
+    async def go() -> Any:
+        try:
+            return await backend.complete(Request(messages=({"role": "user", "content": "hi"},)))
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(ContextOverflow) as caught:
+        asyncio.run(go())
+    assert caught.value.window == 8192 and caught.value.prompt_tokens == 14225
+    assert 1 <= len(server.requests) <= 3  # LiteLLM's own client may try twice; pertool never retries it

@@ -26,7 +26,7 @@ from typing import Any
 from pertool.models.base import ContextOverflow
 from pertool.models.wire import MalformedResponse, load_body
 
-__all__ = ["REFUSAL_STATUSES", "context_refusal"]
+__all__ = ["REFUSAL_STATUSES", "context_overflow", "context_refusal"]
 
 REFUSAL_STATUSES = frozenset({400, 413, 422})  # bad request, too large, unprocessable (TGI)
 
@@ -79,8 +79,13 @@ def context_refusal(status: int, body: str, message: str) -> ContextOverflow | N
         return None
     if not (_PHRASES.search(body) or _error_code(body) in _CODES):
         return None
-    return ContextOverflow(message, prompt_tokens=_number(_PROMPT, body),
-                           max_tokens=_number(_MAX_TOKENS, body), window=_number(_WINDOW, body))  # fmt: skip
+    return context_overflow(message, body)
+
+
+def context_overflow(message: str, text: str) -> ContextOverflow:
+    """A `ContextOverflow` with the numbers `text` (a refusal known to be one) gives."""
+    return ContextOverflow(message, prompt_tokens=_number(_PROMPT, text),
+                           max_tokens=_number(_MAX_TOKENS, text), window=_number(_WINDOW, text))  # fmt: skip
 
 
 def _error_code(body: str) -> str | None:

@@ -21,6 +21,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from pertool.models.base import BackendError, Completion, MissingCredential, MissingDependency, Request
+from pertool.models.context_refusal import context_overflow
 from pertool.models.openai_compat import RetryPolicy
 from pertool.models.registry import ModelOptions, check_base_url, deadline_s
 from pertool.models.wire import MalformedResponse, completion_from_body
@@ -126,8 +127,12 @@ class LiteLLMBackend:
                                "deadline", retryable=True) from None  # fmt: skip
         except Exception as exc:  # LiteLLM maps every provider failure to its own exception types
             status = getattr(exc, "status_code", None)
+            text = scrub(str(exc), self._secrets)
+            if isinstance(exc, litellm.ContextWindowExceededError):  # LiteLLM read the provider's wording
+                message = f"litellm/{self.model}: {_short(text, type(exc).__name__)}"
+                raise context_overflow(message, text) from None
             raise BackendError(
-                f"litellm/{self.model}: {_short(scrub(str(exc), self._secrets), type(exc).__name__)}",
+                f"litellm/{self.model}: {_short(text, type(exc).__name__)}",
                 retryable=status in _RETRY_STATUS or isinstance(exc, litellm.APIConnectionError),
                 fatal=status in (401, 403),
             ) from None

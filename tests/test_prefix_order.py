@@ -50,7 +50,7 @@ def test_the_server_receives_prompts_sharing_a_prefix_one_after_another(tmp_path
     task = Task()
     file_order = [rendered(task.request(s).messages) for s in samples]
     received: dict[str, list[str]] = {}
-    for order in ("prefix", "file"):
+    for order in ("prefix", "file", "shuffled"):
         with StubServer(lambda body, request: Reply(json=chat("none"))) as server:
             evaluate(tmp_path, cache, f"run-{order}", "--benchmark", "builtin", "--limit", "40", "--no-cache",
                      "--max-concurrency", "1", "--base-url", server.url, "--order", order,
@@ -60,6 +60,11 @@ def test_the_server_receives_prompts_sharing_a_prefix_one_after_another(tmp_path
     assert received["file"] == file_order
     assert sorted(received["prefix"]) == sorted(file_order) and received["prefix"] != file_order
     assert received["prefix"] == [rendered(task.request(s).messages) for s in send_order(samples, "prefix")]
+    # The measuring baseline: a seeded permutation, neither the file's order nor the prefix's.
+    assert received["shuffled"] == [rendered(task.request(s).messages) for s in send_order(samples, "shuffled", 0)]
+    assert sorted(received["shuffled"]) == sorted(file_order)
+    assert received["shuffled"] not in (file_order, received["prefix"])
+    assert send_order(samples, "shuffled", 1) != send_order(samples, "shuffled", 0)
     # Each user's prompts (same profile, the system prompt's start) arrive together...
     users = [profile_part(json.loads(text)) for text in received["prefix"]]
     runs = [u for i, u in enumerate(users) if i == 0 or users[i - 1] != u]

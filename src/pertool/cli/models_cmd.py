@@ -76,7 +76,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     import time
 
     from pertool.errors import PertoolError
-    from pertool.models.bundled import BUNDLED, find, gguf_path, prepare, prepared_dir, prepared_name
+    from pertool.models.bundled import BUNDLED, find, prepare, prepared_dir, prepared_name
     from pertool.outpaths import check_out_dir
 
     model = find(args.name)
@@ -88,9 +88,9 @@ def run_prepare(args: argparse.Namespace) -> int:
     if prepared_name(target) == model.name:
         print(f"{model.name} is already prepared at {target}")
         return 0
-    gguf_path(model)  # a missing package: the install command, before anything is written
     started = time.perf_counter()
-    path = prepare(model, target, report=lambda line: print(line, file=sys.stderr, flush=True))
+    out = Path(args.out) if args.out is not None else None
+    path = prepare(model, out, report=lambda line: print(line, file=sys.stderr, flush=True))
     use = f"hf/{model.name}" if args.out is None else f"hf/{path}"
     print(f"prepared {model.name} in {time.perf_counter() - started:.1f} s at {path}; use it as {use}")
     return 0

@@ -114,20 +114,25 @@ def prepared_dir(model: BundledModel) -> Path:
 
 
 def is_prepared(directory: Path) -> bool:
-    return (directory / MARKER).is_file() and (directory / "config.json").is_file()
+    """A checkpoint `prepare` finished: its marker (written last) names a model."""
+    return prepared_name(directory) is not None
 
 
 def _marker(directory: Path) -> dict[str, Any]:
+    if not (directory / MARKER).is_file():  # never open a FIFO or a directory
+        return {}
     try:
         data = read_json(directory / MARKER)
-    except PertoolError:  # DataError: missing, unreadable, not JSON
+    except PertoolError:  # DataError: unreadable, not UTF-8, not JSON, nested too deeply
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def prepared_name(directory: Path) -> str | None:
     """The bundled model a prepared checkpoint holds (its marker's name), or None."""
-    name = _marker(directory).get("name") if is_prepared(directory) else None
+    if not (directory / "config.json").is_file():
+        return None
+    name = _marker(directory).get("name")
     return name if isinstance(name, str) else None
 
 
@@ -165,20 +170,25 @@ def prepare(model: BundledModel, out: Path | None = None, *,
     Ctrl-C leaves no half checkpoint; concurrent preparers wait for the first (a file lock).
     A target that exists must be empty (then it is kept, and filled) or this model's checkpoint
     (then nothing is done); anything else is refused: a user's directory is never written into."""
-    source = gguf_path(model)
     target = Path(out) if out is not None else prepared_dir(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    way_out = "choose another --out" if out is not None else f"move it away to prepare {model.name} again"
+    if prepared_name(target) != model.name:
+        gguf_path(model)  # a missing package: the install command, before anything is made
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PertoolError(f"cannot create {target.parent} for {model.name} ({exc.strerror})") from None
     lock = FileLock(_lock_file(target))
     lock.acquire(PREPARE_WAIT_S, f"{target} is being prepared by another process")
     try:
-        if is_prepared(target):
-            if prepared_name(target) != model.name:
-                raise PertoolError(f"{target} holds the prepared model {prepared_name(target)!r}, "
-                                   f"not {model.name}; choose another --out")  # fmt: skip
-            return target
+        name = prepared_name(target)
+        if name == model.name:
+            return target  # the package is not needed any more
+        if name is not None:
+            raise PertoolError(f"{target} holds the prepared model {name!r}, not {model.name}; {way_out}")
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise PertoolError(f"{target} exists and is not a model pertool prepared; "
-                               "move it away or choose another --out")  # fmt: skip
+            raise PertoolError(f"{target} exists and is not a model pertool prepared; {way_out}")
+        source = gguf_path(model)
         if report:
             report(f"preparing {model.name}: de-quantizing {source.name} into a Transformers "
                    f"checkpoint at {target} (once; about a minute)")  # fmt: skip
@@ -221,7 +231,10 @@ def _lock_file(target: Path) -> Path:
     if target.parent.resolve() == models_dir().resolve():
         return target.parent / f".{target.name}.lock"
     locks = user_cache_dir() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
+    try:
+        locks.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PertoolError(f"cannot create {locks} ({exc.strerror})") from None
     where = hashlib.sha256(str(target.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return locks / f"prepare-{where}.lock"
 

@@ -29,6 +29,7 @@ DIR_COMMANDS = {
     "train lora": ["train", "lora", "--base", "BASE", "--data", "builtin:train", "--limit", "2"],
     "train tiny-model": ["train", "tiny-model"],
     "data export": ["data", "export", "--benchmark", "example"],
+    "models prepare": ["models", "prepare", "smollm2-135m"],
 }  # fmt: skip
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "synth-small.yaml"

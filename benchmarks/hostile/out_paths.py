@@ -27,6 +27,7 @@ DIR_COMMANDS = {
     "train-lora": ["train", "lora", "--base", "BASE", "--data", "example", "--allow-test"],
     "train-tiny-model": ["train", "tiny-model"],
     "data-export": ["data", "export", "--benchmark", "example"],
+    "models-prepare": ["models", "prepare", "smollm2-135m"],
 }  # fmt: skip
 
 

@@ -54,6 +54,7 @@ _SIGNATURES: dict[str, Callable[[Path], bool]] = {
     "pipeline": _json_has("pipeline.json", "version", "config"),
     "dataset": _json_has("manifest.json", "generator_version", "counts"),
     "lora": _json_has("checkpoints/run.json", "base", "data_sha256"),
+    "model": _json_has("pertool-model.json", "name", "gguf_bytes"),  # `pertool models prepare --out`
 }
 
 # A run directory is signed by its config.json, written right after the directory is made.
@@ -61,7 +62,8 @@ _UNMARKED = {"run"}
 
 _COMMANDS = {"run": "pertool eval", "ablation": "pertool ablate", "pipeline": "pertool synth",
              "dataset": "pertool generate", "lora": "pertool train lora",
-             "tiny-model": "pertool train tiny-model", "ptbench-export": "pertool data export"}  # fmt: skip
+             "tiny-model": "pertool train tiny-model", "ptbench-export": "pertool data export",
+             "model": "pertool models prepare"}  # fmt: skip
 
 
 def kind_of(directory: Path) -> str | None:

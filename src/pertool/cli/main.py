@@ -17,6 +17,7 @@ from pertool.cli import (
     eval_cmd,
     generate_cmd,
     mock_server_cmd,
+    models_cmd,
     prompt_cmd,
     report_cmd,
     score_cmd,
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pertool {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (eval_cmd, score_cmd, generate_cmd, synth_cmd, train_cmd, data_cmd, prompt_cmd,
+    for module in (eval_cmd, score_cmd, generate_cmd, synth_cmd, train_cmd, data_cmd, models_cmd, prompt_cmd,
                    mock_server_cmd, audit_cmd, compare_cmd, ablate_cmd, report_cmd):  # fmt: skip
         module.register(commands)
     return parser

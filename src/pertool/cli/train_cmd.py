@@ -33,7 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         description="LoRA SFT with the paper's recipe by default: rank 8, alpha 16, "
                         "lr 1e-4, cosine, warmup ratio 0.1, 1 epoch, all linear modules; loss on "
                         "the assistant turn only.")  # fmt: skip
-    lo.add_argument("--base", required=True, metavar="PATH", help="base model directory")
+    lo.add_argument("--base", required=True, metavar="PATH",
+                    help="base model directory, or a bundled model's name (e.g. smollm2-135m)")
     lo.add_argument("--data", required=True, metavar="SPEC", help="training benchmark, e.g. builtin:train")
     lo.add_argument("--out", required=True, metavar="DIR", help="output directory (adapter, training.json)")
     lo.add_argument("--config", metavar="FILE", help="YAML/JSON overrides of the recipe")
@@ -106,11 +107,12 @@ def run_lora(args: argparse.Namespace) -> int:
     check_range("--limit", args.limit, low=1, high=10**9)
     check_range("--max-steps", args.max_steps, low=1, high=10**9)
     target = check_out_dir(Path(args.out), "lora")  # a user's directory is refused up front
+    base = _base_model(args.base)  # a bundled name: its checkpoint, prepared now if need be
     target.make()
     lock = FileLock(Path(args.out) / ".lock")
     lock.acquire_now(f"{args.out} is being written by another `pertool train lora`; wait for it to finish")
     try:
-        result = train_lora(args.base, args.data, args.out, config_file=args.config, max_steps=args.max_steps,
+        result = train_lora(base, args.data, args.out, config_file=args.config, max_steps=args.max_steps,
                             limit=args.limit, resume=args.resume, allow_test=args.allow_test,
                             tool_mode=args.tool_mode)  # fmt: skip
     except PertoolError:
@@ -132,3 +134,12 @@ def run_lora(args: argparse.Namespace) -> int:
     print(f"adapter written to {args.out} ({result['steps']} steps, loss {first:.3f} -> {last:.3f}); "
           f"evaluate with: pertool eval --model hf/{args.base} --adapter {args.out}")
     return 0
+
+
+def _base_model(base: str) -> str:
+    """`--base`: a model directory, or a bundled model's name (`pertool models list`)."""
+    import sys
+
+    from pertool.models.bundled import resolve_hf_path
+
+    return resolve_hf_path(base, report=lambda line: print(line, file=sys.stderr, flush=True))

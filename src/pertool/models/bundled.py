@@ -17,27 +17,34 @@ at import time). A name is resolved wherever a model path is accepted (`hf/NAME`
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
+import io
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pertool import __version__
 from pertool.errors import PertoolError
-from pertool.fileio import atomic_write_text, make_temp_dir, user_cache_dir
+from pertool.fileio import atomic_write_text, make_temp_dir, read_json, user_cache_dir
 from pertool.locking import FileLock
 
 __all__ = [
-    "BUNDLED", "BundledModel", "MissingBundle", "find", "gguf_path", "is_prepared", "models_dir", "prepare",
-    "prepared_dir", "resolve_gguf", "resolve_hf_path",
+    "BUNDLED", "BundledModel", "MissingBundle", "checkpoint_identity", "find", "gguf_path", "is_prepared",
+    "models_dir", "prepare", "prepared_dir", "prepared_name", "resolve_gguf", "resolve_hf_path",
 ]  # fmt: skip
 
 MARKER = "pertool-model.json"
+# The marker's keys that say which weights a checkpoint holds (a backend's identity, so the
+# response cache changes with them); paths and timings are left out: they vary by machine.
+IDENTITY_KEYS = ("name", "package", "package_version", "gguf_bytes", "gguf_sha256", "transformers_version")
 PREPARE_WAIT_S = 900.0  # another process preparing the same model: wait this long at most
 
 
@@ -107,7 +114,33 @@ def prepared_dir(model: BundledModel) -> Path:
 
 
 def is_prepared(directory: Path) -> bool:
-    return (directory / MARKER).is_file() and (directory / "config.json").is_file()
+    """A checkpoint `prepare` finished: its marker (written last) names a model."""
+    return prepared_name(directory) is not None
+
+
+def _marker(directory: Path) -> dict[str, Any]:
+    if not (directory / MARKER).is_file():  # never open a FIFO or a directory
+        return {}
+    try:
+        data = read_json(directory / MARKER)
+    except PertoolError:  # DataError: unreadable, not UTF-8, not JSON, nested too deeply
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def prepared_name(directory: Path) -> str | None:
+    """The bundled model a prepared checkpoint holds (its marker's name), or None."""
+    if not (directory / "config.json").is_file():
+        return None
+    name = _marker(directory).get("name")
+    return name if isinstance(name, str) else None
+
+
+def checkpoint_identity(directory: Path) -> dict[str, Any]:
+    """What a prepared checkpoint was made from (IDENTITY_KEYS of its marker): part of `hf/NAME`'s
+    identity, so that re-preparing from another package version gets fresh cache entries."""
+    marker = _marker(directory)
+    return {key: marker[key] for key in IDENTITY_KEYS if key in marker}
 
 
 def resolve_gguf(path_or_name: str) -> Path:
@@ -133,41 +166,107 @@ def resolve_hf_path(path_or_name: str, *, report: Callable[[str], None] | None =
 def prepare(model: BundledModel, out: Path | None = None, *,
             report: Callable[[str], None] | None = None) -> Path:  # fmt: skip
     """Convert the packaged GGUF into a Transformers checkpoint at `out` (default: the cache).
-    Written into a temporary directory beside the target and renamed, so a crash or Ctrl-C
-    leaves no half checkpoint; concurrent preparers wait for the first (a file lock)."""
-    source = gguf_path(model)
+    Written into a temporary directory and moved into place with the marker last, so a crash or
+    Ctrl-C leaves no half checkpoint; concurrent preparers wait for the first (a file lock).
+    A target that exists must be empty (then it is kept, and filled) or this model's checkpoint
+    (then nothing is done); anything else is refused: a user's directory is never written into."""
     target = Path(out) if out is not None else prepared_dir(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(target.parent / f".{target.name}.lock")
+    way_out = "choose another --out" if out is not None else f"move it away to prepare {model.name} again"
+    if prepared_name(target) != model.name:
+        gguf_path(model)  # a missing package: the install command, before anything is made
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PertoolError(f"cannot create {target.parent} for {model.name} ({exc.strerror})") from None
+    lock = FileLock(_lock_file(target))
     lock.acquire(PREPARE_WAIT_S, f"{target} is being prepared by another process")
     try:
-        if is_prepared(target):
-            return target
-        if target.exists() and any(target.iterdir()):
-            raise PertoolError(f"{target} exists and is not a model pertool prepared; "
-                               "move it away or choose another --out")  # fmt: skip
+        name = prepared_name(target)
+        if name == model.name:
+            return target  # the package is not needed any more
+        if name is not None:
+            raise PertoolError(f"{target} holds the prepared model {name!r}, not {model.name}; {way_out}")
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise PertoolError(f"{target} exists and is not a model pertool prepared; {way_out}")
+        source = gguf_path(model)
         if report:
             report(f"preparing {model.name}: de-quantizing {source.name} into a Transformers "
                    f"checkpoint at {target} (once; about a minute)")  # fmt: skip
         started = time.perf_counter()
-        scratch = make_temp_dir(target.parent, f".{target.name}.")
+        # An existing (empty) target is the user's: it stays, and the scratch goes inside it.
+        scratch = make_temp_dir(target if target.is_dir() else target.parent, f".{target.name}.partial-")
+        moved: list[Path] = []
         try:
-            _convert(source, scratch)
-            marker = {"name": model.name, "package": model.package, "gguf": str(source),
-                      "gguf_bytes": source.stat().st_size, "source": model.source,
-                      "context_window": model.context_window, "pertool_version": __version__,
-                      "transformers_version": _version("transformers"),
+            with _quiet():
+                _convert(source, scratch)
+            marker = {"name": model.name, "package": model.package,
+                      "package_version": _version(model.package), "gguf": str(source),
+                      "gguf_bytes": source.stat().st_size, "gguf_sha256": _sha256(source),
+                      "source": model.source, "context_window": model.context_window,
+                      "pertool_version": __version__, "transformers_version": _version("transformers"),
                       "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
-            atomic_write_text(scratch / MARKER, json.dumps(marker, indent=2) + "\n")
-            if target.exists():
-                target.rmdir()  # empty (checked above): e.g. made by `--out` handling
-            os.replace(scratch, target)
+            if target.is_dir():
+                for entry in sorted(scratch.iterdir()):
+                    os.replace(entry, target / entry.name)
+                    moved.append(target / entry.name)
+                scratch.rmdir()
+                atomic_write_text(target / MARKER, json.dumps(marker, indent=2) + "\n")  # ready: last
+            else:
+                atomic_write_text(scratch / MARKER, json.dumps(marker, indent=2) + "\n")
+                os.replace(scratch, target)
         except BaseException:
+            for path in moved:  # ours, moved in before the marker: the target is left empty again
+                path.unlink(missing_ok=True)
             shutil.rmtree(scratch, ignore_errors=True)  # only our own temporary directory
             raise
     finally:
         lock.release()
     return target
+
+
+def _lock_file(target: Path) -> Path:
+    """Beside the target in the models directory (shared by every cache directory, so test workers
+    with caches of their own still wait for each other); for `--out` in the cache, so that no lock
+    file is left in a user's directory."""
+    if target.parent.resolve() == models_dir().resolve():
+        return target.parent / f".{target.name}.lock"
+    locks = user_cache_dir() / "locks"
+    try:
+        locks.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PertoolError(f"cannot create {locks} ({exc.strerror})") from None
+    where = hashlib.sha256(str(target.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return locks / f"prepare-{where}.lock"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No Transformers log lines, warnings or progress bars while converting: the caller prints one
+    line of its own. (The GGUF reader's tqdm bar writes to sys.stderr, whatever the log level.)"""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # _convert says what is missing
+        yield
+        return
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _convert(gguf: Path, out: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -54,6 +55,7 @@ class HFBackend:
     """A Transformers model answering requests in batches; see the module docstring."""
 
     name = "hf"
+    checkpoint: dict[str, Any] | None = None  # a bundled model's origin (bundled.checkpoint_identity)
 
     def __init__(self, path: str, *, adapter: str | None = None, batch_size: int = 8):
         self.model = path
@@ -73,7 +75,14 @@ class HFBackend:
         self._closed = False
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "hf", "model": self.model, "adapter": self.adapter}
+        identity: dict[str, Any] = {"backend": "hf", "model": self.model, "adapter": self.adapter}
+        if self.checkpoint is not None:
+            identity["checkpoint"] = self.checkpoint
+        return identity
+
+    def input_ids(self, request: Request) -> list[int]:
+        """The token ids the model receives for `request` (its chat template applied)."""
+        return self._encode(request)
 
     async def complete(self, request: Request) -> Completion:
         if self._closed:
@@ -271,5 +280,12 @@ def _tool_calls(text: str) -> list[dict[str, Any]]:
 
 
 def create(rest: str, options: ModelOptions, samples: Sequence[Sample] = ()) -> HFBackend:
-    """Registry factory for `hf/<path>`: uses `options.adapter` and `options.batch_size`."""
-    return HFBackend(rest, adapter=options.adapter, batch_size=options.batch_size)
+    """Registry factory for `hf/<path>` or `hf/<bundled name>` (prepared on first use): uses
+    `options.adapter` and `options.batch_size`."""
+    from pertool.models import bundled
+
+    path = bundled.resolve_hf_path(rest, report=lambda line: print(line, file=sys.stderr, flush=True))
+    backend = HFBackend(path, adapter=options.adapter, batch_size=options.batch_size)
+    if path != rest:  # a bundled name: runs record the name as typed, the cache what it was made from
+        backend.model, backend.checkpoint = rest, bundled.checkpoint_identity(Path(path))
+    return backend

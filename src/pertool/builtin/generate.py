@@ -209,5 +209,7 @@ def scoped_profile(profile: Profile, scenario: str, features: Collection[str]) -
     """The part of a profile that concerns one scenario: the basic features its functions can
     use (in the profile's order) and its history."""
     history = profile.user_history
+    if isinstance(history, dict):
+        history = {scenario: history.get(scenario, [])}
     return Profile(basic_features={k: v for k, v in profile.basic_features.items() if k in features},
-                   user_history={scenario: history.get(scenario, [])} if isinstance(history, dict) else history)
+                   user_history=history)

@@ -86,23 +86,23 @@ def write_samples(train: list[Sample], test: list[Sample], out: Path, fmt: Forma
     samples = train + test
     scenarios: dict[str, Any] = {}
     users: dict[str, Any] = {}
-    tool_names: dict[str, list[str]] = {}  # per scenario, in the order scenarios.json lists them
+    listed: dict[str, tuple[set[str], set[str]]] = {}  # per scenario: platform and function names
     for s in samples:
         scenario = scenario_of(s)
         if scenario not in scenarios:
             scenarios[scenario] = {"platforms": [], "tools": []}
-            tool_names[scenario] = []
+            listed[scenario] = (set(), set())
             if profile_features and scenario in profile_features:
                 scenarios[scenario]["profile_features"] = profile_features[scenario]
-        _add_new(scenarios[scenario]["platforms"], s.platforms, {p["name"] for p in scenarios[scenario]["platforms"]})
-        if len(tool_names[scenario]) < len(s.tools) or any(t.function.name not in tool_names[scenario]
-                                                            for t in s.tools):  # fmt: skip
-            known = set(tool_names[scenario])
-            for tool in s.tools:  # samples may show some of the functions: keep each once
-                if tool.function.name not in known:
-                    known.add(tool.function.name)
-                    tool_names[scenario].append(tool.function.name)
-                    scenarios[scenario]["tools"].append(tool.model_dump(mode="json", exclude_unset=True))
+        # A sample may show some of the scenario's platforms and functions: list each once.
+        for platform in s.platforms:
+            if platform.name not in listed[scenario][0]:
+                listed[scenario][0].add(platform.name)
+                scenarios[scenario]["platforms"].append(platform.model_dump(mode="json"))
+        for tool in s.tools:
+            if tool.function.name not in listed[scenario][1]:
+                listed[scenario][1].add(tool.function.name)
+                scenarios[scenario]["tools"].append(tool.model_dump(mode="json", exclude_unset=True))
         if s.user_id is not None and s.user_id not in users:
             profile = profiles[s.user_id] if profiles and s.user_id in profiles else s.profile
             users[s.user_id] = profile.model_dump(mode="json")
@@ -111,28 +111,24 @@ def write_samples(train: list[Sample], test: list[Sample], out: Path, fmt: Forma
         files.append(out / name)
     for split, rows in (("train", train), ("test", test)):
         path = out / f"{split}.jsonl"
-        atomic_write_text(path, "".join(jsonl_dumps(_row(s, tool_names[scenario_of(s)])) + "\n" for s in rows))
+        lines = (jsonl_dumps(_row(s, scenarios[scenario_of(s)]["tools"])) + "\n" for s in rows)
+        atomic_write_text(path, "".join(lines))
         files.append(path)
     return files
-
-
-def _add_new(listed: list[dict[str, Any]], platforms: list[Platform], names: set[str]) -> None:
-    for platform in platforms:
-        if platform.name not in names:
-            names.add(platform.name)
-            listed.append(platform.model_dump(mode="json"))
 
 
 def _dumps(data: Any, indent: int | None = None) -> str:
     return json.dumps(data, ensure_ascii=False, indent=indent)
 
 
-def _row(sample: Sample, scenario_tools: list[str]) -> dict[str, Any]:
+def _row(sample: Sample, scenario_tools: list[dict[str, Any]]) -> dict[str, Any]:
     names = [t.function.name for t in sample.tools]
+    shows_all = len(names) == len(scenario_tools) and all(
+        name == tool["function"]["name"] for name, tool in zip(names, scenario_tools))
     return {"id": sample.id, "split": sample.split, "user_id": sample.user_id,
             "scenario": scenario_of(sample), "query": sample.query,
             "platforms": [p.name for p in sample.platforms],
-            **({"tools": names} if names != scenario_tools else {}),
+            **({} if shows_all else {"tools": names}),
             "gold_platform": sample.gold_platform,
             "gold_calls": [c.model_dump(mode="json") for c in sample.gold_calls],
             "extra": sample.extra,
@@ -160,7 +156,8 @@ def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[S
     scoped: dict[tuple[str, str], Profile] = {}  # (user, scenario) -> the part shown, shared
     for number, line in enumerate(read_text(rows_file).split("\n"), start=1):
         if line.strip():
-            samples.append(_sample(line, f"{rows_file}, line {number}", benchmark, scenarios, profiles, scoped))
+            where = f"{rows_file}, line {number}"
+            samples.append(_sample(line, where, benchmark, scenarios, profiles, scoped))
     check_unique_ids((s.id, f"{rows_file}, line {n}") for n, s in enumerate(samples, start=1))
     return samples
 

@@ -150,7 +150,7 @@ def main() -> int:
     ap.add_argument("--toolspectrum-samples", type=int, help="ToolSpectrum samples to try (0: none)")
     ap.add_argument("--data-dir", type=Path, help="ToolSpectrum data directory (default: the built "
                     "fixture, pertool.testing.toolspectrum)")
-    ap.add_argument("--yes", action="store_true", help="(kept for scripts) start without waiting")
+    ap.add_argument("--plan", action="store_true", help="print the plan and its estimated time, run nothing")
     args = ap.parse_args()
 
     plan = make_plan(args)
@@ -160,7 +160,6 @@ def main() -> int:
     work = (args.work or REPO / "runs" / f"finetune-gain-{plan.mode}-{stamp}").resolve()
     if work.exists() and any((work / d).exists() for d in ("zero-shot", "lora", "adapter")):
         sys.exit(f"finetune_gain: {work} already holds an experiment; give another --work")
-    work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"),
                                                                      os.environ.get("PYTHONPATH")]))}
 
@@ -175,7 +174,10 @@ def main() -> int:
     print(f"  machine: {cores} cores; estimated time: "
           + (f"{estimate / 60:.0f} min" if estimate is not None else "no CPU estimate (GPU run)"))
     print(f"  work directory: {work}", flush=True)
+    if args.plan:
+        return 0
 
+    work.mkdir(parents=True, exist_ok=True)
     stages = Stages(work, env)
     started = time.perf_counter()
     model = f"hf/{base}"

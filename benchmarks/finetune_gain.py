@@ -76,7 +76,7 @@ class Plan:
     def estimate_s(self, cores: int) -> float | None:
         if self.mode == "full":
             return None  # GPU work: no CPU estimate
-        scale = 2 / max(1, min(cores, 16)) ** 0.7  # threads help less than linearly
+        scale = (2 / max(1, min(cores, 16))) ** 0.7  # the figures are for 2 cores; threads help less than linearly
         tests = self.test_limit or 0
         return scale * (3 * MODEL_LOAD_S + 2 * tests * EVAL_S_PER_SAMPLE + self.sequences * TRAIN_S_PER_SEQUENCE
                         + self.toolspectrum_samples * TOOLSPECTRUM_S_PER_SAMPLE)  # fmt: skip

@@ -148,8 +148,8 @@ def main() -> int:
     ap.add_argument("--max-steps", type=int, help="optimizer steps")
     ap.add_argument("--max-tokens", type=int, help="new tokens per answer")
     ap.add_argument("--toolspectrum-samples", type=int, help="ToolSpectrum samples to try (0: none)")
-    ap.add_argument("--data-dir", type=Path, help="ToolSpectrum data directory (default: the built "
-                    "fixture, pertool.testing.toolspectrum)")
+    ap.add_argument("--data-dir", type=Path, help="ToolSpectrum data directory (default: the public data "
+                    "where pertool finds it, else the built fixture, pertool.testing.toolspectrum)")
     ap.add_argument("--plan", action="store_true", help="print the plan and its estimated time, run nothing")
     args = ap.parse_args()
 
@@ -238,16 +238,19 @@ def _paired_delta(csv_file: Path) -> tuple[str, str]:
     return f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]{star}", f"{float(other['p_value']):.4f}"
 
 
-def _toolspectrum(stages: Stages, plan: Plan, model: str, data_dir: Path | None, work: Path) -> list[dict[str, Any]]:
+def _toolspectrum(stages: Stages, plan: Plan, model: str, data_dir: Path | None,
+                  work: Path) -> list[dict[str, Any]]:  # fmt: skip
     """Per sample: prompt tokens (the model's template), and what pertool made of it."""
     if plan.toolspectrum_samples <= 0:
         return []
-    if data_dir is None:
+    data_dir = data_dir or _public_toolspectrum()
+    if data_dir is None:  # the fixture's prompts are shorter (about 3,900 tokens): they fit
         from pertool.testing.toolspectrum import write_toolspectrum
 
-        data_dir = work / "toolspectrum-data"
+        data_dir = work / "toolspectrum-fixture"
         if not data_dir.exists():
             write_toolspectrum(data_dir)
+    print(f"   ToolSpectrum data: {data_dir}")
     spec = "toolspectrum:environment"
     out = work / "toolspectrum"
     code = stages.run("toolspectrum", ["eval", "--benchmark", spec, "--data-dir", str(data_dir), "--model", model,
@@ -276,6 +279,19 @@ def _toolspectrum(stages: Stages, plan: Plan, model: str, data_dir: Path | None,
             rows.append({"id": "(metrics.json)", "tokens": None, "outcome": f"context_overflow {overflow}",
                          "detail": ""})
     return rows
+
+
+def _public_toolspectrum() -> Path | None:
+    """The public data (about 14,200-token prompts): the copy `pertool data download` fetched,
+    $PERTOOL_DATA_DIR's, or the shared one beside a worktree."""
+    from pertool.benchmarks.registry import toolspectrum_dir
+
+    env = os.environ.get("PERTOOL_DATA_DIR")
+    for root in (toolspectrum_dir(), Path(env) / "toolspectrum" if env else None, Path(env) if env else None,
+                 REPO.parent / "shared" / "data" / "toolspectrum", REPO / "shared" / "data" / "toolspectrum"):
+        if root is not None and (root / "data" / "dataset_environment.json").is_file():
+            return root
+    return None
 
 
 def _prompt_tokens(base: str, spec: str, data_dir: Path, ids: list[str]) -> dict[str, int]:

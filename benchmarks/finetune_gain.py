@@ -137,8 +137,8 @@ def main() -> int:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="smoke run: 10 test samples, 5 steps")
     mode.add_argument("--full", action="store_true", help="the full built-in benchmark (for a GPU)")
-    ap.add_argument("--work", type=Path, help="directory for runs, logs and the adapter "
-                    "(default runs/finetune-gain-<mode>-<time>; must not hold an earlier experiment)")
+    ap.add_argument("--work", type=Path, help="directory for runs, logs and the adapter (default "
+                    "runs/finetune-gain-<mode>-<time>); an interrupted experiment's continues where it stopped")
     ap.add_argument("--base", help="base model: a Transformers directory (default: the prepared "
                     "bundled SmolLM2-135M-Instruct)")
     ap.add_argument("--results", type=Path, default=RESULTS, help=f"markdown file to write (default {RESULTS})")
@@ -158,8 +158,6 @@ def main() -> int:
     base = args.base or _bundled_base()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     work = (args.work or REPO / "runs" / f"finetune-gain-{plan.mode}-{stamp}").resolve()
-    if work.exists() and any((work / d).exists() for d in ("zero-shot", "lora", "adapter")):
-        sys.exit(f"finetune_gain: {work} already holds an experiment; give another --work")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"),
                                                                      os.environ.get("PYTHONPATH")]))}
 
@@ -184,16 +182,19 @@ def main() -> int:
     common = ["--limit", str(plan.test_limit)] if plan.test_limit else []
     common += ["--benchmark", plan.test_spec, "--model", model, "--max-tokens", str(plan.max_tokens),
                "--batch-size", str(plan.batch_size), "--seed", "0", "--no-progress", "--no-cache"]
-    stages.run("zero-shot", ["eval", *common, "--out", str(work / "zero-shot")], timeout=6 * 3600)
+    _eval(stages, "zero-shot", common, work)
     recipe = work / "recipe.json"
     recipe.write_text(json.dumps(plan.recipe, indent=2) + "\n", encoding="utf-8")
     train = ["train", "lora", "--base", base, "--data", plan.train_spec, "--out", str(work / "adapter"),
              "--config", str(recipe)]  # fmt: skip
     train += ["--limit", str(plan.train_limit)] if plan.train_limit else []
     train += ["--max-steps", str(plan.max_steps)] if plan.max_steps else []
-    stages.run("train", train, timeout=12 * 3600)
-    stages.run("lora", ["eval", *common, "--adapter", str(work / "adapter"), "--out", str(work / "lora")],
-               timeout=6 * 3600)
+    if (work / "adapter" / "training.json").is_file():
+        print("\n== train: done by an earlier call (adapter/training.json)")
+    else:
+        stages.run("train", train + (["--resume"] if (work / "adapter" / "checkpoints").is_dir() else []),
+                   timeout=12 * 3600)
+    _eval(stages, "lora", [*common, "--adapter", str(work / "adapter")], work)
     comparisons = {}
     for metric in METRICS:
         out = work / f"compare-{metric}.csv"
@@ -213,6 +214,17 @@ def main() -> int:
         _write_section(args.results, plan.mode, section)
         print(f"wrote the {plan.mode} section of {args.results}")
     return 0
+
+
+def _eval(stages: Stages, name: str, options: list[str], work: Path) -> None:
+    """`pertool eval` into work/name; an interrupted run is resumed, a finished one kept."""
+    out = work / name
+    if (out / "metrics.json").is_file():
+        print(f"\n== {name}: done by an earlier call ({out / 'metrics.json'})")
+    elif (out / "config.json").is_file():
+        stages.run(name, ["eval", "--resume", str(out), "--no-progress"], timeout=6 * 3600)
+    else:
+        stages.run(name, ["eval", *options, "--out", str(out)], timeout=6 * 3600)
 
 
 def _bundled_base() -> str:
@@ -357,6 +369,8 @@ def _section(plan: Plan, base: str, cores: int, estimate: float | None, total: f
     for name in ("zero-shot", "train", "lora", "toolspectrum"):
         if name in stages.times:
             lines.append(f"| {name} | {_duration(stages.times[name])} |")
+        elif name != "toolspectrum":
+            lines.append(f"| {name} | (an earlier, interrupted call) |")
     compare_s = sum(t for k, t in stages.times.items() if k.startswith("compare"))
     lines.append(f"| compare (9 calls) | {_duration(compare_s)} |")
     lines.append(f"| **total** | **{_duration(total)}**"

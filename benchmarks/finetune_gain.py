@@ -216,15 +216,15 @@ def main() -> int:
     return 0
 
 
-def _eval(stages: Stages, name: str, options: list[str], work: Path) -> None:
+def _eval(stages: Stages, name: str, options: list[str], work: Path, check: bool = True) -> int:
     """`pertool eval` into work/name; an interrupted run is resumed, a finished one kept."""
     out = work / name
     if (out / "metrics.json").is_file():
         print(f"\n== {name}: done by an earlier call ({out / 'metrics.json'})")
-    elif (out / "config.json").is_file():
-        stages.run(name, ["eval", "--resume", str(out), "--no-progress"], timeout=6 * 3600)
-    else:
-        stages.run(name, ["eval", *options, "--out", str(out)], timeout=6 * 3600)
+        return 0
+    if (out / "config.json").is_file():
+        return stages.run(name, ["eval", "--resume", str(out), "--no-progress"], timeout=6 * 3600, check=check)
+    return stages.run(name, ["eval", *options, "--out", str(out)], timeout=6 * 3600, check=check)
 
 
 def _bundled_base() -> str:
@@ -265,10 +265,10 @@ def _toolspectrum(stages: Stages, plan: Plan, model: str, data_dir: Path | None,
     print(f"   ToolSpectrum data: {data_dir}")
     spec = "toolspectrum:environment"
     out = work / "toolspectrum"
-    code = stages.run("toolspectrum", ["eval", "--benchmark", spec, "--data-dir", str(data_dir), "--model", model,
-                                       "--limit", str(plan.toolspectrum_samples), "--max-tokens", "16",
-                                       "--batch-size", "1", "--no-progress", "--no-cache", "--resamples", "0",
-                                       "--out", str(out)], timeout=1800, check=False)  # fmt: skip
+    options = ["--benchmark", spec, "--data-dir", str(data_dir), "--model", model, "--limit",
+               str(plan.toolspectrum_samples), "--max-tokens", "16", "--batch-size", "1", "--no-progress",
+               "--no-cache", "--resamples", "0"]  # fmt: skip
+    code = _eval(stages, "toolspectrum", options, work, check=False)
     tokens = _prompt_tokens(model[3:], spec, data_dir, [_id(r) for r in _jsonl(out / "predictions.jsonl")])
     errors = {_id(r): r for r in _jsonl(out / "errors.jsonl")}
     rows = []

@@ -111,6 +111,10 @@ class Stages:
         self.commands: dict[str, str] = {}
         (work / "logs").mkdir(parents=True, exist_ok=True)
 
+    def done_earlier(self, name: str, args: list[str], where: Path) -> None:
+        self.commands[name] = "pertool " + shlex.join(args) + "   # done by an earlier call"
+        print(f"\n== {name}: done by an earlier call ({where})")
+
     def run(self, name: str, args: list[str], timeout: float, check: bool = True) -> int:
         shown = "pertool " + shlex.join(args)
         self.commands[name] = shown
@@ -190,7 +194,7 @@ def main() -> int:
     train += ["--limit", str(plan.train_limit)] if plan.train_limit else []
     train += ["--max-steps", str(plan.max_steps)] if plan.max_steps else []
     if (work / "adapter" / "training.json").is_file():
-        print("\n== train: done by an earlier call (adapter/training.json)")
+        stages.done_earlier("train", train, work / "adapter" / "training.json")
     else:
         stages.run("train", train + (["--resume"] if (work / "adapter" / "checkpoints").is_dir() else []),
                    timeout=12 * 3600)
@@ -220,7 +224,7 @@ def _eval(stages: Stages, name: str, options: list[str], work: Path, check: bool
     """`pertool eval` into work/name; an interrupted run is resumed, a finished one kept."""
     out = work / name
     if (out / "metrics.json").is_file():
-        print(f"\n== {name}: done by an earlier call ({out / 'metrics.json'})")
+        stages.done_earlier(name, ["eval", *options, "--out", str(out)], out / "metrics.json")
         return 0
     if (out / "config.json").is_file():
         return stages.run(name, ["eval", "--resume", str(out), "--no-progress"], timeout=6 * 3600, check=check)

@@ -1,7 +1,9 @@
 """Benchmark specs as users type them, resolved to samples.
 
     builtin            the built-in benchmark's test split (generated once, then cached)
-    builtin:train      its train split
+    builtin:train      its train split (builtin:test: the test split)
+    builtin-mini       the compact setting for CPU experiments (prompts of about 1,000 tokens at
+                       most, 600 train and 200 test samples); builtin-mini:train, builtin-mini:test
     dataset:DIR        the test split of a dataset written by `pertool generate`
     example            the small PTBench-format example bundled with pertool
     ptbench            the copy fetched by `pertool data download ptbench`
@@ -100,10 +102,10 @@ def remote_dataset(name: str) -> tuple[RemoteDataset, Path]:
 def load_benchmark(spec: str, data_dir: str | Path | None = None) -> list[Sample]:
     """Samples of a benchmark spec (see the module docstring)."""
     name, _, arg = spec.partition(":")
-    if name == "builtin" and arg in ("", "test", "train"):
+    if name in ("builtin", "builtin-mini") and arg in ("", "test", "train"):
         from pertool.builtin.store import load_builtin
 
-        return load_builtin("train" if arg == "train" else "test", user_cache_dir())
+        return load_builtin("train" if arg == "train" else "test", user_cache_dir(), name)
     if name == "dataset" and arg:
         from pertool.builtin.store import load_dataset
 
@@ -122,5 +124,5 @@ def load_benchmark(spec: str, data_dir: str | Path | None = None) -> list[Sample
             raise SpecError(f"PTBench is not downloaded yet (looked in {root}); run "
                             "`pertool data download ptbench`, or use ptbench:PATH")
         return load_ptbench(root)
-    raise SpecError(f"unknown benchmark spec {spec!r}; use builtin, builtin:train, dataset:DIR, "
-                    "example, ptbench, ptbench:PATH or toolspectrum:SUBSET")
+    raise SpecError(f"unknown benchmark spec {spec!r}; use builtin, builtin:train, builtin-mini, "
+                    "builtin-mini:train, dataset:DIR, example, ptbench, ptbench:PATH or toolspectrum:SUBSET")

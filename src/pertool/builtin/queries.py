@@ -47,14 +47,15 @@ class Draft:
 
 
 def history_for(
-    user: User, scenario: Scenario, rng: random.Random
+    user: User, scenario: Scenario, rng: random.Random, per_category: tuple[int, int] = RECORDS_PER_CATEGORY
 ) -> tuple[list[dict[str, str]], dict[str, list[str]]]:
-    """History records of one scenario, and the items they mention per category."""
+    """History records of one scenario (`per_category` records, min and max, of each category),
+    and the items they mention per category."""
     records, seen = [], {}
     verbs = ACTIONS.get(scenario.scenario, ["Used it for {item}"])
     for category, spec in scenario.categories.items():
         platform = user.preferences[scenario.scenario][category]
-        items = rng.sample(spec.items, rng.randint(*RECORDS_PER_CATEGORY))
+        items = rng.sample(spec.items, rng.randint(*per_category))
         seen[category] = items
         records += [{"platform": platform, "action": rng.choice(verbs).format(item=item)} for item in items]
     rng.shuffle(records)

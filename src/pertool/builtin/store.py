@@ -4,10 +4,12 @@ The pertool format stores what samples share once (normalised, so 8k samples sta
 load fast):
 
     manifest.json      generator version, settings, counts, rejections per rule
-    scenarios.json     per scenario: platforms and tool specs
+    scenarios.json     per scenario: platforms and tool specs (and, when its samples show only
+                       their scenario's part of the profile, `profile_features`: the basic
+                       features shown; the history shown is then the scenario's)
     users.json         per user id: the profile (basic features + history)
     train.jsonl        one sample per line: id, split, user_id, scenario, query, gold, extra
-    test.jsonl
+    test.jsonl         (and `tools`, the names of the functions shown, when not all of them)
 
 The PTBench format (`--format ptbench`) writes the test split as test_trained_user/ and
 test_untrained_user/ and the train split as train/data.json, each record self-contained.
@@ -17,12 +19,21 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pertool.benchmarks.ptbench import to_record, write_ptbench
 from pertool.benchmarks.validation import check_unique_ids, expect, validate
-from pertool.builtin.generate import BENCHMARK, GENERATOR_VERSION, Generated, GeneratorSettings, generate
+from pertool.builtin.generate import (
+    BENCHMARK,
+    GENERATOR_VERSION,
+    MINI,
+    Generated,
+    GeneratorSettings,
+    generate,
+    scoped_profile,
+)  # fmt: skip
 from pertool.errors import DataError, PertoolError
 from pertool.fileio import (
     atomic_write_text,
@@ -35,7 +46,7 @@ from pertool.fileio import (
 from pertool.locking import FileLock
 from pertool.schema import Platform, Profile, Sample, Tool
 
-__all__ = ["write_dataset", "write_samples", "load_dataset", "load_builtin", "scenario_of"]
+__all__ = ["BUILTINS", "write_dataset", "write_samples", "load_dataset", "load_builtin", "scenario_of"]
 
 Format = Literal["pertool", "ptbench"]
 
@@ -43,11 +54,12 @@ Format = Literal["pertool", "ptbench"]
 def write_dataset(generated: Generated, out: Path, fmt: Format = "pertool") -> list[Path]:
     manifest = {
         "generator_version": GENERATOR_VERSION,
-        "settings": generated.settings.__dict__,
+        "settings": generated.settings.manifest(),
         "counts": {"train": len(generated.train), "test": len(generated.test)},
         "rejected": dict(sorted(generated.rejected.items())),
     }
-    return write_samples(generated.train, generated.test, out, fmt, manifest)
+    return write_samples(generated.train, generated.test, out, fmt, manifest, profiles=generated.profiles,
+                         profile_features=generated.profile_features)  # fmt: skip
 
 
 def scenario_of(sample: Sample) -> str:
@@ -55,9 +67,13 @@ def scenario_of(sample: Sample) -> str:
     return str(sample.extra.get("builtin", {}).get("scenario") or sample.extra.get("scenario", ""))
 
 
-def write_samples(train: list[Sample], test: list[Sample], out: Path, fmt: Format,
-                  manifest: dict[str, Any]) -> list[Path]:  # fmt: skip
-    """Write a dataset (train and test splits) in the pertool or the PTBench format."""
+def write_samples(train: list[Sample], test: list[Sample], out: Path, fmt: Format, manifest: dict[str, Any],
+                  *, profiles: dict[str, Profile] | None = None,
+                  profile_features: dict[str, list[str]] | None = None) -> list[Path]:  # fmt: skip
+    """Write a dataset (train and test splits) in the pertool or the PTBench format.
+
+    `profiles` are the users' whole profiles when samples show only a part of them, and
+    `profile_features` the basic features each such scenario shows (`scoped_profile`)."""
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "manifest.json"]
     atomic_write_text(files[0], _dumps(manifest, indent=2))
@@ -70,19 +86,33 @@ def write_samples(train: list[Sample], test: list[Sample], out: Path, fmt: Forma
     samples = train + test
     scenarios: dict[str, Any] = {}
     users: dict[str, Any] = {}
+    listed: dict[str, tuple[set[str], set[str]]] = {}  # per scenario: platform and function names
     for s in samples:
         scenario = scenario_of(s)
         if scenario not in scenarios:
-            scenarios[scenario] = {"platforms": [p.model_dump(mode="json") for p in s.platforms],
-                                   "tools": [t.model_dump(mode="json", exclude_unset=True) for t in s.tools]}
+            scenarios[scenario] = {"platforms": [], "tools": []}
+            listed[scenario] = (set(), set())
+            if profile_features and scenario in profile_features:
+                scenarios[scenario]["profile_features"] = profile_features[scenario]
+        # A sample may show some of the scenario's platforms and functions: list each once.
+        for platform in s.platforms:
+            if platform.name not in listed[scenario][0]:
+                listed[scenario][0].add(platform.name)
+                scenarios[scenario]["platforms"].append(platform.model_dump(mode="json"))
+        for tool in s.tools:
+            if tool.function.name not in listed[scenario][1]:
+                listed[scenario][1].add(tool.function.name)
+                scenarios[scenario]["tools"].append(tool.model_dump(mode="json", exclude_unset=True))
         if s.user_id is not None and s.user_id not in users:
-            users[s.user_id] = s.profile.model_dump(mode="json")
+            profile = profiles[s.user_id] if profiles and s.user_id in profiles else s.profile
+            users[s.user_id] = profile.model_dump(mode="json")
     for name, data in (("scenarios.json", scenarios), ("users.json", users)):
         atomic_write_text(out / name, _dumps(data))
         files.append(out / name)
     for split, rows in (("train", train), ("test", test)):
         path = out / f"{split}.jsonl"
-        atomic_write_text(path, "".join(jsonl_dumps(_row(s)) + "\n" for s in rows))
+        lines = (jsonl_dumps(_row(s, scenarios[scenario_of(s)]["tools"])) + "\n" for s in rows)
+        atomic_write_text(path, "".join(lines))
         files.append(path)
     return files
 
@@ -91,10 +121,14 @@ def _dumps(data: Any, indent: int | None = None) -> str:
     return json.dumps(data, ensure_ascii=False, indent=indent)
 
 
-def _row(sample: Sample) -> dict[str, Any]:
+def _row(sample: Sample, scenario_tools: list[dict[str, Any]]) -> dict[str, Any]:
+    names = [t.function.name for t in sample.tools]
+    shows_all = len(names) == len(scenario_tools) and all(
+        name == tool["function"]["name"] for name, tool in zip(names, scenario_tools))
     return {"id": sample.id, "split": sample.split, "user_id": sample.user_id,
             "scenario": scenario_of(sample), "query": sample.query,
             "platforms": [p.name for p in sample.platforms],
+            **({} if shows_all else {"tools": names}),
             "gold_platform": sample.gold_platform,
             "gold_calls": [c.model_dump(mode="json") for c in sample.gold_calls],
             "extra": sample.extra,
@@ -119,14 +153,20 @@ def load_dataset(root: Path, split: Literal["train", "test"] = "test") -> list[S
     if not isinstance(benchmark, str):
         raise DataError(str(root / "manifest.json"), "expected a string", field="benchmark")
     samples = []
+    scoped: dict[tuple[str, str], Profile] = {}  # (user, scenario) -> the part shown, shared
     for number, line in enumerate(read_text(rows_file).split("\n"), start=1):
         if line.strip():
-            samples.append(_sample(line, f"{rows_file}, line {number}", benchmark, scenarios, profiles))
+            where = f"{rows_file}, line {number}"
+            samples.append(_sample(line, where, benchmark, scenarios, profiles, scoped))
     check_unique_ids((s.id, f"{rows_file}, line {n}") for n, s in enumerate(samples, start=1))
     return samples
 
 
-_Scenario = tuple[dict[str, Platform], list[Tool]]
+@dataclass(frozen=True)
+class _Scenario:
+    platforms: dict[str, Platform]
+    tools: list[Tool]
+    profile_features: list[str] | None  # None: samples show the whole profile
 
 
 def _scenarios(file: Path) -> dict[str, _Scenario]:
@@ -143,7 +183,10 @@ def _scenarios(file: Path) -> dict[str, _Scenario]:
                      for i, p in enumerate(expect(spec.get("platforms"), list, fail, "platforms"))]
         tools = [validate(Tool, t, fail, f"tools[{i}]")
                  for i, t in enumerate(expect(spec.get("tools"), list, fail, "tools"))]
-        out[name] = ({p.name: p for p in platforms}, tools)
+        features = expect(spec.get("profile_features"), (list, type(None)), fail, "profile_features")
+        for i, feature in enumerate(features or []):
+            expect(feature, str, fail, f"profile_features[{i}]")
+        out[name] = _Scenario({p.name: p for p in platforms}, tools, features)
     return out
 
 
@@ -156,7 +199,7 @@ def _profiles(file: Path) -> dict[str, Profile]:
 
 
 def _sample(line: str, where: str, benchmark: str, scenarios: dict[str, _Scenario],
-            profiles: dict[str, Profile]) -> Sample:  # fmt: skip
+            profiles: dict[str, Profile], scoped: dict[tuple[str, str], Profile]) -> Sample:  # fmt: skip
     def fail(field: str, message: str) -> DataError:
         return DataError(where, message, field=field)
 
@@ -164,22 +207,35 @@ def _sample(line: str, where: str, benchmark: str, scenarios: dict[str, _Scenari
     scenario = expect(row.get("scenario"), str, fail, "scenario")
     if scenario not in scenarios:
         raise fail("scenario", f"{scenario!r} is not in scenarios.json")
-    shared, tools = scenarios[scenario]
+    spec = scenarios[scenario]
     platforms = []
     for i, name in enumerate(expect(row.get("platforms"), list, fail, "platforms")):
-        if not isinstance(name, str) or name not in shared:
+        if not isinstance(name, str) or name not in spec.platforms:
             raise fail(f"platforms[{i}]", f"{name!r} is not a platform of scenario {scenario!r}")
-        platforms.append(shared[name])  # each sample's own order
+        platforms.append(spec.platforms[name])  # each sample's own order
+    tools = spec.tools
+    if row.get("tools") is not None:  # some of the scenario's functions, in the listed order
+        by_name = {t.function.name: t for t in spec.tools}
+        tools = []
+        for i, name in enumerate(expect(row["tools"], list, fail, "tools")):
+            if not isinstance(name, str) or name not in by_name:
+                raise fail(f"tools[{i}]", f"{name!r} is not a function of scenario {scenario!r}")
+            tools.append(by_name[name])
     user_id = expect(row.get("user_id"), (str, type(None)), fail, "user_id")
     if user_id is not None and user_id not in profiles:
         raise fail("user_id", f"{user_id!r} is not in users.json")
+    profile = profiles[user_id] if user_id is not None else Profile()
+    if user_id is not None and spec.profile_features is not None:
+        if (user_id, scenario) not in scoped:
+            scoped[user_id, scenario] = scoped_profile(profile, scenario, spec.profile_features)
+        profile = scoped[user_id, scenario]
     environment = expect(row.get("environment"), (dict, type(None)), fail, "environment")
     fields = {key: row.get(key) for key in ("id", "split", "query", "gold_platform", "extra")}
     fields["gold_calls"] = expect(row.get("gold_calls"), list, fail, "gold_calls")
     fields["extra"] = expect(fields["extra"], (dict, type(None)), fail, "extra") or {}
     return validate(Sample, {
         **fields, "benchmark": benchmark, "user_id": user_id,
-        "profile": profiles[user_id] if user_id is not None else Profile(), "platforms": platforms,
+        "profile": profile, "platforms": platforms,
         "tools": tools, "environment": environment or None,
     }, fail, "")  # fmt: skip
 
@@ -188,14 +244,18 @@ def _sample(line: str, where: str, benchmark: str, scenarios: dict[str, _Scenari
 BUILD_WAIT_S = 600.0
 
 
-def load_builtin(split: Literal["train", "test"], cache_root: Path) -> list[Sample]:
-    """The default built-in benchmark, generated once and cached under `cache_root`.
+# The generated benchmarks a spec names: builtin (the paper's sizes) and builtin-mini (compact).
+BUILTINS: dict[str, GeneratorSettings] = {"builtin": GeneratorSettings(), "builtin-mini": MINI}
+
+
+def load_builtin(split: Literal["train", "test"], cache_root: Path, name: str = "builtin") -> list[Sample]:
+    """A built-in benchmark (`BUILTINS`), generated once and cached under `cache_root`.
 
     Safe when several processes use it first at once: one generates (under a lock) into a
     staging directory and publishes it with one rename; the others wait for the lock and find it
     published. manifest.json is written first, but the directory only appears complete."""
-    settings = GeneratorSettings()
-    root = cache_root / f"builtin-v{GENERATOR_VERSION}-seed{settings.seed}"
+    settings = BUILTINS[name]
+    root = cache_root / f"{name}-v{GENERATOR_VERSION}-seed{settings.seed}"
     if not (root / "manifest.json").is_file():
         try:
             cache_root.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
 RESULTS = REPO / "docs" / "results.md"
+BUNDLED_NAME = "smollm2-135m"  # resolved by pertool wherever a model path goes (hf/, --base)
 PACKAGES = ("pertool", "torch", "transformers", "peft", "trl", "datasets", "accelerate")
 METRICS = ("format", "platform", "query_param", "profile_param", "tool_name", "tool_param", "tool_value",
            "overall")  # fmt: skip
@@ -143,8 +144,8 @@ def main() -> int:
     mode.add_argument("--full", action="store_true", help="the full built-in benchmark (for a GPU)")
     ap.add_argument("--work", type=Path, help="directory for runs, logs and the adapter (default "
                     "runs/finetune-gain-<mode>-<time>); an interrupted experiment's continues where it stopped")
-    ap.add_argument("--base", help="base model: a Transformers directory (default: the prepared "
-                    "bundled SmolLM2-135M-Instruct)")
+    ap.add_argument("--base", help="base model: a Transformers directory or a bundled name (default: "
+                    f"{BUNDLED_NAME}, SmolLM2-135M-Instruct, prepared on first use)")
     ap.add_argument("--results", type=Path, default=RESULTS, help=f"markdown file to write (default {RESULTS})")
     ap.add_argument("--no-results", action="store_true", help="write no results file")
     ap.add_argument("--test-limit", type=int, help="test samples (stratified, seeded)")
@@ -159,7 +160,9 @@ def main() -> int:
 
     plan = make_plan(args)
     cores = os.cpu_count() or 1
-    base = args.base or _bundled_base()
+    base = args.base or BUNDLED_NAME
+    if args.base is None and not args.plan:
+        _prepare_bundled()  # once, before any stage is timed (about a minute the first time)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     work = (args.work or REPO / "runs" / f"finetune-gain-{plan.mode}-{stamp}").resolve()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"),
@@ -231,10 +234,10 @@ def _eval(stages: Stages, name: str, options: list[str], work: Path, check: bool
     return stages.run(name, ["eval", *options, "--out", str(out)], timeout=6 * 3600, check=check)
 
 
-def _bundled_base() -> str:
+def _prepare_bundled() -> str:
     from pertool.models.bundled import resolve_hf_path
 
-    return resolve_hf_path("smollm2-135m", report=lambda line: print(line, flush=True))
+    return resolve_hf_path(BUNDLED_NAME, report=lambda line: print(line, flush=True))
 
 
 def _paired_delta(csv_file: Path) -> tuple[str, str]:

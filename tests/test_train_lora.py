@@ -298,7 +298,7 @@ def test_progress_lines_bounded_in_a_log_rewritten_on_a_terminal() -> None:
         for step in range(11, 51):
             progress.on_step_begin(args, state, control)
             state.global_step, state.num_input_tokens_seen = step, state.num_input_tokens_seen + 100
-            control.should_log = step % 20 == 0
+            control.should_log = step % 10 == 0
             progress.on_step_end(args, state, control)
             if control.should_log:
                 progress.on_log(args, state, control, logs={"loss": 3.0 - step / 100})

@@ -30,18 +30,21 @@ from pertool.cli.main import main  # noqa: E402
 from pertool.errors import PertoolError  # noqa: E402
 from pertool.models.base import Completion, Request, Sampling  # noqa: E402
 from pertool.models.registry import ModelOptions, create_backend  # noqa: E402
+from pertool.runner.limit import limit_samples  # noqa: E402
 from pertool.training.lora import (  # noqa: E402
     DEFAULTS,
     build_trainer,
+    data_hash,
     load_settings,
     prompt_completion_records,
     train_lora,
+    training_order,
 )
 from pertool.training.tiny_model import build_tiny_model  # noqa: E402
 
 N = 10  # steps before the resume; the resumed run continues to 2N
 RECIPE = "learning_rate: 0.01  # high: a random model learns little at 1e-4\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 1\ngradient_checkpointing: false\nlogging_steps: 1\nsave_steps: 10\n"
-TRAINING_KEYS = {"base", "data", "data_sha256", "samples", "settings", "versions", "steps", "loss_history", "device", "dtype", "seconds"}  # fmt: skip
+TRAINING_KEYS = {"base", "data", "data_sha256", "samples", "records_tokenized", "settings", "versions", "steps", "loss_history", "device", "dtype", "setup_seconds", "seconds"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +88,9 @@ def test_loss_falls_and_the_outputs_are_complete(trained: tuple[Path, dict[str, 
     assert json.loads((out / "training.json").read_text()) == result
     assert TRAINING_KEYS <= set(result)
     assert result["base"] == str(base) and result["data"] == "builtin:train" and result["samples"] == 64
+    # --limit: eval's seeded draw (the recipe's seed); only the 2N records the steps used were tokenized
+    assert result["data_sha256"] == data_hash(limit_samples(load_benchmark("builtin:train"), 64, 42), "text")
+    assert result["records_tokenized"] == 2 * N and 0 < result["setup_seconds"] < result["seconds"]
     assert len(result["data_sha256"]) == 64 and result["steps"] == 2 * N
     assert (result["device"], result["dtype"]) == ("cpu", "float32")
     assert set(result["versions"]) == {"torch", "transformers", "peft", "trl", "datasets", "pertool"}
@@ -102,12 +108,15 @@ def test_loss_falls_and_the_outputs_are_complete(trained: tuple[Path, dict[str, 
     logged = [json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in logged] == list(range(1, 2 * N + 1))  # the resume did not log steps twice
     assert [e["loss"] for e in logged] == losses
+    assert all(e["tokens_per_second"] > 0 and e["elapsed_s"] > 0 and e["remaining_s"] >= 0 for e in logged)
+    assert logged[N - 1]["remaining_s"] == 0 == logged[-1]["remaining_s"]  # each session's last step
 
 
 @pytest.mark.slow
 def test_resume_continues_from_the_checkpoint(trained: tuple[Path, dict[str, Any], dict[str, Any]], base: Path) -> None:
     out, first, resumed = trained
     assert first["steps"] == N and resumed["steps"] == 2 * N
+    assert (first["records_tokenized"], resumed["records_tokenized"]) == (N, 2 * N)
     assert resumed["loss_history"][:N] == first["loss_history"]  # history carried over, not restarted
     assert resumed["data_sha256"] == first["data_sha256"]
     assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*")) == [f"checkpoint-{N}", f"checkpoint-{2 * N}"]
@@ -232,3 +241,76 @@ def test_config_overrides_and_errors(base: Path, tmp_path: Path, capsys: pytest.
     # The CLI turns it into a message and exit status 2, before any data or model is loaded.
     assert main(["train", "lora", "--base", str(base), "--data", "builtin:train", "--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_training_order_is_seeded_epochs_cut_at_the_last_step() -> None:
+    settings = {**DEFAULTS, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 3}
+    whole = training_order(10, settings)
+    assert sorted(whole) == list(range(10)) and whole != list(range(10))  # one epoch, shuffled
+    assert training_order(10, settings) == whole  # seeded: the same run draws the same order
+    assert training_order(10, {**settings, "seed": 7}) != whole
+    assert training_order(10, settings, max_steps=1) == whole[:6]  # 1 step = 2 x 3 records, a prefix
+    assert training_order(10, settings, max_steps=99) == whole  # never past the epochs
+    three = training_order(10, {**settings, "num_train_epochs": 3})
+    assert len(three) == 30 and three[:10] == whole and all(sorted(three[i:i + 10]) == list(range(10)) for i in (10, 20))
+    assert three[10:20] != whole  # each epoch its own shuffle
+    assert len(training_order(10, {**settings, "num_train_epochs": 0.25})) == 3  # part of an epoch
+    # A longer run begins as a shorter one did: a resume with a higher --max-steps continues it.
+    assert training_order(10, {**settings, "num_train_epochs": 3}, max_steps=4) == three[:24]
+
+
+def test_the_trainer_walks_the_given_order_over_the_tokenized_records(base: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """The order is the dataset: the dataloader yields exactly its records, repeats included, and
+    the run's steps are its batches; nothing outside `records` is tokenized or drawn."""
+    records = prompt_completion_records(load_benchmark("builtin:train")[:3], "text")
+    settings = {**DEFAULTS, "per_device_train_batch_size": 1, "gradient_accumulation_steps": 2}
+    order = [2, 0, 2, 1, 0]
+    trainer = build_trainer(base, records, settings, tmp_path, order=order)
+    assert trainer.args.max_steps == 3  # 5 batches of 1, 2 per step
+    assert [trainer.train_dataset[i]["prompt"] for i in range(5)] == [records[i]["prompt"] for i in order]
+    tokenized = {i: trainer.train_dataset[position]["input_ids"] for position, i in enumerate(order)}
+    assert len({tuple(ids) for ids in tokenized.values()}) == 3
+    drawn = [batch["input_ids"][0].tolist() for batch in trainer.get_train_dataloader()]
+    assert drawn == [tokenized[i] for i in order]  # in order, not reshuffled by the trainer
+    with pytest.raises(ValueError, match="indices of the 3 records"):
+        build_trainer(base, records, settings, tmp_path, order=[0, 3])
+
+
+def test_progress_lines_bounded_in_a_log_rewritten_on_a_terminal() -> None:
+    """Driven with the trainer's own state objects: a log gets the first and last steps (and one
+    a minute), a terminal one line rewritten in place and ended with a newline."""
+    import io
+
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from pertool.training.progress import TrainingProgress, clock
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    args = TrainingArguments(output_dir="unused", report_to="none")
+    for stream in (io.StringIO(), Terminal()):
+        progress = TrainingProgress(stream)
+        state, control = TrainerState(max_steps=50), TrainerControl()
+        state.global_step, state.num_input_tokens_seen = 10, 5000  # a resumed run: this session counts
+        progress.on_train_begin(args, state, control)
+        for step in range(11, 51):
+            progress.on_step_begin(args, state, control)
+            state.global_step, state.num_input_tokens_seen = step, state.num_input_tokens_seen + 100
+            control.should_log = step % 10 == 0
+            progress.on_step_end(args, state, control)
+            if control.should_log:
+                progress.on_log(args, state, control, logs={"loss": 3.0 - step / 100})
+        progress.on_train_end(args, state, control)
+        text = stream.getvalue()
+        if isinstance(stream, Terminal):
+            assert text.count("\r") > 2 and text.endswith("\x1b[K\n") and text.count("\n") == 1
+            assert text.rpartition("\r")[2].startswith("step 50/50  loss 2.500  ")
+        else:  # the first step (no loss logged yet), then the last (its loss, logged that step)
+            lines = text.splitlines()
+            assert [line.split("  ")[:2] for line in lines] == [["step 11/50", "loss -"], ["step 50/50", "loss 2.500"]]
+            assert all(" tok/s  elapsed 0:00:0" in line for line in lines) and lines[-1].endswith("left 0:00:00")
+        figures = progress.figures()
+        assert figures["tokens_per_second"] and figures["tokens_per_second"] > 0 and figures["remaining_s"] == 0
+    assert (clock(0), clock(59.6), clock(3 * 3600 + 61)) == ("0:00:00", "0:01:00", "3:01:01")

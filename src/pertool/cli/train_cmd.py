@@ -39,10 +39,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     lo.add_argument("--out", required=True, metavar="DIR", help="output directory (adapter, training.json)")
     lo.add_argument("--config", metavar="FILE", help="YAML/JSON overrides of the recipe")
     lo.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
-    lo.add_argument("--limit", type=int, help="train on the first N samples only")
+    lo.add_argument("--limit", type=int, help="train on N samples only: drawn with the recipe's seed, "
+                    "stratified by split, as eval's --limit draws them")  # fmt: skip
     lo.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     lo.add_argument("--allow-test", action="store_true", help="allow training on a test split")
     lo.add_argument("--tool-mode", choices=["text", "native"], default="text", help="answer format")
+    lo.add_argument("--no-progress", action="store_true",
+                    help="no progress line (step, loss, tokens/s, time left) on stderr")  # fmt: skip
     lo.set_defaults(run=run_lora)
     p.set_defaults(run=lambda args: p.print_help())
 
@@ -114,7 +117,7 @@ def run_lora(args: argparse.Namespace) -> int:
     try:
         result = train_lora(base, args.data, args.out, config_file=args.config, max_steps=args.max_steps,
                             limit=args.limit, resume=args.resume, allow_test=args.allow_test,
-                            tool_mode=args.tool_mode)  # fmt: skip
+                            tool_mode=args.tool_mode, show_progress=not args.no_progress)  # fmt: skip
     except PertoolError:
         lock.release(remove=True)
         target.discard()  # only the marker and a directory left empty: checkpoints stay

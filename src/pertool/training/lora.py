@@ -5,11 +5,15 @@ alpha 16, dropout 0 on all linear layers, lr 1e-4 with a cosine schedule and 10%
 epoch. A YAML/JSON `--config` file overrides any of `DEFAULTS`.
 
 Each sample becomes a prompt-completion record (the evaluator's prompt; the gold assistant turn
-as the completion), so TRL computes the loss on the answer tokens only. The output directory gets
+as the completion), so TRL computes the loss on the answer tokens only. Only the records the
+steps will use are rendered and tokenized: `training_order` draws the order the run sees them
+in (a seeded shuffle per epoch, cut after the last step's batch) and that order is the dataset
+the trainer walks through. The output directory gets
 
     checkpoints/checkpoint-N/     the trainer's checkpoints (`--resume` continues from the last)
     checkpoints/run.json          base and data hash of the run, checked on resume
-    loss_log.jsonl                one line per logging step, written while training
+    loss_log.jsonl                one line per logging step, written while training, with the
+                                  progress line's tokens/s, elapsed and remaining seconds
     adapter_config.json, adapter_model.safetensors, tokenizer files   the adapter
     training.json                 what was trained on, with which settings and versions
 """
@@ -19,19 +23,24 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import random
 import re
 import time
 import warnings
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pertool.errors import DataError, PertoolError
 from pertool.fileio import atomic_write_text, iter_jsonl, json_value, read_config, read_json
 from pertool.models.base import MissingDependency
 
-__all__ = ["DEFAULTS", "build_trainer", "load_settings", "prompt_completion_records", "train_lora"]
+if TYPE_CHECKING:
+    from pertool.training.progress import TrainingProgress
+
+__all__ = ["DEFAULTS", "build_trainer", "data_hash", "load_settings", "prompt_completion_records",
+           "train_lora", "training_order"]  # fmt: skip
 
 DEFAULTS: dict[str, Any] = {
     "lora_r": 8,
@@ -115,9 +124,12 @@ def prompt_completion_records(samples: Sequence[Any], tool_mode: str) -> list[di
 
 def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str | Path | None = None,
                max_steps: int | None = None, limit: int | None = None, resume: bool = False,
-               allow_test: bool = False, tool_mode: str = "text") -> dict[str, Any]:  # fmt: skip
+               allow_test: bool = False, tool_mode: str = "text",
+               show_progress: bool = True) -> dict[str, Any]:  # fmt: skip
     """Train a LoRA adapter on `data` for the model in `base`, write it to `out`; the training.json dict."""
     from pertool.benchmarks.registry import load_benchmark
+    from pertool.runner.limit import limit_samples
+    from pertool.training.progress import TrainingProgress
     from pertool.training.sft import check_trainable
 
     started = time.perf_counter()
@@ -128,19 +140,24 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
     out, base = Path(out), Path(base).expanduser()
     if not base.is_dir():
         raise PertoolError(f"--base {base}: no model directory there")
-    samples = load_benchmark(data)[:limit] if limit is not None else load_benchmark(data)
+    samples = limit_samples(load_benchmark(data), limit, settings["seed"])  # eval's --limit draw
     check_trainable(samples, allow_test)
     if not samples:
         raise PertoolError(f"{data}: no samples to train on")
-    records = prompt_completion_records(samples, tool_mode)
-    data_sha256 = hashlib.sha256("".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n"
-                                         for r in records).encode()).hexdigest()  # fmt: skip
+    data_sha256 = data_hash(samples, tool_mode)
     checkpoints = out / "checkpoints"
     last = _checkpoint_to_resume(checkpoints, resume, base, data_sha256)
 
-    trainer = build_trainer(base, records, settings, checkpoints, max_steps=max_steps)
+    order = training_order(len(samples), settings, max_steps)
+    used = sorted(set(order))  # rendered and tokenized once each, however often the order repeats them
+    row = {sample: i for i, sample in enumerate(used)}
+    records = prompt_completion_records([samples[i] for i in used], tool_mode)
+    trainer = build_trainer(base, records, settings, checkpoints, order=[row[i] for i in order])
+    progress = TrainingProgress() if show_progress else None
+    if progress is not None:
+        trainer.add_callback(progress)
     log_file = out / LOSS_LOG
-    trainer.add_callback(_loss_log(log_file))
+    trainer.add_callback(_loss_log(log_file, progress))
     out.mkdir(parents=True, exist_ok=True)
     if last is None:
         log_file.unlink(missing_ok=True)
@@ -149,7 +166,12 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
             {"base": str(base.resolve()), "data_sha256": data_sha256}, indent=2) + "\n")  # fmt: skip
     else:  # entries past the checkpoint are about to be trained (and logged) again
         _truncate_log(log_file, int(last.name.rpartition("-")[2]))
-    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    setup_seconds = time.perf_counter() - started
+    try:
+        trainer.train(resume_from_checkpoint=str(last) if last else None)
+    finally:
+        if progress is not None:
+            progress.close()  # a terminal line interrupted mid-run still ends with its newline
 
     peft_model: Any = trainer.model  # saving the peft model writes the adapter only
     peft_model.save_pretrained(str(out))
@@ -159,7 +181,8 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
         "base": str(base),
         "data": data,
         "data_sha256": data_sha256,
-        "samples": len(records),
+        "samples": len(samples),
+        "records_tokenized": len(records),
         "tool_mode": tool_mode,
         "settings": {**settings, "max_steps": trainer.args.max_steps, "limit": limit},
         "versions": {name: _version(name) for name in _PACKAGES},
@@ -167,24 +190,67 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
         "loss_history": history,
         "device": _device_name(trainer.args.device),
         "dtype": "bfloat16" if trainer.args.bf16 else "float32",
+        "setup_seconds": round(setup_seconds, 3),  # loading, rendering, tokenizing: before the first step
         "seconds": round(time.perf_counter() - started, 3),  # this call's wall time (resumes: the rest)
     }
     atomic_write_text(out / "training.json", json.dumps(result, indent=2) + "\n")
     return result
 
 
+def data_hash(samples: Sequence[Any], tool_mode: str) -> str:
+    """sha256 of the training samples as pertool holds them, and the tool mode: what a resume must
+    match. Hashing the samples rather than their rendered prompts spares rendering thousands of
+    prompts that a short run never trains on."""
+    digest = hashlib.sha256(f"tool_mode={tool_mode}\n".encode())
+    for sample in samples:
+        digest.update(sample.model_dump_json().encode() + b"\n")
+    return digest.hexdigest()
+
+
+def training_order(count: int, settings: dict[str, Any], max_steps: int | None = None) -> list[int]:
+    """Indices (of `count` records) in the order the run trains on them: a shuffle per epoch drawn
+    with the recipe's seed, `num_train_epochs` of them (a fraction: part of the last), cut after
+    `max_steps` steps of batch size x gradient accumulation records. A longer run's order begins
+    with a shorter one's, so a resume with a higher --max-steps continues where the run stopped."""
+    total = math.ceil(settings["num_train_epochs"] * count)
+    if max_steps is not None:
+        total = min(total, max_steps * settings["per_device_train_batch_size"]
+                    * settings["gradient_accumulation_steps"])  # fmt: skip
+    rng = random.Random(settings["seed"])
+    order: list[int] = []
+    while len(order) < total:
+        epoch = list(range(count))
+        rng.shuffle(epoch)
+        order += epoch
+    return order[:total]
+
+
 def build_trainer(base: str | Path, records: list[dict[str, Any]], settings: dict[str, Any],
-                  output_dir: str | Path, *, max_steps: int | None = None) -> Any:  # fmt: skip
-    """An SFTTrainer with a fresh LoRA adapter on `base`, ready to train on prompt-completion `records`."""
+                  output_dir: str | Path, *, order: Sequence[int] | None = None) -> Any:  # fmt: skip
+    """An SFTTrainer with a fresh LoRA adapter on `base` that makes one pass over `order` (indices of
+    prompt-completion `records`; default: each record once, as given), in that order. Every record
+    is tokenized, so pass only those that `order` uses; epochs and shuffling are `order`'s
+    (`training_order`), and the run's steps are the batches it makes."""
     try:
         import torch
         from datasets import Dataset, Features, Json, List
         from peft import LoraConfig
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from torch.utils.data import SequentialSampler
+        from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
         from trl import SFTConfig, SFTTrainer
     except ImportError as exc:
         raise MissingDependency("LoRA training", "train") from exc
 
+    class InOrder(SFTTrainer):  # type: ignore[misc]
+        """Walks through the dataset as given: training_order already drew (and seeded) the order."""
+
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            dataset: Any = train_dataset if train_dataset is not None else self.train_dataset
+            return SequentialSampler(dataset)
+
+    order = list(range(len(records))) if order is None else list(order)
+    if not order or not all(0 <= i < len(records) for i in order):
+        raise ValueError(f"order must hold indices of the {len(records)} records, at least one")
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:  # batches need a pad id; padded positions carry no loss
@@ -200,7 +266,7 @@ def build_trainer(base: str | Path, records: list[dict[str, Any]], settings: dic
         output_dir=str(output_dir),
         learning_rate=settings["learning_rate"], lr_scheduler_type=settings["lr_scheduler_type"],
         warmup_steps=settings["warmup_ratio"],  # transformers 5: a float below 1 is a ratio of the steps
-        num_train_epochs=settings["num_train_epochs"],
+        num_train_epochs=1,  # one pass over `order`, which holds the epochs
         per_device_train_batch_size=settings["per_device_train_batch_size"],
         gradient_accumulation_steps=settings["gradient_accumulation_steps"],
         weight_decay=settings["weight_decay"], max_grad_norm=settings["max_grad_norm"],
@@ -210,6 +276,8 @@ def build_trainer(base: str | Path, records: list[dict[str, Any]], settings: dic
         bf16=bf16, fp16=False,  # SFTConfig defaults bf16 to True, which CPUs and older GPUs lack
         max_length=None,  # TRL would cut the end (the answer) off; lengths are checked below instead
         dataloader_pin_memory=torch.cuda.is_available(),  # pinning needs a GPU (torch warns on CPU)
+        include_num_input_tokens_seen="non_padding",  # the progress line's tokens/s
+        disable_tqdm=True,  # the progress line (pertool.training.progress) replaces the bar
         report_to="none",
     )  # fmt: skip
     lora = LoraConfig(r=settings["lora_r"], lora_alpha=settings["lora_alpha"],
@@ -218,27 +286,30 @@ def build_trainer(base: str | Path, records: list[dict[str, Any]], settings: dic
     with warnings.catch_warnings():
         # peft 0.21 reads `is_gradient_checkpointing`, deprecated in transformers 5.x.
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
-        trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                             peft_config=lora)  # fmt: skip
+        trainer = InOrder(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                          peft_config=lora)  # fmt: skip
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
     _check_lengths(trainer.train_dataset, settings["max_length"])
-    # `max_steps` caps the run: unlike the trainer's own max_steps, it never goes past the epochs.
-    per_epoch = math.ceil(len(trainer.get_train_dataloader()) / settings["gradient_accumulation_steps"])
-    epoch_steps = max(1, math.ceil(settings["num_train_epochs"] * per_epoch))
-    trainer.args.max_steps = min(max_steps, epoch_steps) if max_steps else epoch_steps
+    tokenized: Any = trainer.train_dataset
+    trainer.train_dataset = tokenized.select(order)  # the order is the dataset
+    batches = math.ceil(len(order) / settings["per_device_train_batch_size"])
+    trainer.args.max_steps = math.ceil(batches / settings["gradient_accumulation_steps"])
     return trainer
 
 
-def _loss_log(log_file: Path) -> Any:
+def _loss_log(log_file: Path, progress: TrainingProgress | None) -> Any:
     from transformers import TrainerCallback
 
     class LossLog(TrainerCallback):  # type: ignore[misc]
-        """Appends each logged loss to loss_log.jsonl as training goes (tail -f friendly)."""
+        """Appends each logged loss to loss_log.jsonl as training goes (tail -f friendly), with the
+        progress line's figures: the run's log tells its speed and time left too."""
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                    **kwargs: Any) -> None:  # fmt: skip
             if logs and "loss" in logs:
+                figures = progress.figures() if progress is not None else {}
                 with log_file.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+                    f.write(json.dumps({"step": state.global_step, **logs, **figures}) + "\n")
 
     return LossLog()
 
@@ -263,8 +334,8 @@ def _checkpoint_to_resume(checkpoints: Path, resume: bool, base: Path, data_sha2
             raise DataError(str(run_file), "expected a string", field=key)
     if run.get("data_sha256") not in (None, data_sha256):
         raise PertoolError("--resume: the training data differ from the checkpointed run's "
-                           f"(data hash {run['data_sha256'][:12]}...); use the same --data, --limit "
-                           "and --tool-mode")  # fmt: skip
+                           f"(data hash {run['data_sha256'][:12]}...); use the same --data, --limit, "
+                           "--tool-mode and config seed")  # fmt: skip
     if run.get("base") not in (None, str(base.resolve())):
         raise PertoolError(f"--resume: the checkpoints were trained from --base {run['base']}, not {base}")
     return found[-1]

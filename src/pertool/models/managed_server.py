@@ -38,7 +38,8 @@ from pertool.models.registry import ModelOptions
 __all__ = ["STOP_GRACE_S", "ManagedServerBackend", "free_port"]
 
 STOP_GRACE_S = 15.0
-_RUNNING: dict[subprocess.Popen[bytes], Path] = {}  # servers to stop at exit, with their logs
+# servers to stop at exit, with their logs and stop grace periods
+_RUNNING: dict[subprocess.Popen[bytes], tuple[Path, float]] = {}
 _Backend = TypeVar("_Backend", bound="ManagedServerBackend")
 
 
@@ -48,6 +49,8 @@ class ManagedServerBackend:
 
     name = "managed"
     program = "server"  # how messages name it, e.g. "vllm serve"
+    stop_grace_s = STOP_GRACE_S  # between SIGTERM and SIGKILL
+    max_in_flight: int | None = None  # requests sent at once (None: the runner's concurrency)
 
     def __init__(
         self,
@@ -70,6 +73,9 @@ class ManagedServerBackend:
         self._client: OpenAICompatBackend | None = None
         self._failure: BackendError | None = None
         self._lock = asyncio.Lock()
+        # A server that answers one request at a time gets them one at a time, so --timeout
+        # bounds the model's work on a request, not its wait in the server's queue.
+        self._slots = asyncio.Semaphore(self.max_in_flight) if self.max_in_flight else None
 
     # -- what a subclass says -------------------------------------------------------------------
 
@@ -100,7 +106,10 @@ class ManagedServerBackend:
     async def complete(self, request: Request) -> Completion:
         client = await self.start()
         try:
-            return await client.complete(request)
+            if self._slots is None:
+                return await client.complete(request)
+            async with self._slots:
+                return await client.complete(request)
         except BackendError as exc:
             # Connection errors after the server died say nothing useful; its log does.
             if self._process is not None and self._process.poll() is not None:
@@ -150,7 +159,7 @@ class ManagedServerBackend:
                                f"{self.missing_program()}") from None  # fmt: skip
         finally:
             os.close(fd)  # the child holds its own copy
-        _RUNNING[self._process] = self.log_path
+        _RUNNING[self._process] = (self.log_path, self.stop_grace_s)
         self.base_url = f"http://127.0.0.1:{port}/v1"
         deadline = time.monotonic() + self.ready_timeout_s
         async with httpx.AsyncClient(timeout=5.0) as http:
@@ -182,7 +191,7 @@ class ManagedServerBackend:
     def _stop_now(self) -> None:
         process, self._process, self._client = self._process, None, None
         if process is not None:
-            _stop(process)
+            _stop(process, self.stop_grace_s)
 
     async def aclose(self) -> None:
         process, client = self._process, self._client
@@ -190,7 +199,7 @@ class ManagedServerBackend:
         if process is not None:
             _signal_group(process, signal.SIGTERM)
             try:  # wait without blocking the loop, but finish the job even if this wait is cancelled
-                deadline = time.monotonic() + STOP_GRACE_S
+                deadline = time.monotonic() + self.stop_grace_s
                 while process.poll() is None and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
             finally:
@@ -232,7 +241,7 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
         os.killpg(process.pid, sig)  # the group id is the server's pid (start_new_session)
 
 
-def _stop(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> None:
+def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
     """SIGTERM the group, wait, then SIGKILL it: a worker that outlives the server still holds a GPU.
 
     Ctrl-C and SIGTERM are held back meanwhile (a second one only cuts the wait short), so no
@@ -268,10 +277,10 @@ def _signals_held() -> Any:
 
 @atexit.register
 def _stop_all() -> None:
-    for process, log in list(_RUNNING.items()):
+    for process, (log, grace_s) in list(_RUNNING.items()):
         crashed = process.poll() is not None
         try:
-            _stop(process)
+            _stop(process, grace_s)
         except KeyboardInterrupt:  # a signal held back during the stop, delivered after it
             pass
         if not crashed:  # a crashed server's log is what its error message points to

@@ -24,11 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from pertool.models.bundled import resolve_hf_path
+
 PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
 
 
-def run(spec: str, args: argparse.Namespace, out: Path) -> dict[str, float | str]:
-    command = [*PERTOOL, "eval", "--benchmark", args.benchmark, "--model", spec, "--limit", str(args.limit),
+def run(spec: str, model: str, args: argparse.Namespace, out: Path) -> dict[str, float | str]:
+    command = [*PERTOOL, "eval", "--benchmark", args.benchmark, "--model", model, "--limit", str(args.limit),
                "--max-tokens", str(args.max_tokens), "--temperature", "0", "--no-cache", "--no-progress",
                "--resamples", "0", "--out", str(out)]  # fmt: skip
     started = time.perf_counter()
@@ -58,9 +60,11 @@ def main() -> None:
     print(f"{args.benchmark}, {args.limit} samples, max_tokens {args.max_tokens}, greedy; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     rows = []
+    # The prepared checkpoint's path: the same files `hf/NAME` loads, prepared now if missing.
+    checkpoint = resolve_hf_path(args.model, report=print)
     with tempfile.TemporaryDirectory(prefix="pertool-throughput-") as work:
-        for prefix in ("hf", "llamacpp"):
-            rows.append(run(f"{prefix}/{args.model}", args, Path(work) / prefix))
+        for prefix, model in (("hf", f"hf/{checkpoint}"), ("llamacpp", f"llamacpp/{args.model}")):
+            rows.append(run(f"{prefix}/{args.model}", model, args, Path(work) / prefix))
             print(f"  {rows[-1]['spec']}: {rows[-1]['wall_s']:.1f} s", flush=True)
     print(f"\n{'backend':<24}{'wall s':>8}{'prompt tok':>12}{'answer tok':>12}{'prompt tok/s':>14}"
           f"{'answer tok/s':>14}")  # fmt: skip

@@ -27,6 +27,9 @@ from pertool.testing.processes import descendants, gone, jsonl_records, wait_for
 from support.cli import PERTOOL, run_pertool
 
 SPEC = "llamacpp/smollm2-135m"
+# One thread: tests run two at a time on two cores, and llama.cpp's threads wait for each other
+# at every step (a busy core makes both wait). Passed through --llamacpp-args, which is tested so.
+ONE_THREAD = "--n_threads 1 --n_threads_batch 1"
 FRANCE = ({"role": "user", "content": "What is the capital of France? Answer in one word."},)
 
 
@@ -128,6 +131,10 @@ def test_files_that_are_not_gguf_models(tmp_path: Path) -> None:
         create_backend(f"llamacpp/{text}", ModelOptions())
     with pytest.raises(SpecError, match="is a directory; give a .gguf file"):
         create_backend(f"llamacpp/{tmp_path}", ModelOptions())
+    fifo = tmp_path / "pipe.gguf"
+    os.mkfifo(fifo)  # opening it to read the magic would wait for a writer forever
+    with pytest.raises(SpecError, match="pipe.gguf is not a regular file"):
+        create_backend(f"llamacpp/{fifo}", ModelOptions())
     corrupt = tmp_path / "corrupt.gguf"
     corrupt.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 16)
     with pytest.raises(PertoolError, match="not a readable GGUF header at byte 16: count .* exceeds"):
@@ -161,7 +168,7 @@ def test_real_answers_through_the_models_template_and_window(smollm2_dir: Path) 
     """A short window (--n_ctx 256) so a prompt that does not fit is cheap to send."""
     from transformers import AutoTokenizer
 
-    backend = llamacpp(llamacpp_args="--n_ctx 256")
+    backend = llamacpp(llamacpp_args=f"--n_ctx 256 {ONE_THREAD}")
     too_long = Request(messages=({"role": "user", "content": "hello world " * 200},),
                        sampling=Sampling(max_tokens=8))  # fmt: skip
 
@@ -192,12 +199,13 @@ def test_real_answers_through_the_models_template_and_window(smollm2_dir: Path) 
 def test_eval_scores_real_answers_greedy_runs_repeat_and_no_server_outlives_them(tmp_path: Path) -> None:
     outputs = []
     for run in ("first", "second"):
-        code, stdout, stderr, seen = run_watched(tmp_path, "--limit", "2", "--max-tokens", "12",
-                                                 "--out", str(tmp_path / run))  # fmt: skip
+        code, stdout, stderr, seen = run_watched(tmp_path, "--limit", "2", "--max-tokens", "12", "--out",
+                                                 str(tmp_path / run), "--llamacpp-args", ONE_THREAD)  # fmt: skip
         assert code == 0, stderr
         assert f"{SPEC} on example" in stdout and "Overall" in stdout and "tokens: " in stdout
         [(pid, argv)] = seen.items()  # one server per run
         assert argv[argv.index("--n_ctx") + 1] == "8192"  # the model's window, not llama.cpp's 2048
+        assert argv.count("--n_threads") == 1 and argv[-4:] == ONE_THREAD.split()
         assert gone(pid), "the server outlived pertool eval"
         records = jsonl_records(tmp_path / run / "predictions.jsonl")
         assert len(records) == 2 and all(r["output"].strip() and r["output_tokens"] > 0 for r in records)
@@ -237,7 +245,7 @@ def test_a_server_not_ready_in_time_is_stopped(tmp_path: Path, monkeypatch: pyte
 @pytest.mark.slow
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_and_sigterm_stop_the_server_while_it_serves(tmp_path: Path, sig: int, code: int) -> None:
-    proc = start_eval(tmp_path, "--out", str(tmp_path / "run"), "--max-tokens", "12")
+    proc = start_eval(tmp_path, "--out", str(tmp_path / "run"), "--max-tokens", "12", "--llamacpp-args", ONE_THREAD)
     try:
         servers: dict[int, list[str]] = {}
 

@@ -124,6 +124,8 @@ def _gguf_file(rest: str) -> Path:
                         "give a .gguf path or a bundled name (pertool models list)")  # fmt: skip
     if path.is_dir():
         raise SpecError(f"llamacpp/{rest}: {path} is a directory; give a .gguf file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise SpecError(f"llamacpp/{rest}: {path} is not a regular file; give a .gguf file")
     if not is_gguf(path):
         raise SpecError(f"llamacpp/{rest}: {path} is not a GGUF file (it does not start with 'GGUF')")
     return path

@@ -51,6 +51,7 @@ class ManagedServerBackend:
     program = "server"  # how messages name it, e.g. "vllm serve"
     stop_grace_s = STOP_GRACE_S  # between SIGTERM and SIGKILL
     max_in_flight: int | None = None  # requests sent at once (None: the runner's concurrency)
+    context_window: int | None = None  # tokens, prompt and answer together, when pertool knows it
 
     def __init__(
         self,

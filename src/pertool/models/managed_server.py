@@ -72,6 +72,7 @@ class ManagedServerBackend:
         self.base_url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._client: OpenAICompatBackend | None = None
+        self._counted: OpenAICompatBackend | None = None  # kept after close: the run reads retries then
         self._failure: BackendError | None = None
         self._lock = asyncio.Lock()
         # A server that answers one request at a time gets them one at a time, so --timeout
@@ -98,11 +99,11 @@ class ManagedServerBackend:
 
     @property
     def retries(self) -> int:  # the OpenAI-compatible client's counters (see openai_compat)
-        return self._client.retries if self._client is not None else 0
+        return self._counted.retries if self._counted is not None else 0
 
     @property
     def last_retry_reason(self) -> str:
-        return self._client.last_retry_reason if self._client is not None else ""
+        return self._counted.last_retry_reason if self._counted is not None else ""
 
     async def complete(self, request: Request) -> Completion:
         client = await self.start()
@@ -138,6 +139,7 @@ class ManagedServerBackend:
             assert self.base_url is not None
             self._client = OpenAICompatBackend.from_options(self.served_name, self.base_url, self.options,
                                                             name=self.name)  # fmt: skip
+            self._counted = self._client
             return self._client
 
     async def _launch_and_wait(self) -> None:

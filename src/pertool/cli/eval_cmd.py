@@ -14,8 +14,8 @@ HELP = ("run a model on a benchmark (concurrent, cached, resumable) and score it
 # Options saved in config.json; with --resume they come from there and may not be given again
 # (--no-cache may: it makes this resume ask the model again without reading or writing the cache).
 _CONFIG_OPTIONS = (
-    "benchmark", "model", "base_url", "api_key_env", "adapter", "vllm_args", "tool_mode", "chat_format",
-    "temperature", "max_tokens", "limit", "compat", "timeout", "max_attempts", "backoff_cap",
+    "benchmark", "model", "base_url", "api_key_env", "adapter", "vllm_args", "llamacpp_args", "tool_mode",
+    "chat_format", "temperature", "max_tokens", "limit", "compat", "timeout", "max_attempts", "backoff_cap",
     "batch_size", "prices", "resamples", "seed", "profile_view", "data_dir", "train", "deadline",
     "max_response_mb",
 )  # fmt: skip
@@ -24,7 +24,8 @@ _CONFIG_OPTIONS = (
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("eval", help=HELP, description=HELP + ". Model specs: openai/<model>, "
                             "openai-compatible/<model> (--base-url), litellm/<provider>/<model>, "
-                            "hf/<path>, vllm/<path>, oracle, replay/<predictions.jsonl>.")  # fmt: skip
+                            "hf/<path>, vllm/<path>, llamacpp/<name or path.gguf>, oracle, "
+                            "replay/<predictions.jsonl>.")  # fmt: skip
     add_run_options(p, out_help="run directory (default: runs/<time>-<model>)")
     p.add_argument("--resume", metavar="DIR",
                    help="finish an interrupted run; settings come from its config.json")
@@ -54,6 +55,8 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
     p.add_argument("--api-key-env", metavar="VAR", help="NAME of the environment variable holding the key")
     p.add_argument("--adapter", metavar="PATH", help="LoRA adapter for hf/ and vllm/")
     p.add_argument("--vllm-args", help="extra flags for `vllm serve`, as one string")
+    p.add_argument("--llamacpp-args", help="extra flags for llama-cpp-python's server (llamacpp/), as one "
+                   "string, e.g. --llamacpp-args=\"--n_ctx 4096\"")  # fmt: skip
     p.add_argument("--tool-mode", choices=["text", "native"], help="answer format (default text)")
     p.add_argument("--chat-format", help="send raw text in this chat format (qwen, llama3, ...)")
     p.add_argument("--temperature", type=float, help="default 0 (0.1 with --compat ptbench-official)")
@@ -188,7 +191,8 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     options = ModelOptions()
     overrides = {"base_url": args.base_url, "api_key_env": args.api_key_env, "adapter": args.adapter,
-                 "vllm_args": args.vllm_args, "timeout_s": args.timeout, "max_attempts": args.max_attempts,
+                 "vllm_args": args.vllm_args, "llamacpp_args": args.llamacpp_args, "timeout_s": args.timeout,
+                 "max_attempts": args.max_attempts,
                  "backoff_cap_s": args.backoff_cap, "batch_size": args.batch_size, "train": args.train,
                  "deadline_s": args.deadline, "max_response_mb": args.max_response_mb,
                  "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None}  # fmt: skip

@@ -6,6 +6,8 @@
     litellm/<provider>/<model>     through LiteLLM (extra `litellm`)
     hf/<path>                      local Transformers model, optional --adapter (extra `hf`)
     vllm/<path>                    a managed `vllm serve`, optional --adapter
+    llamacpp/<name or path.gguf>   a managed llama.cpp server (llama-cpp-python, extra `llamacpp`)
+                                   for a bundled model name or a GGUF file
     oracle                         answers the gold (sanity checks)
     baseline/random|history        non-LLM baselines
     replay/<predictions.jsonl>     answers from an earlier run's predictions
@@ -43,6 +45,7 @@ class ModelOptions:
     api_key_env: str | None = None  # the NAME of the variable, never the key
     adapter: str | None = None
     vllm_args: str = ""
+    llamacpp_args: str = ""  # extra flags for `python -m llama_cpp.server`
     timeout_s: float = 120.0  # longest silence while waiting for or reading an answer
     deadline_s: float | None = None  # longest whole attempt (headers + body); None: 2 x timeout_s
     max_response_mb: float = 32.0  # a larger answer is a per-sample error, read no further
@@ -114,6 +117,7 @@ BUILTIN: dict[str, Factory] = {
     "litellm": _lazy("pertool.models.litellm_backend", "create"),
     "hf": _lazy("pertool.models.hf", "create"),
     "vllm": _lazy("pertool.models.vllm", "create"),
+    "llamacpp": _lazy("pertool.models.llamacpp", "create"),
     "oracle": _lazy("pertool.models.oracle", "create"),
     "baseline": _lazy("pertool.models.baseline", "create"),
     "replay": _lazy("pertool.models.replay", "create"),

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from pertool.errors import PertoolError, SpecError
-from pertool.models.base import BackendError, MissingDependency, Request, Sampling
+from pertool.models.base import ContextOverflow, MissingDependency, Request, Sampling
 from pertool.models.llamacpp import LlamaCppBackend
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.testing.processes import descendants, gone, jsonl_records, wait_for
@@ -175,8 +175,14 @@ def test_real_answers_through_the_models_template_and_window(smollm2_dir: Path) 
     async def use() -> tuple[object, str]:
         async with backend:
             answer = await backend.complete(Request(messages=FRANCE, sampling=Sampling(max_tokens=12)))
-            with pytest.raises(BackendError) as refused:
+            with pytest.raises(ContextOverflow) as refused:  # the server's HTTP 400, classified
                 await backend.complete(too_long)
+            # Fits alone, not with its max_tokens: the server would quietly shorten the answer;
+            # pertool counts it as an overflow, as hf/ does.
+            with pytest.raises(ContextOverflow) as shortened:
+                await backend.complete(Request(messages=FRANCE, sampling=Sampling(max_tokens=250)))
+            assert shortened.value.window == 256 and shortened.value.max_tokens == 250
+            assert shortened.value.prompt_tokens == answer.input_tokens
             return answer, str(refused.value)
 
     answer, refusal = asyncio.run(use())

@@ -30,7 +30,7 @@ from typing import Any
 
 from pertool.errors import SpecError
 from pertool.models import bundled
-from pertool.models.base import MissingDependency
+from pertool.models.base import Completion, ContextOverflow, MissingDependency, Request
 from pertool.models.gguf_header import context_length, is_gguf
 from pertool.models.managed_server import ManagedServerBackend
 from pertool.models.registry import ModelOptions
@@ -85,6 +85,21 @@ class LlamaCppBackend(ManagedServerBackend):
         if _flag_value(self.extra_args, "--n_threads") is None:
             argv += ["--n_threads", str(self.threads)]
         return argv + ["--model_alias", self.model, *self.extra_args]
+
+    async def complete(self, request: Request) -> Completion:
+        completion = await super().complete(request)
+        # The server refuses a prompt of n_ctx tokens or more (HTTP 400, classified as an
+        # overflow by openai_compat), but one that fits while its max_tokens do not gets a
+        # quietly shortened answer; pertool counts that as an overflow too, as hf/ does before
+        # generating, so both backends draw the same line (prompt + max_tokens > window).
+        prompt, wanted, window = completion.input_tokens, request.sampling.max_tokens, self.context_window
+        if prompt and window is not None and prompt + wanted > window:
+            raise ContextOverflow(
+                f"llamacpp/{self.model}: the prompt ({prompt} tokens) and max_tokens ({wanted}) exceed "
+                f"the server's context window of {window} tokens",
+                prompt_tokens=prompt, max_tokens=wanted, window=window,
+            )  # fmt: skip
+        return completion
 
     def missing_program(self) -> str:
         return ("is llama-cpp-python installed? pip install 'pertool[llamacpp]', "

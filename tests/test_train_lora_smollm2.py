@@ -29,6 +29,7 @@ from pertool.models.base import Backend, Request, Sampling  # noqa: E402
 from pertool.models.registry import ModelOptions, create_backend  # noqa: E402
 from pertool.training.lora import build_trainer, load_settings, prompt_completion_records, training_order  # noqa: E402
 from support.cli import run_pertool  # noqa: E402
+from support.torch_threads import ONE_THREAD_ENV, one_torch_thread  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +64,10 @@ RECORDS = [
 ]  # fmt: skip
 
 
+# On 2 shared cores torch's second thread costs 3 to 4 times the CPU (support/torch_threads.py).
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
+
+
 @pytest.fixture(scope="module")
 def trained(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The CLI's run: {"data", "config", "out", "result", "stderr"}."""
@@ -72,7 +77,7 @@ def trained(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     config.write_text(RECIPE)
     # A PTBench file is a test split: --allow-test says that training on it is meant.
     done = run_pertool("train", "lora", "--base", smollm2_dir, "--data", f"ptbench:{data}", "--allow-test",
-                       "--config", config, "--out", out, timeout=600)  # fmt: skip
+                       "--config", config, "--out", out, env=ONE_THREAD_ENV, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((out / "training.json").read_text())
     return {"data": data, "config": config, "out": out, "result": result, "stderr": done.stderr}

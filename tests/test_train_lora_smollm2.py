@@ -1,7 +1,7 @@
 """`pertool train lora` on a real model: SmolLM2-135M-Instruct (the bundled checkpoint), on CPU.
 
 One short training run serves every test of the module: two short PTBench-format records (about
-250 tokens each; the built-in prompts are ~5,000 tokens, most of a minute a step here) trained
+310 tokens each; the built-in prompts are ~5,000 tokens, most of a minute a step here) trained
 for two epochs at batch 1, so each record is trained on twice and the loss can be compared on
 the same batch. The learning rate is high for the loss to fall within four steps and for the
 adapter to move the model's greedy answers. torch runs on one thread (support/torch_threads.py).

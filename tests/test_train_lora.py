@@ -295,8 +295,8 @@ def test_progress_lines_bounded_in_a_log_rewritten_on_a_terminal() -> None:
             return True
 
     args = TrainingArguments(output_dir="unused", report_to="none")
-    for stream in (io.StringIO(), Terminal()):
-        progress = TrainingProgress(stream)
+    for stream, show in ((io.StringIO(), True), (Terminal(), True), (Terminal(), False)):
+        progress = TrainingProgress(stream, show=show)
         state, control = TrainerState(max_steps=50), TrainerControl()
         state.global_step, state.num_input_tokens_seen = 10, 5000  # a resumed run: this session counts
         progress.on_train_begin(args, state, control)
@@ -309,7 +309,9 @@ def test_progress_lines_bounded_in_a_log_rewritten_on_a_terminal() -> None:
                 progress.on_log(args, state, control, logs={"loss": 3.0 - step / 100})
         progress.on_train_end(args, state, control)
         text = stream.getvalue()
-        if isinstance(stream, Terminal):
+        if not show:  # --no-progress: no line, the same figures (for the loss log)
+            assert text == ""
+        elif isinstance(stream, Terminal):
             assert text.count("\r") > 2 and text.endswith("\x1b[K\n") and text.count("\n") == 1
             assert text.rpartition("\r")[2].startswith("step 50/50  loss 2.500  ")
         else:  # the first step (no loss logged yet), then the last (its loss, logged that step)

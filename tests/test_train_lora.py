@@ -41,10 +41,15 @@ from pertool.training.lora import (  # noqa: E402
     training_order,
 )
 from pertool.training.tiny_model import build_tiny_model  # noqa: E402
+from support.torch_threads import ONE_THREAD_ENV, one_torch_thread  # noqa: E402
 
 N = 10  # steps before the resume; the resumed run continues to 2N
 RECIPE = "learning_rate: 0.01  # high: a random model learns little at 1e-4\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 1\ngradient_checkpointing: false\nlogging_steps: 1\nsave_steps: 10\n"
 TRAINING_KEYS = {"base", "data", "data_sha256", "samples", "records_tokenized", "settings", "versions", "steps", "loss_history", "device", "dtype", "setup_seconds", "seconds"}  # fmt: skip
+
+
+# On 2 shared cores torch's second thread costs 3 to 4 times the CPU (support/torch_threads.py).
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +172,7 @@ def test_adapter_loads_in_the_hf_backend(trained: tuple[Path, dict[str, Any], di
 def test_pertool_eval_runs_the_adapter(trained: tuple[Path, dict[str, Any], dict[str, Any]], base: Path, cache_dir: Path, tmp_path: Path) -> None:
     out, run = trained[0], tmp_path / "run"
     command = [sys.executable, "-m", "pertool.cli.main", "eval", "--model", f"hf/{base}", "--adapter", str(out), "--benchmark", "builtin", "--limit", "3", "--max-tokens", "16", "--no-progress", "--json", "--out", str(run)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PERTOOL_CACHE_DIR": str(cache_dir)}, timeout=240)
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PERTOOL_CACHE_DIR": str(cache_dir), **ONE_THREAD_ENV}, timeout=240)
     assert done.returncode == 0, done.stderr
     metrics = json.loads(done.stdout)
     assert isinstance(metrics, dict) and not metrics["failed"]
@@ -290,8 +295,8 @@ def test_progress_lines_bounded_in_a_log_rewritten_on_a_terminal() -> None:
             return True
 
     args = TrainingArguments(output_dir="unused", report_to="none")
-    for stream in (io.StringIO(), Terminal()):
-        progress = TrainingProgress(stream)
+    for stream, show in ((io.StringIO(), True), (Terminal(), True), (Terminal(), False)):
+        progress = TrainingProgress(stream, show=show)
         state, control = TrainerState(max_steps=50), TrainerControl()
         state.global_step, state.num_input_tokens_seen = 10, 5000  # a resumed run: this session counts
         progress.on_train_begin(args, state, control)
@@ -304,7 +309,9 @@ def test_progress_lines_bounded_in_a_log_rewritten_on_a_terminal() -> None:
                 progress.on_log(args, state, control, logs={"loss": 3.0 - step / 100})
         progress.on_train_end(args, state, control)
         text = stream.getvalue()
-        if isinstance(stream, Terminal):
+        if not show:  # --no-progress: no line, the same figures (for the loss log)
+            assert text == ""
+        elif isinstance(stream, Terminal):
             assert text.count("\r") > 2 and text.endswith("\x1b[K\n") and text.count("\n") == 1
             assert text.rpartition("\r")[2].startswith("step 50/50  loss 2.500  ")
         else:  # the first step (no loss logged yet), then the last (its loss, logged that step)

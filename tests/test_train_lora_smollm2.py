@@ -1,11 +1,11 @@
 """`pertool train lora` on a real model: SmolLM2-135M-Instruct (the bundled checkpoint), on CPU.
 
 One short training run serves every test of the module: two short PTBench-format records (about
-300 tokens each; the built-in prompts are ~5,000 tokens, a minute a step here) trained for two
-epochs at batch 1, so each record is trained on twice and the loss can be compared on the
-same batch. The learning rate is high for the loss to fall within four steps and for the
-adapter to move the model's greedy answers. CPU: about 40 s in all on a quiet 2-core machine
-(about 6 minutes of wall time with 7 other jobs on its 2 cores).
+310 tokens each; the built-in prompts are ~5,000 tokens, most of a minute a step here) trained
+for two epochs at batch 1, so each record is trained on twice and the loss can be compared on
+the same batch. The learning rate is high for the loss to fall within four steps and for the
+adapter to move the model's greedy answers. torch runs on one thread (support/torch_threads.py).
+Measured on 2 cores shared with other jobs: 48 s in all, 44 s of CPU.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from pertool.benchmarks.answer_key import gold_text  # noqa: E402
 from pertool.benchmarks.registry import load_benchmark  # noqa: E402
 from pertool.models.base import Backend, Request, Sampling  # noqa: E402
 from pertool.models.registry import ModelOptions, create_backend  # noqa: E402
+from pertool.testing.factory import record as ptbench_record  # noqa: E402
 from pertool.training.lora import build_trainer, load_settings, prompt_completion_records, training_order  # noqa: E402
 from support.cli import run_pertool  # noqa: E402
+from support.torch_threads import ONE_THREAD_ENV, one_torch_thread  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -43,24 +45,17 @@ warmup_ratio: 0
 logging_steps: 1
 save_steps: 100
 """
-TOOL = {"type": "function", "function": {"name": "orderItem", "description": "Order an item",
-        "parameters": {"type": "object", "properties": {"item": {"type": "string", "description": "item"},
-                                                        "address": {"type": "string", "description": "address"}},
-                       "required": ["item", "address"]}}}  # fmt: skip
-PLATFORMS = [{"name": "Zorbmart", "profile": {"price": "low"}}, {"name": "Plinkshop", "profile": {"price": "high"}}]
-# Made-up platforms and places: answers the model cannot have seen, so a changed answer is the adapter's.
+# Made-up platforms and tools: answers the model cannot have seen, so a changed answer is the adapter's.
 RECORDS = [
-    {"user_profile": {"basic_features": {"username": "zed", "home_location": "9 Quartz Road"},
-                      "user_history": {"shopping": [{"platform": "Zorbmart", "action": "Ordered tea"}]}},
-     "platforms": PLATFORMS, "tools": [TOOL], "query": "Order tea for me.",
-     "answer": ["Zorbmart", [{"orderItem": {"item": ["tea"], "address": ["9 Quartz Road"]}}]],
-     "query_params": ["item"], "profile_params": ["address"]},
-    {"user_profile": {"basic_features": {"username": "quill", "work_location": "4 Mica Lane"},
-                      "user_history": {"takeout": [{"platform": "Plinkshop", "action": "Ordered soup"}]}},
-     "platforms": PLATFORMS, "tools": [TOOL], "query": "Send soup to my office.",
-     "answer": ["Plinkshop", [{"orderItem": {"item": ["soup"], "address": ["4 Mica Lane"]}}]],
-     "query_params": ["item"], "profile_params": ["address"]},
+    ptbench_record("Zorbmart", [("orderItem", {"item": ["tea"], "address": ["1 Elm St"]})], ["item"], ["address"],
+                   "Order tea for me."),
+    ptbench_record("Plinkshop", [("bookRide", {"destination": ["Mica Lane"]})], ["destination"], [],
+                   "Get me a ride to Mica Lane."),
 ]  # fmt: skip
+
+
+# On 2 shared cores torch's second thread costs 3 to 4 times the CPU (support/torch_threads.py).
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +67,7 @@ def trained(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     config.write_text(RECIPE)
     # A PTBench file is a test split: --allow-test says that training on it is meant.
     done = run_pertool("train", "lora", "--base", smollm2_dir, "--data", f"ptbench:{data}", "--allow-test",
-                       "--config", config, "--out", out, timeout=600)  # fmt: skip
+                       "--config", config, "--out", out, env=ONE_THREAD_ENV, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((out / "training.json").read_text())
     return {"data": data, "config": config, "out": out, "result": result, "stderr": done.stderr}
@@ -150,5 +145,5 @@ def test_the_adapter_loads_and_changes_the_answers(trained: dict[str, Any], smol
     tuned = answers(tuned_backend, requests)
     print("base:", base, "\ntuned:", tuned)
     assert base != tuned
-    # Trained towards made-up platform names at the start of the answer.
+    # Trained towards made-up platform names, which begin the gold answers.
     assert any(a.startswith(("Zorbmart", "Plinkshop")) for a in tuned), tuned

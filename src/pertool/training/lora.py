@@ -153,9 +153,8 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
     row = {sample: i for i, sample in enumerate(used)}
     records = prompt_completion_records([samples[i] for i in used], tool_mode)
     trainer = build_trainer(base, records, settings, checkpoints, order=[row[i] for i in order])
-    progress = TrainingProgress() if show_progress else None
-    if progress is not None:
-        trainer.add_callback(progress)
+    progress = TrainingProgress(show=show_progress)  # its figures go to the loss log either way
+    trainer.add_callback(progress)
     log_file = out / LOSS_LOG
     trainer.add_callback(_loss_log(log_file, progress))
     out.mkdir(parents=True, exist_ok=True)
@@ -170,8 +169,7 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
     try:
         trainer.train(resume_from_checkpoint=str(last) if last else None)
     finally:
-        if progress is not None:
-            progress.close()  # a terminal line interrupted mid-run still ends with its newline
+        progress.close()  # a terminal line interrupted mid-run still ends with its newline
 
     peft_model: Any = trainer.model  # saving the peft model writes the adapter only
     peft_model.save_pretrained(str(out))
@@ -297,7 +295,7 @@ def build_trainer(base: str | Path, records: list[dict[str, Any]], settings: dic
     return trainer
 
 
-def _loss_log(log_file: Path, progress: TrainingProgress | None) -> Any:
+def _loss_log(log_file: Path, progress: TrainingProgress) -> Any:
     from transformers import TrainerCallback
 
     class LossLog(TrainerCallback):  # type: ignore[misc]
@@ -307,9 +305,8 @@ def _loss_log(log_file: Path, progress: TrainingProgress | None) -> Any:
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                    **kwargs: Any) -> None:  # fmt: skip
             if logs and "loss" in logs:
-                figures = progress.figures() if progress is not None else {}
                 with log_file.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps({"step": state.global_step, **logs, **figures}) + "\n")
+                    f.write(json.dumps({"step": state.global_step, **logs, **progress.figures()}) + "\n")
 
     return LossLog()
 

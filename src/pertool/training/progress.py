@@ -7,7 +7,7 @@ log file, a pipe) it is written as plain lines: at the first step, then at most 
 and at the last step, so a long run's log stays short. The figures count this session only
 (a resumed run's rates are not diluted by the time before the interruption); the loss is the
 last one the trainer logged (every `logging_steps` steps). `figures()` gives the same numbers
-to the loss log.
+to the loss log, also when the line is turned off (`show=False`, `--no-progress`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ def clock(seconds: float) -> str:
 class TrainingProgress(TrainerCallback):  # type: ignore[misc]
     """A Trainer callback that writes the progress line to `stream` (stderr by default)."""
 
-    def __init__(self, stream: TextIO | None = None, *, interval: float | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, interval: float | None = None,
+                 show: bool = True) -> None:  # fmt: skip
         self.stream = stream if stream is not None else sys.stderr
+        self.show = show  # False: figures() only (the loss log's), no line
         self.terminal = _isatty(self.stream)
         default = TERMINAL_INTERVAL if self.terminal else LOG_INTERVAL
         self.interval = interval if interval is not None else default
@@ -116,6 +118,8 @@ class TrainingProgress(TrainerCallback):  # type: ignore[misc]
             self._emit(self.line() + "\n")
 
     def _emit(self, text: str) -> None:
+        if not self.show:
+            return
         try:
             self.stream.write(text)
             self.stream.flush()

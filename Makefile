@@ -8,6 +8,9 @@ TORCH_VERSION ?= 2.13.0
 # pytest workers: most tests wait on subprocesses and loopback servers, so two workers halve the
 # wall time on two cores; one file per worker keeps module fixtures built once.
 TEST_WORKERS ?= 2
+# One torch (OpenMP) thread per worker: two workers with two threads each on two cores spin-wait
+# on each other (a SmolLM2 LoRA test measured 100 s of CPU with two threads, 30 s with one).
+TEST_THREADS ?= 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test setup setup-all chromium clean
@@ -38,7 +41,8 @@ chromium:
 test: setup-all chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	CI=$${CI:-1} $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	CI=$${CI:-1} OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} \
+	  $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

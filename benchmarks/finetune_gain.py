@@ -251,10 +251,16 @@ def _paired_delta(csv_file: Path) -> tuple[str, str]:
     if other is None:
         return "-", "-"
     sign = 1.0 if other["run"] == "lora" else -1.0  # the best is the other run
-    diff, low, high = (sign * float(other[k]) for k in ("diff_vs_best", "diff_low", "diff_high"))
-    low, high = sorted((low, high))
+    cells = [other.get(k) or "" for k in ("diff_vs_best", "diff_low", "diff_high", "p_value")]
+    if not cells[0]:
+        return "-", "-"
+    diff = sign * float(cells[0])
+    shown = f"{diff:+.3f}"
+    if cells[1] and cells[2]:  # empty when every bootstrap replicate was undefined
+        low, high = sorted((sign * float(cells[1]), sign * float(cells[2])))
+        shown += f" [{low:+.3f}, {high:+.3f}]"
     star = " *" if other.get("significant") == "true" else ""
-    return f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]{star}", f"{float(other['p_value']):.4f}"
+    return shown + star, f"{float(cells[3]):.4f}" if cells[3] else "-"
 
 
 def _toolspectrum(stages: Stages, plan: Plan, model: str, data_dir: Path | None,
@@ -276,27 +282,26 @@ def _toolspectrum(stages: Stages, plan: Plan, model: str, data_dir: Path | None,
                str(plan.toolspectrum_samples), "--max-tokens", "16", "--batch-size", "1", "--no-progress",
                "--no-cache", "--resamples", "0"]  # fmt: skip
     code = _eval(stages, "toolspectrum", options, work, check=False)
-    tokens = _prompt_tokens(model[3:], spec, data_dir, [_id(r) for r in _jsonl(out / "predictions.jsonl")])
+    # Every drawn sample has a line in predictions.jsonl (answered) or errors.jsonl (a failure,
+    # `kind` naming its category, e.g. context_overflow with the token counts).
+    answered = {_id(r): r for r in _jsonl(out / "predictions.jsonl")}
     errors = {_id(r): r for r in _jsonl(out / "errors.jsonl")}
+    ids = sorted(set(answered) | set(errors))
+    tokens = _prompt_tokens(_prepare_bundled() if model == f"hf/{BUNDLED_NAME}" else model[3:], spec, data_dir,
+                            ids)  # fmt: skip
     rows = []
-    for record in _jsonl(out / "predictions.jsonl"):
-        sid = _id(record)
+    for sid in ids:
         error = errors.get(sid)
         if error is not None:
-            outcome = str(error.get("kind") or error.get("category") or "failed")
-            detail = str(error.get("error") or error.get("message") or "")[:120]
+            outcome = str(error.get("kind") or "failed")
+            detail = str(error.get("error") or "")[:160]
+            count = error.get("prompt_tokens") or tokens.get(sid)
         else:
-            outcome, detail = "answered", str(record.get("output") or record.get("text") or "")[:80]
-        rows.append({"id": sid, "tokens": tokens.get(sid), "outcome": outcome, "detail": detail})
+            outcome, count = "answered", answered[sid].get("input_tokens") or tokens.get(sid)
+            detail = str(answered[sid].get("output") or "")[:80]
+        rows.append({"id": sid, "tokens": count, "outcome": outcome, "detail": detail})
     if not rows:
-        rows.append({"id": "-", "tokens": None, "outcome": f"eval exit {code}", "detail": "no predictions"})
-    metrics_file = out / "metrics.json"
-    if metrics_file.exists():
-        metrics = json.loads(metrics_file.read_text())
-        overflow = metrics.get("context_overflow")
-        if overflow is not None:
-            rows.append({"id": "(metrics.json)", "tokens": None, "outcome": f"context_overflow {overflow}",
-                         "detail": ""})
+        rows.append({"id": "-", "tokens": None, "outcome": f"eval exit {code}", "detail": "no samples recorded"})
     return rows
 
 

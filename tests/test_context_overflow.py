@@ -198,6 +198,11 @@ def test_overflows_are_counted_apart_everywhere_and_resume_asks_them_again(tmp_p
     scored = run_pertool("score", "--benchmark", f"ptbench:{tmp_path / 'bench'}", "--predictions",
                          run / "predictions.jsonl", "--json")  # fmt: skip
     assert scored.returncode == 0 and json.loads(scored.stdout)["context_overflow"] == 2
+    # The leaderboard tells them apart too.
+    board = run_pertool("compare", run, run, "--format", "markdown", env={"PERTOOL_CACHE_DIR": str(tmp_path / "cache")})
+    assert board.returncode == 0, board.stderr
+    assert "3 of 6 samples answered; 1 no answer, retry with --resume; 2 did not fit the model's context " \
+           "window" in board.stdout + board.stderr  # fmt: skip
     assert "2 did not fit the model's context window" in scored.stderr
     report = run_pertool("report", run, "--out", tmp_path / "report.html")
     assert report.returncode == 0, report.stderr

@@ -222,6 +222,7 @@ class RunScores:
     answered: set[str]
     table: SampleTable
     no_answer: int = 0  # samples whose request failed: in no metric; `n` counts the others
+    answered_line: str = ""  # "N of M samples answered; ..." with context overflows apart
 
 
 @dataclass
@@ -283,7 +284,7 @@ def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed
         finished = run.finished()
         outputs = {i: r.get("output") for i, r in finished.items()}
         report = score(samples, outputs, compat=config.compat, resamples=resamples, seed=seed,
-                       no_answer=run.failed_ids())  # fmt: skip
+                       no_answer=run.failed_ids(), context_overflow=set(run.context_overflows()))  # fmt: skip
         skipped = set(report.no_answer)
         answered = [s for s in samples if s.id not in skipped]
         toolspectrum = bool(samples) and samples[0].benchmark == "toolspectrum"
@@ -299,6 +300,7 @@ def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed
             profile_view=config.profile_view, n=len(answered), column=column,
             metrics=dict(report.splits.get(column, {})), intervals=dict(report.intervals.get(column, {})),
             answered={i for i in finished if i in ids}, table=table, no_answer=len(skipped),
+            answered_line=report.answered_line(),
         ))  # fmt: skip
     return out
 
@@ -326,8 +328,7 @@ def build_leaderboard(
     ranked = sorted(runs, key=lambda r: (r.metrics.get(metric) is None, -(r.metrics.get(metric) or 0.0)))
     best = ranked[0]
     tests: list[PairedTest | None] = [None]
-    notes = [f"{r.name}: {r.n} of {r.n + r.no_answer} samples answered; {r.no_answer} no answer, retry "
-             "with --resume" for r in ranked if r.no_answer]  # fmt: skip
+    notes = [f"{r.name}: {r.answered_line}" for r in ranked if r.no_answer and r.answered_line]
     for other in ranked[1:]:
         shared = [i for i in best.table.ids if i in best.answered and i in other.answered]
         # Each run sums its own rows with its own metric function: their column layouts follow

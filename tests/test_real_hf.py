@@ -1,7 +1,7 @@
 """`hf/smollm2-135m`: the bundled real model (SmolLM2-135M-Instruct) through the hf backend.
 
 Real weights, real tokenizer, real chat template: one model load for the module, a handful of
-samples with short answers (a built-in prompt is about 5,000 tokens: one sample only), and two
+samples with short answers (builtin-mini's prompts: about 1,000 tokens), and two
 `pertool eval` subprocesses for the determinism of greedy decoding across runs.
 """
 
@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from support.real_models import require_packages
+
+require_packages("torch", "transformers")  # skips without them; fails under CI=1
 
 from pertool.benchmarks.registry import load_benchmark  # noqa: E402
 from pertool.models.base import Completion, Request, Sampling  # noqa: E402
@@ -26,6 +27,7 @@ from pertool.models.registry import ModelOptions, create_backend  # noqa: E402
 from pertool.runner.task import Task  # noqa: E402
 from pertool.schema import Sample  # noqa: E402
 from support.cli import run_pertool  # noqa: E402
+from support.torch_threads import ONE_THREAD_ENV, one_torch_thread  # noqa: E402
 
 MAX_TOKENS = 16
 TASK = Task(sampling=Sampling(temperature=0.0, max_tokens=MAX_TOKENS))
@@ -33,22 +35,16 @@ TASK = Task(sampling=Sampling(temperature=0.0, max_tokens=MAX_TOKENS))
 DEFAULT_SYSTEM = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
 
 
-# One thread per model: on a shared CPU (CI runs two workers on two cores) a second thread mostly
-# spins, and costs two to three times the CPU time for the same forward pass.
-ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+# One thread per model (support/torch_threads.py): a second one mostly spins on shared cores.
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 @pytest.fixture(scope="module")
 def smol(smollm2_dir: Path) -> Iterator[HFBackend]:
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     backend = create_backend("hf/smollm2-135m", ModelOptions(batch_size=4))
     assert isinstance(backend, HFBackend)
     yield backend
     asyncio.run(backend.aclose())
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +122,7 @@ def test_greedy_answers_are_identical_across_two_runs(smollm2_dir: Path, tmp_pat
         out = tmp_path / name
         run_pertool("eval", "--benchmark", "example", "--limit", "2", "--model", "hf/smollm2-135m",
                     "--max-tokens", str(MAX_TOKENS), "--no-cache", "--resamples", "0", "--no-progress",
-                    "--out", out, env={**models_env(), **ONE_THREAD}, timeout=300, check=True)  # fmt: skip
+                    "--out", out, env={**models_env(), **ONE_THREAD_ENV}, timeout=300, check=True)  # fmt: skip
         records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
         assert json.loads((out / "config.json").read_text())["model"] == "hf/smollm2-135m"
         runs.append(sorted(records, key=lambda r: r["id"]))

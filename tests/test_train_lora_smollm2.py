@@ -17,11 +17,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
-pytest.importorskip("peft")
-pytest.importorskip("trl")
-pytest.importorskip("datasets")
+from support.real_models import require_packages
+
+require_packages("torch", "transformers", "peft", "trl", "datasets")  # skips without; fails under CI=1
 
 from pertool.benchmarks.answer_key import gold_text  # noqa: E402
 from pertool.benchmarks.registry import load_benchmark  # noqa: E402

@@ -19,7 +19,7 @@ import pytest
 
 from pertool.models.bundled import MissingBundle, find, gguf_path, prepare, prepared_dir
 
-__all__ = ["MODELS_DIR", "SMOLLM2", "models_env", "smollm2_checkpoint", "smollm2_gguf"]
+__all__ = ["MODELS_DIR", "SMOLLM2", "models_env", "require_packages", "smollm2_checkpoint", "smollm2_gguf"]
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS_DIR = Path(os.environ.get("PERTOOL_TEST_MODELS") or REPO / ".cache" / "test-models")
@@ -30,6 +30,15 @@ def _missing(exc: Exception) -> None:
     if os.environ.get("CI") == "1":
         pytest.fail(f"{exc} (CI=1: every extra must be installed)")
     pytest.skip(str(exc))
+
+
+def require_packages(*names: str) -> None:
+    """Skip when a package of an extra is missing (with its name), fail instead under CI=1."""
+    for name in names:
+        try:
+            __import__(name)
+        except ImportError as exc:
+            _missing(exc)
 
 
 def smollm2_gguf() -> Path:
@@ -47,11 +56,7 @@ def smollm2_checkpoint() -> Path:
     model = find(SMOLLM2)
     assert model is not None
     smollm2_gguf()  # skips (or fails in CI) with the pip command when the package is missing
-    for package in ("torch", "transformers", "gguf"):
-        try:
-            __import__(package)
-        except ImportError as exc:
-            _missing(exc)
+    require_packages("torch", "transformers", "gguf")
     # In-process `hf/smollm2-135m` (prepared_dir) resolves to the shared checkpoint too.
     os.environ["PERTOOL_MODELS_DIR"] = str(MODELS_DIR)
     return prepare(model, prepared_dir(model))

@@ -74,6 +74,23 @@ def test_sigterm_to_a_vllm_eval_stops_the_server_and_its_workers(vllm_env: dict[
     assert not alive(json.loads(state.read_text())["pid"])
 
 
+def test_kill_9_of_pertool_takes_the_server_with_it(vllm_env: dict[str, str], tmp_path: Path) -> None:
+    """SIGKILL leaves pertool no moment to stop its server: the kernel does (parent-death signal)."""
+    out = tmp_path / "run"
+    proc = vllm_eval(out, {**vllm_env, "FAKE_VLLM_CHILD": "0"})
+    wait_for(lambda: (out / "predictions.jsonl").exists() and len(jsonl_records(out / "predictions.jsonl")) >= 1)
+    server = json.loads((tmp_path / "state.json").read_text())["pid"]
+    assert alive(server)
+    try:
+        proc.kill()
+        proc.wait(10)
+        assert gone(server)
+    finally:
+        if alive(server):
+            os.kill(server, signal.SIGKILL)
+    assert len(jsonl_records(out / "predictions.jsonl")) >= 1  # what was done stays
+
+
 def test_sigterm_while_the_server_loads_leaves_no_child(vllm_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = vllm_eval(out, {**vllm_env, "FAKE_VLLM_DELAY": "60"})

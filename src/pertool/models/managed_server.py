@@ -19,13 +19,16 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import os
 import shlex
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,12 +37,15 @@ import httpx
 from pertool.models.base import BackendError, Completion, Request
 from pertool.models.openai_compat import OpenAICompatBackend
 from pertool.models.registry import ModelOptions
+from pertool.models.wire import MalformedResponse, load_body
 
 __all__ = ["STOP_GRACE_S", "ManagedServerBackend", "free_port"]
 
 STOP_GRACE_S = 15.0
 # servers to stop at exit, with their logs and stop grace periods
 _RUNNING: dict[subprocess.Popen[bytes], tuple[Path, float]] = {}
+READY_BODY_BYTES = 1 << 20  # a model list; more is not the server we started
+_PR_SET_PDEATHSIG = 1
 _Backend = TypeVar("_Backend", bound="ManagedServerBackend")
 
 
@@ -155,6 +161,7 @@ class ManagedServerBackend:
                 stdout=fd,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_dies_with(os.getpid()),
             )
         except OSError as exc:
             self.log_path.unlink()
@@ -177,9 +184,14 @@ class ManagedServerBackend:
 
     async def _ready(self, http: httpx.AsyncClient) -> bool:
         try:
-            response = await http.get(f"{self.base_url}/models")
-            served = [entry.get("id") for entry in response.json().get("data", [])]
-        except (httpx.HTTPError, ValueError, AttributeError):
+            async with http.stream("GET", f"{self.base_url}/models") as response:
+                body = bytearray()
+                async for chunk in response.aiter_bytes():  # whoever holds the port: a bounded read
+                    body += chunk
+                    if len(body) > READY_BODY_BYTES:
+                        return False
+            served = [entry.get("id") for entry in load_body(bytes(body)).get("data", [])]
+        except (httpx.HTTPError, ValueError, AttributeError, MalformedResponse):
             return False
         # Checking the name guards against another server that took the port first.
         return response.status_code == 200 and self.served_name in served
@@ -288,3 +300,22 @@ def _stop_all() -> None:
             pass
         if not crashed:  # a crashed server's log is what its error message points to
             log.unlink(missing_ok=True)
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    """Run in the child before exec (Linux): the kernel sends it SIGKILL when pertool dies, even
+    by kill -9, which leaves no chance to stop it otherwise; a server would keep its cores, its
+    memory and its port. The check after arming covers a parent that died in between."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return arm

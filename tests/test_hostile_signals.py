@@ -83,7 +83,7 @@ def test_kill_9_of_pertool_takes_the_server_with_it(vllm_env: dict[str, str], tm
     assert alive(server)
     try:
         proc.kill()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # reaped, its pipes closed
         assert gone(server)
     finally:
         if alive(server):

@@ -132,6 +132,12 @@ def test_resume_continues_from_the_checkpoint(trained: tuple[Path, dict[str, Any
         train_lora(base, "builtin:train", out, max_steps=1, limit=64)
     with pytest.raises(PertoolError, match="data differ"):
         train_lora(base, "builtin:train", out, max_steps=1, limit=8, resume=True)
+    # A recipe that walks the records in another order would train on what the steps never drew.
+    other = out.parent / "other-recipe.yaml"
+    other.write_text(RECIPE.replace("per_device_train_batch_size: 1", "per_device_train_batch_size: 2"))
+    assert other.read_text() != RECIPE
+    with pytest.raises(PertoolError, match="use the same --config"):
+        train_lora(base, "builtin:train", out, config_file=other, max_steps=2 * N, limit=64, resume=True)
 
 
 def test_resume_needs_a_checkpoint(base: Path, cache_dir: Path, tmp_path: Path) -> None:

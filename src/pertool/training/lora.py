@@ -146,7 +146,8 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
         raise PertoolError(f"{data}: no samples to train on")
     data_sha256 = data_hash(samples, tool_mode)
     checkpoints = out / "checkpoints"
-    last = _checkpoint_to_resume(checkpoints, resume, base, data_sha256)
+    walk = {key: settings[key] for key in ORDER_SETTINGS}
+    last = _checkpoint_to_resume(checkpoints, resume, base, data_sha256, walk)
 
     order = training_order(len(samples), settings, max_steps)
     used = sorted(set(order))  # rendered and tokenized once each, however often the order repeats them
@@ -161,8 +162,8 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
     if last is None:
         log_file.unlink(missing_ok=True)
         checkpoints.mkdir(exist_ok=True)
-        atomic_write_text(checkpoints / "run.json", json.dumps(
-            {"base": str(base.resolve()), "data_sha256": data_sha256}, indent=2) + "\n")  # fmt: skip
+        run = {"base": str(base.resolve()), "data_sha256": data_sha256, "order": walk}
+        atomic_write_text(checkpoints / "run.json", json.dumps(run, indent=2) + "\n")
     else:  # entries past the checkpoint are about to be trained (and logged) again
         _truncate_log(log_file, int(last.name.rpartition("-")[2]))
     setup_seconds = time.perf_counter() - started
@@ -311,7 +312,13 @@ def _loss_log(log_file: Path, progress: TrainingProgress) -> Any:
     return LossLog()
 
 
-def _checkpoint_to_resume(checkpoints: Path, resume: bool, base: Path, data_sha256: str) -> Path | None:
+# The recipe settings that decide the training order (training_order): a resume must walk the
+# same one, or it would train on records the checkpointed steps never drew and skip others.
+ORDER_SETTINGS = ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "seed")
+
+
+def _checkpoint_to_resume(checkpoints: Path, resume: bool, base: Path, data_sha256: str,
+                          walk: dict[str, Any]) -> Path | None:  # fmt: skip
     """The checkpoint to continue from (resume), or None for a fresh start in an unused directory."""
     found = sorted((p for p in checkpoints.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)),
                    key=lambda p: int(p.name.rpartition("-")[2]))  # fmt: skip
@@ -333,6 +340,9 @@ def _checkpoint_to_resume(checkpoints: Path, resume: bool, base: Path, data_sha2
         raise PertoolError("--resume: the training data differ from the checkpointed run's "
                            f"(data hash {run['data_sha256'][:12]}...); use the same --data, --limit, "
                            "--tool-mode and config seed")  # fmt: skip
+    if run.get("order") not in (None, walk):
+        raise PertoolError(f"--resume: the recipe's {', '.join(ORDER_SETTINGS)} differ from the checkpointed "
+                           f"run's ({run['order']}, now {walk}); use the same --config")  # fmt: skip
     if run.get("base") not in (None, str(base.resolve())):
         raise PertoolError(f"--resume: the checkpoints were trained from --base {run['base']}, not {base}")
     return found[-1]

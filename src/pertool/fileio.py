@@ -10,6 +10,7 @@ it went in (`iter_jsonl_values`, which names the file and line of a line that is
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from typing import Any
 from pertool.errors import DataError
 
 __all__ = [
-    "atomic_write_bytes", "atomic_write_text", "check_regular_file", "iter_jsonl", "iter_jsonl_values",
+    "atomic_write_bytes", "atomic_write_text", "check_regular_file", "file_sha256", "iter_jsonl", "iter_jsonl_values",
     "json_value", "jsonl_dumps", "read_config", "read_file_bytes", "read_json", "read_text",
     "user_cache_dir", "user_data_dir",
 ]  # fmt: skip
@@ -107,6 +108,15 @@ def json_value(text: str, where: str) -> Any:
         raise DataError(where, "not valid JSON: nested too deeply") from None
     except ValueError as exc:  # e.g. an integer past Python's 4,300-digit limit
         raise DataError(where, f"not valid JSON: {str(exc)[:80]}") from None
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256 (hex), read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json(path: Path) -> Any:

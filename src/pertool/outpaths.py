@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pertool import __version__
 from pertool.errors import DataError, PertoolError
-from pertool.fileio import atomic_write_text, read_json, read_text, user_cache_dir
+from pertool.fileio import atomic_write_text, file_sha256, read_json, read_text, user_cache_dir
 
 __all__ = ["MARKER", "OutDir", "check_out_dir", "check_out_file", "record_written"]
 
@@ -169,13 +169,6 @@ def _ledger_entry(path: Path) -> Path:
     return user_cache_dir() / "outputs" / where
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def check_out_file(path: Path, *, option: str = "--out") -> Path:
     """Refuse (one line) an output file that exists unless pertool wrote it and it is unchanged."""
@@ -194,7 +187,7 @@ def check_out_file(path: Path, *, option: str = "--out") -> Path:
             raise PertoolError(f"{option} {path} is not a regular file; choose another path")
         try:
             known = read_text(_ledger_entry(path)).strip()
-            same = bool(known) and known == _sha256(path)
+            same = bool(known) and known == file_sha256(path)
         except (DataError, OSError):
             same = False
         if not same:
@@ -206,7 +199,7 @@ def check_out_file(path: Path, *, option: str = "--out") -> Path:
 def record_written(path: Path) -> None:
     """Remember the bytes pertool just wrote to `path`, so a later run may replace them."""
     try:
-        atomic_write_text(_ledger_entry(path), _sha256(path) + "\n", durable=False)
+        atomic_write_text(_ledger_entry(path), file_sha256(path) + "\n", durable=False)
     except OSError:
         pass  # without the ledger the file is only refused next time, never lost
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from pertool import __version__
 from pertool.errors import PertoolError
-from pertool.fileio import atomic_write_text, make_temp_dir, read_json, user_cache_dir
+from pertool.fileio import atomic_write_text, file_sha256, make_temp_dir, read_json, user_cache_dir
 from pertool.locking import FileLock
 
 __all__ = [
@@ -201,7 +201,7 @@ def prepare(model: BundledModel, out: Path | None = None, *,
                 _convert(source, scratch)
             marker = {"name": model.name, "package": model.package,
                       "package_version": _version(model.package), "gguf": str(source),
-                      "gguf_bytes": source.stat().st_size, "gguf_sha256": _sha256(source),
+                      "gguf_bytes": source.stat().st_size, "gguf_sha256": file_sha256(source),
                       "source": model.source, "context_window": model.context_window,
                       "pertool_version": __version__, "transformers_version": _version("transformers"),
                       "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
@@ -260,13 +260,6 @@ def _quiet() -> Iterator[None]:
         if bars:
             hf_logging.enable_progress_bar()
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _convert(gguf: Path, out: Path) -> None:

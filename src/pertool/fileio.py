@@ -24,8 +24,8 @@ from pertool.errors import DataError
 
 __all__ = [
     "atomic_write_bytes", "atomic_write_text", "check_regular_file", "file_sha256", "iter_jsonl",
-    "iter_jsonl_values", "json_value", "jsonl_dumps", "read_config", "read_file_bytes", "read_json", "read_text",
-    "user_cache_dir", "user_data_dir",
+    "iter_jsonl_values", "json_value", "jsonl_dumps", "read_config", "read_file_bytes", "read_json",
+    "read_text", "user_cache_dir", "user_data_dir",
 ]  # fmt: skip
 
 MAX_INPUT_BYTES = 2 * 1024**3  # a file pertool reads whole: 2 GB is past any benchmark

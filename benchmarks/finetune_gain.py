@@ -104,11 +104,13 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
 
 class Stages:
-    """Runs pertool commands as subprocesses, logs each, times each."""
+    """Runs pertool commands as subprocesses, logs each, times each. The times are kept in
+    work/stage-times.json, so an experiment continued by a later call reports every stage's."""
 
     def __init__(self, work: Path, env: dict[str, str]):
         self.work, self.env = work, env
-        self.times: dict[str, float] = {}
+        self.times_file = work / "stage-times.json"
+        self.times: dict[str, float] = json.loads(self.times_file.read_text()) if self.times_file.exists() else {}
         self.commands: dict[str, str] = {}
         (work / "logs").mkdir(parents=True, exist_ok=True)
 
@@ -129,6 +131,7 @@ class Stages:
             except subprocess.TimeoutExpired:
                 code = 124
         self.times[name] = time.perf_counter() - start
+        self.times_file.write_text(json.dumps(self.times, indent=2) + "\n", encoding="utf-8")
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-14:]
         print("\n".join("   " + line for line in tail))
         print(f"== {name}: exit {code}, {self.times[name]:.0f} s", flush=True)
@@ -184,7 +187,6 @@ def main() -> int:
 
     work.mkdir(parents=True, exist_ok=True)
     stages = Stages(work, env)
-    started = time.perf_counter()
     model = f"hf/{base}"
     common = ["--limit", str(plan.test_limit)] if plan.test_limit else []
     common += ["--benchmark", plan.test_spec, "--model", model, "--max-tokens", str(plan.max_tokens),
@@ -211,7 +213,7 @@ def main() -> int:
     stages.run("compare", ["compare", str(work / "zero-shot"), str(work / "lora"), "--format", "markdown",
                            "--out", str(work / "compare.md")], timeout=600)  # fmt: skip
     spectrum = _toolspectrum(stages, plan, model, args.data_dir, work)
-    total = time.perf_counter() - started
+    total = sum(stages.times.values())  # every stage's wall time, earlier calls' included
 
     runs = {name: json.loads((work / name / "metrics.json").read_text()) for name in ("zero-shot", "lora")}
     training = json.loads((work / "adapter" / "training.json").read_text())
@@ -385,7 +387,7 @@ def _section(plan: Plan, base: str, cores: int, estimate: float | None, total: f
             lines.append(f"| {name} | (an earlier, interrupted call) |")
     compare_s = sum(t for k, t in stages.times.items() if k.startswith("compare"))
     lines.append(f"| compare (9 calls) | {_duration(compare_s)} |")
-    lines.append(f"| **total** | **{_duration(total)}**"
+    lines.append(f"| **total** (the stages) | **{_duration(total)}**"
                  + (f" (planned {_duration(estimate)})" if estimate is not None else "") + " |")
     if spectrum:
         lines += ["", "ToolSpectrum (environment subset, the model's window is 8,192 tokens): per sample, "

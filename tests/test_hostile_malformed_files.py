@@ -399,7 +399,7 @@ def test_lora_resume_with_a_damaged_run_json(tmp_path, content, message):
     (tmp_path / "checkpoint-2").mkdir()
     (tmp_path / "run.json").write_bytes(content)
     with pytest.raises(DataError, match=message):
-        _checkpoint_to_resume(tmp_path, True, tmp_path / "base", "abc")
+        _checkpoint_to_resume(tmp_path, True, tmp_path / "base", "abc", {})
 
 
 def test_lora_log_keeps_lines_up_to_the_checkpoint_and_drops_a_torn_one(tmp_path):

@@ -35,6 +35,7 @@ from pertool import __version__
 from pertool.errors import PertoolError
 from pertool.fileio import atomic_write_text, file_sha256, make_temp_dir, read_json, user_cache_dir
 from pertool.locking import FileLock
+from pertool.versions import installed_version
 
 __all__ = [
     "BUNDLED", "BundledModel", "MissingBundle", "checkpoint_identity", "find", "gguf_path", "is_prepared",
@@ -200,10 +201,11 @@ def prepare(model: BundledModel, out: Path | None = None, *,
             with _quiet():
                 _convert(source, scratch)
             marker = {"name": model.name, "package": model.package,
-                      "package_version": _version(model.package), "gguf": str(source),
+                      "package_version": installed_version(model.package), "gguf": str(source),
                       "gguf_bytes": source.stat().st_size, "gguf_sha256": file_sha256(source),
                       "source": model.source, "context_window": model.context_window,
-                      "pertool_version": __version__, "transformers_version": _version("transformers"),
+                      "pertool_version": __version__,
+                      "transformers_version": installed_version("transformers"),
                       "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
             if target.is_dir():
                 for entry in sorted(scratch.iterdir()):
@@ -287,12 +289,3 @@ def _convert(gguf: Path, out: Path) -> None:
     fresh.generation_config = loaded.generation_config
     fresh.save_pretrained(out)
     tokenizer.save_pretrained(out)
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None

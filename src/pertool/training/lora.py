@@ -28,13 +28,13 @@ import re
 import time
 import warnings
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pertool.errors import DataError, PertoolError
 from pertool.fileio import atomic_write_text, iter_jsonl, json_value, read_config, read_json
 from pertool.models.base import MissingDependency
+from pertool.versions import installed_version
 
 if TYPE_CHECKING:
     from pertool.training.progress import TrainingProgress
@@ -184,7 +184,7 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
         "records_tokenized": len(records),
         "tool_mode": tool_mode,
         "settings": {**settings, "max_steps": trainer.args.max_steps, "limit": limit},
-        "versions": {name: _version(name) for name in _PACKAGES},
+        "versions": {name: installed_version(name) for name in _PACKAGES},
         "steps": trainer.state.global_step,
         "loss_history": history,
         "device": _device_name(trainer.args.device),
@@ -383,10 +383,3 @@ def _device_name(device: Any) -> str:
     import torch
 
     return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None

@@ -15,10 +15,10 @@ from collections import Counter
 
 from pertool.benchmarks.views import PROFILE_VIEWS, apply_profile_view
 from pertool.builtin.generate import GeneratorSettings, generate
+from pertool.kinds.score import score
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.runner.task import Task
 from pertool.schema import Sample
-from pertool.scoring.api import score
 from pertool.scoring.results import METRIC_KEYS
 
 

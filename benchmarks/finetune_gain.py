@@ -325,7 +325,7 @@ def _prompt_tokens(base: str, spec: str, data_dir: Path, ids: list[str]) -> dict
     try:
         from transformers import AutoTokenizer
 
-        from pertool.benchmarks.registry import load_benchmark
+        from pertool.kinds import load_benchmark
         from pertool.runner.task import Task
 
         tokenizer = AutoTokenizer.from_pretrained(base)

@@ -16,9 +16,9 @@ import random
 import resource
 import time
 
-from pertool.benchmarks.registry import load_benchmark
+from pertool.kinds import load_benchmark
+from pertool.kinds.score import score
 from pertool.parsing.render import gold_as_calls, render_ptbench
-from pertool.scoring.api import score
 
 
 def workload(n: int, seed: int = 0):

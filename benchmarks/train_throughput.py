@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from pertool.benchmarks.registry import load_benchmark
+from pertool.kinds import load_benchmark
 from pertool.training.lora import DEFAULTS, build_trainer, prompt_completion_records, training_order
 from pertool.training.tiny_model import build_tiny_model
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pertool.benchmarks.registry import load_benchmark
 from pertool.cli.main import main
+from pertool.kinds import load_benchmark
+from pertool.kinds.score import score
 from pertool.mock_server import MockServer, MockSettings
 from pertool.report.compare import paired_bootstrap, ptbench_table, toolspectrum_table
 from pertool.runner.limit import limit_samples
 from pertool.schema import Sample
-from pertool.scoring.api import score
 from pertool.scoring.results import METRIC_KEYS, SampleResult, aggregate
 from support.cli import PERTOOL, run_pertool
 
@@ -278,7 +278,7 @@ def test_toolspectrum_rows_reproduce_its_scores(data, request):
     """On the directory the tests build, and on the public data where it is there."""
     import random
 
-    from pertool.benchmarks.answer_key import gold_text
+    from pertool.kinds import gold_text
 
     data_dir = request.getfixturevalue("toolspectrum_dir" if data == "built" else "public_toolspectrum")
     samples = (load_benchmark("toolspectrum:persona", data_dir)[:60]

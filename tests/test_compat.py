@@ -5,8 +5,8 @@ Expected values are worked out by hand from the public scripts' rules, one defec
 
 import pytest
 
+from pertool.kinds.score import score
 from pertool.schema import GoldCall, Sample
-from pertool.scoring.api import score
 from pertool.scoring.ptbench_official import official_include, official_parse, score_sample_official
 
 

@@ -5,14 +5,9 @@ import pytest
 
 from factory import record, write_split_dir
 from pertool.benchmarks.download import download, git_blob_id
-from pertool.benchmarks.registry import (
-    PTBENCH_BLOBS,
-    PTBENCH_REMOTE,
-    load_benchmark,
-    ptbench_dir,
-    ptbench_remote,
-)
+from pertool.benchmarks.registry import PTBENCH_BLOBS, PTBENCH_REMOTE, ptbench_dir, ptbench_remote
 from pertool.errors import DownloadError
+from pertool.kinds import load_benchmark
 
 FILES = ("test_trained_user/data.json", "test_untrained_user/data.json")
 

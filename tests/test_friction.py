@@ -88,7 +88,7 @@ def test_the_default_hang_ends_well_before_the_default_client_timeout():
 
 
 def test_a_hang_is_silence_for_hang_s_then_a_closed_connection(tmp_path: Path):
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import load_benchmark
     from pertool.runner.task import Task
 
     samples = load_benchmark("example")

@@ -9,10 +9,10 @@ import pytest
 
 from factory import record, write_split_dir
 from pertool.benchmarks.quality import gold_quality
-from pertool.benchmarks.registry import load_benchmark
 from pertool.builtin.generate import GeneratorSettings, generate
 from pertool.builtin.store import write_dataset
 from pertool.errors import DataError
+from pertool.kinds import load_benchmark
 from support.cli import run_pertool
 
 

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from factory import record, write_split_dir
-from pertool.benchmarks.answer_key import AnswerKey, gold_text
-from pertool.benchmarks.registry import load_benchmark
+from pertool.answerers.answer_key import AnswerKey
+from pertool.kinds import gold_text, load_benchmark
+from pertool.kinds.native_calls import MAX_ARGUMENT_DEPTH, native_answer
 from pertool.models.base import BackendError, Completion
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from pertool.models.registry import ModelOptions
 from pertool.parsing.ptbench import parse_ptbench
-from pertool.runner.task import MAX_ARGUMENT_DEPTH, Task, native_answer
+from pertool.runner.task import Task
 from pertool.schema import Call
 from pertool.testing.backends import HELLO, complete_once
 from support.cli import run_pertool
@@ -183,7 +184,7 @@ FORMAT_FAILURES = [
 
 @pytest.mark.parametrize("completion", RENDERABLE)
 def test_renderable_native_calls_read_back_as_the_same_calls(completion: Completion) -> None:
-    prediction, rendered = native_answer("s", completion)
+    prediction, rendered = native_answer("s", completion.text, completion.tool_calls)
     assert prediction.parse_error is None and rendered is not None
     back = parse_ptbench(rendered, "s")
     assert (back.platform, back.calls) == (prediction.platform, prediction.calls)
@@ -194,7 +195,7 @@ def test_renderable_native_calls_read_back_as_the_same_calls(completion: Complet
 
 @pytest.mark.parametrize("completion", FORMAT_FAILURES)
 def test_unrenderable_native_calls_are_a_format_failure_not_a_crash(completion: Completion, tmp_path: Path) -> None:
-    prediction, rendered = native_answer("s", completion)
+    prediction, rendered = native_answer("s", completion.text, completion.tool_calls)
     assert rendered is None and prediction.parse_error
     task = Task(tool_mode="native")
     sample = load_benchmark(f"ptbench:{class_benchmark(tmp_path, 1)}")[0]

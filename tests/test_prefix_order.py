@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pertool.benchmarks.registry import load_benchmark
+from pertool.kinds import load_benchmark
 from pertool.runner.order import prefix_key, send_order
 from pertool.runner.run import EvalConfig, load_config, select_samples
 from pertool.runner.rundir import RunDir

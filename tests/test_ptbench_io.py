@@ -4,8 +4,8 @@ import pytest
 
 from factory import record, write_split_dir
 from pertool.benchmarks.ptbench import load_ptbench, write_ptbench
-from pertool.benchmarks.registry import load_benchmark
 from pertool.errors import DataError, SpecError
+from pertool.kinds import load_benchmark
 from pertool.schema import Sample
 
 

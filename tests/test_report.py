@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 
 from factory import record, write_split_dir
-from pertool.benchmarks.answer_key import gold_text
-from pertool.benchmarks.registry import load_benchmark
 from pertool.cli.main import main
+from pertool.kinds import gold_text, load_benchmark
 from pertool.report.html import build_report, json_for_script, render_report
 from pertool.report.rundata import load_run
 from pertool.runner.run import EvalConfig, finish, select_samples

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from pertool.benchmarks.registry import load_benchmark
 from pertool.benchmarks.toolspectrum import load_toolspectrum
 from pertool.errors import SpecError
+from pertool.kinds import load_benchmark
+from pertool.kinds.score import score
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.models.rules_baseline import RulesBackend
 from pertool.models.rules_policy import parse_policy, policy_violations
 from pertool.parsing.toolspectrum import parse_toolspectrum
 from pertool.runner.task import Task
 from pertool.schema import Call, Sample
-from pertool.scoring.api import score
 from pertool.values import accepts
 from support.cli import run_pertool
 

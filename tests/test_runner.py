@@ -261,8 +261,7 @@ def test_a_run_that_fails_before_any_sample_leaves_no_directory(tmp_path, env):
 def test_a_run_from_before_the_seeded_limit_is_rescored_on_its_own_samples(tmp_path, env):
     """config.json files written before `--limit` drew a stratified sample have no `limit_draw`:
     they took the first N samples, and report, compare and resume must keep scoring those."""
-    from pertool.benchmarks.answer_key import gold_text
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import gold_text, load_benchmark
     from pertool.report.rundata import load_run
     from pertool.runner.run import EvalConfig, load_config, select_samples
     from pertool.runner.rundir import RunDir

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pertool.kinds.score import score
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.parsing.render import gold_as_calls, render_ptbench
 from pertool.schema import Call, GoldCall, Sample
-from pertool.scoring.api import score
 from pertool.scoring.ptbench import score_sample
 
 METRICS = ("format", "platform", "query_param", "profile_param", "tool_name", "tool_param",

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from pertool.benchmarks.answer_key import toolspectrum_answer
 from pertool.benchmarks.download import RemoteDataset, download, sha256_verifier
-from pertool.benchmarks.registry import TOOLSPECTRUM_REMOTE, TOOLSPECTRUM_SHA256, load_benchmark
+from pertool.benchmarks.registry import TOOLSPECTRUM_REMOTE, TOOLSPECTRUM_SHA256
 from pertool.benchmarks.toolspectrum import QualityReport, load_toolspectrum
 from pertool.errors import DownloadError
+from pertool.kinds import load_benchmark
+from pertool.kinds.score import score
 from pertool.parsing.render import gold_as_calls
+from pertool.parsing.render import render_toolspectrum as toolspectrum_answer
 from pertool.parsing.toolspectrum import parse_toolspectrum
-from pertool.scoring.api import score
 from support.cli import run_pertool
 
 PE = "data/dataset_persona_environment.json"

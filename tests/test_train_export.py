@@ -36,9 +36,8 @@ def test_test_splits_are_refused_without_allow_test(tmp_path, benchmark):
 
 
 def test_trl_text_mode_is_the_evaluator_prompt_plus_the_gold(tmp_path):
-    from pertool.benchmarks.answer_key import gold_text
     from pertool.benchmarks.ptbench_prompts import chat_messages
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import gold_text, load_benchmark
 
     out = tmp_path / "trl.jsonl"
     export(tmp_path, "--benchmark", "builtin:train", "--limit", "40", "--format", "trl", "--out", str(out))

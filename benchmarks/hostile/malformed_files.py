@@ -169,8 +169,8 @@ def toolspectrum_dir(work: Path) -> Path:
 
 def load_toolspectrum_with_prompts(root: Path) -> Callable[[], Any]:
     def load() -> Any:
-        from pertool.benchmarks.registry import load_benchmark
         from pertool.benchmarks.toolspectrum_prompts import _read, toolspectrum_prompt
+        from pertool.kinds import load_benchmark
 
         _read.cache_clear()  # each variant is a new file, as in a new process
         for sample in load_benchmark("toolspectrum:persona_environment", root):
@@ -184,7 +184,7 @@ def load_toolspectrum_with_prompts(root: Path) -> Callable[[], Any]:
 
 @case(CASES)
 def ptbench_file_every_field_wrong(work: Path) -> None:
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import load_benchmark
 
     file = work / "data.json"
     tried = sweep(file, [ptbench_record()], lambda: load_benchmark(f"ptbench:{file}"), depth=7)
@@ -193,7 +193,7 @@ def ptbench_file_every_field_wrong(work: Path) -> None:
 
 @case(CASES)
 def ptbench_file_special_files(work: Path) -> None:
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import load_benchmark
 
     file = work / "data.json"
     write(file, [ptbench_record()])
@@ -203,7 +203,7 @@ def ptbench_file_special_files(work: Path) -> None:
 for _name in ("manifest.json", "scenarios.json", "users.json"):
 
     def _dataset_case(work: Path, name: str = _name) -> None:
-        from pertool.benchmarks.registry import load_benchmark
+        from pertool.kinds import load_benchmark
 
         root = dataset_dir(work)
         valid = json.loads((root / name).read_text())
@@ -217,7 +217,7 @@ for _name in ("manifest.json", "scenarios.json", "users.json"):
 
 @case(CASES)
 def dataset_rows_every_field_wrong(work: Path) -> None:
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import load_benchmark
 
     root = dataset_dir(work)
     rows = (root / "test.jsonl").read_text().splitlines()
@@ -236,7 +236,7 @@ def dataset_rows_every_field_wrong(work: Path) -> None:
 
 @case(CASES)
 def dataset_wrong_shapes(work: Path) -> None:
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import load_benchmark
 
     root = dataset_dir(work)
     for name in ("scenarios.json", "users.json", "test.jsonl", "manifest.json"):
@@ -354,7 +354,7 @@ def prices_every_field_wrong(work: Path) -> None:
 
 @case(CASES)
 def benchmark_specs(work: Path) -> None:
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import load_benchmark
 
     for spec in ("", ":", "example:x", "builtin:nope", "dataset:", "ptbench:", "toolspectrum:nope",
                  "toolspectrum:", "nope", "ptbench:/dev/zero", "example:" + "x" * 5000, "\0"):  # fmt: skip

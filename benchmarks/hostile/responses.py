@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hostile import Case, case, pertool
-from pertool.benchmarks.registry import load_benchmark
+from pertool.kinds import load_benchmark
 from pertool.models.base import BackendError, Completion
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from pertool.parsing.ptbench import parse_ptbench

@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "load_benchmark": "pertool.benchmarks.registry",
-    "score": "pertool.scoring.api",
+    "score": "pertool.kinds.score",
     "parse_ptbench": "pertool.parsing.ptbench",
     "render_ptbench": "pertool.parsing.render",
     "read_predictions": "pertool.predictions",

@@ -22,7 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from pertool.benchmarks.answer_key import AnswerKey, gold_text, gold_tool_calls
+from pertool.answerers.answer_key import AnswerKey
+from pertool.kinds import kind_of
 from pertool.schema import Sample
 
 __all__ = ["DEFAULT_HANG_S", "FAULTS", "MockServer", "MockSettings"]
@@ -118,11 +119,11 @@ def answer_for(sample: Sample, body: dict[str, Any], corrupt: bool) -> dict[str,
     if body.get("tools"):
         message["tool_calls"] = [
             {"id": f"call_{i}", "type": "function", "function": call}
-            for i, call in enumerate(gold_tool_calls(sample))
+            for i, call in enumerate(kind_of(sample).gold_tool_calls(sample))
         ]
-        completion_chars = sum(len(c["arguments"]) for c in gold_tool_calls(sample))
+        completion_chars = sum(len(c["arguments"]) for c in kind_of(sample).gold_tool_calls(sample))
     else:
-        message["content"] = gold_text(sample)
+        message["content"] = kind_of(sample).gold_text(sample)
         completion_chars = len(message["content"])
     prompt_chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
     return {

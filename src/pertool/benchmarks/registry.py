@@ -1,4 +1,6 @@
-"""Benchmark specs as users type them, resolved to samples.
+"""Where benchmark data comes from: the pinned public copies (`pertool data download`), the
+bundled example, and the data directories. The spec strings users type are resolved by the
+benchmark kinds (`pertool.kinds.load_benchmark`):
 
     builtin            the built-in benchmark's test split (generated once, then cached)
     builtin:train      its train split (builtin:test: the test split)
@@ -19,12 +21,10 @@ from pathlib import Path
 
 from pertool.benchmarks.download import RemoteDataset, blob_verifier, sha256_verifier
 from pertool.benchmarks.ptbench import SPLIT_DIRS, load_ptbench
-from pertool.errors import SpecError
-from pertool.fileio import user_cache_dir, user_data_dir
-from pertool.schema import Sample
+from pertool.fileio import user_data_dir
 
-__all__ = ["PTBENCH_BLOBS", "PTBENCH_REMOTE", "EXAMPLE_DIR", "load_benchmark", "ptbench_dir",
-           "ptbench_remote", "remote_dataset"]
+__all__ = ["PTBENCH_BLOBS", "PTBENCH_REMOTE", "EXAMPLE_DIR", "TOOLSPECTRUM_REMOTE", "ptbench_dir",
+           "ptbench_remote", "toolspectrum_dir"]
 
 PTBENCH_COMMIT = "9678ecc80b3b39fa9694f25662c44bf4245f0486"
 # The git blob ids the pinned commit's tree names for the two data files: a downloaded file is
@@ -88,41 +88,3 @@ def ptbench_remote(blobs: dict[str, str] | None = None) -> RemoteDataset:
 
 
 PTBENCH_REMOTE = ptbench_remote()
-_REMOTES = {"ptbench": (PTBENCH_REMOTE, ptbench_dir), "toolspectrum": (TOOLSPECTRUM_REMOTE, toolspectrum_dir)}
-
-
-def remote_dataset(name: str) -> tuple[RemoteDataset, Path]:
-    try:
-        remote, where = _REMOTES[name]
-    except KeyError:
-        raise SpecError(f"no downloadable dataset {name!r}; known: {', '.join(_REMOTES)}") from None
-    return remote, where()
-
-
-def load_benchmark(spec: str, data_dir: str | Path | None = None) -> list[Sample]:
-    """Samples of a benchmark spec (see the module docstring)."""
-    name, _, arg = spec.partition(":")
-    if name in ("builtin", "builtin-mini") and arg in ("", "test", "train"):
-        from pertool.builtin.store import load_builtin
-
-        return load_builtin("train" if arg == "train" else "test", user_cache_dir(), name)
-    if name == "dataset" and arg:
-        from pertool.builtin.store import load_dataset
-
-        return load_dataset(Path(arg), "test")
-    if name == "toolspectrum":
-        from pertool.benchmarks.toolspectrum import load_toolspectrum
-
-        return load_toolspectrum(arg or "all", data_dir)
-    if name == "example" and not arg:
-        return load_ptbench(EXAMPLE_DIR)
-    if name == "ptbench":
-        if arg:
-            return load_ptbench(arg)
-        root = ptbench_dir()
-        if not root.exists():
-            raise SpecError(f"PTBench is not downloaded yet (looked in {root}); run "
-                            "`pertool data download ptbench`, or use ptbench:PATH")
-        return load_ptbench(root)
-    raise SpecError(f"unknown benchmark spec {spec!r}; use builtin, builtin:train, builtin-mini, "
-                    "builtin-mini:train, dataset:DIR, example, ptbench, ptbench:PATH or toolspectrum:SUBSET")

@@ -28,8 +28,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pertool.audit import audit
-    from pertool.benchmarks.registry import load_benchmark
     from pertool.cli.checks import check_range, check_run_options
+    from pertool.kinds import load_benchmark
 
     check_range("--folds", args.folds, low=2, high=1000)
     check_run_options(args)  # --seed

@@ -16,10 +16,11 @@ HELP = "fetch and manage benchmark data"
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("data", help=HELP, description=HELP)
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-    d = sub.add_parser("download", help="download a benchmark (ptbench, toolspectrum) into the data dir",
+    d = sub.add_parser("download", help="download a benchmark (ptbench, toolspectrum, petoolbench) into the "
+                       "data dir",
                        description="Download a benchmark's files from its pinned public commit "
                        "into the data dir ($PERTOOL_DATA_DIR, else ~/.local/share/pertool).")
-    d.add_argument("name", choices=["ptbench", "toolspectrum"], help="which benchmark")
+    d.add_argument("name", help="which benchmark: ptbench, toolspectrum or petoolbench")
     d.add_argument("--from", dest="source", metavar="DIR_OR_URL",
                    help="a local directory or base URL with the repository's layout")
     d.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
@@ -40,8 +41,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_download(args: argparse.Namespace) -> int:
     from pertool.benchmarks.download import Limits, download
-    from pertool.benchmarks.registry import remote_dataset
     from pertool.cli.checks import check_range
+    from pertool.kinds import remote_dataset
 
     check_range("--timeout", args.timeout, low=0.1, high=7 * 24 * 3600)
     check_range("--max-download-mb", args.max_download_mb, low=0.001, high=1024 * 1024)
@@ -54,7 +55,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from pertool.benchmarks.ptbench import write_ptbench
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import load_benchmark
     from pertool.outpaths import check_out_dir
 
     target = check_out_dir(Path(args.out), "ptbench-export")  # a user's directory is refused up front

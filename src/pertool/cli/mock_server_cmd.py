@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import load_benchmark
     from pertool.mock_server import DEFAULT_HANG_S, MockServer, MockSettings
 
     hang_s = DEFAULT_HANG_S if args.hang_s is None else args.hang_s

@@ -21,25 +21,24 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pertool.benchmarks.ptbench_prompts import chat_messages, raw_prompt
-    from pertool.benchmarks.registry import load_benchmark
     from pertool.benchmarks.views import apply_profile_view
     from pertool.errors import PertoolError
+    from pertool.kinds import kind_of, load_benchmark
 
     loaded = load_benchmark(args.benchmark, args.data_dir)
     samples = {s.id: s for s in apply_profile_view(loaded, args.profile_view)}
     if args.id not in samples:
         raise PertoolError(f"no sample {args.id!r} in {args.benchmark} ({len(samples)} samples)")
     sample = samples[args.id]
-    if sample.benchmark == "toolspectrum":
-        from pertool.benchmarks.toolspectrum_prompts import toolspectrum_prompt
-
-        print(toolspectrum_prompt(sample))
-    elif args.chat_format:
+    kind = kind_of(sample)
+    messages = kind.prompt(sample, "text").messages
+    if len(messages) == 1 and not args.chat_format:  # one user message (ToolSpectrum): its text
+        print(messages[0]["content"])
+    elif args.chat_format and kind.chat_formats:
         try:
-            print(raw_prompt(sample, args.chat_format))
+            print(kind.raw_prompt(sample, args.chat_format))
         except ValueError as exc:
             raise PertoolError(str(exc)) from None
     else:
-        print(json.dumps(chat_messages(sample), indent=2, ensure_ascii=False))
+        print(json.dumps(list(messages), indent=2, ensure_ascii=False))
     return 0

@@ -33,12 +33,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pertool.benchmarks.registry import EXAMPLE_PREDICTIONS, load_benchmark
+    from pertool.benchmarks.registry import EXAMPLE_PREDICTIONS
     from pertool.cli.checks import check_run_options
     from pertool.errors import PertoolError
+    from pertool.kinds import load_benchmark
+    from pertool.kinds.score import score
     from pertool.predictions import read_predictions
     from pertool.report.terminal import format_report
-    from pertool.scoring.api import score
 
     check_run_options(args)
     if args.predictions is None:

@@ -54,9 +54,9 @@ def run_export(args: argparse.Namespace) -> int:
     from collections import Counter
     from pathlib import Path
 
-    from pertool.benchmarks.registry import load_benchmark
     from pertool.benchmarks.views import apply_profile_view
     from pertool.cli.checks import check_range
+    from pertool.kinds import load_benchmark
     from pertool.outpaths import check_out_file, record_written
     from pertool.training.sft import check_trainable, read_dataset_info, write_export
 

@@ -20,7 +20,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from pertool.benchmarks.answer_key import PLATFORM_ARGUMENT, AnswerKey
+from pertool.answerers.answer_key import AnswerKey
+from pertool.kinds.native_calls import PLATFORM_ARGUMENT
 from pertool.models.base import Backend, BackendError, Completion, Request
 from pertool.models.registry import ModelOptions
 from pertool.parsing.render import render_ptbench

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pertool.benchmarks.answer_key import AnswerKey, gold_text, gold_tool_calls
+from pertool.answerers.answer_key import AnswerKey
+from pertool.kinds import kind_of
 from pertool.models.base import BackendError, Completion, Request
 from pertool.models.registry import ModelOptions
 from pertool.schema import Sample
@@ -28,8 +29,8 @@ class OracleBackend:
         if sample is None:
             raise BackendError("oracle: the request matches no sample of the benchmark")
         if request.tools:
-            return Completion(text="", tool_calls=gold_tool_calls(sample))
-        return Completion(text=gold_text(sample))
+            return Completion(text="", tool_calls=kind_of(sample).gold_tool_calls(sample))
+        return Completion(text=kind_of(sample).gold_text(sample))
 
     async def aclose(self) -> None:
         pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pertool.benchmarks.answer_key import AnswerKey
+from pertool.answerers.answer_key import AnswerKey
 from pertool.errors import SpecError
 from pertool.models.base import BackendError, Completion, Request
 from pertool.models.registry import ModelOptions

@@ -37,6 +37,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pertool.answerers.answer_key import AnswerKey
 from pertool.audit import (
     API_FIELD,
     FeatureSpace,
@@ -47,13 +48,15 @@ from pertool.audit import (
     learn_tree,
     value_key,
 )
-from pertool.benchmarks.answer_key import AnswerKey, toolspectrum_answer
 from pertool.errors import SpecError
+from pertool.kinds import kind_of
+from pertool.kinds.toolspectrum import KIND as TOOLSPECTRUM
 from pertool.models.base import BackendError, Completion, Request
 from pertool.models.baseline import words
 from pertool.models.registry import ModelOptions
 from pertool.models.rules_extract import _NONE, _ExtractorChoice, _properties
 from pertool.models.rules_policy import _policy_of, policy_violations
+from pertool.parsing.render import render_toolspectrum
 from pertool.schema import Call, Sample, Tool
 from pertool.values import accepts
 
@@ -76,10 +79,9 @@ class RulesBackend:
 
     def __init__(self, samples: Sequence[Sample], *, folds: int = FOLDS, seed: int = SEED,
                  train: Sequence[Sample] | None = None):  # fmt: skip
-        others = sorted({s.benchmark for s in samples if s.benchmark != "toolspectrum"})
-        if others or (train and any(s.benchmark != "toolspectrum" for s in train)):
-            named = ", ".join(others) or "this benchmark"
-            raise SpecError(f"baseline/rules is for ToolSpectrum, not {named}")
+        others = sorted({s.benchmark for s in [*samples, *(train or ())] if kind_of(s) is not TOOLSPECTRUM})
+        if others:  # its rules read app policies, personas and environments
+            raise SpecError(f"baseline/rules is for ToolSpectrum, not {', '.join(others)}")
         self.folds, self.seed = folds, seed
         self._key = AnswerKey(samples)
         self._train = list(train) if train is not None else None
@@ -119,12 +121,12 @@ class RulesBackend:
         rules = self.rules_for(sample)
         app, tool = rules.choose(sample)
         if tool is None or app is None:
-            return toolspectrum_answer(None, [], "no app fits the instruction")
+            return render_toolspectrum(None, [], "no app fits the instruction")
         call = rules.call(sample, tool)
         violated = policy_violations(_policy_of(sample, app), sample, call)
         if violated:
-            return toolspectrum_answer(None, [], f"refused: {app}'s policy forbids it ({violated[0]})")
-        return toolspectrum_answer(app, [call], "rules learned from other samples (baseline/rules)")
+            return render_toolspectrum(None, [], f"refused: {app}'s policy forbids it ({violated[0]})")
+        return render_toolspectrum(app, [call], "rules learned from other samples (baseline/rules)")
 
     async def complete(self, request: Request) -> Completion:
         sample = self._key.lookup(request.messages)
@@ -158,7 +160,7 @@ def create(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> Rules
         raise SpecError("baseline/rules learns from the benchmark's samples and was given none")
     train = None
     if options.train:  # learn from another benchmark instead of cross-fitting on this one
-        from pertool.benchmarks.registry import load_benchmark
+        from pertool.kinds import load_benchmark
 
         train = load_benchmark(options.train, options.data_dir)
     return RulesBackend(samples, train=train)

@@ -9,15 +9,16 @@ back. A function name must be a (dotted) identifier; anything that cannot be wri
 
 from __future__ import annotations
 
+import json
 import keyword
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pertool.schema import Call, GoldCall
 
-__all__ = ["render_ptbench", "render_value", "gold_as_calls", "writable_name"]
+__all__ = ["render_ptbench", "render_toolspectrum", "render_value", "gold_as_calls", "writable_name"]
 
 # Written bare only when the parser reads it back unchanged (it strips quotes, `*` and spaces).
 _BARE_PLATFORM = re.compile(r"[^\s:'\"{}\[\]`*]+\Z")
@@ -79,3 +80,11 @@ def render_value(value: Any) -> str:
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{render_value(k)}: {render_value(v)}" for k, v in value.items()) + "}"
     raise ValueError(f"cannot render a value of type {type(value).__name__}")
+
+
+def render_toolspectrum(app: str | None, calls: Sequence[Call], explanation: str = "") -> str:
+    """A ToolSpectrum answer object; `app` None (or no call) is a refusal."""
+    if app is None or not calls:
+        return json.dumps({"APP": None, "API": None, "params": None, "explanation": explanation})
+    return json.dumps({"APP": app, "API": calls[0].name, "params": calls[0].arguments,
+                       "explanation": explanation}, ensure_ascii=False)  # fmt: skip

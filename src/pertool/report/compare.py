@@ -262,9 +262,9 @@ def default_metric(kind: str) -> str:
 
 def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[RunScores]:
     """Re-score each run directory; refuses runs of different benchmarks or scoring modes."""
+    from pertool.kinds.score import score
     from pertool.runner.run import load_config, select_samples
     from pertool.runner.rundir import RunDir
-    from pertool.scoring.api import score
 
     if not paths:
         raise PertoolError("no run directories given")

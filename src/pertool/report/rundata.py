@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pertool.errors import DataError, PertoolError
 from pertool.fileio import read_json
+from pertool.kinds.score import score
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.parsing.render import render_value
 from pertool.parsing.toolspectrum import parse_toolspectrum
@@ -21,7 +22,6 @@ from pertool.runner.run import load_config, select_samples
 from pertool.runner.rundir import METRICS, RunDir
 from pertool.runner.task import Task
 from pertool.schema import Call, GoldCall, Prediction, Sample
-from pertool.scoring.api import score
 from pertool.scoring.bootstrap import bootstrap_intervals, bootstrap_totals
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.ptbench import match_calls

@@ -8,17 +8,18 @@ in the order the prompts lay them out, which groups them the same way at a fifti
 
     PTBench-shaped   system prompt: profile (same user, same text), platforms, tools; then query
     ToolSpectrum     template (one per subset), instruction, persona, environment; toolset last
+    PEToolBench      the setting's instruction (history, candidates); then the query
 
 The order changes no result: records are keyed by id and scores never depend on it.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from typing import Literal
 
+from pertool.kinds import kind_of
 from pertool.schema import Sample
 
 __all__ = ["ORDERS", "Order", "prefix_key", "send_order"]
@@ -41,22 +42,6 @@ def send_order(samples: Sequence[Sample], order: Order, seed: int = 0) -> list[S
 
 
 def prefix_key(sample: Sample) -> tuple[str, ...]:
-    """A sort key whose order follows the rendered prompt's, part by part."""
-    if sample.benchmark == "toolspectrum":
-        environment = sample.environment.model_dump(mode="json") if sample.environment else None
-        return (sample.benchmark, sample.split, sample.query, _json(sample.profile.basic_features),
-                _json(environment))  # fmt: skip
-    return (sample.benchmark, _user(sample), _json([p.name for p in sample.platforms]),
-            _json([t.name for t in sample.tools]), sample.query)  # fmt: skip
-
-
-def _user(sample: Sample) -> str:
-    """The profile's identity: its user id (one profile per user in a benchmark, under any
-    profile view), else the profile itself."""
-    if sample.user_id is not None:
-        return "id:" + sample.user_id
-    return "profile:" + _json(sample.profile.model_dump(mode="json"))
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    """A sort key whose order follows the rendered prompt's, part by part (the sample's kind
+    knows its prompt's layout)."""
+    return kind_of(sample).prefix_key(sample)

@@ -25,10 +25,11 @@ from typing import Any, Literal, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_serializer
 
 from pertool import __version__
-from pertool.benchmarks.registry import load_benchmark
 from pertool.benchmarks.views import ProfileView, apply_profile_view
 from pertool.errors import DataError, PertoolError
 from pertool.fileio import jsonl_dumps
+from pertool.kinds import kind_of_samples, load_benchmark
+from pertool.kinds.score import score
 from pertool.models.base import Backend, BackendError, Completion, ContextOverflow, Sampling
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.runner.cache import ResponseCache, cache_key
@@ -47,7 +48,6 @@ from pertool.runner.rundir import (
 )
 from pertool.runner.task import Task
 from pertool.schema import Sample
-from pertool.scoring.api import score
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import ScoreReport
 from pertool.urls import redact_url
@@ -149,9 +149,10 @@ def select_samples(config: EvalConfig) -> list[Sample]:
 
 async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = True) -> ScoreReport:
     samples = select_samples(config)
-    if config.tool_mode == "native" and any(s.benchmark == "toolspectrum" for s in samples):
-        raise PertoolError("--tool-mode native is for PTBench-shaped benchmarks; ToolSpectrum's "
-                           "answer is its JSON object (text mode)")  # fmt: skip
+    kind = kind_of_samples(samples)
+    if config.tool_mode not in kind.tool_modes:
+        raise PertoolError(f"--tool-mode {config.tool_mode} does not apply to {config.benchmark} "
+                           f"(answer modes: {', '.join(kind.tool_modes)})")  # fmt: skip
     finished = run.finished(repair=True)
     pending = send_order([s for s in samples if s.id not in finished], config.order, config.seed)
     backend = create_backend(config.model, config.model_options(), samples)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from pertool.benchmarks.quality import gold_quality
 from pertool.parsing.toolspectrum import parse_toolspectrum
 from pertool.schema import Prediction, Sample
 from pertool.scoring.bootstrap import bootstrap_totals
@@ -16,7 +17,7 @@ from pertool.scoring.toolspectrum import INDEX, final_level, metrics_from_totals
 __all__ = ["score_toolspectrum"]
 
 
-def score_toolspectrum(samples: Sequence[Sample], given: dict[str, str | Prediction | None],
+def score_toolspectrum(samples: Sequence[Sample], given: Mapping[str, str | Prediction | None],
                        *, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
     rows: dict[str, list[tuple[int, ...]]] = {}
     by_app: dict[str, list[tuple[int, ...]]] = {}
@@ -49,7 +50,7 @@ def score_toolspectrum(samples: Sequence[Sample], given: dict[str, str | Predict
     intervals = {s: {k: v for k, v in iv.items() if k in splits[s]} for s, iv in intervals.items()}
     apps = {app: _point(r, sorted({s for s in rows}))  for app, r in sorted(by_app.items())}
     report = ScoreReport(splits=splits, errors=errors, intervals=intervals, counts=counts, results=[])
-    report.extra = {"apps": apps}
+    report.extra = {"apps": apps, "quality": gold_quality(samples).to_json()}
     return report
 
 

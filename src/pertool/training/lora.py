@@ -127,7 +127,7 @@ def train_lora(base: str | Path, data: str, out: str | Path, *, config_file: str
                allow_test: bool = False, tool_mode: str = "text",
                show_progress: bool = True) -> dict[str, Any]:  # fmt: skip
     """Train a LoRA adapter on `data` for the model in `base`, write it to `out`; the training.json dict."""
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import load_benchmark
     from pertool.runner.limit import limit_samples
     from pertool.training.progress import TrainingProgress
     from pertool.training.sft import check_trainable

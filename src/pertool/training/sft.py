@@ -17,11 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pertool.benchmarks.answer_key import gold_text, gold_tool_calls
-from pertool.benchmarks.ptbench_prompts import chat_messages, native_messages, native_tools
-from pertool.benchmarks.toolspectrum_prompts import toolspectrum_messages
 from pertool.errors import DataError, PertoolError
 from pertool.fileio import atomic_write_text, jsonl_dumps, read_json
+from pertool.kinds import kind_of
 from pertool.schema import Sample
 
 __all__ = ["FORMATS", "TEST_SPLITS", "check_trainable", "sft_conversation", "to_format", "write_export"]
@@ -33,7 +31,7 @@ TEST_SPLITS = ("trained", "untrained", "test")  # what `builtin`, `ptbench`, ...
 
 def check_trainable(samples: Sequence[Sample], allow_test: bool) -> None:
     """Refuse test-split samples unless explicitly allowed (training on them leaks the test)."""
-    test = [s for s in samples if s.split in TEST_SPLITS or s.benchmark == "toolspectrum"]
+    test = [s for s in samples if kind_of(s).is_test(s)]
     if test and not allow_test:
         raise PertoolError(
             f"{len(test)} of {len(samples)} samples are from a test split ({test[0].id}, ...): "
@@ -47,15 +45,16 @@ Messages = list[dict[str, Any]]
 
 def sft_conversation(sample: Sample, tool_mode: str = "text") -> tuple[Messages, Messages]:
     """(messages ending with the gold assistant turn, tools or [])."""
-    if sample.benchmark == "toolspectrum":
-        return [*toolspectrum_messages(sample), {"role": "assistant", "content": gold_text(sample)}], []
-    if tool_mode == "native":
+    kind = kind_of(sample)
+    if tool_mode == "native" and "native" in kind.tool_modes:
+        prompt = kind.prompt(sample, "native")
         calls = [{"type": "function",
                   "function": {"name": c["name"], "arguments": json.loads(c["arguments"])}}
-                 for c in gold_tool_calls(sample)]  # fmt: skip
-        return [*native_messages(sample), {"role": "assistant", "content": "", "tool_calls": calls}], \
-            native_tools(sample)  # fmt: skip
-    return [*chat_messages(sample), {"role": "assistant", "content": gold_text(sample)}], []
+                 for c in kind.gold_tool_calls(sample)]  # fmt: skip
+        return [*prompt.messages, {"role": "assistant", "content": "", "tool_calls": calls}], \
+            list(prompt.tools)  # fmt: skip
+    answer = {"role": "assistant", "content": kind.gold_text(sample)}
+    return [*kind.prompt(sample, "text").messages, answer], []
 
 
 def to_format(messages: list[dict[str, Any]], tools: list[dict[str, Any]], fmt: Format) -> dict[str, Any]:

@@ -1,0 +1,219 @@
+"""What makes a benchmark a benchmark: the `BenchmarkKind` protocol and the registry of kinds.
+
+Everything that differs between benchmarks is a method or attribute of its kind: how its files
+load, the prompt a sample becomes in each answer mode, how an answer parses and scores, its gold
+answer, the titles of its metrics and its headline metric, the breakdowns and ablation conditions
+a report shows. Code outside the kind modules asks `kind_of(sample)` (or `kind_for_spec(spec)`)
+and never compares a benchmark's name, so a new benchmark is one new kind module plus one line
+in `_KIND_MODULES`.
+
+Kinds in pertool: `ptbench` (PTBench and every PTBench-shaped source: the built-in benchmark,
+`dataset:DIR`, `example`), `toolspectrum` and `petoolbench`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from pertool.errors import PertoolError, SpecError
+from pertool.schema import Prediction, Sample
+
+if TYPE_CHECKING:
+    from pertool.benchmarks.download import RemoteDataset
+    from pertool.scoring.results import ScoreReport
+
+__all__ = [
+    "BenchmarkKind",
+    "Prompt",
+    "SpecHelp",
+    "all_kinds",
+    "kind_for_spec",
+    "kind_named",
+    "kind_of",
+    "kind_of_samples",
+    "download_names",
+    "gold_text",
+    "load_benchmark",
+    "remote_dataset",
+    "spec_summary",
+]
+
+# Kind modules, each exposing `KIND`; imported on first use so that `pertool --help` stays fast.
+_KIND_MODULES = (
+    "pertool.kinds.ptbench",
+    "pertool.kinds.toolspectrum",
+)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A sample rendered for a model: chat messages, and `tools` for the native answer mode."""
+
+    messages: tuple[dict[str, Any], ...]
+    tools: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class SpecHelp:
+    """One spec form a kind loads, as `pertool --help` and error messages list it."""
+
+    spec: str
+    meaning: str
+
+
+@runtime_checkable
+class BenchmarkKind(Protocol):
+    """One family of benchmarks that share a sample shape, prompts, parsing and scoring."""
+
+    name: str  # the kind's own name ("ptbench", "toolspectrum", "petoolbench")
+    sample_benchmarks: frozenset[str]  # the `Sample.benchmark` values it owns
+    spec_names: tuple[str, ...]  # spec prefixes it loads ("ptbench", "example", "builtin", ...)
+    specs: tuple[SpecHelp, ...]  # the spec forms, for help and errors
+    download_names: tuple[str, ...]  # names `pertool data download` fetches for this kind
+    tool_modes: tuple[str, ...]  # answer modes: "text" always; "native" when tools= fits
+    chat_formats: bool  # whether raw-completion chat formats (--chat-format) apply
+    compat_modes: tuple[str, ...]  # --compat modes that reproduce a public script
+    metric_titles: Mapping[str, str]  # every metric it reports, in table order -> column title
+    metric_tables: tuple[Mapping[str, str], ...]  # how the terminal and reports lay them out
+    legend: tuple[tuple[str, str], ...]  # (columns, meaning) lines printed under the tables
+    error_titles: Mapping[str, str]  # the keys of `ScoreReport.errors`, in chart order -> title
+    category_titles: Mapping[str, str]  # a scored sample's error category -> title
+    headline: str  # the metric a leaderboard sorts by
+    ablation_conditions: tuple[str, ...]  # `pertool ablate` conditions, the first = nothing hidden
+
+    def load(self, name: str, arg: str, data_dir: str | Path | None) -> list[Sample]:
+        """Samples for the spec `name[:arg]` (`name` in `spec_names`)."""
+        ...
+
+    def remote(self, name: str) -> tuple[RemoteDataset, Path]:
+        """What `pertool data download NAME` fetches, and where it goes."""
+        ...
+
+    def prompt(self, sample: Sample, tool_mode: str) -> Prompt:
+        """The chat messages (and tools) for `sample` in an answer mode of `tool_modes`."""
+        ...
+
+    def raw_prompt(self, sample: Sample, chat_format: str) -> str:
+        """The whole prompt as one string for a completion backend (when `chat_formats`)."""
+        ...
+
+    def parse(self, output: str | None, sample: Sample) -> Prediction:
+        """A model's text answer as a `Prediction` (never raises, never evaluates the text)."""
+        ...
+
+    def native_prediction(self, sample: Sample, text: str, tool_calls: Any) -> tuple[Prediction, str]:
+        """A native-mode answer (its tool calls) as a prediction, and the text to store as the
+        answer's `output` (re-scoring that text gives the same prediction)."""
+        ...
+
+    def score(self, samples: Sequence[Sample], given: Mapping[str, str | Prediction | None], *,
+              compat: str | None, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
+        """Score answers (raw text or parsed) by sample id; a missing id is an empty answer."""
+        ...
+
+    def gold_text(self, sample: Sample) -> str:
+        """The gold answer in the benchmark's text answer format."""
+        ...
+
+    def gold_tool_calls(self, sample: Sample) -> list[dict[str, Any]]:
+        """The gold answer as native tool calls (`[{"name", "arguments": JSON text}]`)."""
+        ...
+
+    def is_test(self, sample: Sample) -> bool:
+        """Whether the sample belongs to a test split (training on it leaks the test)."""
+        ...
+
+    def prefix_key(self, sample: Sample) -> tuple[str, ...]:
+        """A sort key that follows the rendered prompt part by part (the prefix-cache order)."""
+        ...
+
+    def breakdowns(self) -> Mapping[str, Callable[[Sample], str | None]]:
+        """Report breakdowns: title -> the category of a sample (None: not in this breakdown)."""
+        ...
+
+    def ablation_samples(self, samples: Sequence[Sample], condition: str) -> list[Sample]:
+        """The samples as an ablation condition (one of `ablation_conditions`) shows them."""
+        ...
+
+
+_kinds: tuple[BenchmarkKind, ...] | None = None
+
+
+def all_kinds() -> tuple[BenchmarkKind, ...]:
+    global _kinds
+    if _kinds is None:
+        _kinds = tuple(import_module(m).KIND for m in _KIND_MODULES)
+    return _kinds
+
+
+def kind_named(name: str) -> BenchmarkKind:
+    for kind in all_kinds():
+        if kind.name == name:
+            return kind
+    raise PertoolError(f"unknown benchmark kind {name!r}; known: {', '.join(k.name for k in all_kinds())}")
+
+
+def kind_of(sample: Sample) -> BenchmarkKind:
+    """The kind that owns a sample; an unknown `benchmark` value is treated as PTBench-shaped
+    (every other kind marks its samples with its own value)."""
+    for kind in all_kinds():
+        if sample.benchmark in kind.sample_benchmarks:
+            return kind
+    return kind_named("ptbench")
+
+
+def gold_text(sample: Sample) -> str:
+    """The gold answer of any sample in its benchmark's text format."""
+    return kind_of(sample).gold_text(sample)
+
+
+def kind_of_samples(samples: Iterable[Sample]) -> BenchmarkKind:
+    """The one kind of a set of samples (PTBench for none); mixing kinds is refused."""
+    kinds: dict[str, tuple[BenchmarkKind, str]] = {}
+    for sample in samples:
+        kind = kind_of(sample)
+        kinds.setdefault(kind.name, (kind, sample.id))
+    if len(kinds) > 1:
+        shown = ", ".join(f"{name} ({sample_id}, ...)" for name, (_, sample_id) in kinds.items())
+        raise PertoolError(f"samples of different benchmark kinds cannot be scored together: {shown}")
+    if not kinds:
+        return kind_named("ptbench")
+    return next(iter(kinds.values()))[0]
+
+
+def kind_for_spec(spec: str) -> BenchmarkKind:
+    name = spec.partition(":")[0]
+    for kind in all_kinds():
+        if name in kind.spec_names:
+            return kind
+    raise SpecError(f"unknown benchmark spec {spec!r}; use {spec_summary()}")
+
+
+def spec_summary() -> str:
+    forms = [h.spec for kind in all_kinds() for h in kind.specs]
+    return ", ".join(forms[:-1]) + " or " + forms[-1]
+
+
+def load_benchmark(spec: str, data_dir: str | Path | None = None) -> list[Sample]:
+    """Samples of a benchmark spec (`pertool --help` lists the forms), loaded by the kind that
+    owns its prefix."""
+    name, _, arg = spec.partition(":")
+    return kind_for_spec(spec).load(name, arg, data_dir)
+
+
+def remote_dataset(name: str) -> tuple[RemoteDataset, Path]:
+    """What `pertool data download NAME` fetches and where it goes."""
+    for kind in all_kinds():
+        if name in kind.download_names:
+            return kind.remote(name)
+    known = [n for kind in all_kinds() for n in kind.download_names]
+    raise SpecError(f"no downloadable dataset {name!r}; known: {', '.join(known)}")
+
+
+def download_names() -> list[str]:
+    return [n for kind in all_kinds() for n in kind.download_names]
+

@@ -16,7 +16,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_benchmark": "pertool.benchmarks.registry",
+    "load_benchmark": "pertool.kinds",
     "score": "pertool.kinds.score",
     "parse_ptbench": "pertool.parsing.ptbench",
     "render_ptbench": "pertool.parsing.render",

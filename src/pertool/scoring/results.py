@@ -11,10 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pertool.schema import Prediction
+
 __all__ = [
     "ERROR_KEYS",
     "METRIC_KEYS",
     "SampleResult",
+    "ScoredSample",
     "ScoreReport",
     "aggregate",
     "overall_split",
@@ -70,6 +73,37 @@ class SampleResult:
         return {f: (list(v) if isinstance(v := getattr(self, f), tuple) else v) for f in self.__slots__}
 
 
+@dataclass(slots=True)
+class ScoredSample:
+    """What the scorer decided for one sample, whatever the benchmark: the run directory keeps
+    it (scores.jsonl) so that reports render the scorer's own decisions, never a re-parse.
+
+    `prediction` is the parse the scorer used (under a --compat mode, the public script's parse
+    as a `Prediction`); `outcomes` each metric's outcome for this sample (True/False, or a
+    fraction such as 2 of 3 parameters as 0.667; None where the metric does not apply);
+    `categories` the error categories it counts under (empty: correct); `counts` the kind's count
+    row, whose column sums over samples give every metric (`BenchmarkKind.metrics_from_counts`).
+    """
+
+    sample_id: str
+    split: str
+    prediction: Prediction | None
+    outcomes: dict[str, bool | float | None]
+    categories: tuple[str, ...] = ()
+    counts: tuple[float, ...] = ()
+    detail: str = ""  # the parse error, or a short reason, for reports
+
+    @property
+    def correct(self) -> bool:
+        return not self.categories
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.sample_id, "split": self.split,
+                "prediction": self.prediction.model_dump(mode="json") if self.prediction else None,
+                "outcomes": self.outcomes, "categories": list(self.categories), "counts": list(self.counts),
+                "detail": self.detail}  # fmt: skip
+
+
 @dataclass
 class ScoreReport:
     """Metrics per split plus `overall`, error counts, and bootstrap intervals."""
@@ -87,6 +121,8 @@ class ScoreReport:
     # Those of them whose prompt did not fit the model's context window (a part of no_answer).
     context_overflow: list[str] = field(default_factory=list)
     results: list[SampleResult] = field(default_factory=list)
+    # Per sample, what the scorer decided (every kind fills it; `results` is PTBench's detail).
+    scored: list[ScoredSample] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # benchmark-specific sections ("apps")
 
     @property

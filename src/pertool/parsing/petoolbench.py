@@ -24,7 +24,7 @@ from pertool.schema import Call, Prediction
 
 __all__ = ["parse_petoolbench", "MAX_CALLS"]
 
-_MAX_STARTS = 16  # `{` positions tried per text (prose may hold braces before the answer)
+_MAX_STARTS = 8  # `{` positions tried per text (prose may hold braces before the answer)
 MAX_CALLS = 8  # calls kept from one answer (the first is scored, the rest counted)
 
 
@@ -80,7 +80,7 @@ def _scan(text: str) -> list[Call]:
         tries += 1
         end = balanced_end(text, start)
         if end is None:
-            error = error if calls else ParseFailure("no complete {...} object in the output")
+            error = ParseFailure("no complete {...} object in the output")
             start = text.find("{", start + 1)
             continue
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -145,8 +146,9 @@ def _tool(raw: dict[str, Any], name: str, fail: Fail, where: str) -> Tool:
             expect(param, dict, fail, at)
             pname = expect(param.get("name"), str, fail, f"{at}.name")
             ptype = expect(param.get("type", "STRING"), str, fail, f"{at}.type")
-            prop = {"type": _JSON_TYPES.get(ptype.strip().upper(), "string"), "x-type": ptype,
-                    "description": expect(param.get("description", ""), str, fail, f"{at}.description")}  # fmt: skip
+            text = expect(param.get("description", ""), str, fail, f"{at}.description")
+            json_type = _JSON_TYPES.get(ptype.strip().upper(), "string")
+            prop = {"type": json_type, "x-type": ptype, "description": text}
             if "default" in param:
                 prop["default"] = param["default"]
             properties[pname] = prop
@@ -158,10 +160,17 @@ def _tool(raw: dict[str, Any], name: str, fail: Fail, where: str) -> Tool:
                     fail, where)  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
 class _Entry:
     """One validated entry, ready to become a sample in each setting."""
 
-    __slots__ = ("index", "query", "instructions", "tools", "gold", "provider", "extra")
+    index: int
+    query: str
+    instructions: dict[str, str]
+    tools: list[Tool]
+    gold: GoldCall
+    provider: str
+    extra: dict[str, Any]
 
     @classmethod
     def read(cls, raw: Any, index: int, path: Path, cache: _ToolCache) -> _Entry:
@@ -171,34 +180,31 @@ class _Entry:
             return DataError(file, message, index=index, field=field)
 
         expect(raw, dict, fail, "")
-        entry = cls()
-        entry.index = index
-        entry.query = expect(raw.get("query"), str, fail, "query")
-        entry.instructions = {s: expect(raw.get(f"instruction_{s}"), str, fail, f"instruction_{s}")
-                              for s in SETTINGS}  # fmt: skip
+        query = expect(raw.get("query"), str, fail, "query")
+        instructions = {s: expect(raw.get(f"instruction_{s}"), str, fail, f"instruction_{s}")
+                        for s in SETTINGS}  # fmt: skip
         text = expect(raw.get("apis_candidate"), str, fail, "apis_candidate")
         try:
             candidates = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise fail("apis_candidate", f"not a JSON-encoded list ({one_line(str(exc))})") from None
         expect(candidates, list, fail, "apis_candidate")
-        entry.tools = [cache.tool(c, fail, f"apis_candidate.{j}") for j, c in enumerate(candidates)]
+        tools = [cache.tool(c, fail, f"apis_candidate.{j}") for j, c in enumerate(candidates)]
         gold = expect(raw.get("api_call_ground_truth"), dict, fail, "api_call_ground_truth")
         name = expect(gold.get("tool_name"), str, fail, "api_call_ground_truth.tool_name")
         params = expect(gold.get("parameters"), dict, fail, "api_call_ground_truth.parameters")
-        entry.gold = GoldCall(name=name, arguments={k: [v] for k, v in params.items()})
         parts = tool_parts(name)
-        entry.provider = parts[1] if len(parts) == 3 else name
         metadata = {}
         for key, kind in _METADATA_TYPES.items():
             if key in raw:  # optional for hand-made files; checked when present
                 metadata[key] = expect(raw[key], kind, fail, key)
-        entry.extra = {
+        extra = {
             "entry_id": expect(raw.get("entry_id"), int, fail, "entry_id"),
             "history_length": expect(raw.get("history_length", 0), int, fail, "history_length"),
             "metadata": metadata,
         }
-        return entry
+        call = GoldCall(name=name, arguments={k: [v] for k, v in params.items()})
+        return cls(index, query, instructions, tools, call, parts[1] if len(parts) == 3 else name, extra)
 
     def sample(self, setting: str) -> Sample:
         return Sample(id=f"{setting}:{self.index}", benchmark=PETOOLBENCH, split=setting,

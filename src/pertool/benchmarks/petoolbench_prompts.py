@@ -25,7 +25,8 @@ _TOOLS_INTRO = "\nAvailable tools you can call with input parameters are listed 
 
 
 def messages(sample: Sample) -> list[dict[str, Any]]:
-    return [{"role": "system", "content": sample.extra["instruction"]}, {"role": "user", "content": sample.query}]
+    return [{"role": "system", "content": sample.extra["instruction"]},
+            {"role": "user", "content": sample.query}]  # fmt: skip
 
 
 def without_history(instruction: str, where: str = "") -> str:
@@ -36,6 +37,6 @@ def without_history(instruction: str, where: str = "") -> str:
     end = instruction.find("\n", start + len(HISTORY_INTRO)) if start >= 0 else -1
     if not instruction.startswith(TASK_WITH_HISTORY) or end < 0 or \
             not instruction.startswith("\n" + _TOOLS_INTRO, end):  # fmt: skip
-        raise PertoolError(f"{where or 'an instruction'} does not have the published template's shape "
-                           "(task sentence, history line, candidate list); no-history cannot be rendered")  # fmt: skip
+        raise PertoolError(f"{where or 'an instruction'} does not have the published template's shape (task "
+                           "sentence, history line, candidate list); cannot render it without history")
     return TASK_WITHOUT_HISTORY + instruction[end + 1 :]

@@ -66,8 +66,8 @@ class PEToolBenchKind:
     headline = "call_acc"
     ablation_conditions = CONDITIONS
     # The public script's generation settings, for `--compat petoolbench-public` (opt-in).
-    compat_sampling: Mapping[str, Mapping[str, float]] = {"petoolbench-public": {"temperature": 0.1,
-                                                                                 "max_tokens": 256}}
+    compat_sampling: Mapping[str, Mapping[str, float]] = {
+        "petoolbench-public": {"temperature": 0.1, "max_tokens": 256}}  # fmt: skip
 
     def load(self, name: str, arg: str, data_dir: str | Path | None) -> list[Sample]:
         from pertool.benchmarks.petoolbench import load_petoolbench
@@ -84,7 +84,8 @@ class PEToolBenchKind:
         from pertool.benchmarks.petoolbench_prompts import messages
 
         if tool_mode != "text":
-            raise SpecError("PEToolBench answers are text (one JSON object); --tool-mode native does not apply")
+            raise SpecError("PEToolBench answers are text (one JSON object); --tool-mode native does not "
+                            "apply")  # fmt: skip
         return Prompt(tuple(messages(sample)))
 
     def raw_prompt(self, sample: Sample, chat_format: str) -> str:
@@ -134,8 +135,11 @@ class PEToolBenchKind:
             raise ValueError(f"unknown PEToolBench condition {condition!r}; known: {', '.join(CONDITIONS)}")
         if condition == "history":
             return list(samples)
-        return [s.model_copy(update={"extra": {**s.extra, "instruction": without_history(s.extra["instruction"], s.id)}})
-                for s in samples]  # fmt: skip
+        out = []
+        for sample in samples:
+            instruction = without_history(sample.extra["instruction"], sample.id)
+            out.append(sample.model_copy(update={"extra": {**sample.extra, "instruction": instruction}}))
+        return out
 
 
 KIND = PEToolBenchKind()

@@ -24,15 +24,18 @@ from pertool.parsing.petoolbench import parse_petoolbench
 from pertool.schema import Call, Prediction, Sample
 from pertool.scoring.results import OVERALL, ScoredSample, ScoreReport
 
-__all__ = ["COLUMNS", "ERROR_KEYS", "METRIC_KEYS", "PUBLIC_PATTERN", "metrics_from_counts",
-           "params_match", "resolve_tool", "score_petoolbench", "values_match"]  # fmt: skip
+__all__ = ["COLUMNS", "ERROR_KEYS", "METRIC_KEYS", "PUBLIC_PATTERN", "metrics_from_counts", "params_match",
+           "resolve_tool", "score_petoolbench", "values_match"]  # fmt: skip
 
 COLUMNS = ("n", "format", "tool", "param", "call", "hallucinated")
 _COL = {c: i for i, c in enumerate(COLUMNS)}
 METRIC_KEYS = ("format", "tool_acc", "param_acc", "call_acc", "hallucinated", "param_given_tool")
-ERROR_KEYS = ("format", "hallucinated_tool", "wrong_provider", "wrong_function", "param_names", "param_values")
+ERROR_KEYS = ("format", "hallucinated_tool", "wrong_provider", "wrong_function", "param_names",
+              "param_values")  # fmt: skip
 # The public script's regular expression, character for character (`calculate_scores`).
 PUBLIC_PATTERN = re.compile(r'\{.*"tool_name":\s*".*?",\s*"parameters":\s*\{.*?\}\}')
+Outcomes = dict[str, "bool | float | None"]
+Intervals = dict[str, dict[str, "list[float] | None"]]
 _NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*\Z")
 
 
@@ -41,7 +44,7 @@ def score_petoolbench(samples: Sequence[Sample], given: Mapping[str, str | Predi
     public = compat == "petoolbench-public"
     scored = [(_score_public if public else _score_default)(s, given.get(s.id)) for s in samples]
     settings: dict[str, list[int]] = {}
-    for i, (sample, row) in enumerate(zip(samples, scored)):
+    for i, sample in enumerate(samples):
         settings.setdefault(sample.split, []).append(i)
     splits: dict[str, dict[str, float | None]] = {}
     errors: dict[str, dict[str, int]] = {}
@@ -67,8 +70,9 @@ def metrics_from_counts(totals: Any) -> dict[str, float | None]:
     def ratio(num: float, den: float) -> float | None:
         return num / den if den else None
 
-    return {"format": ratio(t[_COL["format"]], n), "tool_acc": ratio(tool, n), "param_acc": ratio(t[_COL["param"]], n),
-            "call_acc": ratio(t[_COL["call"]], n), "hallucinated": ratio(t[_COL["hallucinated"]], n),
+    return {"format": ratio(t[_COL["format"]], n), "tool_acc": ratio(tool, n),
+            "param_acc": ratio(t[_COL["param"]], n), "call_acc": ratio(t[_COL["call"]], n),
+            "hallucinated": ratio(t[_COL["hallucinated"]], n),
             "param_given_tool": ratio(t[_COL["call"]], tool)}  # fmt: skip
 
 
@@ -102,14 +106,14 @@ def _score_default(sample: Sample, given: str | Prediction | None) -> ScoredSamp
     gold = sample.gold_calls[0]
     gold_params = {k: v[0] for k, v in gold.arguments.items()}
     if not prediction.parsed or not prediction.calls:
-        outcomes = {"format": False, "tool_acc": False, "param_acc": False, "call_acc": False,
-                    "hallucinated": False, "param_given_tool": None}  # fmt: skip
+        outcomes: Outcomes = {"format": False, "tool_acc": False, "param_acc": False, "call_acc": False,
+                              "hallucinated": False, "param_given_tool": None}  # fmt: skip
         return ScoredSample(sample.id, sample.split, prediction, outcomes, ("format",), (1, 0, 0, 0, 0, 0),
                             prediction.parse_error or "no call")  # fmt: skip
     call = prediction.calls[0]
     resolved = resolve_tool(call.name, [t.name for t in sample.tools])
     tool = resolved == gold.name
-    param_ok, param_error = params_match(call.arguments, gold_params)
+    param_ok, param_error = params_match(call.arguments, gold_params)  # whatever the tool, as published
     categories: list[str] = []
     if resolved is None:
         categories.append("hallucinated_tool")
@@ -125,7 +129,8 @@ def _score_default(sample: Sample, given: str | Prediction | None) -> ScoredSamp
         notes.append(f"tool name resolved to {resolved!r}")
     if len(prediction.calls) > 1:
         notes.append(f"{len(prediction.calls) - 1} further call(s) ignored")
-    return ScoredSample(sample.id, sample.split, prediction, outcomes, tuple(categories), counts, "; ".join(notes))
+    return ScoredSample(sample.id, sample.split, prediction, outcomes, tuple(categories), counts,
+                        "; ".join(notes))  # fmt: skip
 
 
 def _key(name: str) -> tuple[str, ...]:
@@ -183,8 +188,8 @@ def values_match(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
     if _is_number(a) or _is_number(b):
-        x, y = _number(a), _number(b)
-        return x is not None and y is not None and abs(x - y) <= 1e-9 * max(1.0, abs(x), abs(y))
+        p, q = _number(a), _number(b)
+        return p is not None and q is not None and abs(p - q) <= 1e-9 * max(1.0, abs(p), abs(q))
     if isinstance(a, str) and isinstance(b, str):
         return a.strip() == b.strip()
     if isinstance(a, list) and isinstance(b, list):
@@ -255,16 +260,17 @@ def _score_public(sample: Sample, given: str | Prediction | None) -> ScoredSampl
     response, why = _public_parse(raw)
     if response is None:
         prediction = Prediction(sample_id=sample.id, raw_output=raw, parse_error=why)
-        outcomes = {"format": False, "tool_acc": False, "param_acc": False, "call_acc": False,
-                    "hallucinated": None, "param_given_tool": None}  # fmt: skip
-        return ScoredSample(sample.id, sample.split, prediction, outcomes, ("format",), (1, 0, 0, 0, 0, 0), why)
+        outcomes: Outcomes = {"format": False, "tool_acc": False, "param_acc": False, "call_acc": False,
+                              "hallucinated": None, "param_given_tool": None}  # fmt: skip
+        return ScoredSample(sample.id, sample.split, prediction, outcomes, ("format",), (1, 0, 0, 0, 0, 0),
+                            why)  # fmt: skip
     # The match guarantees both keys at the top level whenever json.loads succeeds; `.get`
     # guards anyway (the script would stop with a KeyError, not score).
     name, params = response.get("tool_name"), response.get("parameters")
     tool = bool(name == gold.name)
     param = bool(params == gold_params)
-    prediction = Prediction(sample_id=sample.id, raw_output=raw,
-                            calls=[Call(name=str(name), arguments=params if isinstance(params, dict) else {})])  # fmt: skip
+    shown = Call(name=str(name), arguments=params if isinstance(params, dict) else {})
+    prediction = Prediction(sample_id=sample.id, raw_output=raw, calls=[shown])
     categories: list[str] = []
     if not tool:
         candidates = [t.name for t in sample.tools]
@@ -301,7 +307,7 @@ def _public_parse(raw: str) -> tuple[dict[str, Any] | None, str]:
 
 
 def _intervals(samples: Sequence[Sample], scored: Sequence[ScoredSample], settings: Mapping[str, list[int]],
-               resamples: int, seed: int, public: bool) -> dict[str, dict[str, list[float] | None]]:  # fmt: skip
+               resamples: int, seed: int, public: bool) -> Intervals:
     """95% percentile-bootstrap intervals, drawing entries with replacement: each replicate
     weighs every entry by how often it was drawn, in every setting at once."""
     if resamples <= 0 or not samples:
@@ -334,9 +340,9 @@ def _entry_key(sample: Sample) -> str:
 def _metric_arrays(totals: np.ndarray) -> dict[str, np.ndarray]:
     c = {name: totals[:, i] for i, name in enumerate(COLUMNS)}
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {"format": c["format"] / c["n"], "tool_acc": c["tool"] / c["n"], "param_acc": c["param"] / c["n"],
-                "call_acc": c["call"] / c["n"], "hallucinated": c["hallucinated"] / c["n"],
-                "param_given_tool": c["call"] / c["tool"]}  # fmt: skip
+        return {"format": c["format"] / c["n"], "tool_acc": c["tool"] / c["n"],
+                "param_acc": c["param"] / c["n"], "call_acc": c["call"] / c["n"],
+                "hallucinated": c["hallucinated"] / c["n"], "param_given_tool": c["call"] / c["tool"]}
 
 
 def _percentiles(arrays: Mapping[str, np.ndarray], public: bool) -> dict[str, list[float] | None]:

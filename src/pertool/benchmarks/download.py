@@ -54,6 +54,9 @@ class RemoteDataset:
     verify: Callable[[Path], str]
     # Files a mirror may lack (reported, not fatal); every file fetched is still verified.
     optional: tuple[str, ...] = ()
+    # Files the verifier writes into the staging directory (e.g. extracted from a fetched
+    # archive); moved into place with the fetched ones.
+    produces: tuple[str, ...] = ()
 
 
 def download(dataset: RemoteDataset, dest: Path, source: str | None = None,
@@ -83,7 +86,7 @@ def download(dataset: RemoteDataset, dest: Path, source: str | None = None,
             summary = dataset.verify(staging)
         except PertoolError as exc:
             raise DownloadError(f"{dataset.name} from {origin} failed verification: {exc}") from None
-        for rel in dataset.files:
+        for rel in (*dataset.files, *dataset.produces):
             if rel in missing:
                 continue
             target = dest / rel

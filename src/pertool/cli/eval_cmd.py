@@ -59,9 +59,11 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
                    "string, e.g. --llamacpp-args=\"--n_ctx 4096\"")  # fmt: skip
     p.add_argument("--tool-mode", choices=["text", "native"], help="answer format (default text)")
     p.add_argument("--chat-format", help="send raw text in this chat format (qwen, llama3, ...)")
-    p.add_argument("--temperature", type=float, help="default 0 (0.1 with --compat ptbench-official)")
-    p.add_argument("--max-tokens", type=int, help="default 512 (128 with --compat ptbench-official)")
-    p.add_argument("--compat", choices=["ptbench-official"], help="the public scripts' settings and scoring")
+    p.add_argument("--temperature", type=float, help="default 0 (0.1 with --compat)")
+    p.add_argument("--max-tokens", type=int, help="default 512 (128 with --compat ptbench-official, 256 with "
+                   "--compat petoolbench-public)")
+    p.add_argument("--compat", choices=["ptbench-official", "petoolbench-public"],
+                   help="the public scripts' settings and scoring")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument("--timeout", type=float, help="longest silence from the server, seconds (default 120)")
     p.add_argument("--deadline", type=float, metavar="SECONDS",
@@ -197,7 +199,8 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                  "deadline_s": args.deadline, "max_response_mb": args.max_response_mb,
                  "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None}  # fmt: skip
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
-    sampling = OFFICIAL_SAMPLING if args.compat else {"temperature": 0.0, "max_tokens": 512}
+    sampling = _compat_sampling(args.compat, OFFICIAL_SAMPLING) if args.compat else {"temperature": 0.0,
+                                                                                    "max_tokens": 512}
     from pertool.cli.checks import read_prices
 
     prices = read_prices(args.prices) if args.prices else None
@@ -220,3 +223,14 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         first = exc.errors()[0]
         option = "--" + str(first["loc"][0]).replace("_", "-")
         raise PertoolError(f"{option}: {first['msg']}") from None
+
+
+def _compat_sampling(compat: str, default: dict) -> dict:
+    """A compat mode's generation settings, from the kind that declares them (else PTBench's)."""
+    from pertool.kinds import all_kinds
+
+    for kind in all_kinds():
+        declared = getattr(kind, "compat_sampling", {})
+        if compat in declared:
+            return dict(declared[compat])
+    return default

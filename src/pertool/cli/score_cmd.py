@@ -17,12 +17,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         ". With no arguments, scores the bundled example predictions on the bundled example."))
     p.add_argument("--benchmark", default="example",
                    help="benchmark spec: example (default), builtin, dataset:DIR, ptbench[:PATH], "
-                   "toolspectrum:SUBSET")
+                   "toolspectrum:SUBSET, petoolbench:SETTING")
     p.add_argument("--predictions", metavar="FILE",
                    help='JSONL lines {"id": "<split>:<index>", "output": "<model text>"}')
     p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory (data/, api/, prompts/)")
-    p.add_argument("--compat", choices=["ptbench-official"],
-                   help="reproduce the public PTBench scripts' numbers, defects included")
+    p.add_argument("--compat", choices=["ptbench-official", "petoolbench-public"],
+                   help="reproduce the public PTBench (ptbench-official) or PEToolBench (petoolbench-public) "
+                   "scripts' numbers, defects included")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--samples", action="store_true",
                    help="with --json, include the per-sample outcomes")

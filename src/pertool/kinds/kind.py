@@ -46,6 +46,7 @@ __all__ = [
 _KIND_MODULES = (
     "pertool.kinds.ptbench",
     "pertool.kinds.toolspectrum",
+    "pertool.kinds.petoolbench",
 )
 
 

@@ -332,7 +332,7 @@ def test_every_output_of_a_session_has_one_permission_rule(tmp_path: Path, umask
 
 
 def test_the_response_cache_is_created_like_any_file(tmp_path: Path, umask):
-    from pertool.runner.cache import ResponseCache
+    from pertool.modelcalls.cache import ResponseCache
 
     umask(0o002)
     cache = ResponseCache(tmp_path / "c" / "responses.sqlite3")

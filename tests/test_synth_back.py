@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from pertool.modelcalls.cache import ResponseCache
 from pertool.models.base import BackendError, Sampling
 from pertool.models.registry import ModelOptions, create_backend
-from pertool.runner.cache import ResponseCache
 from pertool.synth import scripted
 from pertool.synth.llm import SynthLLM
 from pertool.synth.pipeline import run_stages

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from pertool.modelcalls.cache import ResponseCache
 from pertool.models.base import Sampling
 from pertool.models.registry import ModelOptions, create_backend
-from pertool.runner.cache import ResponseCache
 from pertool.synth.llm import StageStats, SynthLLM, inputs_of
 from support.openai_stub import Reply, StubRequest, StubServer, chat
 

@@ -30,9 +30,9 @@ from pertool.errors import DataError, PertoolError
 from pertool.fileio import jsonl_dumps
 from pertool.kinds import kind_of_samples, load_benchmark
 from pertool.kinds.score import score
-from pertool.models.base import Backend, BackendError, Completion, ContextOverflow, Sampling
+from pertool.modelcalls import CachedCalls, Unusable, Usage, open_cache
+from pertool.models.base import BackendError, Completion, ContextOverflow, Sampling
 from pertool.models.registry import ModelOptions, create_backend
-from pertool.runner.cache import ResponseCache, cache_key
 from pertool.runner.limit import limit_samples
 from pertool.runner.order import Order, send_order
 from pertool.runner.progress import backend_retries, progress_bar
@@ -156,11 +156,12 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
     finished = run.finished(repair=True)
     pending = send_order([s for s in samples if s.id not in finished], config.order, config.seed)
     backend = create_backend(config.model, config.model_options(), samples)
-    cache = ResponseCache() if config.use_cache and getattr(backend, "cacheable", True) else None
+    cache = open_cache(backend, config.use_cache)
     try:
         with run.appender(PREDICTIONS) as out, run.appender(ERRORS, truncate=True) as errors, \
                 progress_bar(len(samples), len(samples) - len(pending), show_progress, backend) as advance:
-            worker = _Worker(backend, config.task(), cache, out, errors, finished, advance)
+            calls = CachedCalls(backend, cache)  # bounded by the worker's gate, rendering included
+            worker = _Worker(calls, config.task(), out, errors, finished, advance)
             await worker.run_all(pending, config.max_concurrency)
     finally:
         await backend.aclose()
@@ -171,9 +172,9 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
 
 
 class _Worker:
-    def __init__(self, backend: Backend, task: Task, cache: ResponseCache | None, out: Any,
-                 errors: Any, finished: dict[str, dict[str, Any]], advance: Any):  # fmt: skip
-        self.backend, self.task, self.cache = backend, task, cache
+    def __init__(self, calls: CachedCalls, task: Task, out: Any, errors: Any,
+                 finished: dict[str, dict[str, Any]], advance: Any):  # fmt: skip
+        self.calls, self.task = calls, task
         self.out, self.errors, self.finished, self.advance = out, errors, finished, advance
 
     async def run_all(self, samples: list[Sample], max_concurrency: int) -> None:
@@ -193,37 +194,16 @@ class _Worker:
             except Exception as exc:  # noqa: BLE001 - one sample's prompt must not stop the run
                 self._failed(sample, f"the prompt could not be built: {_describe(exc)}")
                 return
-            key = cache_key(self.backend.identity(), request) if self.cache else ""
-            completion = self._cached(key)
-            if completion is not None:
-                if self._record(sample, completion) is None:
-                    return
-                self.cache.delete(key)  # type: ignore[union-attr] # an answer no longer recordable
-            try:
-                completion = await self.backend.complete(request)
+            try:  # cached only once its record is written
+                await self.calls.complete(request, keep=lambda completion: self._record(sample, completion))
+            except Unusable as exc:
+                self._failed(sample, f"the answer could not be recorded: {exc.problem}")
             except ContextOverflow as exc:  # the model's answer is not known: no answer, counted apart
                 self._failed(sample, str(exc), {"kind": CONTEXT_OVERFLOW, **exc.details()})
-                return
             except BackendError as exc:
                 if exc.fatal:
                     raise
                 self._failed(sample, str(exc))
-                return
-            problem = self._record(sample, completion)
-            if problem is not None:
-                self._failed(sample, f"the answer could not be recorded: {problem}")
-                return
-            if self.cache:
-                self.cache.put(key, completion)
-
-    def _cached(self, key: str) -> Completion | None:
-        if not self.cache:
-            return None
-        try:
-            return self.cache.get(key)
-        except Exception:  # noqa: BLE001 - a damaged entry is a miss, asked again
-            self.cache.delete(key)
-            return None
 
     def _record(self, sample: Sample, completion: Completion) -> str | None:
         """Write the sample's record; None when written, else why it could not be."""
@@ -271,7 +251,8 @@ def finish(run: RunDir, config: EvalConfig, samples: list[Sample], finished: dic
     report = score(samples, outputs, compat=config.compat, resamples=config.resamples, seed=config.seed,
                    no_answer=set(errors), context_overflow=set(overflows))  # fmt: skip
     metrics = report.to_json()
-    metrics["usage"] = {**_usage(finished.values(), config.prices), "retries": retries}
+    usage = Usage.of_records(finished.values(), config.prices, retries=retries)
+    metrics["usage"] = usage.eval_json(priced=bool(config.prices))
     metrics["failed"] = sorted(set(errors) - set(overflows))
     metrics["context_overflow_ids"] = sorted(report.context_overflow)
     metrics["context_window"] = context_window or _reported_window(overflows.values())
@@ -285,20 +266,6 @@ def _reported_window(lines: Any) -> int | None:
     if len(windows) == 1 and isinstance(window := next(iter(windows)), int):
         return window
     return None
-
-
-def _usage(records: Any, prices: dict[str, float] | None) -> dict[str, Any]:
-    records = list(records)
-    usage: dict[str, Any] = {
-        "input_tokens": sum(int(r.get("input_tokens", 0)) for r in records),
-        "output_tokens": sum(int(r.get("output_tokens", 0)) for r in records),
-        "requests": sum(not r.get("cached") for r in records),
-        "cached": sum(bool(r.get("cached")) for r in records),
-    }
-    if prices:
-        usage["cost_usd"] = round(usage["input_tokens"] / 1e6 * prices.get("input", 0.0)
-                                  + usage["output_tokens"] / 1e6 * prices.get("output", 0.0), 6)  # fmt: skip
-    return usage
 
 
 def default_out_dir(model: str) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pertool.modelcalls import open_cache
 from pertool.models.base import Sampling
 from pertool.models.registry import ModelOptions, create_backend
-from pertool.runner.cache import ResponseCache
 from pertool.synth.llm import SynthLLM
 from pertool.synth.pipeline import STAGE_ORDER, Stage, run_stages
 from pertool.synth.records import SynthConfig
@@ -32,7 +32,7 @@ async def run_synthesis(out: Path, model: str, *, config: SynthConfig | None = N
     if config is None:
         config = directory.config()  # a pipeline started before: its own config
     backend = create_backend(model, options or ModelOptions())
-    cache = ResponseCache() if use_cache else None
+    cache = open_cache(backend, use_cache)
     sampling = Sampling(temperature=config.temperature, max_tokens=config.max_tokens)
     llm = SynthLLM(backend, cache, sampling, concurrency=concurrency, prices=prices)
     try:

@@ -1,11 +1,12 @@
-"""Structured LLM calls for the synthesis stages, through the runner's backends and cache.
+"""Structured LLM calls for the synthesis stages, through the backends and `CachedCalls`.
 
 `SynthLLM.ask(task, instructions, inputs, Output)` sends the instructions, the inputs as a JSON
 block, and the output's JSON schema (as `response_format` where the server supports it; a server
 that rejects it is asked again with the schema in the prompt only), validates the answer against
 the pydantic model, and on a mismatch asks again with the error (at most `attempts` times). Every
-answer goes through the response cache, so a re-run of a finished stage makes zero calls. Calls,
-tokens and cost are counted per stage.
+answer goes through the response cache (`pertool.modelcalls`, the path `pertool eval` takes too),
+so a re-run of a finished stage makes zero calls. Calls, tokens and cost are counted per stage,
+in the stage's `StageStats` (a `Usage` with the stage's accepted and rejected records).
 
 The task name (e.g. "tools.platforms") is also the schema's name: `pertool mock-server
 --scripted` answers by it.
@@ -13,17 +14,17 @@ The task name (e.g. "tools.platforms") is also the schema's name: `pertool mock-
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from pertool.modelcalls import CachedCalls, ResponseCache, Usage
 from pertool.models.base import Backend, BackendError, Completion, Request, Sampling
 from pertool.parsing.extract import answer_candidates, balanced_end
-from pertool.runner.cache import ResponseCache, cache_key
 
 __all__ = ["StageStats", "SynthLLM", "INPUT_MARKER", "inputs_of"]
 
@@ -32,30 +33,31 @@ INPUT_MARKER = "INPUT (JSON):"
 
 
 @dataclass
-class StageStats:
-    calls: int = 0  # requests that reached the model (cache hits are not calls)
-    cached: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
+class StageStats(Usage):
+    """A stage's counters: its model calls (`Usage`) and the records it accepted and rejected."""
+
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
-        return {"calls": self.calls, "cached": self.cached, "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens, "cost": round(self.cost, 6),
-                "accepted": self.accepted, "rejected": dict(sorted(self.rejected.items()))}  # fmt: skip
+        return {**self.stage_json(), "accepted": self.accepted,
+                "rejected": dict(sorted(self.rejected.items()))}  # fmt: skip
+
+    @classmethod
+    def resumed(cls, counts: Mapping[str, Any]) -> StageStats:
+        """The counters summary.json holds for a stage (checked on reading), to add to."""
+        stats = cls(accepted=counts.get("accepted", 0), rejected=Counter(counts.get("rejected", {})))
+        stats.resume_stage(counts)
+        return stats
 
 
 class SynthLLM:
     def __init__(self, backend: Backend, cache: ResponseCache | None, sampling: Sampling, *,
                  concurrency: int = 8, prices: dict[str, float] | None = None,
                  attempts: int = 3):  # fmt: skip
-        self.backend, self.cache, self.sampling = backend, cache, sampling
-        self.prices = prices or {}
-        self.attempts = attempts
+        self.sampling, self.attempts = sampling, attempts
+        self.calls = CachedCalls(backend, cache, prices=prices, concurrency=max(1, concurrency))
         self.schema_format = True  # turned off for good if the server rejects response_format
-        self._gate = asyncio.Semaphore(max(1, concurrency))
 
     async def ask(self, task: str, instructions: str, inputs: dict[str, Any], output: type[T],
                   stats: StageStats) -> T | None:  # fmt: skip
@@ -79,42 +81,24 @@ class SynthLLM:
         stats.rejected["invalid_output"] += 1
         return None
 
-    def _cached(self, key: str) -> Completion | None:
-        return self.cache.get(key) if self.cache else None
-
     async def _complete(self, task: str, schema: dict[str, Any], messages: list[dict[str, Any]],
                         stats: StageStats) -> Completion:  # fmt: skip
         fmt = {"type": "json_schema", "json_schema": {"name": task, "schema": schema}}
         request = Request(messages=tuple(messages), sampling=self.sampling,
                           response_format=fmt if self.schema_format else None)  # fmt: skip
-        key = cache_key(self.backend.identity(), request)
-        cached = self._cached(key)
-        if cached is None and self.schema_format:
+        if self.schema_format and not self.calls.in_cache(request):
             # An earlier run may have learnt that this server takes no schema: its answers are
             # cached under the schema-less request.
             plain = Request(messages=tuple(messages), sampling=self.sampling)
-            cached = self._cached(cache_key(self.backend.identity(), plain))
-            if cached is not None:
-                self.schema_format = False
-        if cached is not None:
-            stats.cached += 1
-            return cached
-        async with self._gate:
-            try:
-                completion = await self.backend.complete(request)
-            except BackendError as exc:
-                if not (self.schema_format and "response_format" in str(exc)):
-                    raise
-                self.schema_format = False  # the server does not take schemas: prompt only
-                return await self._complete(task, schema, messages, stats)
-        if self.cache:
-            self.cache.put(key, completion)
-        stats.calls += 1
-        stats.input_tokens += completion.input_tokens
-        stats.output_tokens += completion.output_tokens
-        stats.cost += (completion.input_tokens * self.prices.get("input", 0.0)
-                       + completion.output_tokens * self.prices.get("output", 0.0)) / 1e6  # fmt: skip
-        return completion
+            if self.calls.in_cache(plain):
+                self.schema_format, request = False, plain
+        try:
+            return await self.calls.complete(request, usage=stats)
+        except BackendError as exc:
+            if not (request.response_format is not None and "response_format" in str(exc)):
+                raise
+            self.schema_format = False  # the server does not take schemas: prompt only
+            return await self._complete(task, schema, messages, stats)
 
 
 def _json_text(text: str) -> str:

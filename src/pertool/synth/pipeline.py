@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,14 +71,6 @@ class StageContext:
         self._files.clear()
 
 
-def _resume_stats(summary: dict[str, Any]) -> StageStats:
-    stats = StageStats()
-    for name in ("calls", "cached", "input_tokens", "output_tokens", "cost", "accepted"):
-        setattr(stats, name, summary.get(name, 0))
-    stats.rejected = Counter(summary.get("rejected", {}))
-    return stats
-
-
 Stage = Callable[[StageContext], Awaitable[None]]
 
 
@@ -92,7 +83,8 @@ async def run_stages(directory: PipelineDir, config: SynthConfig, llm: SynthLLM,
         for name in STAGE_ORDER:
             if name not in stages or (only and name not in only) or directory.done(name):
                 continue
-            ctx = StageContext(directory, config, llm, name, _resume_stats(directory.summary().get(name, {})))
+            stats = StageStats.resumed(directory.summary().get(name, {}))
+            ctx = StageContext(directory, config, llm, name, stats)
             ctx.advance = add_bar(name)
             try:
                 await stages[name](ctx)

@@ -2,9 +2,10 @@
 
 Key = sha256 of the backend's identity (backend, model, base URL, adapter) and the whole
 request (messages or prompt, tools, sampling settings). Never the API key. Each answer is
-committed at once, so a killed run keeps what it paid for. The runner puts an answer here only
-after its record was written to the run directory, and deletes one that can no longer be
-recorded, so a bad answer is asked again rather than replayed into every resume.
+committed at once, so a killed run keeps what it paid for. Read and written through
+`CachedCalls` (cached_calls.py), which stores an answer only once its caller found it usable
+(the runner: once its record was written) and deletes one that no longer is, so a bad answer
+is asked again rather than replayed into every resume.
 """
 
 from __future__ import annotations

@@ -5,11 +5,17 @@ Each file is a JSON list of samples with `user_profile`, `platforms`, `tools`, `
 `profile_params`. Sample ids are `<split>:<index>`, the index 0-based within the split's file.
 Loading is all or nothing: the first malformed field raises a `DataError` naming the file, the
 sample index and the field.
+
+Loading is about as fast as decoding the JSON: the same tool, platform and profile records repeat
+across samples (every sample of a scenario offers the same tools), so each distinct record is
+validated once and the samples share its model (`_Validated`); the rest of a sample is checked
+here field by field, and the models are built without validating it again.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -54,10 +60,32 @@ def load_ptbench_file(file: Path, split: str) -> list[Sample]:
     records = read_json(file)
     if not isinstance(records, list):
         raise DataError(str(file), f"expected a JSON list of samples, got {type(records).__name__}")
-    return [_sample(record, str(file), split, i) for i, record in enumerate(records)]
+    validated = _Validated()
+    return [_sample(record, str(file), split, i, validated) for i, record in enumerate(records)]
 
 
-def _sample(record: Any, file: str, split: str, index: int) -> Sample:
+class _Validated:
+    """Models of the records seen so far, by content: a record equal to an earlier one gets the
+    earlier one's model (shared between samples; nothing in pertool changes a loaded model in
+    place, and the built-in generator shares them too). The key is `marshal.dumps` of the JSON
+    value: bytes that load back to exactly that value (types, key order and all), so equal keys
+    mean equal input and so an equal model; it costs a tenth of validating the record."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[type[BaseModel], bytes], Any] = {}
+
+    def __call__(self, model: type[BaseModel], value: Any, fail: Any, field: str) -> Any:
+        try:
+            key = (model, marshal.dumps(value))
+        except (ValueError, RecursionError):  # nested too deeply to marshal: validate it alone
+            return _validate(model, value, fail, field)
+        found = self._models.get(key)
+        if found is None:  # not seen yet; an invalid record raises here, at its first sample
+            found = self._models[key] = _validate(model, value, fail, field)
+        return found
+
+
+def _sample(record: Any, file: str, split: str, index: int, validated: _Validated) -> Sample:
     def fail(field: str, message: str) -> DataError:
         return DataError(file, message, index=index, field=field)
 
@@ -69,15 +97,17 @@ def _sample(record: Any, file: str, split: str, index: int) -> Sample:
     if not isinstance(record["query"], str):
         raise fail("query", "expected a string")
     lists = {key: _names(record[key], fail, key) for key in ("query_params", "profile_params")}
-    profile = _validate(Profile, record["user_profile"], fail, "user_profile")
-    platforms = [_validate(Platform, p, fail, f"platforms[{i}]")
+    profile = validated(Profile, record["user_profile"], fail, "user_profile")
+    platforms = [validated(Platform, p, fail, f"platforms[{i}]")
                  for i, p in enumerate(_list(record["platforms"], fail, "platforms"))]
-    tools = [_validate(Tool, t, fail, f"tools[{i}]")
+    tools = [validated(Tool, t, fail, f"tools[{i}]")
              for i, t in enumerate(_list(record["tools"], fail, "tools"))]
     platform, calls = _answer(record["answer"], fail, lists)
     extra = {k: v for k, v in record.items() if k not in _KNOWN}
     extra.update(lists)
-    return Sample(
+    # Every field is checked above (strings, validated models, lists of them, a JSON object's
+    # str keys), so the sample is built as is: validating it again would copy every list.
+    return Sample.model_construct(
         id=f"{split}:{index}", benchmark=BENCHMARK, split=split, user_id=_user_id(profile),
         query=record["query"], profile=profile, platforms=platforms, tools=tools,
         gold_platform=platform, gold_calls=calls, extra=extra,
@@ -123,7 +153,8 @@ def _answer(value: Any, fail: Any, lists: dict[str, list[str]]) -> tuple[str, li
             if not isinstance(accepted, list):
                 raise fail(f"answer[1][{i}].{name}.{param}",
                            f"expected a list of accepted values, got {json.dumps(accepted)[:60]}")
-        calls.append(GoldCall(name=name, arguments=args, sources=_sources(args, lists)))
+        # A JSON object's keys are strings and every value is a list, checked above.
+        calls.append(GoldCall.model_construct(name=name, arguments=args, sources=_sources(args, lists)))
     return platform, calls
 
 

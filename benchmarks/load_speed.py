@@ -8,7 +8,8 @@ repeating across samples as PTBench's do), each split's file holding them --copi
 (50: 54,150 samples, about 1 GB of JSON), and a predictions file with an answer for every
 sample (gold answers, wrong platforms, wrong arguments, unparsable text). Then times, in one run:
 
-    json.load      both data files, with Python's own decoder (the baseline)
+    json.load      both data files, with Python's own decoder (the baseline); also shown with
+                   the cyclic garbage collector paused, as pertool's loader decodes
     pertool score  --benchmark ptbench:DIR --predictions FILE as a user runs it: a subprocess,
                    start-up and imports included, default bootstrap intervals
     in process     load_benchmark, then read_predictions + score, to show where the time goes
@@ -21,6 +22,7 @@ CPU seconds, which another busy core does not inflate. Target (issue 13): at mos
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import resource
@@ -98,6 +100,14 @@ def timed(action: Callable[[], Any]) -> tuple[Any, float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def json_load_gc_paused(bench: Path) -> int:
+    gc.disable()
+    try:
+        return json_load(bench)
+    finally:
+        gc.enable()
+
+
 def json_load(bench: Path) -> int:
     count = 0
     for split in SPLITS:
@@ -151,6 +161,8 @@ def main() -> None:
         n, wall_json, cpu_json = timed(lambda: json_load(bench))
         print(f"set: {n} samples ({copies} copies), {size / 1e6:.0f} MB of JSON in {bench}")
         print(f"json.load:      {wall_json:7.2f} s wall  {cpu_json:7.2f} s CPU")
+        _, wall_paused, cpu_paused = timed(lambda: json_load_gc_paused(bench))
+        print(f"  GC paused:    {wall_paused:7.2f} s wall  {cpu_paused:7.2f} s CPU   (for comparison only)")
         wall, cpu, summary = pertool_score(bench, predictions)
         print(f"pertool score:  {wall:7.2f} s wall  {cpu:7.2f} s CPU   ({summary})")
         if not args.no_split:

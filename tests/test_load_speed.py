@@ -103,8 +103,8 @@ def test_an_invalid_record_repeated_is_named_at_its_first_sample(tmp_path):
     with pytest.raises(DataError) as err:
         load_ptbench(tmp_path)
     message = str(err.value)
-    assert "test_trained_user" in message and "2" in message and "tools[1].function.name" in message
-    assert "Field required" in message
+    assert message.endswith("test_trained_user/data.json, sample 2, field tools[1].function.name: "
+                            "Field required"), message
 
 
 def test_a_record_too_deep_to_key_is_validated_alone():

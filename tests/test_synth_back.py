@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from pertool.models.base import BackendError, Sampling
+from pertool.errors import BackendError
+from pertool.models.base import Sampling
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.runner.cache import ResponseCache
 from pertool.synth import scripted

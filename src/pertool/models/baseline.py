@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from pertool.answerers.answer_key import AnswerKey
+from pertool.errors import BackendError
 from pertool.kinds.native_calls import PLATFORM_ARGUMENT
-from pertool.models.base import Backend, BackendError, Completion, Request
+from pertool.models.base import Backend, Completion, Request
 from pertool.models.registry import ModelOptions
 from pertool.parsing.render import render_ptbench
 from pertool.schema import Call, HistoryRecord, Sample, Tool

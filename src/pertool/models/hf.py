@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pertool.errors import SpecError
-from pertool.models.base import BackendError, Completion, ContextOverflow, MissingDependency, Request
+from pertool.errors import BackendError, ContextOverflow, MissingDependency, SpecError
+from pertool.models.base import Completion, Request
 from pertool.models.wire import MalformedResponse, load_body
 
 try:

@@ -20,7 +20,8 @@ from importlib import import_module
 from importlib.util import find_spec
 from typing import Any
 
-from pertool.models.base import BackendError, Completion, MissingCredential, MissingDependency, Request
+from pertool.errors import BackendError, MissingCredential, MissingDependency
+from pertool.models.base import Completion, Request
 from pertool.models.context_refusal import context_overflow
 from pertool.models.openai_compat import RetryPolicy
 from pertool.models.registry import ModelOptions, check_base_url, deadline_s

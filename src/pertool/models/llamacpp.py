@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pertool.errors import SpecError
+from pertool.errors import ContextOverflow, MissingDependency, SpecError
 from pertool.models import bundled
-from pertool.models.base import Completion, ContextOverflow, MissingDependency, Request
+from pertool.models.base import Completion, Request
 from pertool.models.gguf_header import context_length, is_gguf
 from pertool.models.managed_server import ManagedServerBackend
 from pertool.models.registry import ModelOptions

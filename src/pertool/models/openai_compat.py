@@ -20,7 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from pertool.models.base import BackendError, Completion, Request
+from pertool.errors import BackendError
+from pertool.models.base import Completion, Request
 from pertool.models.context_refusal import context_refusal
 from pertool.models.registry import ModelOptions, deadline_s
 from pertool.models.wire import MalformedResponse, completion_from_body, load_body

@@ -26,8 +26,8 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit
 
-from pertool.errors import PertoolError, SpecError
-from pertool.models.base import Backend, MissingCredential
+from pertool.errors import MissingCredential, PertoolError, SpecError
+from pertool.models.base import Backend
 from pertool.schema import Sample
 from pertool.urls import host_of, is_loopback, redact_url
 

@@ -48,10 +48,10 @@ from pertool.audit import (
     learn_tree,
     value_key,
 )
-from pertool.errors import SpecError
+from pertool.errors import BackendError, SpecError
 from pertool.kinds import kind_of
 from pertool.kinds.toolspectrum import KIND as TOOLSPECTRUM
-from pertool.models.base import BackendError, Completion, Request
+from pertool.models.base import Completion, Request
 from pertool.models.baseline import words
 from pertool.models.registry import ModelOptions
 from pertool.models.rules_extract import _NONE, _ExtractorChoice, _properties

@@ -26,11 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from pertool import __version__
 from pertool.benchmarks.views import ProfileView, apply_profile_view
-from pertool.errors import DataError, PertoolError
+from pertool.errors import BackendError, ContextOverflow, DataError, PertoolError
 from pertool.fileio import jsonl_dumps
 from pertool.kinds import kind_of_samples, load_benchmark
 from pertool.kinds.score import score
-from pertool.models.base import Backend, BackendError, Completion, ContextOverflow, Sampling
+from pertool.models.base import Backend, Completion, Sampling
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.runner.cache import ResponseCache, cache_key
 from pertool.runner.limit import limit_samples

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pertool.models.base import Backend, BackendError, Completion, Request, Sampling
+from pertool.errors import BackendError
+from pertool.models.base import Backend, Completion, Request, Sampling
 from pertool.parsing.extract import answer_candidates, balanced_end
 from pertool.runner.cache import ResponseCache, cache_key
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+from pertool.versions import __version__
 
 _EXPORTS = {
     "load_benchmark": "pertool.kinds",

@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pertool import __version__
 from pertool.errors import MissingBundle, PertoolError
 from pertool.fileio import atomic_write_text, file_sha256, make_temp_dir, read_json, user_cache_dir
 from pertool.locking import FileLock
-from pertool.versions import installed_version
+from pertool.versions import __version__, installed_version
 
 __all__ = [
     "BUNDLED", "BundledModel", "MissingBundle", "checkpoint_identity", "find", "gguf_path", "is_prepared",

@@ -24,7 +24,6 @@ from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_serializer
 
-from pertool import __version__
 from pertool.benchmarks.views import ProfileView, apply_profile_view
 from pertool.errors import BackendError, ContextOverflow, DataError, PertoolError
 from pertool.fileio import jsonl_dumps
@@ -51,6 +50,7 @@ from pertool.schema import Sample
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import ScoreReport
 from pertool.urls import redact_url
+from pertool.versions import __version__
 
 __all__ = [
     "EvalConfig", "load_config", "run_eval", "select_samples", "with_legacy_defaults", "OFFICIAL_SAMPLING",

@@ -19,7 +19,6 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 if TYPE_CHECKING:
     from pertool.models.registry import ModelOptions
-    from pertool.schema import Sample
 
 __all__ = ["HFBackend", "create"]
 
@@ -279,7 +277,7 @@ def _tool_calls(text: str) -> list[dict[str, Any]]:
     return calls
 
 
-def create(rest: str, options: ModelOptions, samples: Sequence[Sample] = ()) -> HFBackend:
+def create(rest: str, options: ModelOptions) -> HFBackend:
     """Registry factory for `hf/<path>` or `hf/<bundled name>` (prepared on first use): uses
     `options.adapter` and `options.batch_size`."""
     from pertool.models import bundled

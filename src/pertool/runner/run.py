@@ -24,13 +24,14 @@ from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_serializer
 
+from pertool import answerers
 from pertool.benchmarks.views import ProfileView, apply_profile_view
 from pertool.errors import BackendError, ContextOverflow, DataError, PertoolError
 from pertool.fileio import jsonl_dumps
 from pertool.kinds import kind_of_samples, load_benchmark
 from pertool.kinds.score import score
 from pertool.models.base import Backend, Completion, Sampling
-from pertool.models.registry import ModelOptions, create_backend
+from pertool.models.registry import ModelOptions
 from pertool.runner.cache import ResponseCache, cache_key
 from pertool.runner.limit import limit_samples
 from pertool.runner.order import Order, send_order
@@ -155,7 +156,7 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
                            f"(answer modes: {', '.join(kind.tool_modes)})")  # fmt: skip
     finished = run.finished(repair=True)
     pending = send_order([s for s in samples if s.id not in finished], config.order, config.seed)
-    backend = create_backend(config.model, config.model_options(), samples)
+    backend = answerers.create_model(config.model, config.model_options(), samples)
     cache = ResponseCache() if config.use_cache and getattr(backend, "cacheable", True) else None
     try:
         with run.appender(PREDICTIONS) as out, run.appender(ERRORS, truncate=True) as errors, \

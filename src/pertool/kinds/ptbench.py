@@ -65,11 +65,11 @@ class PTBenchKind:
         from pertool.fileio import user_cache_dir
 
         if name in ("builtin", "builtin-mini") and arg in ("", "test", "train"):
-            from pertool.builtin.store import load_builtin
+            from pertool.benchmarks.builtin import load_builtin
 
             return load_builtin("train" if arg == "train" else "test", user_cache_dir(), name)
         if name == "dataset" and arg:
-            from pertool.builtin.store import load_dataset
+            from pertool.benchmarks.dataset import load_dataset
 
             return load_dataset(Path(arg), "test")
         if name == "example" and not arg:

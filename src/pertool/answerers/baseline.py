@@ -50,13 +50,13 @@ class BaselineBackend:
     cacheable = False  # answers come from the data itself: a cache could only go stale
 
     def __init__(self, baseline: str, samples: Sequence[Sample]):
-        self.kind = baseline  # the baseline's name (random, history), not a benchmark kind
+        self.baseline = baseline
         self.model = baseline
         self._key = AnswerKey(samples)
         self._answer = {kind: answer_function(kind, baseline) for kind in {kind_of(s) for s in samples}}
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "baseline", "model": self.kind}
+        return {"backend": "baseline", "model": self.baseline}
 
     async def complete(self, request: Request) -> Completion:
         sample = self._key.lookup(request.messages)

@@ -13,10 +13,11 @@ import argparse
 import asyncio
 from collections import Counter
 
+from pertool.answerers import create_model
 from pertool.benchmarks.views import PROFILE_VIEWS, apply_profile_view
 from pertool.builtin.generate import GeneratorSettings, generate
 from pertool.kinds.score import score
-from pertool.models.registry import ModelOptions, create_backend
+from pertool.models.registry import ModelOptions
 from pertool.runner.task import Task
 from pertool.schema import Sample
 from pertool.scoring.results import METRIC_KEYS
@@ -32,7 +33,7 @@ def naive_rules(samples: list[Sample]) -> dict[str, float]:
 
 
 async def outputs(model: str, samples: list[Sample]) -> dict[str, str]:
-    backend = create_backend(model, ModelOptions(), samples)
+    backend = create_model(model, ModelOptions(), samples)
     task = Task()
     completions = await asyncio.gather(*(backend.complete(task.request(s)) for s in samples))
     return {s.id: c.text for s, c in zip(samples, completions)}

@@ -12,8 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from pertool.benchmarks.builtin import write_dataset
+from pertool.benchmarks.dataset import load_dataset
 from pertool.builtin.generate import GeneratorSettings, generate
-from pertool.builtin.store import load_dataset, write_dataset
 
 
 def main() -> None:

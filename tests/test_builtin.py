@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from pertool.benchmarks.builtin import write_dataset
+from pertool.benchmarks.dataset import load_dataset
 from pertool.benchmarks.ptbench import load_ptbench
 from pertool.builtin.catalog import load_catalog
 from pertool.builtin.generate import GeneratorSettings, generate
 from pertool.builtin.rules import first_failure
-from pertool.builtin.store import load_dataset, write_dataset
 from support.cli import run_pertool
 
 SMALL = GeneratorSettings(seed=7, users=16, untrained_users=3, train=150, test_trained=150, test_untrained=300)

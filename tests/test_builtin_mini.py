@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from pertool.benchmarks.builtin import load_builtin, write_dataset
+from pertool.benchmarks.dataset import load_dataset
 from pertool.benchmarks.ptbench_prompts import chat_messages
 from pertool.builtin.catalog import load_catalog
 from pertool.builtin.generate import MINI, GeneratorSettings, generate
 from pertool.builtin.rules import first_failure
-from pertool.builtin.store import load_builtin, load_dataset, write_dataset
 from pertool.errors import DataError
 from pertool.kinds import load_benchmark
 from pertool.schema import Sample

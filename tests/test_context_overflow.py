@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from factory import record, write_split_dir
-from pertool.models.base import BackendError, ContextOverflow, Request, Sampling
+from pertool.errors import BackendError, ContextOverflow
+from pertool.models.base import Request, Sampling
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from support.cli import run_pertool
 from support.openai_stub import Reply, StubServer, chat

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pertool.errors import GGUFError
 from pertool.models.bundled import BUNDLED
-from pertool.models.gguf_header import GGUFError, context_length, is_gguf, read_metadata
+from pertool.models.gguf_header import context_length, is_gguf, read_metadata
 
 U32, U64, STRING, ARRAY = 4, 10, 8, 9
 

@@ -11,8 +11,11 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from pertool.errors import SpecError  # noqa: E402
-from pertool.models.base import Backend, BackendError, Completion, Request, Sampling  # noqa: E402
+from pertool.errors import (
+    BackendError,
+    SpecError,  # noqa: E402
+)
+from pertool.models.base import Backend, Completion, Request, Sampling  # noqa: E402
 from pertool.models.hf import _tool_calls  # noqa: E402
 from pertool.models.registry import ModelOptions, create_backend  # noqa: E402
 from pertool.training.tiny_model import build_tiny_adapter, build_tiny_model  # noqa: E402

@@ -150,7 +150,7 @@ def test_two_ablates_on_one_out_the_second_is_refused(slow_server: StubServer, t
 LOAD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from pertool.builtin.store import load_builtin
+    from pertool.benchmarks.builtin import load_builtin
     start = float(sys.argv[2])
     while time.time() < start:  # both processes begin together
         time.sleep(0.005)
@@ -175,8 +175,8 @@ def test_concurrent_first_use_of_the_builtin_cache(tmp_path: Path) -> None:
 
 
 def test_a_torn_cache_without_manifest_is_rebuilt(tmp_path: Path) -> None:
+    from pertool.benchmarks.builtin import load_builtin
     from pertool.builtin.generate import GENERATOR_VERSION
-    from pertool.builtin.store import load_builtin
 
     torn = tmp_path / f"builtin-v{GENERATOR_VERSION}-seed0"
     torn.mkdir(parents=True)

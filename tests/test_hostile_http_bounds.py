@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from factory import record, write_split_dir
-from pertool.models.base import BackendError, Completion
+from pertool.errors import BackendError
+from pertool.models.base import Completion
 from pertool.models.openai_compat import MB, OpenAICompatBackend, RetryPolicy
 from pertool.models.registry import ModelOptions, create_backend, deadline_s
 from pertool.testing.backends import HELLO, complete_once

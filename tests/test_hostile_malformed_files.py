@@ -8,9 +8,9 @@ import os
 import pytest
 
 from factory import record, write_split_dir
+from pertool.benchmarks.builtin import write_dataset
 from pertool.benchmarks.quality import gold_quality
 from pertool.builtin.generate import GeneratorSettings, generate
-from pertool.builtin.store import write_dataset
 from pertool.errors import DataError
 from pertool.kinds import load_benchmark
 from support.cli import run_pertool

@@ -13,9 +13,10 @@ import pytest
 
 from factory import record, write_split_dir
 from pertool.answerers.answer_key import AnswerKey
+from pertool.errors import BackendError
 from pertool.kinds import gold_text, load_benchmark
 from pertool.kinds.native_calls import MAX_ARGUMENT_DEPTH, native_answer
-from pertool.models.base import BackendError, Completion
+from pertool.models.base import Completion
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from pertool.models.registry import ModelOptions
 from pertool.parsing.ptbench import parse_ptbench

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from factory import record, write_split_dir
-from pertool.errors import PertoolError, SpecError
-from pertool.models.base import BackendError, Request
+from pertool.errors import BackendError, PertoolError, SpecError
+from pertool.models.base import Request
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.testing.backends import complete_once

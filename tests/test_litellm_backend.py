@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from pertool.models.base import BackendError, Completion, MissingCredential, MissingDependency, Request
+from pertool.errors import BackendError, MissingCredential, MissingDependency
+from pertool.models.base import Completion, Request
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.testing.backends import complete_once
 from support.openai_stub import Reply, StubRequest, StubServer, chat, tool_calls

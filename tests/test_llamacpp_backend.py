@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pertool.errors import PertoolError, SpecError
-from pertool.models.base import ContextOverflow, MissingDependency, Request, Sampling
+from pertool.errors import ContextOverflow, MissingDependency, PertoolError, SpecError
+from pertool.models.base import Request, Sampling
 from pertool.models.llamacpp import LlamaCppBackend
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.testing.processes import descendants, gone, jsonl_records, wait_for

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pertool.models.base import BackendError, Request
+from pertool.errors import BackendError
+from pertool.models.base import Request
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.testing.backends import complete_once
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pertool.errors import PertoolError
-from pertool.models.bundled import MARKER, BundledModel, MissingBundle, find, gguf_path, prepare
+from pertool.errors import MissingBundle, PertoolError
+from pertool.models.bundled import MARKER, BundledModel, find, gguf_path, prepare
 from support.cli import run_pertool
 
 INSTALL = "pip install 'pertool[models]'"

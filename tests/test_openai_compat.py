@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from pertool.models.base import BackendError, Request
+from pertool.errors import BackendError
+from pertool.models.base import Request
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy, _completion, _retry_after
 from support.openai_stub import Reply
 

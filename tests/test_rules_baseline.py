@@ -1,4 +1,4 @@
-"""`baseline/rules` (`pertool.models.rules_baseline`): on the ToolSpectrum directory the tests build,
+"""`baseline/rules` (`pertool.answerers.rules_baseline`): on the ToolSpectrum directory the tests build,
 and on the public ToolSpectrum data where it is there."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from pertool.answerers import create_model
+from pertool.answerers.rules_baseline import RulesBackend
+from pertool.answerers.rules_policy import parse_policy, policy_violations
 from pertool.benchmarks.toolspectrum import load_toolspectrum
 from pertool.errors import SpecError
 from pertool.kinds import load_benchmark
 from pertool.kinds.score import score
-from pertool.models.registry import ModelOptions, create_backend
-from pertool.models.rules_baseline import RulesBackend
-from pertool.models.rules_policy import parse_policy, policy_violations
+from pertool.models.registry import ModelOptions
 from pertool.parsing.toolspectrum import parse_toolspectrum
 from pertool.runner.task import Task
 from pertool.schema import Call, Sample
@@ -44,7 +45,7 @@ def environment(toolspectrum_dir: Path) -> list[Sample]:
 
 @pytest.fixture(scope="module")
 def env_answers(environment) -> dict[str, str]:
-    backend = create_backend("baseline/rules", ModelOptions(), environment)
+    backend = create_model("baseline/rules", ModelOptions(), environment)
     assert backend.identity()["model"] == "rules"
     return answers(backend, environment)
 
@@ -87,7 +88,7 @@ def _followed(samples: list[Sample], got: dict[str, str]) -> tuple[dict[str, int
 
 
 def test_a_sample_is_answered_by_rules_that_never_saw_it_nor_its_context(environment):
-    from pertool.audit import context_key
+    from pertool.learners import context_key
 
     backend = RulesBackend(environment)
     for sample in environment:
@@ -189,9 +190,9 @@ def test_policy_checks_read_the_persona_and_the_instruction(toolspectrum_dir):
 
 def test_is_for_toolspectrum_only():
     with pytest.raises(SpecError, match="ToolSpectrum"):
-        create_backend("baseline/rules", ModelOptions(), load_benchmark("example"))
+        create_model("baseline/rules", ModelOptions(), load_benchmark("example"))
     with pytest.raises(SpecError, match="baseline/rules"):
-        create_backend("baseline/nonsense", ModelOptions(), load_benchmark("example"))
+        create_model("baseline/nonsense", ModelOptions(), load_benchmark("example"))
 
 
 def test_train_spec_from_the_command_line(tmp_path, toolspectrum_dir):
@@ -220,7 +221,7 @@ def test_refuses_by_policy_on_the_persona_environment_subset(toolspectrum_dir):
 
 def test_public_environment_scores(public_toolspectrum):
     environment = load_toolspectrum("environment", public_toolspectrum)
-    got = answers(create_backend("baseline/rules", ModelOptions(), environment), environment)
+    got = answers(create_model("baseline/rules", ModelOptions(), environment), environment)
     metrics = score(environment, got, resamples=0).splits["environment"]
     assert metrics["format"] == 1.0
     assert metrics["op_param_f1"] >= 0.9  # measured 0.9125

@@ -215,11 +215,16 @@ def test_plugin_backend_through_entry_points(tmp_path, monkeypatch):
         "    def identity(self): return {'backend': 'echo', 'model': self.model}\n"
         "    async def complete(self, request): return Completion(text='echo:' + self.model)\n"
         "    async def aclose(self): pass\n"
-        "def create(rest, options, samples): return Echo(rest)\n"
+        "def create(rest, options): return Echo(rest)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     backend = create_backend("echo/hello", ModelOptions())
     assert asyncio.run(backend.complete(Request())).text == "echo:hello"
+    # the one resolver of model specs hands a backend prefix to its factory, without samples
+    from pertool.answerers import create_model, model_prefixes
+
+    assert asyncio.run(create_model("echo/again", ModelOptions(), []).complete(Request())).text == "echo:again"
+    assert "echo" in model_prefixes() and "oracle" in model_prefixes()
 
 
 def test_eval_with_a_local_transformers_model_and_adapter(tmp_path, env):

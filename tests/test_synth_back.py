@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from pertool.errors import BackendError
 from pertool.modelcalls.cache import ResponseCache
-from pertool.models.base import BackendError, Sampling
+from pertool.models.base import Sampling
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.synth import scripted
 from pertool.synth.llm import SynthLLM

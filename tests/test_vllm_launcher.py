@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pertool.models.base import BackendError, Request
+from pertool.errors import BackendError
+from pertool.models.base import Request
 from pertool.models.registry import ModelOptions, create_backend
 from pertool.models.vllm import VLLMBackend
 from pertool.testing.processes import alive, gone

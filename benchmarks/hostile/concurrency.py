@@ -190,7 +190,7 @@ def two_synths_on_one_out(work: Path) -> None:
 _LOAD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from pertool.builtin.store import load_builtin
+    from pertool.benchmarks.builtin import load_builtin
     start = float(sys.argv[2])
     while time.time() < start:
         time.sleep(0.005)

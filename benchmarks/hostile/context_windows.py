@@ -83,7 +83,7 @@ def _ask(status: int, body: Any) -> tuple[BaseException | None, int, float]:
 def _overflow_case(name: str, status: int, body: Any) -> None:
     @case(CASES, f"overflow-{name}")
     def run(work: Path) -> None:
-        from pertool.models.base import ContextOverflow
+        from pertool.errors import ContextOverflow
 
         raised, asked, seconds = _ask(status, body)
         assert isinstance(raised, ContextOverflow), f"not a context overflow: {raised!r}"
@@ -94,7 +94,7 @@ def _overflow_case(name: str, status: int, body: Any) -> None:
 def _other_case(name: str, status: int, body: Any) -> None:
     @case(CASES, f"not-overflow-{name}")
     def run(work: Path) -> None:
-        from pertool.models.base import BackendError, ContextOverflow
+        from pertool.errors import BackendError, ContextOverflow
 
         raised, _, seconds = _ask(status, body)
         assert isinstance(raised, BackendError) and not isinstance(raised, ContextOverflow), repr(raised)

@@ -14,7 +14,8 @@ import tracemalloc
 from pathlib import Path
 
 from hostile import Case, case, pertool
-from pertool.models.base import BackendError, Completion
+from pertool.errors import BackendError
+from pertool.models.base import Completion
 from pertool.models.openai_compat import MB, OpenAICompatBackend, RetryPolicy
 from pertool.testing.backends import HELLO, complete_once
 from pertool.testing.openai_stub import Reply, StubServer, chat

@@ -137,8 +137,8 @@ def ptbench_record() -> dict[str, Any]:
 
 
 def dataset_dir(work: Path) -> Path:
+    from pertool.benchmarks.builtin import write_dataset
     from pertool.builtin.generate import GeneratorSettings, generate
-    from pertool.builtin.store import write_dataset
 
     root = work / "dataset"
     settings = GeneratorSettings(users=3, untrained_users=1, train=2, test_trained=2, test_untrained=2)

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from hostile import Case, case, pertool
+from pertool.errors import BackendError
 from pertool.kinds import load_benchmark
-from pertool.models.base import BackendError, Completion
+from pertool.models.base import Completion
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.runner.task import Task

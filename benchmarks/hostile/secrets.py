@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from hostile import Case, assert_one_line_error, case, pertool
-from pertool.models.base import BackendError, Request
+from pertool.errors import BackendError
+from pertool.models.base import Request
 from pertool.models.openai_compat import OpenAICompatBackend, RetryPolicy
 from pertool.testing.backends import complete_once
 from pertool.testing.openai_stub import Reply, StubServer, chat

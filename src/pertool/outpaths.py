@@ -24,9 +24,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from pertool import __version__
 from pertool.errors import DataError, PertoolError
 from pertool.fileio import atomic_write_text, file_sha256, read_json, read_text, user_cache_dir
+from pertool.versions import __version__
 
 __all__ = ["MARKER", "OutDir", "check_out_dir", "check_out_file", "record_written"]
 

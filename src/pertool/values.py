@@ -23,7 +23,7 @@ from typing import Any
 
 from pertool.matching import max_matching
 
-__all__ = ["accepts", "values_equal", "normalize_text"]
+__all__ = ["accepts", "values_equal", "normalize_text", "not_finite"]
 
 _NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*\Z")
 _WS = re.compile(r"\s+")
@@ -96,3 +96,17 @@ def _multiset_equal(a: list[Any], b: list[Any]) -> bool:
         return False
     edges = [[j for j, y in enumerate(b) if values_equal(x, y)] for x in a]
     return None not in max_matching(edges, len(b))
+
+
+def not_finite(value: Any, depth: int = 0) -> bool:
+    """Whether a value holds NaN or an infinity (at any depth up to 50)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if depth > 50:
+        return False
+    children: Iterable[Any] = ()
+    if isinstance(value, dict):
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    return any(not_finite(v, depth + 1) for v in children)

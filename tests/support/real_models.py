@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from pertool.models.bundled import MissingBundle, find, gguf_path, prepare, prepared_dir
+from pertool.errors import MissingBundle
+from pertool.models.bundled import find, gguf_path, prepare, prepared_dir
 
 __all__ = ["MODELS_DIR", "SMOLLM2", "models_env", "require_packages", "smollm2_checkpoint", "smollm2_gguf"]
 

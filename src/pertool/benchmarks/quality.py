@@ -11,15 +11,14 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pertool.schema import Sample
-from pertool.values import normalize_text
+from pertool.values import normalize_text, not_finite
 
-__all__ = ["GoldQuality", "gold_quality", "not_finite", "quality_warning"]
+__all__ = ["GoldQuality", "gold_quality", "quality_warning"]
 
 
 @dataclass
@@ -56,20 +55,6 @@ def gold_quality(samples: Sequence[Sample]) -> GoldQuality:
                 elif any(not_finite(value) for value in accepted):
                     report.not_finite.append(f"{sample.id}: {call.name}.{param}")
     return report
-
-
-def not_finite(value: Any, depth: int = 0) -> bool:
-    """Whether a value holds NaN or an infinity (at any depth up to 50)."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if depth > 50:
-        return False
-    children: Iterable[Any] = ()
-    if isinstance(value, dict):
-        children = value.values()
-    elif isinstance(value, list):
-        children = value
-    return any(not_finite(v, depth + 1) for v in children)
 
 
 def quality_warning(report_json: dict[str, Any]) -> str | None:

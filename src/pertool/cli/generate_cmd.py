@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from pertool.benchmarks.builtin import BUILTINS, write_dataset
     from pertool.builtin.generate import generate
-    from pertool.builtin.store import BUILTINS, write_dataset
     from pertool.cli.checks import check_range
     from pertool.outpaths import check_out_dir
 

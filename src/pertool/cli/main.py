@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pertool import __version__
 from pertool.cli import (
     ablate_cmd,
     audit_cmd,
@@ -24,6 +23,7 @@ from pertool.cli import (
     synth_cmd,
     train_cmd,
 )
+from pertool.versions import __version__
 
 __all__ = ["main", "build_parser"]
 

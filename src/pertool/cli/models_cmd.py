@@ -34,7 +34,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def describe() -> list[dict[str, Any]]:
     """One entry per bundled model, as `models list --json` prints it."""
-    from pertool.models.bundled import BUNDLED, MissingBundle, gguf_path, is_prepared, prepared_dir
+    from pertool.errors import MissingBundle
+    from pertool.models.bundled import BUNDLED, gguf_path, is_prepared, prepared_dir
 
     entries = []
     for model in BUNDLED.values():

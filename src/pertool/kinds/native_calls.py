@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any
 
-from pertool.models.openai_compat import parse_arguments
+from pertool.models.wire import parse_arguments
 from pertool.parsing.ptbench import parse_ptbench
 from pertool.parsing.render import gold_as_calls, render_ptbench, writable_name
 from pertool.schema import Call, Prediction, Sample

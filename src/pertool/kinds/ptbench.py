@@ -36,10 +36,10 @@ def _scenario_or_platform(sample: Sample) -> str | None:
 
 
 class PTBenchKind:
-    name = "ptbench"
-    sample_benchmarks = frozenset({"ptbench", "builtin"})
-    spec_names = ("builtin", "builtin-mini", "dataset", "example", "ptbench")
-    specs = (
+    name: str = "ptbench"
+    sample_benchmarks: frozenset[str] = frozenset({"ptbench", "builtin"})
+    spec_names: tuple[str, ...] = ("builtin", "builtin-mini", "dataset", "example", "ptbench")
+    specs: tuple[SpecHelp, ...] = (
         SpecHelp("builtin", "the built-in benchmark's test split (builtin:train its train split)"),
         SpecHelp("builtin-mini", "the compact CPU setting (builtin-mini:train, builtin-mini:test)"),
         SpecHelp("dataset:DIR", "the test split of a dataset written by `pertool generate`"),
@@ -47,17 +47,17 @@ class PTBenchKind:
         SpecHelp("ptbench", "the copy fetched by `pertool data download ptbench`"),
         SpecHelp("ptbench:PATH", "a PTBench data.json, or a directory with the split directories"),
     )
-    download_names = ("ptbench",)
-    tool_modes = ("text", "native")
-    chat_formats = True
-    compat_modes = ("ptbench-official",)
+    download_names: tuple[str, ...] = ("ptbench",)
+    tool_modes: tuple[str, ...] = ("text", "native")
+    chat_formats: bool = True
+    compat_modes: tuple[str, ...] = ("ptbench-official",)
     metric_titles: Mapping[str, str] = METRIC_TITLES
     metric_tables: tuple[Mapping[str, str], ...] = (METRIC_TITLES,)
     legend: tuple[tuple[str, str], ...] = ()
     error_titles: Mapping[str, str] = ERROR_TITLES
     category_titles: Mapping[str, str] = ERROR_TITLES
-    headline = "overall"
-    ablation_conditions = ("all", "no-basic", "no-history", "none")
+    headline: str = "overall"
+    ablation_conditions: tuple[str, ...] = ("all", "no-basic", "no-history", "none")
 
     def load(self, name: str, arg: str, data_dir: str | Path | None) -> list[Sample]:
         from pertool.benchmarks.ptbench import load_ptbench
@@ -65,11 +65,11 @@ class PTBenchKind:
         from pertool.fileio import user_cache_dir
 
         if name in ("builtin", "builtin-mini") and arg in ("", "test", "train"):
-            from pertool.builtin.store import load_builtin
+            from pertool.benchmarks.builtin import load_builtin
 
             return load_builtin("train" if arg == "train" else "test", user_cache_dir(), name)
         if name == "dataset" and arg:
-            from pertool.builtin.store import load_dataset
+            from pertool.benchmarks.dataset import load_dataset
 
             return load_dataset(Path(arg), "test")
         if name == "example" and not arg:

@@ -52,22 +52,24 @@ def _app(sample: Sample) -> str | None:
 
 
 class ToolSpectrumKind:
-    name = "toolspectrum"
-    sample_benchmarks = frozenset({"toolspectrum"})
-    spec_names = ("toolspectrum",)
-    specs = (SpecHelp("toolspectrum:SUBSET", "persona, environment, persona_environment or all, from "
-                      "--data-dir, $PERTOOL_DATA_DIR or `pertool data download toolspectrum`"),)  # fmt: skip
-    download_names = ("toolspectrum",)
-    tool_modes = ("text",)  # the answer is its JSON object (with a refusal as null)
-    chat_formats = False  # its templates are one user message
+    name: str = "toolspectrum"
+    sample_benchmarks: frozenset[str] = frozenset({"toolspectrum"})
+    spec_names: tuple[str, ...] = ("toolspectrum",)
+    specs: tuple[SpecHelp, ...] = (
+        SpecHelp("toolspectrum:SUBSET", "persona, environment, persona_environment or all, from "
+                 "--data-dir, $PERTOOL_DATA_DIR or `pertool data download toolspectrum`"),
+    )  # fmt: skip
+    download_names: tuple[str, ...] = ("toolspectrum",)
+    tool_modes: tuple[str, ...] = ("text",)  # the answer is its JSON object (with a refusal as null)
+    chat_formats: bool = False  # its templates are one user message
     compat_modes: tuple[str, ...] = ()
     metric_titles: Mapping[str, str] = {k: v for table in METRIC_TABLES for k, v in table.items()}
     metric_tables: tuple[Mapping[str, str], ...] = METRIC_TABLES
-    legend = LEGEND
+    legend: tuple[tuple[str, str], ...] = LEGEND
     error_titles: Mapping[str, str] = ERROR_TITLES
     category_titles: Mapping[str, str] = CATEGORY_TITLES
-    headline = "accuracy"
-    ablation_conditions = tuple(_CONDITION_VIEWS)
+    headline: str = "accuracy"
+    ablation_conditions: tuple[str, ...] = tuple(_CONDITION_VIEWS)
 
     def load(self, name: str, arg: str, data_dir: str | Path | None) -> list[Sample]:
         from pertool.benchmarks.toolspectrum import load_toolspectrum

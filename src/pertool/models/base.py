@@ -5,10 +5,8 @@ a `Completion` (text, tool calls, token usage, latency). It knows nothing of ben
 runner renders prompts and parses answers. Backends are async so that remote ones can overlap
 many requests; local ones run their work in a thread.
 
-    BackendError             a request failed; `retryable` says whether trying again may help
-    ContextOverflow          the prompt with its max_tokens does not fit the model's context window
-    MissingDependency        an optional extra is not installed (names the pip command)
-    MissingCredential        an API key variable is not set (names the variable)
+Its errors (BackendError, ContextOverflow, MissingDependency, MissingCredential) are in
+`pertool.errors`, with the rest of the tree.
 """
 
 from __future__ import annotations
@@ -16,18 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from pertool.errors import PertoolError
-
-__all__ = [
-    "Backend",
-    "BackendError",
-    "Completion",
-    "ContextOverflow",
-    "MissingCredential",
-    "MissingDependency",
-    "Request",
-    "Sampling",
-]
+__all__ = ["Backend", "Completion", "Request", "Sampling"]
 
 
 @dataclass(frozen=True)
@@ -93,46 +80,3 @@ class Backend(Protocol):
     async def complete(self, request: Request) -> Completion: ...
 
     async def aclose(self) -> None: ...
-
-
-class BackendError(PertoolError):
-    """A request failed. The backend retries when `retryable`; the runner stops when `fatal`."""
-
-    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None,
-                 fatal: bool = False):  # fmt: skip
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.fatal = fatal  # no other request can succeed either (bad key): stop the run
-
-
-class ContextOverflow(BackendError):
-    """The prompt and its `max_tokens` do not fit the model's context window: the per-sample
-    category `context_overflow`. Never retried by a backend (the same request cannot fit the
-    next time); the numbers are set when the backend or the server's refusal gives them."""
-
-    kind = "context_overflow"
-
-    def __init__(self, message: str, *, prompt_tokens: int | None = None, max_tokens: int | None = None,
-                 window: int | None = None):  # fmt: skip
-        super().__init__(message)
-        self.prompt_tokens = prompt_tokens
-        self.max_tokens = max_tokens
-        self.window = window
-
-    def details(self) -> dict[str, int]:
-        """The known numbers, for errors.jsonl: prompt_tokens, max_tokens, context_window."""
-        known = {"prompt_tokens": self.prompt_tokens, "max_tokens": self.max_tokens,
-                 "context_window": self.window}  # fmt: skip
-        return {k: v for k, v in known.items() if v is not None}
-
-
-class MissingDependency(PertoolError):
-    def __init__(self, what: str, extra: str):
-        super().__init__(f"{what} needs the optional extra `{extra}`: pip install 'pertool[{extra}]'")
-
-
-class MissingCredential(PertoolError):
-    def __init__(self, variable: str, model: str):
-        super().__init__(f"{model} needs an API key: set the environment variable {variable} "
-                         f"(export {variable}=...)")  # fmt: skip

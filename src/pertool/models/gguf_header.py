@@ -14,7 +14,7 @@ import struct
 from pathlib import Path
 from typing import IO, Any
 
-from pertool.errors import PertoolError
+from pertool.errors import GGUFError
 
 __all__ = ["MAGIC", "GGUFError", "context_length", "is_gguf", "read_metadata"]
 
@@ -25,10 +25,6 @@ MAX_DEPTH = 4  # arrays of arrays of ...
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
             12: "<d"}  # fmt: skip
 _STRING, _ARRAY = 8, 9
-
-
-class GGUFError(PertoolError):
-    """A file is not a GGUF model, or its header cannot be read."""
 
 
 def is_gguf(path: Path) -> bool:

@@ -19,13 +19,12 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pertool.errors import SpecError
-from pertool.models.base import BackendError, Completion, ContextOverflow, MissingDependency, Request
+from pertool.errors import BackendError, ContextOverflow, MissingDependency, SpecError
+from pertool.models.base import Completion, Request
 from pertool.models.wire import MalformedResponse, load_body
 
 try:
@@ -36,7 +35,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 if TYPE_CHECKING:
     from pertool.models.registry import ModelOptions
-    from pertool.schema import Sample
 
 __all__ = ["HFBackend", "create"]
 
@@ -279,7 +277,7 @@ def _tool_calls(text: str) -> list[dict[str, Any]]:
     return calls
 
 
-def create(rest: str, options: ModelOptions, samples: Sequence[Sample] = ()) -> HFBackend:
+def create(rest: str, options: ModelOptions) -> HFBackend:
     """Registry factory for `hf/<path>` or `hf/<bundled name>` (prepared on first use): uses
     `options.adapter` and `options.batch_size`."""
     from pertool.models import bundled

@@ -15,17 +15,16 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
 from importlib import import_module
 from importlib.util import find_spec
 from typing import Any
 
-from pertool.models.base import BackendError, Completion, MissingCredential, MissingDependency, Request
+from pertool.errors import BackendError, MissingCredential, MissingDependency
+from pertool.models.base import Completion, Request
 from pertool.models.context_refusal import context_overflow
 from pertool.models.openai_compat import RetryPolicy
 from pertool.models.registry import ModelOptions, check_base_url, deadline_s
 from pertool.models.wire import MalformedResponse, completion_from_body
-from pertool.schema import Sample
 from pertool.urls import is_loopback, redact_url, scrub, url_secrets
 
 __all__ = ["LiteLLMBackend", "create"]
@@ -194,6 +193,6 @@ def _short(message: str, fallback: str) -> str:
     return first if len(first) <= 300 else first[:297] + "..."
 
 
-def create(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> LiteLLMBackend:
+def create(rest: str, options: ModelOptions) -> LiteLLMBackend:
     _litellm()  # a missing extra is reported when the run is set up, not at the first request
     return LiteLLMBackend(rest, options)

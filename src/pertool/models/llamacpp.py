@@ -28,13 +28,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pertool.errors import SpecError
+from pertool.errors import ContextOverflow, MissingDependency, SpecError
 from pertool.models import bundled
-from pertool.models.base import Completion, ContextOverflow, MissingDependency, Request
+from pertool.models.base import Completion, Request
 from pertool.models.gguf_header import context_length, is_gguf
 from pertool.models.managed_server import ManagedServerBackend
 from pertool.models.registry import ModelOptions
-from pertool.schema import Sample
 
 __all__ = ["LlamaCppBackend", "create"]
 
@@ -106,7 +105,7 @@ class LlamaCppBackend(ManagedServerBackend):
                 "or set PERTOOL_LLAMACPP_EXECUTABLE")  # fmt: skip
 
 
-def create(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> LlamaCppBackend:
+def create(rest: str, options: ModelOptions) -> LlamaCppBackend:
     if options.adapter:
         raise SpecError(f"llamacpp/{rest} takes no --adapter; give a GGUF LoRA adapter to the server "
                         "with --llamacpp-args \"--lora_path FILE\"")  # fmt: skip

@@ -34,7 +34,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from pertool.models.base import BackendError, Completion, Request
+from pertool.errors import BackendError
+from pertool.models.base import Completion, Request
 from pertool.models.openai_compat import OpenAICompatBackend
 from pertool.models.registry import ModelOptions
 from pertool.models.wire import MalformedResponse, load_body

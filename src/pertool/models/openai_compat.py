@@ -20,7 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from pertool.models.base import BackendError, Completion, Request
+from pertool.errors import BackendError
+from pertool.models.base import Completion, Request
 from pertool.models.context_refusal import context_refusal
 from pertool.models.registry import ModelOptions, deadline_s
 from pertool.models.wire import MalformedResponse, completion_from_body, load_body
@@ -223,26 +224,6 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def parse_arguments(arguments: Any) -> dict[str, Any]:
-    """Tool-call arguments arrive as a JSON string (OpenAI) or an object (some servers). Raises
-    ValueError for anything else, for JSON that is not an object, and for NaN, Infinity or
-    nesting too deep to load."""
-    if isinstance(arguments, dict):
-        return arguments
-    if arguments is None or arguments == "":
-        return {}
-    if not isinstance(arguments, str):
-        raise ValueError(f"arguments are a {type(arguments).__name__}, not a JSON string")
-    try:
-        value = load_body(arguments)
-    except MalformedResponse as exc:
-        message = str(exc).replace("body nests", "arguments nest").replace("body is", "arguments are")
-        raise ValueError(message) from None
-    if not isinstance(value, dict):
-        raise ValueError(f"arguments are a JSON {type(value).__name__}, not an object")
-    return value
 
 
 _completion = completion_from_body  # the name older tests and plugins import

@@ -8,27 +8,27 @@
     vllm/<path>                    a managed `vllm serve`, optional --adapter
     llamacpp/<name or path.gguf>   a managed llama.cpp server (llama-cpp-python, extra `llamacpp`)
                                    for a bundled model name or a GGUF file
-    oracle                         answers the gold (sanity checks)
-    baseline/random|history        non-LLM baselines
-    replay/<predictions.jsonl>     answers from an earlier run's predictions
+
+Backends are LLMs only: a factory never sees the benchmark's samples. The answerers that read
+samples (`oracle`, `replay/`, `baseline/`) are `pertool.answerers`; `pertool.answerers.create_model`
+resolves every model spec, answerer or backend, in one place.
 
 Third-party backends register a factory under the entry-point group `pertool.backends`; the
-entry-point name is the spec prefix. A factory is called as `factory(rest, options, samples)`.
+entry-point name is the spec prefix. A factory is called as `factory(rest, options)`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit
 
-from pertool.errors import PertoolError, SpecError
-from pertool.models.base import Backend, MissingCredential
-from pertool.schema import Sample
+from pertool.errors import MissingCredential, PertoolError, SpecError
+from pertool.models.base import Backend
 from pertool.urls import host_of, is_loopback, redact_url
 
 __all__ = ["ModelOptions", "check_base_url", "create_backend", "deadline_s", "known_prefixes"]
@@ -56,10 +56,10 @@ class ModelOptions:
     data_dir: str | None = None  # where that spec's data lives (ToolSpectrum)
 
 
-Factory = Callable[[str, ModelOptions, Sequence[Sample]], Backend]
+Factory = Callable[[str, ModelOptions], Backend]
 
 
-def _openai(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> Backend:
+def _openai(rest: str, options: ModelOptions) -> Backend:
     variable = options.api_key_env or "OPENAI_API_KEY"
     key = os.environ.get(variable)
     if not key:
@@ -69,7 +69,7 @@ def _openai(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> Back
     return _openai_backend(rest, options.base_url or OPENAI_URL, key, "openai", options)
 
 
-def _openai_compatible(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> Backend:
+def _openai_compatible(rest: str, options: ModelOptions) -> Backend:
     if not options.base_url:
         raise SpecError(f"openai-compatible/{rest} needs --base-url, e.g. http://127.0.0.1:8000/v1")
     check_base_url(options.base_url)
@@ -105,8 +105,8 @@ def check_base_url(url: str) -> None:
 def _lazy(module: str, attribute: str) -> Factory:
     """A factory imported only when its prefix is used (heavy or optional dependencies)."""
 
-    def factory(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> Backend:
-        return getattr(import_module(module), attribute)(rest, options, samples)  # type: ignore[no-any-return]
+    def factory(rest: str, options: ModelOptions) -> Backend:
+        return getattr(import_module(module), attribute)(rest, options)  # type: ignore[no-any-return]
 
     return factory
 
@@ -118,9 +118,6 @@ BUILTIN: dict[str, Factory] = {
     "hf": _lazy("pertool.models.hf", "create"),
     "vllm": _lazy("pertool.models.vllm", "create"),
     "llamacpp": _lazy("pertool.models.llamacpp", "create"),
-    "oracle": _lazy("pertool.models.oracle", "create"),
-    "baseline": _lazy("pertool.models.baseline", "create"),
-    "replay": _lazy("pertool.models.replay", "create"),
 }
 
 
@@ -132,16 +129,17 @@ def known_prefixes() -> list[str]:
     return [*BUILTIN, *(p for p in _plugins() if p not in BUILTIN)]
 
 
-def create_backend(spec: str, options: ModelOptions, samples: Sequence[Sample] = ()) -> Backend:
+def create_backend(spec: str, options: ModelOptions) -> Backend:
+    """The LLM backend for a spec (`pertool.answerers.create_model` for any model spec)."""
     prefix, _, rest = spec.partition("/")
     factory: Factory | None = BUILTIN.get(prefix)
     if factory is None and prefix in (plugins := _plugins()):
         factory = plugins[prefix].load()
     if factory is None:
         raise SpecError(f"unknown model spec {spec!r}; prefixes: {', '.join(known_prefixes())}")
-    if not rest and prefix not in ("oracle",):
+    if not rest:
         raise SpecError(f"model spec {spec!r} needs a model after '{prefix}/'")
     try:
-        return factory(rest, options, samples)
+        return factory(rest, options)
     except ValueError as exc:  # an option value the backend cannot use: one line, not a traceback
         raise PertoolError(f"model {spec!r}: {exc}") from None

@@ -21,7 +21,6 @@ from typing import Any
 
 from pertool.models.managed_server import ManagedServerBackend
 from pertool.models.registry import ModelOptions
-from pertool.schema import Sample
 
 __all__ = ["VLLMBackend", "create"]
 
@@ -61,7 +60,7 @@ class VLLMBackend(ManagedServerBackend):
         return "is vLLM installed? pip install vllm, or set PERTOOL_VLLM_EXECUTABLE"
 
 
-def create(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> VLLMBackend:
+def create(rest: str, options: ModelOptions) -> VLLMBackend:
     executable = shlex.split(os.environ.get("PERTOOL_VLLM_EXECUTABLE") or "vllm")
     timeout = float(os.environ.get("PERTOOL_VLLM_READY_TIMEOUT_S") or 600)
     return VLLMBackend(rest, options, executable=executable, ready_timeout_s=timeout)

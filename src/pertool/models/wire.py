@@ -28,7 +28,7 @@ from typing import Any
 from pertool.models.base import Completion
 
 __all__ = ["MAX_TOKEN_COUNT", "MalformedResponse", "completion_from_body", "load_body", "message_text",
-           "token_count"]  # fmt: skip
+           "parse_arguments", "token_count"]  # fmt: skip
 
 MAX_TOKEN_COUNT = 10**9  # no request uses a billion tokens; a larger count is a broken server
 
@@ -150,3 +150,23 @@ def _kind(value: Any) -> str:
 def _short(exc: Exception) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def parse_arguments(arguments: Any) -> dict[str, Any]:
+    """Tool-call arguments arrive as a JSON string (OpenAI) or an object (some servers). Raises
+    ValueError for anything else, for JSON that is not an object, and for NaN, Infinity or
+    nesting too deep to load."""
+    if isinstance(arguments, dict):
+        return arguments
+    if arguments is None or arguments == "":
+        return {}
+    if not isinstance(arguments, str):
+        raise ValueError(f"arguments are a {type(arguments).__name__}, not a JSON string")
+    try:
+        value = load_body(arguments)
+    except MalformedResponse as exc:
+        message = str(exc).replace("body nests", "arguments nest").replace("body is", "arguments are")
+        raise ValueError(message) from None
+    if not isinstance(value, dict):
+        raise ValueError(f"arguments are a JSON {type(value).__name__}, not an object")
+    return value

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pertool.schema import Call, GoldCall
+from pertool.values import not_finite
 
 __all__ = ["render_ptbench", "render_toolspectrum", "render_value", "gold_as_calls", "writable_name"]
 
@@ -35,8 +36,6 @@ def gold_as_calls(gold: Iterable[GoldCall]) -> list[Call]:
     """The first accepted value of every gold argument, as calls. NaN and infinities cannot be
     written, so an argument that accepts nothing else is left out (no answer can match it; the
     loader's quality report lists it)."""
-    from pertool.benchmarks.quality import not_finite
-
     calls = []
     for g in gold:
         firsts = {k: next((x for x in v if not not_finite(x)), _NONE) for k, v in g.arguments.items()}

@@ -20,12 +20,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pertool import __version__
 from pertool.fileio import atomic_write_bytes
 from pertool.report.charts import donut, grouped_bars, stacked_bars
 from pertool.report.rundata import RunData, SampleView, load_run
 from pertool.report.terminal import METRIC_TITLES, TOOLSPECTRUM_LEGEND, TOOLSPECTRUM_TABLES
 from pertool.scoring.results import OVERALL, ScoreReport
+from pertool.versions import __version__
 
 __all__ = ["build_report", "json_for_script", "render_report", "write_report"]
 

@@ -24,15 +24,15 @@ from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_serializer
 
-from pertool import __version__
+from pertool import answerers
 from pertool.benchmarks.views import ProfileView, apply_profile_view
-from pertool.errors import DataError, PertoolError
+from pertool.errors import BackendError, ContextOverflow, DataError, PertoolError
 from pertool.fileio import jsonl_dumps
 from pertool.kinds import kind_of_samples, load_benchmark
 from pertool.kinds.score import score
 from pertool.modelcalls import CachedCalls, Unusable, Usage, open_cache
-from pertool.models.base import BackendError, Completion, ContextOverflow, Sampling
-from pertool.models.registry import ModelOptions, create_backend
+from pertool.models.base import Completion, Sampling
+from pertool.models.registry import ModelOptions
 from pertool.runner.limit import limit_samples
 from pertool.runner.order import Order, send_order
 from pertool.runner.progress import backend_retries, progress_bar
@@ -51,6 +51,7 @@ from pertool.schema import Sample
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import ScoreReport
 from pertool.urls import redact_url
+from pertool.versions import __version__
 
 __all__ = [
     "EvalConfig", "load_config", "run_eval", "select_samples", "with_legacy_defaults", "OFFICIAL_SAMPLING",
@@ -155,7 +156,7 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
                            f"(answer modes: {', '.join(kind.tool_modes)})")  # fmt: skip
     finished = run.finished(repair=True)
     pending = send_order([s for s in samples if s.id not in finished], config.order, config.seed)
-    backend = create_backend(config.model, config.model_options(), samples)
+    backend = answerers.create_model(config.model, config.model_options(), samples)
     cache = open_cache(backend, config.use_cache)
     try:
         with run.appender(PREDICTIONS) as out, run.appender(ERRORS, truncate=True) as errors, \

@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from pertool.errors import BackendError
 from pertool.modelcalls import CachedCalls, ResponseCache, Usage
-from pertool.models.base import Backend, BackendError, Completion, Request, Sampling
+from pertool.models.base import Backend, Completion, Request, Sampling
 from pertool.parsing.extract import answer_candidates, balanced_end
 
 __all__ = ["StageStats", "SynthLLM", "INPUT_MARKER", "inputs_of"]

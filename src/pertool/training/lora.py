@@ -31,9 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pertool.errors import DataError, PertoolError
+from pertool.errors import DataError, MissingDependency, PertoolError
 from pertool.fileio import atomic_write_text, iter_jsonl, json_value, read_config, read_json
-from pertool.models.base import MissingDependency
 from pertool.versions import installed_version
 
 if TYPE_CHECKING:

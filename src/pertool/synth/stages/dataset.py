@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from pertool.builtin.store import write_samples
+from pertool.benchmarks.dataset import write_samples
 from pertool.schema import Environment, GoldCall, HistoryRecord, Platform, Profile, Sample, Tool
 from pertool.synth.pipeline import StageContext
 from pertool.synth.records import (

@@ -1,82 +1,105 @@
-"""Non-LLM baselines, usable on any PTBench-shaped benchmark.
+"""Non-LLM baselines.
 
-    baseline/random    a random platform, a random API, required parameters guessed at random
-    baseline/history   platform: the one the user used most for similar requests (history
-                       records sharing words with the query, else the whole scenario's history);
-                       API: the most similar name and description; parameters: profile fields
-                       matched by name, enum values and numbers found in the query
+    baseline/random    every kind: a random platform, a random tool, its required parameters
+                       guessed at random (enum values, small numbers, profile strings)
+    baseline/history   PTBench-shaped samples: platform: the one the user used most for similar
+                       requests (history records sharing words with the query, else the whole
+                       scenario's history); API: the most similar name and description;
+                       parameters: profile fields matched by name, enum values and numbers
+                       found in the query
+    baseline/rules     ToolSpectrum: rules induced from the other samples (`rules_baseline.py`)
 
 Like `oracle`, a baseline reads the structured sample its prompt was rendered from (profile
-views included), not the prompt text. It answers in text or native mode, as asked.
+views included), not the prompt text. A baseline picks a platform and calls; the sample's kind
+writes them as its answer (its `gold_text`, or `gold_tool_calls` in native mode, of the sample
+with that answer as its gold), so a baseline holds no answer format of its own.
+
+Which baselines serve which kind is `PER_KIND` (kind object -> name -> answer function); a new
+kind adds one entry. `random` serves every kind without an entry of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pertool.answerers.answer_key import AnswerKey
-from pertool.kinds.native_calls import PLATFORM_ARGUMENT
-from pertool.models.base import Backend, BackendError, Completion, Request
+from pertool.errors import BackendError, SpecError
+from pertool.kinds import BenchmarkKind, kind_of
+from pertool.kinds.ptbench import KIND as PTBENCH
+from pertool.learners import words
+from pertool.models.base import Backend, Completion, Request
 from pertool.models.registry import ModelOptions
-from pertool.parsing.render import render_ptbench
-from pertool.schema import Call, HistoryRecord, Sample, Tool
+from pertool.schema import Call, GoldCall, HistoryRecord, Sample, Tool
 
-__all__ = ["BaselineBackend", "create", "words"]
+__all__ = ["PER_KIND", "Answer", "BaselineBackend", "create", "random_answer"]
 
-_WORD = re.compile(r"[a-z0-9]+")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# What a baseline answers for one sample: the platform and the calls.
+Answer = tuple[str | None, list[Call]]
+AnswerFunction = Callable[[Sample], Answer]
+
 _NUMBER = re.compile(r"(?<![\w.:-])-?\d+(?:\.\d+)?(?![\w:-])")
-_STOP = frozenset("a an the for to of and or in on at by my me i it is be with from as this that "
-                  "please can you would like want need some get".split())  # fmt: skip
-
-
-def words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(_CAMEL.sub(" ", text).lower()) if w not in _STOP}
 
 
 class BaselineBackend:
     name = "baseline"
     cacheable = False  # answers come from the data itself: a cache could only go stale
 
-    def __init__(self, kind: str, samples: Sequence[Sample]):
-        self.kind = kind
-        self.model = kind
+    def __init__(self, baseline: str, samples: Sequence[Sample]):
+        self.baseline = baseline
+        self.model = baseline
         self._key = AnswerKey(samples)
+        self._answer = {kind: answer_function(kind, baseline) for kind in {kind_of(s) for s in samples}}
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "baseline", "model": self.kind}
+        return {"backend": "baseline", "model": self.baseline}
 
     async def complete(self, request: Request) -> Completion:
         sample = self._key.lookup(request.messages)
         if sample is None:
             raise BackendError("baseline: the request matches no sample of the benchmark")
-        if self.kind == "random":
-            platform, call = _random_answer(sample)
-        else:
-            platform, call = _history_platform(sample), _fill(sample, _closest_tool(sample))
+        kind = kind_of(sample)
+        platform, calls = self._answer[kind](sample)
+        answered = as_gold(sample, platform, calls)
         if request.tools:
-            arguments = json.dumps({**call.arguments, PLATFORM_ARGUMENT: platform})
-            return Completion(text="", tool_calls=[{"name": call.name, "arguments": arguments}])
-        return Completion(text=render_ptbench(platform, [call]))
+            return Completion(text="", tool_calls=kind.gold_tool_calls(answered))
+        return Completion(text=kind.gold_text(answered))
 
     async def aclose(self) -> None:
         pass
 
 
-# --- random -------------------------------------------------------------------------------
+def as_gold(sample: Sample, platform: str | None, calls: Sequence[Call]) -> Sample:
+    """The sample with `platform` and `calls` as its gold: what its kind renders as the answer."""
+    gold = [GoldCall(name=c.name, arguments={k: [v] for k, v in c.arguments.items()}) for c in calls]
+    return sample.model_copy(update={"gold_platform": platform, "gold_calls": gold})
 
 
-def _random_answer(sample: Sample) -> tuple[str, Call]:
-    rng = random.Random(hashlib.sha256(sample.id.encode()).digest())  # same answer every run
+def answer_function(kind: BenchmarkKind, baseline: str) -> AnswerFunction:
+    """The function that answers `kind`'s samples as `baseline`; SpecError when none serves it."""
+    own = PER_KIND.get(kind, {})
+    if baseline in own:
+        return own[baseline]
+    if baseline == "random":
+        return random_answer
+    usable = ", ".join("baseline/" + name for name in sorted({"random", *own}))
+    raise SpecError(f"baseline/{baseline} does not answer {kind.name} samples; for them use {usable}")
+
+
+# --- random (every kind) ------------------------------------------------------------------
+
+
+def random_answer(sample: Sample) -> Answer:
+    """A random platform and one random tool with random required arguments (the same answer
+    every run: seeded by the sample id)."""
+    rng = random.Random(hashlib.sha256(sample.id.encode()).digest())
     platform = rng.choice(sample.platforms).name if sample.platforms else ""
     if not sample.tools:
-        return platform, Call(name="none")
+        return platform, [Call(name="none")]
     tool = rng.choice(sample.tools)
     strings = [v for v in sample.profile.basic_features.values() if isinstance(v, str)] or ["unknown"]
     arguments = {}
@@ -88,10 +111,10 @@ def _random_answer(sample: Sample) -> tuple[str, Call]:
             arguments[param] = rng.randint(1, 5)
         else:
             arguments[param] = rng.choice(strings)
-    return platform, Call(name=tool.name, arguments=arguments)
+    return platform, [Call(name=tool.name, arguments=arguments)]
 
 
-# --- history ------------------------------------------------------------------------------
+# --- history (PTBench-shaped) ------------------------------------------------------------
 
 
 def _history_platform(sample: Sample) -> str:
@@ -154,13 +177,21 @@ def _from_profile(param: str, spec: dict[str, Any], features: dict[str, Any]) ->
     return best if best_score[0] > 0 else None
 
 
+def history_answer(sample: Sample) -> Answer:
+    return _history_platform(sample), [_fill(sample, _closest_tool(sample))]
+
+
+# Baselines a kind serves beyond `random` (kind object -> baseline name -> answer function).
+PER_KIND: Mapping[BenchmarkKind, Mapping[str, AnswerFunction]] = {
+    PTBENCH: {"random": random_answer, "history": history_answer},
+}
+
+
 def create(rest: str, options: ModelOptions, samples: Sequence[Sample]) -> Backend:
     if rest == "rules":
-        from pertool.models import rules_baseline
+        from pertool.answerers import rules_baseline
 
         return rules_baseline.create(rest, options, samples)
-    if rest not in ("random", "history"):
-        from pertool.errors import SpecError
-
+    if rest not in {"random", *(name for functions in PER_KIND.values() for name in functions)}:
         raise SpecError(f"unknown baseline {rest!r}; use baseline/random, baseline/history or baseline/rules")
     return BaselineBackend(rest, samples)

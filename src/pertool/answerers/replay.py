@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pertool.answerers.answer_key import AnswerKey
-from pertool.errors import SpecError
-from pertool.models.base import BackendError, Completion, Request
+from pertool.errors import BackendError, SpecError
+from pertool.models.base import Completion, Request
 from pertool.models.registry import ModelOptions
 from pertool.predictions import read_predictions
 from pertool.schema import Sample

@@ -12,8 +12,8 @@
     personalized and   a shallow tree (depth <= 3; with no split that pays, the best single-field
     environmental      majority map or the global majority) over persona fields (Preferences
     params             words included), environment fields and the API, per parameter, learned
-                       as in `pertool.audit`; a parameter is emitted when most training samples
-                       of the chosen API carry it
+                       with `pertool.learners` (as the shortcut audit does); a parameter is
+                       emitted when most training samples of the chosen API carry it
     refusals           each app's policy text is parsed into (who, what) rules: ages ("under
                        18", "minors", "60 years and above"), income ("low-income"), BMI ("BMI
                        greater than 30", "exceeding BMI standards"), amounts ("10,000 RMB",
@@ -38,7 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from pertool.answerers.answer_key import AnswerKey
-from pertool.audit import (
+from pertool.answerers.rules_extract import NO_VALUE, ExtractorChoice, tool_properties
+from pertool.answerers.rules_policy import policy_of, policy_violations
+from pertool.errors import BackendError, SpecError
+from pertool.kinds import kind_of
+from pertool.kinds.toolspectrum import KIND as TOOLSPECTRUM
+from pertool.learners import (
     API_FIELD,
     FeatureSpace,
     Row,
@@ -47,15 +52,10 @@ from pertool.audit import (
     context_key,
     learn_tree,
     value_key,
+    words,
 )
-from pertool.errors import SpecError
-from pertool.kinds import kind_of
-from pertool.kinds.toolspectrum import KIND as TOOLSPECTRUM
-from pertool.models.base import BackendError, Completion, Request
-from pertool.models.baseline import words
+from pertool.models.base import Completion, Request
 from pertool.models.registry import ModelOptions
-from pertool.models.rules_extract import _NONE, _ExtractorChoice, _properties
-from pertool.models.rules_policy import _policy_of, policy_violations
 from pertool.parsing.render import render_toolspectrum
 from pertool.schema import Call, Sample, Tool
 from pertool.values import accepts
@@ -123,7 +123,7 @@ class RulesBackend:
         if tool is None or app is None:
             return render_toolspectrum(None, [], "no app fits the instruction")
         call = rules.call(sample, tool)
-        violated = policy_violations(_policy_of(sample, app), sample, call)
+        violated = policy_violations(policy_of(sample, app), sample, call)
         if violated:
             return render_toolspectrum(None, [], f"refused: {app}'s policy forbids it ({violated[0]})")
         return render_toolspectrum(app, [call], "rules learned from other samples (baseline/rules)")
@@ -141,12 +141,15 @@ class RulesBackend:
 @cache
 def _code_fingerprint() -> str:
     """A hash of the rule code: cached answers of an older version are never reused."""
-    import pertool.audit
-    import pertool.models.rules_extract
-    import pertool.models.rules_policy
+    import pertool.answerers.rules_extract
+    import pertool.answerers.rules_policy
+    import pertool.learners.features
+    import pertool.learners.folds
+    import pertool.learners.trees
 
     digest = hashlib.sha256()
-    modules = (pertool.audit, pertool.models.rules_extract, pertool.models.rules_policy,
+    modules = (pertool.learners.features, pertool.learners.folds, pertool.learners.trees,
+               pertool.answerers.rules_extract, pertool.answerers.rules_policy,
                sys.modules[__name__])  # fmt: skip
     for module in modules:
         digest.update(Path(str(module.__file__)).read_bytes())
@@ -186,7 +189,7 @@ class _Rules:
         self.carried: dict[tuple[str | None, str], Counter[str]] = {}
         self.api_count: Counter[tuple[str | None, str]] = Counter()
         pooled_rows: dict[str, list[Row]] = {}
-        self.extractors = _ExtractorChoice()
+        self.extractors = ExtractorChoice()
         for sample in train:
             tool = _gold_tool(sample)
             gold = sample.gold_calls[0]
@@ -224,19 +227,19 @@ class _Rules:
         api = tool.name
         features = self.space.features(sample, api)
         arguments: dict[str, Any] = {}
-        for param, spec in _properties(tool).items():
+        for param, spec in tool_properties(tool).items():
             cls = spec.get("x-class", "required")
             if not self.emits(_app_of(tool), api, param, cls):
                 continue
             if cls == "required":
                 value = self.extractors.extract(sample, tool, param)
-                if value is not _NONE:
+                if value is not NO_VALUE:
                     arguments[param] = value
             elif param in self.value_rules:
                 arguments[param] = self.value_rules[param].predict(features)
             elif "enum" in spec and spec["enum"]:
                 arguments[param] = _from_persona(param, spec["enum"], sample)
-        return Call(name=api, arguments={k: v for k, v in arguments.items() if v is not _NONE})
+        return Call(name=api, arguments={k: v for k, v in arguments.items() if v is not NO_VALUE})
 
 
 def _gold_tool(sample: Sample) -> Tool | None:
@@ -256,7 +259,7 @@ def _from_persona(param: str, enum: list[Any], sample: Sample) -> Any:
             for option in enum:
                 if accepts([option], value):
                     return option
-    return _NONE
+    return NO_VALUE
 
 
 # --- app and API --------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from typing import Any
 
 from pertool.schema import Call, Sample
 
+__all__ = ["PolicyRule", "parse_policy", "policy_of", "policy_violations"]
+
 # --- policies and refusals ----------------------------------------------------------------
 
 _INCOME = re.compile(r"([<>])?\s*(\d+(?:\.\d+)?)\s*(k)?(?:\s*-\s*(\d+(?:\.\d+)?)\s*(k)?)?", re.I)
@@ -251,7 +253,7 @@ def policy_violations(policy: Any, sample: Sample, call: Call) -> list[str]:
     return reasons
 
 
-def _policy_of(sample: Sample, app: str) -> Any:
+def policy_of(sample: Sample, app: str) -> Any:
     for platform in sample.platforms:
         if platform.name == app and isinstance(platform.profile, dict):
             return platform.profile.get("policy")

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from pertool.answerers.answer_key import AnswerKey
+from pertool.errors import BackendError
 from pertool.kinds import kind_of
-from pertool.models.base import BackendError, Completion, Request
+from pertool.models.base import Completion, Request
 from pertool.models.registry import ModelOptions
 from pertool.schema import Sample
 

@@ -8,11 +8,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pertool.audit import (
-    value_key,
-)
+from pertool.learners import value_key
 from pertool.schema import Sample, Tool
 from pertool.values import accepts
+
+__all__ = ["NO_VALUE", "ExtractorChoice", "tool_properties"]
 
 
 class _NoValue:
@@ -20,10 +20,10 @@ class _NoValue:
         return "<no value>"
 
 
-_NONE: Any = _NoValue()
+NO_VALUE: Any = _NoValue()
 
 
-def _properties(tool: Tool) -> dict[str, Any]:
+def tool_properties(tool: Tool) -> dict[str, Any]:
     props = tool.function.parameters.get("properties", {})
     return props if isinstance(props, dict) else {}
 
@@ -65,17 +65,17 @@ def _numbers(query: str) -> list[int | float]:
 def _after(query: str, cue: str) -> Any:
     match = re.search(_CUES[cue] + r"(.+?)" + _END, query)
     if not match:
-        return _NONE
+        return NO_VALUE
     span = match.group(1).strip(" ,.")
     if cue == "from":
         span = re.split(r"\s+to\s+", span)[0].strip(" ,.")
-    return span if len(span) > 1 else _NONE
+    return span if len(span) > 1 else NO_VALUE
 
 
 def _mentioned(query: str, options: Iterable[Any]) -> Any:
     """The longest option mentioned in the query (as whole words, case-insensitively)."""
     lowered = query.lower()
-    best: Any = _NONE
+    best: Any = NO_VALUE
     best_len = 0
     for option in options:
         text = str(option).strip().lower()
@@ -97,13 +97,13 @@ def _mentioned_all(query: str, options: Iterable[Any]) -> Any:
             if where and len(variant) > 1:
                 found.append((where.start(), option))
                 break
-    return [o for _, o in sorted(found, key=lambda t: t[0])] if found else _NONE
+    return [o for _, o in sorted(found, key=lambda t: t[0])] if found else NO_VALUE
 
 
 def _count(query: str) -> Any:
     match = _COUNT.search(query)
     if not match:
-        return _NONE
+        return NO_VALUE
     token = match.group(1).lower()
     if token in ("a", "an"):
         return 1
@@ -113,7 +113,7 @@ def _count(query: str) -> Any:
 def _package(query: str) -> Any:
     dims, weight = _DIMENSIONS.search(query), _WEIGHT.search(query)
     if not dims and not weight:
-        return _NONE
+        return NO_VALUE
     out: dict[str, Any] = {}
     if weight:
         kilograms = weight.group(2).lower().startswith("k")
@@ -124,7 +124,7 @@ def _package(query: str) -> Any:
 
 
 def _extract(kind: str, query: str, spec: dict[str, Any], seen: Sequence[Any], constant: Any) -> Any:
-    """The value one extractor reads from the instruction (`_NONE` where it finds nothing)."""
+    """The value one extractor reads from the instruction (`NO_VALUE` where it finds nothing)."""
     if kind == "enum":
         return _mentioned(query, spec.get("enum") or [])
     if kind == "seen":
@@ -134,25 +134,25 @@ def _extract(kind: str, query: str, spec: dict[str, Any], seen: Sequence[Any], c
         return _mentioned_all(query, sorted(elements))
     if kind == "quoted":
         match = _QUOTED.search(query)
-        return match.group(1).strip() if match else _NONE
+        return match.group(1).strip() if match else NO_VALUE
     if kind == "ident":
         match = _IDENT.search(query)
-        return match.group(0) if match else _NONE
+        return match.group(0) if match else NO_VALUE
     if kind == "coords":
         match = _COORDS.search(query)
-        return match.group(0) if match else _NONE
+        return match.group(0) if match else NO_VALUE
     if kind == "iso":
         match = _ISO.search(query)
-        return match.group(0) if match else _NONE
+        return match.group(0) if match else NO_VALUE
     if kind in ("number", "number2", "number_last"):
         numbers = _numbers(query)
         index = {"number": 0, "number2": 1, "number_last": -1}[kind]
-        return numbers[index] if len(numbers) > max(index, 0) or (index == -1 and numbers) else _NONE
+        return numbers[index] if len(numbers) > max(index, 0) or (index == -1 and numbers) else NO_VALUE
     if kind == "count":
         return _count(query)
     if kind == "count_or_1":
         found = _count(query)
-        return 1 if found is _NONE else found
+        return 1 if found is NO_VALUE else found
     if kind == "package":
         return _package(query)
     if kind == "constant":
@@ -166,7 +166,7 @@ _KINDS = ("enum", "seen", "seen_list", "quoted", "ident", "coords", "iso", "coun
           "number2", "number_last", "package", *(f"after_{c}" for c in _CUES), "constant")  # fmt: skip
 
 
-class _ExtractorChoice:
+class ExtractorChoice:
     """Per (API, param) and per param: how often each extractor reads the gold value."""
 
     def __init__(self) -> None:
@@ -188,7 +188,7 @@ class _ExtractorChoice:
     def _constant(self, api: str, param: str) -> Any:
         counts = self.values.get((api, param))
         if not counts:
-            return _NONE
+            return NO_VALUE
         top = max(counts.values())
         return self.examples[(api, param)][min(k for k, c in counts.items() if c == top)]
 
@@ -197,7 +197,7 @@ class _ExtractorChoice:
             return
         self._done = True
         for sample, tool, param, accepted in self._pending:
-            spec = _properties(tool).get(param, {})
+            spec = tool_properties(tool).get(param, {})
             # the sample's own value must not help read it: leave it out of `seen` and `constant`
             seen = list(self.seen.get(param, []))
             if accepted[0] in seen:
@@ -205,10 +205,10 @@ class _ExtractorChoice:
             constant = self._constant_without(tool.name, param, accepted[0])
             for kind in _KINDS:
                 value = _extract(kind, sample.query, spec, seen, constant)
-                hit = value is not _NONE and accepts(accepted, value)
+                hit = value is not NO_VALUE and accepts(accepted, value)
                 for key in ((tool.name, param), ("*", param)):
                     self.hits.setdefault(key, Counter())[kind] += hit
-                    self.fired.setdefault(key, Counter())[kind] += value is not _NONE
+                    self.fired.setdefault(key, Counter())[kind] += value is not NO_VALUE
         self._pending = []
 
     def _constant_without(self, api: str, param: str, value: Any) -> Any:
@@ -216,7 +216,7 @@ class _ExtractorChoice:
         counts[value_key(value)] -= 1
         counts = Counter({k: c for k, c in counts.items() if c > 0})
         if not counts:
-            return _NONE
+            return NO_VALUE
         top = max(counts.values())
         return self.examples[(api, param)][min(k for k, c in counts.items() if c == top)]
 
@@ -236,10 +236,10 @@ class _ExtractorChoice:
         return ["quoted"] if spec.get("type") == "string" else []
 
     def extract(self, sample: Sample, tool: Tool, param: str) -> Any:
-        spec = _properties(tool).get(param, {})
+        spec = tool_properties(tool).get(param, {})
         seen, constant = self.seen.get(param, []), self._constant(tool.name, param)
         for kind in self.kinds(tool.name, param, spec):
             value = _extract(kind, sample.query, spec, seen, constant)
-            if value is not _NONE:
+            if value is not NO_VALUE:
                 return value
-        return _NONE
+        return NO_VALUE

@@ -28,8 +28,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pertool.answerers.answer_key import AnswerKey
+from pertool.answerers.petoolbench_baseline import history_answer as petoolbench_history
 from pertool.errors import BackendError, SpecError
 from pertool.kinds import BenchmarkKind, kind_of
+from pertool.kinds.petoolbench import KIND as PETOOLBENCH
 from pertool.kinds.ptbench import KIND as PTBENCH
 from pertool.learners import words
 from pertool.models.base import Backend, Completion, Request
@@ -184,6 +186,7 @@ def history_answer(sample: Sample) -> Answer:
 # Baselines a kind serves beyond `random` (kind object -> baseline name -> answer function).
 PER_KIND: Mapping[BenchmarkKind, Mapping[str, AnswerFunction]] = {
     PTBENCH: {"random": random_answer, "history": history_answer},
+    PETOOLBENCH: {"random": random_answer, "history": petoolbench_history},
 }
 
 

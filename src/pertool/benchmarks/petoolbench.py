@@ -22,6 +22,7 @@ from typing import Any
 from pertool.benchmarks.validation import Fail, expect, one_line, validate
 from pertool.errors import DataError, SpecError
 from pertool.fileio import read_file_bytes, user_data_dir
+from pertool.parsing.petoolbench import tool_parts
 from pertool.schema import GoldCall, Sample, Tool
 
 __all__ = ["DATA_FILE", "METADATA_FIELDS", "PETOOLBENCH", "SETTINGS", "ZIP_FILE", "load_petoolbench",
@@ -43,15 +44,6 @@ _JSON_TYPES = {"STRING": "string", "NUMBER": "number", "BOOLEAN": "boolean", "AR
 
 def petoolbench_dir() -> Path:
     return user_data_dir() / PETOOLBENCH
-
-
-def tool_parts(name: str) -> tuple[str, ...]:
-    """`<Category>.<Provider>.<API>` -> its three components (untrimmed); another shape -> (name,)."""
-    if name.startswith("<") and name.endswith(">"):
-        parts = tuple(name[1:-1].split(">.<"))
-        if len(parts) == 3:
-            return parts
-    return (name,)
 
 
 def resolve_source(data_dir: str | Path | None = None) -> Path:

@@ -37,7 +37,7 @@ CONDITIONS = ("history", "no-history")
 
 
 def _category(sample: Sample) -> str | None:
-    from pertool.benchmarks.petoolbench import tool_parts
+    from pertool.parsing.petoolbench import tool_parts
 
     parts = tool_parts(sample.gold_calls[0].name) if sample.gold_calls else ()
     return f"<{parts[0]}>" if len(parts) == 3 else None
@@ -49,22 +49,25 @@ def _group_size(sample: Sample) -> str | None:
 
 
 class PEToolBenchKind:
-    name = "petoolbench"
-    sample_benchmarks = frozenset({"petoolbench"})
-    spec_names = ("petoolbench",)
-    specs = (SpecHelp("petoolbench:SETTING", "preferred, ratings, chronological or all (default), from "
-                      "--data-dir, $PERTOOL_DATA_DIR or `pertool data download petoolbench`"),)  # fmt: skip
-    download_names = ("petoolbench",)
-    tool_modes = ("text",)  # names hold spaces, `<>`, `/` and emoji: native tools= would need aliases
-    chat_formats = False
-    compat_modes = ("petoolbench-public",)
+    name: str = "petoolbench"
+    sample_benchmarks: frozenset[str] = frozenset({"petoolbench"})
+    spec_names: tuple[str, ...] = ("petoolbench",)
+    specs: tuple[SpecHelp, ...] = (
+        SpecHelp("petoolbench:SETTING", "preferred, ratings, chronological or all (default), from --data-dir, "
+                 "$PERTOOL_DATA_DIR or `pertool data download petoolbench`"),
+    )  # fmt: skip
+    download_names: tuple[str, ...] = ("petoolbench",)
+    # Names hold spaces, `<>`, `/` and emoji: native tools= would need aliases.
+    tool_modes: tuple[str, ...] = ("text",)
+    chat_formats: bool = False
+    compat_modes: tuple[str, ...] = ("petoolbench-public",)
     metric_titles: Mapping[str, str] = METRIC_TITLES
     metric_tables: tuple[Mapping[str, str], ...] = (METRIC_TITLES,)
-    legend = LEGEND
+    legend: tuple[tuple[str, str], ...] = LEGEND
     error_titles: Mapping[str, str] = CATEGORY_TITLES
     category_titles: Mapping[str, str] = CATEGORY_TITLES
-    headline = "call_acc"
-    ablation_conditions = CONDITIONS
+    headline: str = "call_acc"
+    ablation_conditions: tuple[str, ...] = CONDITIONS
     # The public script's generation settings, for `--compat petoolbench-public` (opt-in).
     compat_sampling: Mapping[str, Mapping[str, float]] = {
         "petoolbench-public": {"temperature": 0.1, "max_tokens": 256}}  # fmt: skip

@@ -22,7 +22,7 @@ from pertool.parsing.literals import NotALiteral, literal_value
 from pertool.parsing.ptbench import MAX_OUTPUT_CHARS
 from pertool.schema import Call, Prediction
 
-__all__ = ["parse_petoolbench", "MAX_CALLS"]
+__all__ = ["parse_petoolbench", "MAX_CALLS", "tool_parts"]
 
 _MAX_STARTS = 8  # `{` positions tried per text (prose may hold braces before the answer)
 MAX_CALLS = 8  # calls kept from one answer (the first is scored, the rest counted)
@@ -39,9 +39,16 @@ def parse_petoolbench(output: str | None, sample_id: str = "") -> Prediction:
     return Prediction(sample_id=sample_id, raw_output=raw, platform=provider, calls=calls, repaired=repaired)
 
 
-def _provider(name: str) -> str | None:
-    from pertool.benchmarks.petoolbench import tool_parts
+def tool_parts(name: str) -> tuple[str, ...]:
+    """`<Category>.<Provider>.<API>` -> its three components (untrimmed); another shape -> (name,)."""
+    if name.startswith("<") and name.endswith(">"):
+        parts = tuple(name[1:-1].split(">.<"))
+        if len(parts) == 3:
+            return parts
+    return (name,)
 
+
+def _provider(name: str) -> str | None:
     parts = tool_parts(name.strip())
     return parts[1].strip() if len(parts) == 3 else None
 

@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from pertool.benchmarks.petoolbench import tool_parts
 from pertool.matching import max_matching
 from pertool.parsing.literals import NotALiteral
-from pertool.parsing.petoolbench import parse_petoolbench
+from pertool.parsing.petoolbench import parse_petoolbench, tool_parts
 from pertool.schema import Call, Prediction, Sample
 from pertool.scoring.results import OVERALL, ScoredSample, ScoreReport
 

@@ -53,8 +53,8 @@ class PEToolBenchKind:
     sample_benchmarks: frozenset[str] = frozenset({"petoolbench"})
     spec_names: tuple[str, ...] = ("petoolbench",)
     specs: tuple[SpecHelp, ...] = (
-        SpecHelp("petoolbench:SETTING", "preferred, ratings, chronological or all (default), from --data-dir, "
-                 "$PERTOOL_DATA_DIR or `pertool data download petoolbench`"),
+        SpecHelp("petoolbench:SETTING", "preferred, ratings, chronological or all (default), from "
+                 "--data-dir, $PERTOOL_DATA_DIR or `pertool data download petoolbench`"),
     )  # fmt: skip
     download_names: tuple[str, ...] = ("petoolbench",)
     # Names hold spaces, `<>`, `/` and emoji: native tools= would need aliases.

@@ -152,7 +152,8 @@ def outcomes(sample: Sample, row: tuple[int, ...]) -> dict[str, bool | float | N
     def count(name: str) -> int:
         return row[INDEX[name]]
 
-    out: dict[str, bool | float | None] = {"format": bool(count("format")), "format_strict": bool(count("strict"))}
+    out: dict[str, bool | float | None] = {"format": bool(count("format")),
+                                           "format_strict": bool(count("strict"))}  # fmt: skip
     for level in ("app", "api", "rp", final_level(sample.split)):
         tp, fp, fn = (count(f"{level}_{c}") for c in ("tp", "fp", "fn"))
         out[f"{level}_f1"] = bool(tp) if tp + fp + fn else None

@@ -36,8 +36,9 @@ def score_toolspectrum(samples: Sequence[Sample], given: Mapping[str, str | Pred
         if sample.gold_platform is not None:
             by_app.setdefault(sample.gold_platform, []).append(row)
         category = first_failure(sample, prediction, row)
-        scored.append(ScoredSample(sample.id, sample.split, prediction, outcomes(sample, row),
-                                   (category,) if category else (), row, prediction.parse_error or ""))  # fmt: skip
+        categories = (category,) if category else ()
+        scored.append(ScoredSample(sample.id, sample.split, prediction, outcomes(sample, row), categories,
+                                   row, prediction.parse_error or ""))  # fmt: skip
     splits = {s: _point({s: r}, [s]) for s, r in rows.items()}
     counts = {s: len(r) for s, r in rows.items()}
     errors = {s: _errors(r) for s, r in rows.items()}

@@ -25,8 +25,8 @@ lock dies with its holder, so a killed run can be resumed at once; a second writ
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import IO, Any
 
 from pertool.errors import DataError, PertoolError

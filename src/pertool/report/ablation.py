@@ -54,13 +54,17 @@ def condition_view(kind: BenchmarkKind, condition: str) -> str:
 
 
 def _blanked(kind: BenchmarkKind, samples: Sequence[Sample], condition: str) -> str | None:
-    """The part of the samples the condition empties whole (persona or environment), if one."""
+    """The part of a sample the condition empties whole (persona or environment), if one: seen
+    on a probe sample whose persona and environment both hold something."""
     if not samples:
         return None
-    shown = kind.ablation_samples(samples[:1], condition)[0]
-    persona = shown.profile.basic_features == {} and shown.profile != samples[0].profile
-    environment = shown.environment is not None and shown.environment.model_dump() == {} \
-        and shown.environment != samples[0].environment  # fmt: skip
+    from pertool.schema import Environment, Profile
+
+    probe = samples[0].model_copy(update={"profile": Profile(basic_features={"probe": 1}),
+                                          "environment": Environment(probe=1)})  # fmt: skip
+    shown = kind.ablation_samples([probe], condition)[0]
+    persona = not shown.profile.basic_features
+    environment = shown.environment is not None and not shown.environment.model_dump()
     if persona != environment:
         return "persona" if persona else "environment"
     return None

@@ -61,7 +61,7 @@ def _blanked(kind: BenchmarkKind, samples: Sequence[Sample], condition: str) -> 
     from pertool.schema import Environment, Profile
 
     probe = samples[0].model_copy(update={"profile": Profile(basic_features={"probe": 1}),
-                                          "environment": Environment(probe=1)})  # fmt: skip
+                                          "environment": Environment.model_validate({"probe": 1})})  # fmt: skip
     shown = kind.ablation_samples([probe], condition)[0]
     persona = not shown.profile.basic_features
     environment = shown.environment is not None and not shown.environment.model_dump()

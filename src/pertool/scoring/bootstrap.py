@@ -89,7 +89,7 @@ def bootstrap_intervals(
                             seed=seed, confidence=confidence)  # fmt: skip
 
 
-def _percentiles(reps: dict[str, np.ndarray], alpha: float) -> dict[str, list[float] | None]:
+def _percentiles(reps: Mapping[str, np.ndarray], alpha: float) -> dict[str, list[float] | None]:
     out: dict[str, list[float] | None] = {}
     for key, values in reps.items():
         finite = values[~np.isnan(values)]

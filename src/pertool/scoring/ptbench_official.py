@@ -336,7 +336,7 @@ def official_prediction(sample_id: str, output: str, parsed: tuple[Any, list[dic
                                "repaired": False})  # fmt: skip
 
 
-def _built(model: type[Any], values: dict[str, Any]) -> Any:
+def _built(model: Any, values: dict[str, Any]) -> Any:
     """A pydantic model from values of the right types, every field given, without validation:
     what `model_construct` does, at a tenth of its cost (it runs once per compat-scored answer)."""
     made = model.__new__(model)

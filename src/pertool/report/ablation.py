@@ -60,7 +60,8 @@ def _blanked(kind: BenchmarkKind, samples: Sequence[Sample], condition: str) -> 
         return None
     from pertool.schema import Environment, Profile
 
-    full = {"profile": Profile(basic_features={"probe": 1}), "environment": Environment.model_validate({"probe": 1})}
+    full = {"profile": Profile(basic_features={"probe": 1}),
+            "environment": Environment.model_validate({"probe": 1})}
     probe = samples[0].model_copy(update=full)
     shown = kind.ablation_samples([probe], condition)[0]
     persona = not shown.profile.basic_features

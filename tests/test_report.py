@@ -195,10 +195,13 @@ def test_toolspectrum_report(toolspectrum_run: Path):
                                                   "app": 1, "api": 1, level: 1}
     assert run.report.splits["environment"]["accuracy"] == pytest.approx(35 / 40)
     html = render_report([run])
-    for title in ("APP", "API", "RP", "OP", "RP-param", "OP-param", "Refuse-P", "Refuse-R", "Refuse-F1",
+    for title in ("APP", "API", "RP", "OP", "RP-param", "OP-param", "Refuse-P", "Refuse-F1",
                   "Accuracy", "By app", "Missed refusal", "APP wrong"):
         assert f">{title}<" in html, title
-    assert "<th>PP</th>" not in html  # the persona level is not defined on the environment subset
+    # a column undefined on every split is left out: the persona level on the environment subset,
+    # and refusal recall when no gold answer of the run refuses
+    assert "<th>PP</th>" not in html
+    assert ("<th>Refuse-R</th>" in html) == (run.report.splits["environment"]["refusal_recall"] is not None)
     assert "</script><script>" not in html and html.count("<script") == 2
     app = by_id["environment:0"].group
     assert run.groups.counts[app] == sum(1 for s in run.samples if s.group == app)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pertool.report.ablation import TOOLSPECTRUM_CONDITIONS, toolspectrum_condition
+from pertool.kinds import kind_named
+from pertool.report.ablation import condition_view
 from pertool.schema import Environment, GoldCall, Profile, Sample
 from support.cli import run_pertool
 
@@ -99,11 +100,16 @@ def toolspectrum_sample() -> Sample:
                                        sources={"genre": "personalized", "volume": "environmental"})])  # fmt: skip
 
 
+def toolspectrum_condition(samples: list[Sample], condition: str) -> list[Sample]:
+    return kind_named("toolspectrum").ablation_samples(samples, condition)
+
+
 def test_toolspectrum_conditions_blank_one_side():
     sample = toolspectrum_sample()
     both, = toolspectrum_condition([sample], "both")
     persona_only, = toolspectrum_condition([sample], "persona-only")
     environment_only, = toolspectrum_condition([sample], "environment-only")
+    assert condition_view(kind_named("toolspectrum"), "both") == "all"
     assert both == sample
     assert persona_only.profile.basic_features == sample.profile.basic_features
     assert persona_only.environment is not None and persona_only.environment.model_dump() == {}
@@ -124,7 +130,7 @@ def test_toolspectrum_ablation(tmp_path, env, data, request):
     ablate(out, env, "--benchmark", "toolspectrum:environment", "--data-dir", str(data_dir),
            "--model", "baseline/rules", "--limit", "60", "--resamples", "0")
     rows = table(out)
-    assert tuple(rows) == TOOLSPECTRUM_CONDITIONS
+    assert tuple(rows) == kind_named("toolspectrum").ablation_conditions
     for condition, blanked in (("persona-only", "environment"), ("environment-only", "persona")):
         record = json.loads((out / condition / "ablation.json").read_text())
         assert record["condition"] == condition and record["blanked"] == blanked

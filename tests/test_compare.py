@@ -230,6 +230,16 @@ def test_runs_over_different_sample_sets(runs, tmp_path, monkeypatch, capsys):
     shutil.copytree(runs.dir("r60s2"), wider)
     config = json.loads((wider / "config.json").read_text())
     (wider / "config.json").write_text(json.dumps({**config, "limit": 600}))
+    # Its stored scores are of the 300 samples it ran: compare refuses it as scored against other
+    # benchmark content...
+    monkeypatch.setenv("PERTOOL_CACHE_DIR", runs.env["PERTOOL_CACHE_DIR"])
+    assert main(["compare", str(runs.dir("r30s1")), str(wider)]) == 2
+    assert "benchmark_fingerprint differs" in capsys.readouterr().err
+    # ...until the records are gone (as in a run of an older pertool): then it is re-scored.
+    (wider / "scores.jsonl").unlink()
+    metrics = json.loads((wider / "metrics.json").read_text())
+    del metrics["benchmark_fingerprint"]
+    (wider / "metrics.json").write_text(json.dumps(metrics))
     out = compare(runs, str(runs.dir("r30s1")), str(wider), "--format", "csv", "--resamples", "500",
                   monkeypatch=monkeypatch, capsys=capsys)  # fmt: skip
     best, other = list(csv.DictReader(io.StringIO(out)))

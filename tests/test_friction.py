@@ -415,7 +415,10 @@ def test_eval_score_and_report_use_the_default(tmp_path: Path, env: dict[str, st
 
 
 def test_the_toolspectrum_terminal_table_has_a_legend(tmp_path: Path, env: dict[str, str]):
-    from pertool.report.terminal import COUNT_TITLES, TOOLSPECTRUM_LEGEND, TOOLSPECTRUM_TABLES
+    from pertool.kinds import kind_named
+
+    kind = kind_named("toolspectrum")
+    TOOLSPECTRUM_LEGEND, TOOLSPECTRUM_TABLES, COUNT_TITLES = kind.legend, kind.metric_tables, kind.error_titles
 
     data = tiny_toolspectrum(tmp_path / "ts")
     proc = run_pertool("score", "--benchmark", "toolspectrum:persona", "--data-dir", data, "--predictions",
@@ -431,7 +434,9 @@ def test_the_toolspectrum_terminal_table_has_a_legend(tmp_path: Path, env: dict[
 
 
 def test_the_html_report_explains_the_toolspectrum_columns(tmp_path: Path, env: dict[str, str]):
-    from pertool.report.terminal import TOOLSPECTRUM_LEGEND
+    from pertool.kinds import kind_named
+
+    TOOLSPECTRUM_LEGEND = kind_named("toolspectrum").legend
 
     data = tiny_toolspectrum(tmp_path / "ts")
     run = tmp_path / "run"

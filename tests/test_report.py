@@ -166,7 +166,7 @@ def test_report_numbers_are_the_run_scores(builtin_run: Path):
     overall = saved["splits"]["overall"]
     assert f'<span class="v">{overall["tool_name"]:.4f}</span>' in html
     assert re.findall(r"https?://", html) == []  # nothing to fetch
-    assert "<h3>By scenario</h3>" in html and "<h3>By parameter class</h3>" in html
+    assert "<h3>By group</h3>" in html  # the kind's breakdown: the built-in benchmark's scenarios
     assert html.count('<svg class="chart"') == 3  # metrics by split, error pie, errors by split
     errors = saved["errors"]["overall"]
     assert sum(1 for s in run.samples if "tool_wrong" in s.categories) == errors["tool_wrong"]
@@ -178,7 +178,7 @@ def test_report_numbers_are_the_run_scores(builtin_run: Path):
 
 def test_toolspectrum_report(toolspectrum_run: Path):
     run = load_run(toolspectrum_run)
-    assert run.kind == "toolspectrum" and len(run.samples) == 40
+    assert run.kind.name == "toolspectrum" and len(run.samples) == 40
     # --limit draws a seeded sample: "environment:k" here names the k-th sample of the run
     by_id = {f"environment:{k}": s for k, s in enumerate(run.samples)}
     assert by_id["environment:0"].correct and by_id["environment:0"].categories == ()
@@ -189,15 +189,19 @@ def test_toolspectrum_report(toolspectrum_run: Path):
     assert by_id["environment:5"].categories[0] in ("rp", "op")
     wrong = [p for c in by_id["environment:5"].diff["calls"] for p in c["params"] if p[1] == "wrong"]
     assert len(wrong) == 1 and wrong[0][2] == "'a wrong value'"
+    # categories shown: those the kind counts in its report (even at 0) and those that occur
+    level = "rp" if wrong[0][4] == "required" else "op"
     assert run.category_counts["environment"] == {"format": 1, "wrong_refusal": 1, "missed_refusal": 0,
-                                                  "app": 1, "api": 1, "rp": 1 if wrong[0][4] == "required" else 0,
-                                                  "op": 0 if wrong[0][4] == "required" else 1}
+                                                  "app": 1, "api": 1, level: 1}
     assert run.report.splits["environment"]["accuracy"] == pytest.approx(35 / 40)
     html = render_report([run])
-    for title in ("APP", "API", "RP", "OP", "RP-param", "OP-param", "Refuse-P", "Refuse-R", "Refuse-F1",
-                  "Accuracy", "By app", "environmental (OP)", "Missed refusal", "APP wrong"):
+    for title in ("APP", "API", "RP", "OP", "RP-param", "OP-param", "Refuse-P", "Refuse-F1",
+                  "Accuracy", "By app", "Missed refusal", "APP wrong"):
         assert f">{title}<" in html, title
-    assert "<th>PP</th>" not in html  # the persona level is not defined on the environment subset
+    # a column undefined on every split is left out: the persona level on the environment subset,
+    # and refusal recall when no gold answer of the run refuses
+    assert "<th>PP</th>" not in html
+    assert ("<th>Refuse-R</th>" in html) == (run.report.splits["environment"]["refusal_recall"] is not None)
     assert "</script><script>" not in html and html.count("<script") == 2
     app = by_id["environment:0"].group
     assert run.groups.counts[app] == sum(1 for s in run.samples if s.group == app)

@@ -44,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_run_options(args)
     if args.predictions is None:
-        if args.benchmark != "example":
+        bundled = {"example": EXAMPLE_PREDICTIONS}.get(args.benchmark)  # predictions pertool ships
+        if bundled is None:
             raise PertoolError("--predictions FILE is required with --benchmark " + args.benchmark)
-        args.predictions = str(EXAMPLE_PREDICTIONS)
+        args.predictions = str(bundled)
     samples = load_benchmark(args.benchmark, args.data_dir)
     predictions = read_predictions(args.predictions)
     failed, overflows = _no_answer(Path(args.predictions))

@@ -23,6 +23,8 @@ from pertool.errors import PertoolError, SpecError
 from pertool.schema import Prediction, Sample
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from pertool.benchmarks.download import RemoteDataset
     from pertool.scoring.results import ScoreReport
 
@@ -114,6 +116,14 @@ class BenchmarkKind(Protocol):
     def score(self, samples: Sequence[Sample], given: Mapping[str, str | Prediction | None], *,
               compat: str | None, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
         """Score answers (raw text or parsed) by sample id; a missing id is an empty answer."""
+        ...
+
+    def metrics_from_counts(self, totals: np.ndarray, splits: Sequence[str]) -> Mapping[str, np.ndarray]:
+        """Every metric from summed count rows (`ScoredSample.counts`): `totals` has the shape
+        [..., len(splits), row width], the rows of each split summed; the result is each metric
+        over those splits together (the overall column when several), NaN where undefined. The
+        one place where the kind's metrics are made from counts: the scorer's aggregation, its
+        bootstrap, reports' breakdowns and compare's paired test all call it."""
         ...
 
     def gold_text(self, sample: Sample) -> str:

@@ -12,6 +12,8 @@ from pertool.kinds.kind import Prompt, SpecHelp
 from pertool.schema import Prediction, Sample
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from pertool.benchmarks.download import RemoteDataset
     from pertool.scoring.results import ScoreReport
 
@@ -119,6 +121,11 @@ class PTBenchKind:
         from pertool.scoring.ptbench_report import score_ptbench
 
         return score_ptbench(samples, given, compat=compat, resamples=resamples, seed=seed)
+
+    def metrics_from_counts(self, totals: np.ndarray, splits: Sequence[str]) -> Mapping[str, np.ndarray]:
+        from pertool.scoring.results import metrics_from_counts
+
+        return metrics_from_counts(totals, splits)
 
     def gold_text(self, sample: Sample) -> str:
         from pertool.parsing.render import gold_as_calls, render_ptbench

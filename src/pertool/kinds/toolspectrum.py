@@ -12,6 +12,8 @@ from pertool.kinds.kind import Prompt, SpecHelp
 from pertool.schema import Prediction, Sample
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from pertool.benchmarks.download import RemoteDataset
     from pertool.scoring.results import ScoreReport
 
@@ -102,6 +104,11 @@ class ToolSpectrumKind:
         from pertool.scoring.toolspectrum_api import score_toolspectrum
 
         return score_toolspectrum(samples, given, resamples=resamples, seed=seed)
+
+    def metrics_from_counts(self, totals: np.ndarray, splits: Sequence[str]) -> Mapping[str, np.ndarray]:
+        from pertool.scoring.toolspectrum import metrics_from_counts
+
+        return metrics_from_counts(totals, splits)
 
     def gold_text(self, sample: Sample) -> str:
         from pertool.parsing.render import gold_as_calls, render_toolspectrum

@@ -6,16 +6,14 @@ ablate` again with the same --out finishes what is missing and re-scores the res
 then the table (rows: conditions, columns: the benchmark's metrics with 95% intervals) goes to
 the terminal, DIR/ablation.md and DIR/ablation.csv, and a grouped bar chart to DIR/ablation.svg.
 
-Conditions:
-  PTBench-shaped benchmarks: the profile views of `pertool.benchmarks.views` (all, no-basic,
-    no-history, none), recorded in each run's config.json as `profile_view`.
-  ToolSpectrum: both (persona and environment shown), persona-only (the environment blanked)
-    and environment-only (the persona blanked): the profile views `persona-only` and
-    `environment-only`, so config.json records them and `pertool eval --resume` works. The
-    backend receives the same blanked samples; the gold answers are unchanged.
-    DIR/<condition>/ablation.json names the condition and what was blanked. Blanking means an
-    empty persona (basic features and history) or an empty environment object; the prompt then
-    shows `{}` in its place.
+Conditions are the benchmark kind's (`BenchmarkKind.ablation_conditions`; the first hides
+nothing): PTBench-shaped benchmarks the profile views all, no-basic, no-history, none;
+ToolSpectrum both, persona-only (the environment blanked) and environment-only (the persona
+blanked). Each condition but the first is the profile view of its name (`pertool.benchmarks.
+views`; the first is `all`), recorded in the run's config.json, so `pertool eval --resume` works;
+the kind's `ablation_samples` shows the samples as the condition does. The gold answers are
+unchanged. DIR/<condition>/ablation.json names the condition and what it blanked (the parts of
+a sample, persona or environment, that it empties; null when none is emptied whole).
 """
 
 from __future__ import annotations
@@ -26,47 +24,51 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pertool.benchmarks.views import apply_profile_view
 from pertool.errors import DataError, PertoolError
 from pertool.fileio import read_json
+from pertool.kinds import BenchmarkKind, kind_of_samples
 from pertool.report.csv_cells import csv_text
 from pertool.schema import Sample
 from pertool.scoring.results import OVERALL, ScoreReport
 
 __all__ = [
-    "PTBENCH_CONDITIONS",
-    "TOOLSPECTRUM_CONDITIONS",
     "AblationRow",
     "ablation_rows",
     "chart_metrics",
-    "conditions_for",
+    "condition_view",
     "format_csv",
     "format_markdown",
     "format_svg",
     "format_terminal",
     "run_ablation",
-    "toolspectrum_condition",
     "write_outputs",
 ]
 
-PTBENCH_CONDITIONS = ("all", "no-basic", "no-history", "none")
-TOOLSPECTRUM_CONDITIONS = ("both", "persona-only", "environment-only")
-_BLANKED = {"persona-only": "environment", "environment-only": "persona"}
 ABLATION_FILE = "ablation.json"
 
 
-def conditions_for(samples: Sequence[Sample]) -> tuple[str, ...]:
-    toolspectrum = bool(samples) and samples[0].benchmark == "toolspectrum"
-    return TOOLSPECTRUM_CONDITIONS if toolspectrum else PTBENCH_CONDITIONS
+def condition_view(kind: BenchmarkKind, condition: str) -> str:
+    """The profile view a condition runs under: `all` for the first (nothing hidden), else the
+    view of its name."""
+    return "all" if condition == kind.ablation_conditions[0] else condition
 
 
-def toolspectrum_condition(samples: Sequence[Sample], condition: str) -> list[Sample]:
-    """Samples as the condition shows them (the profile views `persona-only` and
-    `environment-only`; `both` keeps everything)."""
-    if condition not in TOOLSPECTRUM_CONDITIONS:
-        raise ValueError(f"unknown ToolSpectrum condition {condition!r}; known: "
-                         f"{', '.join(TOOLSPECTRUM_CONDITIONS)}")  # fmt: skip
-    return apply_profile_view(samples, "all" if condition == "both" else condition)  # type: ignore[arg-type]
+def _blanked(kind: BenchmarkKind, samples: Sequence[Sample], condition: str) -> str | None:
+    """The part of a sample the condition empties whole (persona or environment), if one: seen
+    on a probe sample whose persona and environment both hold something."""
+    if not samples:
+        return None
+    from pertool.schema import Environment, Profile
+
+    full = {"profile": Profile(basic_features={"probe": 1}),
+            "environment": Environment.model_validate({"probe": 1})}
+    probe = samples[0].model_copy(update=full)
+    shown = kind.ablation_samples([probe], condition)[0]
+    persona = not shown.profile.basic_features
+    environment = shown.environment is not None and not shown.environment.model_dump()
+    if persona != environment:
+        return "persona" if persona else "environment"
+    return None
 
 
 @dataclass
@@ -74,6 +76,13 @@ class AblationRow:
     condition: str
     path: Path
     report: ScoreReport
+    kind: BenchmarkKind | None = None  # the benchmark's kind (from the report when not given)
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            from pertool.kinds import kind_named
+
+            self.kind = kind_named(self.report.kind)
 
     @property
     def column(self) -> str:
@@ -100,19 +109,18 @@ async def run_ablation(out: Path, config: Any, *, conditions: Sequence[str] | No
     from pertool.runner.run import run_eval, select_samples
 
     samples = select_samples(config)  # --limit: the same seeded, stratified sample as `eval`
-    known = conditions_for(samples)
+    kind = kind_of_samples(samples)
+    known = kind.ablation_conditions
     chosen = tuple(conditions or known)
     unknown = [c for c in chosen if c not in known]
     if unknown:
         raise PertoolError(f"unknown condition(s) {', '.join(unknown)} for this benchmark; "
                            f"known: {', '.join(known)}")  # fmt: skip
-    toolspectrum = known == TOOLSPECTRUM_CONDITIONS
     rows = []
     for condition in chosen:
-        view = "all" if condition == "both" else condition  # ToolSpectrum's are views too
-        run_config = config.model_copy(update={"profile_view": view})
+        run_config = config.model_copy(update={"profile_view": condition_view(kind, condition)})
         path = out / condition
-        run_dir = _open_or_create(path, run_config, condition, toolspectrum)
+        run_dir = _open_or_create(path, run_config, condition, _blanked(kind, samples, condition))
         if on_start is not None:
             on_start(condition, path)
         try:
@@ -124,18 +132,17 @@ async def run_ablation(out: Path, config: Any, *, conditions: Sequence[str] | No
             raise
         finally:
             run_dir.unlock()
-        rows.append(AblationRow(condition, path, report))
+        rows.append(AblationRow(condition, path, report, kind))
     return rows
 
 
-def _open_or_create(path: Path, config: Any, condition: str, toolspectrum: bool) -> Any:
+def _open_or_create(path: Path, config: Any, condition: str, blanked: str | None) -> Any:
     """A fresh run directory, or the one a previous `pertool ablate` left (resumed), refusing a
     directory that holds a different run."""
     from pertool.runner.run import EvalConfig, with_legacy_defaults
     from pertool.runner.rundir import CONFIG, RunDir
 
-    record = {"condition": condition, "blanked": _BLANKED.get(condition) if toolspectrum else None,
-              "profile_view": config.profile_view}  # fmt: skip
+    record = {"condition": condition, "blanked": blanked, "profile_view": config.profile_view}
     if (path / CONFIG).exists():
         run = RunDir.open(path)
         try:
@@ -153,8 +160,6 @@ def _open_or_create(path: Path, config: Any, condition: str, toolspectrum: bool)
         if differing or (previous is not None and previous.get("condition") != condition):
             what = ", ".join(differing) or "the condition"
             raise PertoolError(f"{path} holds a different run ({what} differ); choose another --out")
-        if previous is None and toolspectrum and condition != "both":
-            raise PertoolError(f"{path} holds a run without the {condition} blanking; choose another --out")
         run.lock()
         return run
     run = RunDir.create(path, config.model_dump(mode="json"), lock=True)
@@ -167,22 +172,25 @@ def _open_or_create(path: Path, config: Any, condition: str, toolspectrum: bool)
 # ---------------------------------------------------------------------------------------------
 
 
-def ablation_rows(rows: Sequence[AblationRow]) -> tuple[str, list[str]]:
+def ablation_rows(rows: Sequence[AblationRow]) -> tuple[BenchmarkKind, list[str]]:
     """(kind, metric columns) of the table."""
+    from pertool.kinds import kind_named
     from pertool.report.compare import metric_columns
 
-    kind = "toolspectrum" if rows and rows[0].condition in TOOLSPECTRUM_CONDITIONS else "ptbench"
+    kind = rows[0].kind if rows and rows[0].kind is not None else kind_named("ptbench")
     return kind, metric_columns(kind, [r.metrics for r in rows])
 
 
-def chart_metrics(kind: str, columns: Sequence[str]) -> list[str]:
-    """The bars per condition: overall, platform and profile-parameter accuracy (PTBench-shaped);
-    APP F1, API F1 and accuracy (ToolSpectrum)."""
-    if kind == "toolspectrum":
-        wanted = ("app_f1", "api_f1", "accuracy")
-    else:
-        wanted = ("overall", "platform", "profile_param")
-    return [m for m in wanted if m in columns]
+def chart_metrics(kind: BenchmarkKind, columns: Sequence[str], rows: Sequence[AblationRow] = ()) -> list[str]:
+    """The bars per condition: the kind's headline metric, then the two that the conditions move
+    most (the largest spread between conditions; ties in table order)."""
+    spread = {}
+    for m in columns:
+        values = [v for r in rows if (v := r.metrics.get(m)) is not None]
+        spread[m] = max(values) - min(values) if values else -1.0
+    others = sorted((m for m in columns if m != kind.headline), key=lambda m: -spread[m])[:2]
+    wanted = ([kind.headline] if kind.headline in columns else []) + others
+    return [m for m in columns if m in wanted]
 
 
 def _value(v: float | None, digits: int = 4) -> str:
@@ -248,7 +256,7 @@ def format_svg(rows: Sequence[AblationRow], *, title: str = "") -> str:
     from pertool.report.compare import metric_titles
 
     kind, columns = ablation_rows(rows)
-    metrics = chart_metrics(kind, columns)
+    metrics = chart_metrics(kind, columns, rows)
     titles = metric_titles(kind)
     titles = {**titles, "query_param": "Query param", "profile_param": "Profile param"}
     bar, gap, left, top, plot_h = 26.0, 34.0, 56, 64, 220

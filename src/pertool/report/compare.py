@@ -3,16 +3,16 @@
 The module has three parts: the statistics (pure functions over arrays), loading runs, and the
 output formats (terminal, markdown, LaTeX, CSV), each a function of a `Leaderboard`.
 
-Runs are re-scored from their run directories: predictions.jsonl against the benchmark named in
-config.json (its data directory and --limit, its compat mode), so a leaderboard can be rebuilt at
-any time. A row shows the metrics of the run's `overall` column (a single ToolSpectrum subset:
-that subset) with their 95% bootstrap intervals, as `pertool eval` prints them: PTBench-shaped
-benchmarks the paper's Table-2 columns, ToolSpectrum its level-wise F1 table.
+Runs are read from their run directories as the scorer left them (scores.jsonl: each sample's
+count row; `report.scored_run`, which refuses a run whose benchmark changed since), so a
+leaderboard can be rebuilt at any time without re-parsing. A row shows the metrics of all the
+run's splits together (its overall column; a single split: that split) with their 95% bootstrap
+intervals, in the columns of the kind's first metric table; every number comes from the stored
+count rows through the kind's `metrics_from_counts`.
 
-Paired test. Each sample becomes a row of counts whose column sums give every metric (PTBench-
-shaped: per split, the sample count and each metric's numerator and denominator, so the overall
-column is the same sample-weighted mean of the splits as in `aggregate`; ToolSpectrum: its
-`score_row`). On the samples both runs answered (ids in both predictions files), each replicate
+Paired test. Each sample's count row is placed in its split's block of a wider row (so the
+kind's metrics over the splits, such as PTBench's sample-weighted mean of the splits, come out as
+in `pertool eval`). On the samples both runs answered (ids in both predictions files), each replicate
 draws one set of sample indices with replacement (seeded) and applies it to both runs; the
 replicate's difference is metric(A) - metric(B) on those rows. The interval is the percentile
 interval at 1 - alpha; the two-sided p-value is twice the share of replicates on the far side of
@@ -31,9 +31,11 @@ from typing import Any
 import numpy as np
 
 from pertool.errors import PertoolError
+from pertool.kinds import BenchmarkKind, kind_named
 from pertool.report.csv_cells import csv_text
+from pertool.scoring.bootstrap import bootstrap_counts
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
-from pertool.scoring.results import METRIC_KEYS, OVERALL, RATIO_LEVEL, SampleResult
+from pertool.scoring.results import OVERALL, SampleResult, point_metrics
 
 __all__ = [
     "PairedTest",
@@ -41,6 +43,7 @@ __all__ = [
     "RunScores",
     "SampleTable",
     "build_leaderboard",
+    "counts_table",
     "default_metric",
     "format_csv",
     "format_latex",
@@ -90,46 +93,39 @@ class SampleTable:
         return None if np.isnan(v) else v
 
 
-def ptbench_table(results: Sequence[SampleResult]) -> SampleTable:
-    """Rows for PTBench-shaped results: per split, [count, (numerator, denominator) per metric]."""
-    splits = list(dict.fromkeys(r.split for r in results))
-    width = 1 + 2 * len(METRIC_KEYS)
-    rows = np.zeros((len(results), width * len(splits)), dtype=np.float64)
-    for i, r in enumerate(results):
-        base = width * splits.index(r.split)
-        rows[i, base] = 1
-        for j, key in enumerate(METRIC_KEYS):
-            num, den = RATIO_LEVEL.get(key, (key, ""))
-            rows[i, base + 1 + 2 * j] = getattr(r, num)
-            rows[i, base + 2 + 2 * j] = getattr(r, den) if den else 1
+def counts_table(kind: BenchmarkKind, ids: Sequence[str], splits: Sequence[str],
+                 rows: Sequence[Sequence[float]]) -> SampleTable:  # fmt: skip
+    """A table of per-sample count rows (sample `ids[i]` of split `splits[i]` has `rows[i]`):
+    each row sits in its split's block, so summed rows hold each split's totals and the kind's
+    `metrics_from_counts` gives the metrics over all the splits together."""
+    names = list(dict.fromkeys(splits))
+    width = len(rows[0]) if len(rows) else 0
+    table = np.zeros((len(rows), width * len(names)), dtype=np.float64)
+    for i, (split, row) in enumerate(zip(splits, rows)):
+        base = width * names.index(split)
+        table[i, base : base + width] = row
 
     def metrics(totals: np.ndarray) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for j, key in enumerate(METRIC_KEYS):
-            weighted = np.zeros(totals.shape[:-1])
-            weight = np.zeros(totals.shape[:-1])
-            for s in range(len(splits)):
-                count = totals[..., width * s]
-                num, den = totals[..., width * s + 1 + 2 * j], totals[..., width * s + 2 + 2 * j]
-                defined = den > 0
-                value = np.where(defined, num / np.where(defined, den, 1), 0.0)
-                weighted = weighted + np.where(defined, count * value, 0.0)
-                weight = weight + np.where(defined, count, 0.0)
-            out[key] = np.where(weight > 0, weighted / np.where(weight > 0, weight, 1), np.nan)
-        return out
+        stacked = totals.reshape(*totals.shape[:-1], len(names), width)
+        return dict(kind.metrics_from_counts(stacked, names))
 
-    return SampleTable([r.sample_id for r in results], rows, metrics)
+    return SampleTable(list(ids), table, metrics)
+
+
+def ptbench_table(results: Sequence[SampleResult]) -> SampleTable:
+    """The table of PTBench-shaped results (their count rows)."""
+    return counts_table(kind_named("ptbench"), [r.sample_id for r in results], [r.split for r in results],
+                        [r.count_row() for r in results])  # fmt: skip
 
 
 def toolspectrum_table(samples: Sequence[Any], outputs: Mapping[str, str | None]) -> SampleTable:
-    """ToolSpectrum rows (`score_row`); metrics pooled over the subsets present, as `score` does."""
-    from pertool.parsing.toolspectrum import parse_toolspectrum
-    from pertool.scoring.toolspectrum import ROW, metrics_from_totals, score_row
+    """The table of ToolSpectrum answers, scored here (`score_row`)."""
+    from pertool.kinds.score import score
 
-    rows = [score_row(s, parse_toolspectrum(outputs.get(s.id) or "", s.id)) for s in samples]
-    subsets = list(dict.fromkeys(s.split for s in samples))
-    array = np.array(rows, dtype=np.float64).reshape(len(rows), len(ROW))
-    return SampleTable([s.id for s in samples], array, lambda t: metrics_from_totals(t, subsets))
+    report = score(samples, dict(outputs), resamples=0)
+    scored = report.scored
+    return counts_table(kind_named("toolspectrum"), [s.sample_id for s in scored], [s.split for s in scored],
+                        [s.counts for s in scored])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -213,7 +209,7 @@ class RunScores:
     name: str
     model: str
     benchmark: str
-    kind: str  # "ptbench" (PTBench-shaped) or "toolspectrum"
+    kind: BenchmarkKind
     profile_view: str
     n: int
     column: str  # the split whose metrics the row shows ("overall", or the only subset)
@@ -228,7 +224,7 @@ class RunScores:
 @dataclass
 class Leaderboard:
     benchmark: str
-    kind: str
+    kind: BenchmarkKind
     metric: str
     metrics: list[str]
     runs: list[RunScores]  # ranked, best first
@@ -238,69 +234,60 @@ class Leaderboard:
     notes: list[str] = field(default_factory=list)
 
 
-def metric_titles(kind: str) -> dict[str, str]:
-    from pertool.report.terminal import METRIC_TITLES, TOOLSPECTRUM_TABLES
-
-    if kind == "toolspectrum":
-        return {k: v for table in TOOLSPECTRUM_TABLES for k, v in table.items()}
-    return dict(METRIC_TITLES)
+def metric_titles(kind: BenchmarkKind) -> dict[str, str]:
+    return dict(kind.metric_titles)
 
 
-def metric_columns(kind: str, metrics: Sequence[Mapping[str, float | None]]) -> list[str]:
-    """Table-2 columns (PTBench-shaped), or ToolSpectrum's level table without the levels that
-    are undefined for every run (PP or OP on a single subset)."""
-    from pertool.report.terminal import TOOLSPECTRUM_TABLES
-
-    if kind != "toolspectrum":
-        return list(METRIC_KEYS)
-    return [k for k in TOOLSPECTRUM_TABLES[0] if any(m.get(k) is not None for m in metrics)]
+def metric_columns(kind: BenchmarkKind, metrics: Sequence[Mapping[str, float | None]]) -> list[str]:
+    """The columns of the kind's first metric table, without those undefined for every run (a
+    level of another subset, a parameter class no sample has)."""
+    return [k for k in kind.metric_tables[0] if any(m.get(k) is not None for m in metrics)]
 
 
-def default_metric(kind: str) -> str:
-    return "accuracy" if kind == "toolspectrum" else OVERALL
+def default_metric(kind: BenchmarkKind) -> str:
+    return kind.headline
 
 
 def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[RunScores]:
-    """Re-score each run directory; refuses runs of different benchmarks or scoring modes."""
-    from pertool.kinds.score import score
-    from pertool.runner.run import load_config, select_samples
+    """Load each run directory as scored; refuses runs of different benchmarks or scoring modes."""
+    from pertool.report.scored_run import load_scored_run
+    from pertool.runner.run import load_config
     from pertool.runner.rundir import RunDir
 
     if not paths:
         raise PertoolError("no run directories given")
-    opened = [(Path(p), RunDir.open(Path(p))) for p in paths]
-    configs = [load_config(run) for _, run in opened]
+    configs = [load_config(RunDir.open(Path(p))) for p in paths]
     for name, what in (("benchmark", "benchmarks"), ("compat", "scoring modes (--compat)")):
         values = {str(getattr(c, name)) for c in configs}
         if len(values) > 1:
-            listing = "; ".join(f"{p}: {getattr(c, name)}" for (p, _), c in zip(opened, configs))
+            listing = "; ".join(f"{p}: {getattr(c, name)}" for p, c in zip(paths, configs))
             raise PertoolError(f"the runs are of different {what} and cannot be compared ({listing})")
-    names = [p.name or str(p) for p, _ in opened]
+    names = [Path(p).name or str(p) for p in paths]
     if len(set(names)) < len(names):
-        names = [str(p) for p, _ in opened]
+        names = [str(p) for p in paths]
     out = []
-    for (path, run), config, name in zip(opened, configs, names):
-        samples = select_samples(config)
-        finished = run.finished()
-        outputs = {i: r.get("output") for i, r in finished.items()}
-        report = score(samples, outputs, compat=config.compat, resamples=resamples, seed=seed,
-                       no_answer=run.failed_ids(), context_overflow=set(run.context_overflows()))  # fmt: skip
-        skipped = set(report.no_answer)
-        answered = [s for s in samples if s.id not in skipped]
-        toolspectrum = bool(samples) and samples[0].benchmark == "toolspectrum"
-        if toolspectrum:
-            table = toolspectrum_table(answered, outputs)
-        else:
-            table = ptbench_table(report.results)
-        column = OVERALL if OVERALL in report.splits else next(iter(report.splits), OVERALL)
-        ids = {s.id for s in samples}
+    for path, name in zip(paths, names):
+        run = load_scored_run(Path(path))
+        scored, kind, config = run.report.scored, run.kind, run.config
+        rows_by_split: dict[str, list[tuple[float, ...]]] = {}
+        for s in scored:
+            rows_by_split.setdefault(s.split, []).append(s.counts)
+        width = len(scored[0].counts) if scored else 0
+        splits = list(rows_by_split)
+        totals = np.stack([np.array(r, dtype=np.float64).reshape(len(r), width).sum(axis=0)
+                           for r in rows_by_split.values()]) if scored else np.zeros((0, 0))  # fmt: skip
+        metrics = point_metrics(totals, splits, kind.metrics_from_counts) if scored else {}
+        intervals = bootstrap_counts(rows_by_split, kind.metrics_from_counts, width=width,
+                                     resamples=resamples, seed=seed).get(OVERALL, {})  # fmt: skip
+        table = counts_table(kind, [s.sample_id for s in scored], [s.split for s in scored],
+                             [s.counts for s in scored])  # fmt: skip
+        ids = {s.id for s in run.samples}
         out.append(RunScores(
-            path=path, name=name, model=config.model, benchmark=config.benchmark,
-            kind="toolspectrum" if toolspectrum else "ptbench",
-            profile_view=config.profile_view, n=len(answered), column=column,
-            metrics=dict(report.splits.get(column, {})), intervals=dict(report.intervals.get(column, {})),
-            answered={i for i in finished if i in ids}, table=table, no_answer=len(skipped),
-            answered_line=report.answered_line(),
+            path=Path(path), name=name, model=config.model, benchmark=config.benchmark, kind=kind,
+            profile_view=config.profile_view, n=len(scored), column=OVERALL if len(splits) > 1 else
+            next(iter(splits), OVERALL), metrics=metrics, intervals=intervals,
+            answered={i for i in run.records if i in ids}, table=table, no_answer=len(run.report.no_answer),
+            answered_line=run.report.answered_line(),
         ))  # fmt: skip
     return out
 
@@ -321,8 +308,8 @@ def build_leaderboard(
     kind = runs[0].kind
     columns = metric_columns(kind, [r.metrics for r in runs])
     metric = metric or default_metric(kind)
-    if kind == "toolspectrum" and metric == OVERALL:
-        metric = "accuracy"
+    if metric == OVERALL and metric not in columns:  # "overall": the kind's headline
+        metric = kind.headline
     if metric not in columns:
         raise PertoolError(f"unknown metric {metric!r} for this benchmark; known: {', '.join(columns)}")
     ranked = sorted(runs, key=lambda r: (r.metrics.get(metric) is None, -(r.metrics.get(metric) or 0.0)))

@@ -1,8 +1,10 @@
 """`pertool report`: one self-contained HTML file from run directories.
 
-The page holds the Table-2 layout with 95% intervals (or ToolSpectrum's level-wise tables), an
-error-analysis chart per run (inline SVG made here), breakdowns per split, scenario/app and
-parameter class, a comparison table when there are several runs, and a sample browser.
+The page holds each run's metric tables as its benchmark kind lays them out (`metric_tables`,
+its `legend` under them) with 95% intervals, an error-analysis chart per run (inline SVG made
+here, titled by the kind's `category_titles`), the kind's breakdowns, a comparison table when
+there are several runs, and a sample browser that shows the parse the scorer used. Nothing here
+knows a benchmark by name: everything that differs comes from the run's kind.
 
 Safety: every piece of model or dataset text in the markup goes through `html.escape`; the
 browser's data is JSON inside `<script type="application/json">` with `<`, `>` and `&` written as
@@ -22,20 +24,11 @@ from typing import Any
 
 from pertool.fileio import atomic_write_bytes
 from pertool.report.charts import donut, grouped_bars, stacked_bars
-from pertool.report.rundata import RunData, SampleView, load_run
-from pertool.report.terminal import METRIC_TITLES, TOOLSPECTRUM_LEGEND, TOOLSPECTRUM_TABLES
+from pertool.report.rundata import Breakdown, RunData, SampleView, load_run
 from pertool.scoring.results import OVERALL, ScoreReport
 from pertool.versions import __version__
 
 __all__ = ["build_report", "json_for_script", "render_report", "write_report"]
-
-TOOLSPECTRUM_GROUP_COLUMNS = {"app_f1": "APP", "api_f1": "API", "rp_f1": "RP", "pp_f1": "PP", "op_f1": "OP",
-                              "rp_param_f1": "RP-param", "pp_param_f1": "PP-param",
-                              "op_param_f1": "OP-param", "accuracy": "Accuracy"}  # fmt: skip
-CHECK_TITLES = {"format": "Format", "platform": "Platform", "tool_name": "T-name", "tool_param": "T-param",
-                "tool_value": "T-value", "overall": "Overall", "app": "APP", "api": "API", "rp": "RP",
-                "final": "PP/OP", "refused": "Refused"}  # fmt: skip
-
 
 def write_report(run_dirs: Sequence[Path], out: Path, *, data_dir: str | None = None) -> int:
     """Build the report of `run_dirs` into `out`; returns its size in bytes."""
@@ -73,8 +66,8 @@ def render_report(runs: Sequence[RunData]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f'<header><h1>pertool report</h1><p class="meta">{len(runs)} run{"s" if len(runs) != 1 else ""}'
-        f" · pertool {escape(__version__)} · rebuilt from the run directories (re-scored from "
-        f"predictions.jsonl)</p><nav>{comparison_link}{nav}</nav></header><main>",
+        f" · pertool {escape(__version__)} · rebuilt from the run directories (what the scorer "
+        f"decided, scores.jsonl)</p><nav>{comparison_link}{nav}</nav></header><main>",
     ]
     if len(runs) > 1:
         parts.append(_comparison(runs, labels))
@@ -111,14 +104,17 @@ def _cell(value: Any, interval: Any, *, best: bool = False) -> str:
     return f"<td{cls}{na}><span class=\"v\">{_value(value)}</span>{ci}</td>"
 
 
+def defined_tables(tables: Sequence[Any], rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """A kind's metric tables without the columns undefined in every row (a level that belongs
+    to another subset, a parameter class no sample has); a table left empty is dropped."""
+    present = {k for m in rows for k, v in m.items() if v is not None}
+    kept = [{k: t for k, t in table.items() if k in present} for table in tables]
+    return [t for t in kept if t]
+
+
 def _columns(run: RunData) -> list[dict[str, str]]:
-    """The metric tables of a run: Table 2 for PTBench, the two level-wise tables for ToolSpectrum
-    (a column undefined on every split, like PP on the environment subset, is left out)."""
-    if run.kind == "ptbench":
-        return [dict(METRIC_TITLES)]
-    present = {k for m in run.report.splits.values() for k, v in m.items() if v is not None}
-    return [{k: t for k, t in table.items() if k in present or k not in ("pp_f1", "op_f1")}
-            for table in TOOLSPECTRUM_TABLES]  # fmt: skip
+    """The metric tables of a run, as its kind lays them out."""
+    return defined_tables(run.kind.metric_tables, list(run.report.splits.values())) or [{}]
 
 
 def _metrics_table(rows: dict[str, dict[str, Any]], intervals: dict[str, Any], counts: dict[str, int],
@@ -178,42 +174,32 @@ def _run_section(index: int, run: RunData, label: str) -> str:
     out.append("<h3>Metrics with 95% bootstrap intervals</h3>")
     for titles in _columns(run):
         out.append(_metrics_table(report.splits, report.intervals, report.counts, titles, "split"))
-    if run.kind == "toolspectrum":
-        out.append('<p class="hint">Levels cascade (APP &gt; API &gt; RP &gt; PP/OP); an unparsable answer '
-                   "is a wrong answer, not a refusal. n/a: undefined on that split.</p>")  # fmt: skip
-        out.append(_legend())
+    if run.kind.legend:
+        out.append('<p class="hint">n/a: undefined on that split.</p>')
+        out.append(_legend(run.kind.legend))
     chart_titles = _columns(run)[0]
     series = [(split, [report.splits[split].get(k) for k in chart_titles],
                [report.intervals.get(split, {}).get(k) for k in chart_titles]) for split in report.splits]
     chart = grouped_bars(list(chart_titles.values()), series, title="Metrics by split")
     out.append(f'<div class="charts">{chart}</div>')
     out.append(_error_section(run))
-    out.append(_group_section(run))
-    out.append(_param_section(run))
+    out += [_group_section(run, b) for b in run.breakdowns]
     out.append(f'<h3>Samples</h3><div class="browser" id="browser-{index}" data-run="{index}">'
                '<p class="hint">The sample browser needs JavaScript.</p></div></section>')  # fmt: skip
     return "\n".join(out)
 
 
-def _legend() -> str:
-    """The ToolSpectrum columns explained, as under the terminal table."""
-    items = "".join(f"<dt>{escape(name)}</dt><dd>{escape(meaning)}</dd>"
-                    for name, meaning in TOOLSPECTRUM_LEGEND)  # fmt: skip
+def _legend(legend: Sequence[tuple[str, str]]) -> str:
+    """The kind's columns explained, as under the terminal table."""
+    items = "".join(f"<dt>{escape(name)}</dt><dd>{escape(meaning)}</dd>" for name, meaning in legend)
     return f'<dl class="legend">{items}</dl>'
 
 
 def _error_section(run: RunData) -> str:
     counts = run.category_counts
     main = counts.get(OVERALL) or next(iter(counts.values()), {})
-    if run.kind == "ptbench":
-        pie_keys = [k for k in run.categories if k not in ("platform", "format")]
-        intro = ("Error categories of the paper's Figure 4 (one per parsable sample, first match wins), "
-                 "plus wrong platforms (counted on their own) and unparsable answers.")  # fmt: skip
-    else:
-        pie_keys = list(run.categories)
-        intro = ("Each wrong answer is counted once, at the first thing it gets wrong: format, a refusal "
-                 "of a valid request, a missed refusal, or the first failing level (APP, API, RP, "
-                 "PP/OP).")
+    pie_keys = list(run.categories)
+    intro = "The error categories the scorer gave each sample (scores.jsonl), per split."
     pie = donut([(run.categories[k], main.get(k, 0)) for k in pie_keys], title="Error categories",
                 empty="no errors")  # fmt: skip
     splits = [s for s in counts if s != OVERALL]
@@ -224,41 +210,15 @@ def _error_section(run: RunData) -> str:
             + f'<div class="charts">{pie}{bars}</div>' + _count_table(counts, run.categories, "split"))
 
 
-def _group_section(run: RunData) -> str:
-    groups = run.groups
+def _group_section(run: RunData, groups: Breakdown) -> str:
     if not groups.metrics:
         return ""
-    titles = dict(METRIC_TITLES) if run.kind == "ptbench" else {
-        k: t for k, t in TOOLSPECTRUM_GROUP_COLUMNS.items()
-        if any(m.get(k) is not None for m in groups.metrics.values())}  # fmt: skip
-    out = [f"<h3>By {escape(groups.name)}</h3>",
-           _metrics_table(groups.metrics, groups.intervals, groups.counts, titles, groups.name)]
+    out = [f"<h3>By {escape(groups.name)}</h3>"]
+    for titles in defined_tables(run.kind.metric_tables[:1], list(groups.metrics.values())):
+        out.append(_metrics_table(groups.metrics, groups.intervals, groups.counts, titles, groups.name))
     if groups.errors:
         out.append(_count_table(groups.errors, run.categories, groups.name))
-    if run.kind == "toolspectrum":
-        out.append('<p class="hint">Samples whose gold answer is a refusal belong to no app.</p>')
     return "\n".join(out)
-
-
-def _param_section(run: RunData) -> str:
-    if not run.param_classes:
-        return ""
-    if run.kind == "ptbench":
-        head = "<th>split</th><th>class</th><th>correct</th><th>total</th><th>accuracy</th>"
-        rows = [f"<tr><th>{escape(p['split'])}</th><td>{escape(p['class'])}</td><td>{p['correct']}</td>"
-                f"<td>{p['total']}</td>{_cell(p['value'], p['interval'])}</tr>"
-                for p in run.param_classes]  # fmt: skip
-        hint = "Query- and profile-sourced gold parameters predicted with an accepted value."
-    else:
-        names = {"rp": "required (RP)", "pp": "personalized (PP)", "op": "environmental (OP)"}
-        head = ("<th>split</th><th>class</th><th>TP</th><th>FP</th><th>FN</th><th>precision</th>"
-                "<th>recall</th><th>F1</th>")  # fmt: skip
-        rows = [f"<tr><th>{escape(p['split'])}</th><td>{names[p['class']]}</td><td>{p['tp']}</td>"
-                f"<td>{p['fp']}</td><td>{p['fn']}</td>{_cell(p['precision'], None)}{_cell(p['recall'], None)}"
-                f"{_cell(p['value'], p['interval'])}</tr>" for p in run.param_classes]  # fmt: skip
-        hint = "Parameter micro-F1 per class (a parameter no description classes is counted nowhere)."
-    return (f'<h3>By parameter class</h3><p class="hint">{hint}</p><table class="params"><thead><tr>{head}'
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
 
 
 def _comparison(runs: Sequence[RunData], labels: Sequence[str]) -> str:
@@ -266,17 +226,12 @@ def _comparison(runs: Sequence[RunData], labels: Sequence[str]) -> str:
            '<p class="hint">Table 2 layout: one block per split, one row per run; the best value of each '
            "column is bold. Intervals are each run's own 95% bootstrap intervals; for a paired test of "
            "a difference use <code>pertool compare</code>.</p>"]  # fmt: skip
-    for kind in ("ptbench", "toolspectrum"):
-        members = [(run, label) for run, label in zip(runs, labels) if run.kind == kind]
-        if not members:
+    kinds = {run.kind.name: run.kind for run in runs}
+    for name, kind in kinds.items():  # one block per benchmark kind, in the runs' order
+        members = [(run, label) for run, label in zip(runs, labels) if run.kind.name == name]
+        tables = defined_tables(kind.metric_tables, [m for r, _ in members for m in r.report.splits.values()])
+        if not tables:
             continue
-        if kind == "ptbench":
-            tables = [dict(METRIC_TITLES)]
-        else:
-            present = {k for r, _ in members for m in r.report.splits.values() for k, v in m.items()
-                       if v is not None}  # fmt: skip
-            tables = [{k: t for k, t in table.items() if k in present or k not in ("pp_f1", "op_f1")}
-                      for table in TOOLSPECTRUM_TABLES]  # fmt: skip
         splits = list(dict.fromkeys(s for run, _ in members for s in run.report.splits))
         for titles in tables:
             head = "".join(f"<th>{escape(t)}</th>" for t in titles.values())
@@ -381,10 +336,9 @@ def _run_payload(run: RunData, label: str, strings: _StringTable) -> dict[str, A
     checks = list(dict.fromkeys(k for s in run.samples for k in s.checks))
     return {
         "label": label,
-        "kind": run.kind,
         "group": run.groups.name,
         "cats": [[k, t] for k, t in run.categories.items()],
-        "checks": [[k, CHECK_TITLES.get(k, k)] for k in checks],
+        "checks": [[k, run.kind.metric_titles.get(k, k)] for k in checks],
         "splits": [s for s in run.report.splits if s != OVERALL],
         "samples": [_sample_payload(s, checks, strings) for s in run.samples],
     }
@@ -643,7 +597,7 @@ _JS = r"""
         t.append(tr);
       }
       const p = d.platform;
-      row(run.kind === "toolspectrum" ? "APP" : "platform", "", p[0] === null ? "(none)" : p[0],
+      row("platform", "", p[0] === null ? "(none)" : p[0],
         p[1] === null ? "(refusal)" : p[1], "", p[2] ? "ok" : "differs");
       if (d.refusal) {
         row("refusal", "", d.refusal[0] ? "refused" : "answered", d.refusal[1] ? "refuse" : "answer", "",

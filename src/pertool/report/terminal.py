@@ -1,37 +1,13 @@
-"""Plain-text tables of a `ScoreReport`: PTBench in the order of the paper's Table 2 and
-Figure 4; ToolSpectrum as its level-wise F1 table, then parameters and refusals."""
+"""Plain-text tables of a `ScoreReport`, laid out by its benchmark kind: its metric tables
+(`metric_tables`) with 95% intervals, its error counts (`error_titles`), then its legend."""
 
 from __future__ import annotations
 
-from pertool.scoring.results import ERROR_KEYS, METRIC_KEYS, ScoreReport
+from pertool.kinds import kind_named
+from pertool.scoring.results import ScoreReport
 
-__all__ = ["TOOLSPECTRUM_LEGEND", "format_report"]
+__all__ = ["format_report"]
 
-METRIC_TITLES = dict(zip(METRIC_KEYS, (
-    "Format", "Platform", "Query", "Profile", "T-name", "T-param", "T-value", "Overall")))  # fmt: skip
-ERROR_TITLES = dict(zip((*ERROR_KEYS, "format"), (
-    "T-wrong", "T-missing", "T-excess", "P-missing", "P-excess", "P-error", "Platform", "Format",
-)))  # fmt: skip
-TOOLSPECTRUM_TABLES = (
-    {"format": "Format", "format_strict": "Strict", "app_f1": "APP", "api_f1": "API", "rp_f1": "RP",
-     "pp_f1": "PP", "op_f1": "OP", "accuracy": "Accuracy"},
-    {"rp_param_f1": "RP-param", "pp_param_f1": "PP-param", "op_param_f1": "OP-param",
-     "refusal_precision": "Refuse-P", "refusal_recall": "Refuse-R", "refusal_f1": "Refuse-F1"},
-)  # fmt: skip
-COUNT_TITLES = {"format": "Unparsed", "repaired": "Repaired", "wrong_refusal": "Refused!",
-                "missed_refusal": "NotRefused"}  # refused a valid request / failed to refuse
-# What each ToolSpectrum column means (printed under the tables; the HTML report shows the same).
-TOOLSPECTRUM_LEGEND = (
-    ("Format, Strict", "the answer parses; Strict: with no repair (one JSON object or a bare null)"),
-    ("APP, API, RP", "cascaded F1: the right app; also the right API; also every required parameter"),
-    ("PP / OP", "also every personalized (PP, persona subset) / environmental (OP, other subsets) "
-     "parameter"),
-    ("Accuracy", "a refusal where the gold refuses, else a call correct at the last level"),
-    ("RP/PP/OP-param", "micro-F1 of required / personalized / environmental parameters, not cascaded"),
-    ("Refuse-P/R/F1", "precision, recall and F1 of refusing (refusal as the positive class)"),
-    ("Unparsed, Repaired", "answers that did not parse; answers that parsed only after a repair"),
-    ("Refused!, NotRefused", "refused a valid request; did not refuse where the gold refuses"),
-)  # fmt: skip
 _WIDTH = 11
 _NA = ("n/a: undefined on that split (no such parameters, no gold or predicted refusals, or the "
        "level belongs to another subset)")  # fmt: skip
@@ -60,28 +36,24 @@ def _metrics_table(report: ScoreReport, titles: dict[str, str], first: int) -> l
     return lines
 
 
-def _legend() -> list[str]:
-    width = max(len(name) for name, _ in TOOLSPECTRUM_LEGEND) + 2
-    return ["", "columns:", *(f"  {name:<{width}}{meaning}" for name, meaning in TOOLSPECTRUM_LEGEND)]
+def _legend(legend: tuple[tuple[str, str], ...]) -> list[str]:
+    width = max(len(name) for name, _ in legend) + 2
+    return ["", "columns:", *(f"  {name:<{width}}{meaning}" for name, meaning in legend)]
 
 
 def format_report(report: ScoreReport, *, title: str = "") -> str:
+    kind = kind_named(report.kind)
     first = max([16, *(len(s) + 8 for s in report.splits)])
     lines = [title] if title else []
     if report.no_answer:  # server or transport failures: not in any number below
         lines.append(report.answered_line())
-    toolspectrum = not any("platform" in m for m in report.splits.values())
-    if toolspectrum:
-        for titles in TOOLSPECTRUM_TABLES:
-            lines += [*_metrics_table(report, titles, first), ""]
-        keys = list(next(iter(report.errors.values()), {}))
-        lines.append(_row(["counts", *(COUNT_TITLES.get(k, k) for k in keys)], first))
-        lines += [_row([s, *(str(c[k]) for k in keys)], first) for s, c in report.errors.items()]
-        lines += ["", "Levels cascade (APP > API > RP > PP/OP); parse failures are wrong answers, not "
-                  "refusals.", _NA, *_legend()]  # fmt: skip
-        return "\n".join(lines)
-    lines += [*_metrics_table(report, METRIC_TITLES, first), ""]
-    lines.append(_row(["errors", *ERROR_TITLES.values()], first))
-    for split, counts in report.errors.items():
-        lines.append(_row([split, *(str(counts[k]) for k in ERROR_TITLES)], first))
+    for table in kind.metric_tables:
+        lines += [*_metrics_table(report, dict(table), first), ""]
+    keys = [k for k in kind.error_titles if any(k in e for e in report.errors.values())]
+    lines.append(_row(["errors", *(kind.error_titles[k] for k in keys)], first))
+    lines += [_row([s, *(str(c.get(k, 0)) for k in keys)], first) for s, c in report.errors.items()]
+    if any(v is None for m in report.splits.values() for v in m.values()) and kind.legend:
+        lines += ["", _NA]
+    if kind.legend:
+        lines += _legend(kind.legend)
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from pertool.kinds.score import score
 from pertool.modelcalls import CachedCalls, Unusable, Usage, open_cache
 from pertool.models.base import Completion, Sampling
 from pertool.models.registry import ModelOptions
+from pertool.runner.fingerprint import FINGERPRINT_KEY, benchmark_fingerprint
 from pertool.runner.limit import limit_samples
 from pertool.runner.order import Order, send_order
 from pertool.runner.progress import backend_retries, progress_bar
@@ -42,6 +43,7 @@ from pertool.runner.rundir import (
     ERRORS,
     METRICS,
     PREDICTIONS,
+    SCORES,
     RunDir,
     append_line,
     check_record,
@@ -242,7 +244,8 @@ def _record(sample: Sample, completion: Completion, task: Task) -> dict[str, Any
 
 def finish(run: RunDir, config: EvalConfig, samples: list[Sample], finished: dict[str, dict[str, Any]],
            *, retries: int = 0, context_window: int | None = None) -> ScoreReport:  # fmt: skip
-    """Score what the run directory holds and write metrics.json. Samples whose request failed
+    """Score what the run directory holds and write scores.jsonl (each scored sample's record)
+    and metrics.json (with the benchmark's fingerprint). Samples whose request failed
     (errors.jsonl) are `no_answer`: counted apart, left out of the metrics. Those whose prompt
     did not fit the model's context window are listed apart from the other failures:
     `context_overflow` (their number), `context_overflow_ids`, `context_window` (when known)."""
@@ -257,6 +260,8 @@ def finish(run: RunDir, config: EvalConfig, samples: list[Sample], finished: dic
     metrics["failed"] = sorted(set(errors) - set(overflows))
     metrics["context_overflow_ids"] = sorted(report.context_overflow)
     metrics["context_window"] = context_window or _reported_window(overflows.values())
+    metrics[FINGERPRINT_KEY] = benchmark_fingerprint(samples, config.compat)
+    run.write_lines(SCORES, (s.to_json() for s in report.scored))  # before metrics.json, which completes it
     run.write_json(METRICS, metrics)
     return report
 

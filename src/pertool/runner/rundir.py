@@ -5,7 +5,13 @@
     errors.jsonl       requests that failed for good in the latest attempt (retried on resume);
                        {"id", "error"}, plus "kind": "context_overflow" (and the token counts
                        known) when the prompt did not fit the model's context window
-    metrics.json       the scores, same schema as `pertool score --json`, plus token usage
+    metrics.json       the scores, same schema as `pertool score --json`, plus token usage and
+                       `benchmark_fingerprint` (runner/fingerprint.py): the benchmark content
+                       it was scored against
+    scores.jsonl       what the scorer decided per scored sample (`ScoredSample.to_json`: id,
+                       split, the parse it used, outcomes, categories, count row, detail);
+                       rewritten whole (atomically) with metrics.json at the end of a run or
+                       resume. Reports and compare render from it, never re-parsing.
 
     .lock              held (flock) by the one process writing the run: eval, resume or ablate
 
@@ -19,6 +25,7 @@ lock dies with its holder, so a killed run can be resumed at once; a second writ
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +43,7 @@ from pertool.outpaths import OutDir, check_out_dir
 __all__ = ["RunDir", "append_line", "check_record", "read_records"]
 
 CONFIG, PREDICTIONS, ERRORS, METRICS = "config.json", "predictions.jsonl", "errors.jsonl", "metrics.json"
+SCORES = "scores.jsonl"
 LOCK = ".lock"
 # errors.jsonl's `kind` of a sample whose prompt did not fit the model's context window; a line
 # without a kind is a failed request.
@@ -138,6 +146,18 @@ class RunDir:
     def write_json(self, name: str, data: Any) -> None:
         self._note_new(name)
         atomic_write_text(self.path / name, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+    def write_lines(self, name: str, records: Iterable[Any]) -> None:
+        """A whole JSONL file, replaced atomically (a reader sees the old file or the new one)."""
+        self._note_new(name)
+        atomic_write_text(self.path / name, "".join(jsonl_dumps(r) + "\n" for r in records))
+
+    def scores(self) -> list[tuple[str, Any]] | None:
+        """scores.jsonl's lines as (where, value), or None when the run has none (written by an
+        older pertool, or not finished yet)."""
+        if not (self.path / SCORES).is_file():
+            return None
+        return list(iter_jsonl_values(self.path / SCORES))
 
 
     def _note_new(self, name: str) -> None:

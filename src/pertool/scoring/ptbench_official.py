@@ -27,11 +27,11 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from pertool.schema import Sample
+from pertool.schema import Call, Prediction, Sample
 from pertool.scoring.results import SampleResult
 
 __all__ = ["MAX_COMPAT_CHARS", "MAX_FOLD_BITS", "MAX_RESULT_BITS", "official_parse", "official_include",
-           "score_sample_official"]
+           "official_prediction", "score_official", "score_sample_official"]
 
 Gold = tuple[str | None, list[dict[str, dict[str, Any]]]]
 
@@ -287,18 +287,25 @@ def param_lists(sample: Sample) -> dict[str, list[str]]:
 
 
 def score_sample_official(sample: Sample, output: str) -> SampleResult:
+    return score_official(sample, output)[0]
+
+
+def score_official(sample: Sample, output: str) -> tuple[SampleResult, Prediction]:
+    """The public scripts' outcome for one answer, and their parse of it as a `Prediction` (what
+    a report shows as the parse this mode used)."""
     params = param_lists(sample)
     result = SampleResult(sample_id=sample.id, split=sample.split, format=False,
                           query_total=len(params["query_params"]),
                           profile_total=len(params["profile_params"]))  # fmt: skip
     real = gold_of(sample)
+    predicted = None
     try:
         predicted = official_parse(output)
         walk = _walk(real[1], predicted[1], params)
     except Exception as exc:  # every failure of the public pipeline is a format failure there
         result.errors = ("format",)
         result.detail = f"{type(exc).__name__}: {exc}"[:200]
-        return result
+        return result, official_prediction(sample.id, output, predicted, result.detail)
     platform = real[0] == predicted[0]
     names = not (walk.extra_call or walk.gold_absent)
     param_names = names and not (walk.extra_param or walk.gold_param_absent)
@@ -307,4 +314,48 @@ def score_sample_official(sample: Sample, output: str) -> SampleResult:
     result.tool_param, result.tool_value, result.overall = param_names, values, platform and values
     result.query_correct, result.profile_correct = walk.query, walk.profile
     result.errors = _error_categories(walk, platform)
-    return result
+    return result, official_prediction(sample.id, output, predicted, None)
+
+
+def official_prediction(sample_id: str, output: str, parsed: tuple[Any, list[dict]] | None,
+                        error: str | None) -> Prediction:  # fmt: skip
+    """The public parse (`official_parse`'s platform key and calls) as a `Prediction`; `error`:
+    why the public pipeline failed on it (a parse that succeeded but whose comparison raised
+    keeps its calls). Values are made JSON-safe for the run directory: tuples become lists,
+    other non-JSON values their Python text."""
+    if parsed is None:
+        return _built(Prediction, {"sample_id": sample_id, "raw_output": output, "platform": None,
+                                   "calls": [], "refusal": False, "parse_error": error or "no parse",
+                                   "repaired": False})  # fmt: skip
+    key, calls = parsed
+    platform = key if isinstance(key, str) or key is None else repr(key)
+    made = [_built(Call, {"name": str(name), "arguments": {str(k): _jsonable(v) for k, v in args.items()}})
+            for call in calls for name, args in call.items()]  # fmt: skip
+    return _built(Prediction, {"sample_id": sample_id, "raw_output": output, "platform": platform,
+                               "calls": made, "refusal": False, "parse_error": error,
+                               "repaired": False})  # fmt: skip
+
+
+def _built(model: Any, values: dict[str, Any]) -> Any:
+    """A pydantic model from values of the right types, every field given, without validation:
+    what `model_construct` does, at a tenth of its cost (it runs once per compat-scored answer)."""
+    made = model.__new__(model)
+    object.__setattr__(made, "__dict__", values)
+    object.__setattr__(made, "__pydantic_fields_set__", set(values))
+    object.__setattr__(made, "__pydantic_extra__", None)
+    object.__setattr__(made, "__pydantic_private__", None)
+    return made
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if depth > 50:
+        return repr(value)[:200]
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else repr(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    return repr(value)[:200]

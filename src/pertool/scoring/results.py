@@ -7,20 +7,24 @@ cannot drift in how they add things up.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from pertool.schema import Prediction
 
 __all__ = [
+    "COUNT_COLUMNS",
     "ERROR_KEYS",
     "METRIC_KEYS",
     "SampleResult",
     "ScoredSample",
     "ScoreReport",
     "aggregate",
-    "overall_split",
+    "metrics_from_counts",
+    "scored_sample",
 ]
 
 # Order of the paper's Table 2.
@@ -48,6 +52,9 @@ SAMPLE_LEVEL = ("format", "platform", "tool_name", "tool_param", "tool_value", "
 RATIO_LEVEL = {"query_param": ("query_correct", "query_total"),
                "profile_param": ("profile_correct", "profile_total")}
 OVERALL = "overall"
+# A PTBench-shaped sample's count row: column sums over a split give every metric of that split.
+COUNT_COLUMNS = ("n", *SAMPLE_LEVEL, "query_correct", "query_total", "profile_correct", "profile_total")
+_COLUMN = {name: i for i, name in enumerate(COUNT_COLUMNS)}
 
 
 @dataclass(slots=True)
@@ -71,6 +78,12 @@ class SampleResult:
 
     def to_json(self) -> dict[str, Any]:
         return {f: (list(v) if isinstance(v := getattr(self, f), tuple) else v) for f in self.__slots__}
+
+    def count_row(self) -> tuple[int, ...]:
+        """The sample's counts in the order of COUNT_COLUMNS."""
+        return (1, int(self.format), int(self.platform), int(self.tool_name), int(self.tool_param),
+                int(self.tool_value), int(self.overall), self.query_correct, self.query_total,
+                self.profile_correct, self.profile_total)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -103,6 +116,32 @@ class ScoredSample:
                 "outcomes": self.outcomes, "categories": list(self.categories), "counts": list(self.counts),
                 "detail": self.detail}  # fmt: skip
 
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> ScoredSample:
+        """A scores.jsonl line; a line of the wrong shape raises DataError naming `where` and the
+        field."""
+        from pertool.errors import DataError
+
+        if not isinstance(data, dict):
+            raise DataError(where, "expected a JSON object")
+        checks: dict[str, tuple[type, ...]] = {
+            "id": (str,), "split": (str,), "prediction": (dict, type(None)), "outcomes": (dict,),
+            "categories": (list,), "counts": (list,), "detail": (str,)}  # fmt: skip
+        for name, types in checks.items():
+            if not isinstance(data.get(name), types):
+                raise DataError(where, "missing or of the wrong type", field=name)
+        counts = data["counts"]
+        if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in counts):
+            raise DataError(where, "expected numbers", field="counts")
+        if not all(isinstance(c, str) for c in data["categories"]):
+            raise DataError(where, "expected strings", field="categories")
+        try:
+            prediction = Prediction.model_validate(data["prediction"]) if data["prediction"] else None
+        except ValueError as exc:
+            raise DataError(where, str(exc).splitlines()[0], field="prediction") from None
+        return cls(data["id"], data["split"], prediction, data["outcomes"], tuple(data["categories"]),
+                   tuple(counts), data["detail"])  # fmt: skip
+
 
 @dataclass
 class ScoreReport:
@@ -124,6 +163,7 @@ class ScoreReport:
     # Per sample, what the scorer decided (every kind fills it; `results` is PTBench's detail).
     scored: list[ScoredSample] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # benchmark-specific sections ("apps")
+    kind: str = "ptbench"  # the benchmark kind whose metrics these are (`pertool.kinds`)
 
     @property
     def answered(self) -> int:
@@ -164,21 +204,75 @@ class ScoreReport:
         out.update(self.extra)
         if with_samples:
             out["samples"] = [r.to_json() for r in self.results]
+            out["scored"] = [r.to_json() for r in self.scored]  # as a run's scores.jsonl
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, kind: str, exclude: Sequence[str] = ()) -> ScoreReport:
+        """A report as `to_json` wrote it (a run's metrics.json); `exclude`: keys that are not the
+        report's (a run's usage and the like). The per-sample lists it only counted come back as
+        given by the caller."""
+        known = {"splits", "errors", "intervals", "counts", "mode", "missing_predictions",
+                 "unknown_predictions", "duplicate_predictions", "answered", "no_answer",
+                 "context_overflow"}  # fmt: skip
+        return cls(splits=data["splits"], errors=data.get("errors", {}), intervals=data.get("intervals", {}),
+                   counts=data["counts"], mode=str(data.get("mode", "pertool")),
+                   missing_predictions=list(data.get("missing_predictions", [])),
+                   unknown_predictions=list(data.get("unknown_predictions", [])),
+                   duplicate_predictions=list(data.get("duplicate_predictions", [])),
+                   extra={k: v for k, v in data.items() if k not in known and k not in exclude},
+                   kind=kind)  # fmt: skip
 
-def split_metrics(results: Sequence[SampleResult]) -> dict[str, float | None]:
-    """The eight metrics of one split. Every sample counts in every denominator."""
-    n = len(results)
-    out: dict[str, float | None] = {}
-    for key in METRIC_KEYS:
-        if key in RATIO_LEVEL:
-            num, den = RATIO_LEVEL[key]
-            total = sum(getattr(r, den) for r in results)
-            out[key] = sum(getattr(r, num) for r in results) / total if total else None
-        else:
-            out[key] = sum(getattr(r, key) for r in results) / n if n else None
+
+def scored_sample(result: SampleResult, prediction: Prediction | None,
+                  row: tuple[int, ...] | None = None) -> ScoredSample:  # fmt: skip
+    """A PTBench-shaped sample's `ScoredSample`: its outcomes in Table-2 order (Query and Profile
+    as the share of its gold parameters of that source, None when it has none)."""
+    outcomes: dict[str, bool | float | None] = {
+        "format": result.format, "platform": result.platform,
+        "query_param": result.query_correct / result.query_total if result.query_total else None,
+        "profile_param": result.profile_correct / result.profile_total if result.profile_total else None,
+        "tool_name": result.tool_name, "tool_param": result.tool_param, "tool_value": result.tool_value,
+        "overall": result.overall}  # fmt: skip
+    return ScoredSample(result.sample_id, result.split, prediction, outcomes, result.errors,
+                        result.count_row() if row is None else row, result.detail)  # fmt: skip
+
+
+def metrics_from_counts(totals: np.ndarray, splits: Sequence[str]) -> dict[str, np.ndarray]:
+    """The PTBench metrics of summed count rows (`COUNT_COLUMNS`): `totals` has the shape
+    [..., len(splits), len(COUNT_COLUMNS)], one summed row per split. One split: its metrics
+    (each a share of its samples, Query and Profile a share of their gold parameters). Several:
+    the sample-weighted mean of the splits' values (the `overall` column; a split where a metric
+    is undefined drops out of that metric's weights). NaN where undefined. The one place where
+    PTBench metrics are made from counts: aggregation, bootstrap and compare all call it."""
+    n = totals[..., _COLUMN["n"]]
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for key in METRIC_KEYS:
+            num, den = RATIO_LEVEL.get(key, (key, "n"))
+            d = totals[..., _COLUMN[den]]
+            defined = d > 0
+            value = np.where(defined, totals[..., _COLUMN[num]] / np.where(defined, d, 1), np.nan)
+            if len(splits) == 1:
+                out[key] = value[..., 0]
+                continue
+            weight = np.where(defined, n, 0.0).sum(axis=-1)
+            weighted = np.where(defined, n * np.where(defined, value, 0.0), 0.0).sum(axis=-1)
+            out[key] = np.where(weight > 0, weighted / np.where(weight > 0, weight, 1), np.nan)
     return out
+
+
+def point_metrics(totals: np.ndarray, splits: Sequence[str], metrics: Any) -> dict[str, float | None]:
+    """`metrics(totals, splits)` as plain floats, None where undefined (full precision)."""
+    return {k: (None if np.isnan(v) else float(v)) for k, v in metrics(totals, splits).items()}
+
+
+def split_totals(rows_by_split: Mapping[str, Sequence[Sequence[float]]], width: int) -> np.ndarray:
+    """Column sums of each split's count rows, stacked: shape [len(splits), width]."""
+    if not rows_by_split:
+        return np.zeros((0, width))
+    return np.stack([np.array(rows, dtype=np.float64).reshape(len(rows), width).sum(axis=0)
+                     for rows in rows_by_split.values()])  # fmt: skip
 
 
 def split_errors(results: Sequence[SampleResult]) -> dict[str, int]:
@@ -190,28 +284,24 @@ def split_errors(results: Sequence[SampleResult]) -> dict[str, int]:
     return counts
 
 
-def overall_split(
-    per_split: dict[str, dict[str, float | None]], counts: dict[str, int]
-) -> dict[str, float | None]:
-    """Sample-weighted mean of each metric over the splits (splits where it is undefined drop
-    out of that metric's weights)."""
-    out: dict[str, float | None] = {}
-    for key in METRIC_KEYS:
-        pairs = [(counts[s], v) for s, m in per_split.items() if (v := m[key]) is not None]
-        weight = sum(w for w, _ in pairs)
-        out[key] = sum(w * v for w, v in pairs) / weight if weight else None
-    return out
-
-
-def aggregate(results: Sequence[SampleResult]) -> tuple[dict, dict, dict[str, int]]:
-    """(metrics, errors, counts) per split in first-seen order, plus the `overall` entry."""
+def aggregate(results: Sequence[SampleResult],
+              rows: Sequence[tuple[int, ...]] | None = None) -> tuple[dict, dict, dict]:  # fmt: skip
+    """(metrics, errors, counts) per split in first-seen order, plus the `overall` entry; `rows`:
+    the results' count rows when already made."""
+    rows = [r.count_row() for r in results] if rows is None else rows
     by_split: dict[str, list[SampleResult]] = {}
-    for r in results:
+    rows_by_split: dict[str, list[tuple[int, ...]]] = {}
+    for r, row in zip(results, rows):
         by_split.setdefault(r.split, []).append(r)
+        rows_by_split.setdefault(r.split, []).append(row)
     counts = {s: len(rs) for s, rs in by_split.items()}
-    metrics = {s: split_metrics(rs) for s, rs in by_split.items()}
+    totals = split_totals(rows_by_split, len(COUNT_COLUMNS))
+    splits = list(by_split)
+    metrics: dict[str, dict[str, float | None]] = {
+        s: point_metrics(totals[i : i + 1], [s], metrics_from_counts)
+        for i, s in enumerate(splits)}  # fmt: skip
     errors = {s: split_errors(rs) for s, rs in by_split.items()}
-    metrics[OVERALL] = overall_split(metrics, counts)
+    metrics[OVERALL] = point_metrics(totals, splits, metrics_from_counts)
     errors[OVERALL] = {k: sum(e[k] for e in errors.values()) for k in (*ERROR_KEYS, "format")}
     counts[OVERALL] = len(results)
     return metrics, errors, counts

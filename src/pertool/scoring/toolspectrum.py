@@ -19,7 +19,8 @@ import numpy as np
 from pertool.schema import Prediction, Provenance, Sample
 from pertool.values import accepts, normalize_text
 
-__all__ = ["ROW", "score_row", "metrics_from_totals", "final_level"]
+__all__ = ["ROW", "first_failure", "final_level", "metrics_from_counts", "metrics_from_totals", "outcomes",
+           "score_row"]
 
 LEVELS = ("app", "api", "rp", "pp", "op")
 CLASSES: dict[Provenance, str] = {"required": "rp", "personalized": "pp", "environmental": "op"}
@@ -135,3 +136,46 @@ def metrics_from_totals(totals: np.ndarray, subsets: Sequence[str]) -> dict[str,
     out["refusal_f1"] = _f1(t["refusal_tp"], t["refusal_fp"], t["refusal_fn"])
     out["accuracy"] = _ratio(t["correct"], t["n"])
     return out
+
+
+def metrics_from_counts(totals: np.ndarray, subsets: Sequence[str]) -> dict[str, np.ndarray]:
+    """Metrics of summed rows stacked per subset (shape [..., len(subsets), len(ROW)]): the
+    subsets are pooled (F1 of the summed counts). The one place where ToolSpectrum metrics are
+    made from counts: the scorer, its bootstrap and compare all call it."""
+    return metrics_from_totals(totals.sum(axis=-2), subsets)
+
+
+def outcomes(sample: Sample, row: tuple[int, ...]) -> dict[str, bool | float | None]:
+    """Each metric's outcome for one sample: a level's F1 as whether the sample is a true
+    positive there (None when neither the gold nor the answer is a call), a parameter class's
+    F1 as the sample's own F1 (None without such parameters), refusal F1 likewise."""
+    def count(name: str) -> int:
+        return row[INDEX[name]]
+
+    out: dict[str, bool | float | None] = {"format": bool(count("format")),
+                                           "format_strict": bool(count("strict"))}  # fmt: skip
+    for level in ("app", "api", "rp", final_level(sample.split)):
+        tp, fp, fn = (count(f"{level}_{c}") for c in ("tp", "fp", "fn"))
+        out[f"{level}_f1"] = bool(tp) if tp + fp + fn else None
+    for cls in CLASSES.values():
+        tp, fp, fn = (count(f"{cls}_param_{c}") for c in ("tp", "fp", "fn"))
+        out[f"{cls}_param_f1"] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+    tp, fp, fn = (count(f"refusal_{c}") for c in ("tp", "fp", "fn"))
+    out["refusal_f1"] = bool(tp) if tp + fp + fn else None
+    out["accuracy"] = bool(count("correct"))
+    return out
+
+
+def first_failure(sample: Sample, prediction: Prediction, row: tuple[int, ...]) -> str | None:
+    """The sample's error category: the first thing it gets wrong (None when correct). The
+    levels cascade, so a wrong answer is counted once, at the first level it fails."""
+    if not prediction.parsed:
+        return "format"
+    if sample.gold_platform is None:
+        return None if prediction.refusal else "missed_refusal"
+    if prediction.refusal:
+        return "wrong_refusal"
+    for level in ("app", "api", "rp", final_level(sample.split)):
+        if not row[INDEX[f"{level}_tp"]]:
+            return level
+    return None

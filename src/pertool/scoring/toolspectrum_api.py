@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from pertool.benchmarks.quality import gold_quality
 from pertool.parsing.toolspectrum import parse_toolspectrum
 from pertool.schema import Prediction, Sample
-from pertool.scoring.bootstrap import bootstrap_totals
-from pertool.scoring.results import OVERALL, ScoreReport
-from pertool.scoring.toolspectrum import INDEX, final_level, metrics_from_totals, score_row
+from pertool.scoring.bootstrap import bootstrap_counts
+from pertool.scoring.results import OVERALL, ScoredSample, ScoreReport, split_totals
+from pertool.scoring.toolspectrum import (
+    INDEX,
+    ROW,
+    final_level,
+    first_failure,
+    metrics_from_counts,
+    outcomes,
+    score_row,
+)
 
 __all__ = ["score_toolspectrum"]
 
@@ -21,35 +28,31 @@ def score_toolspectrum(samples: Sequence[Sample], given: Mapping[str, str | Pred
                        *, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
     rows: dict[str, list[tuple[int, ...]]] = {}
     by_app: dict[str, list[tuple[int, ...]]] = {}
+    scored = []
     for sample in samples:
         prediction = _prediction(sample, given.get(sample.id))
         row = score_row(sample, prediction)
         rows.setdefault(sample.split, []).append(row)
         if sample.gold_platform is not None:
             by_app.setdefault(sample.gold_platform, []).append(row)
-    splits = {s: _point(r, [s]) for s, r in rows.items()}
+        category = first_failure(sample, prediction, row)
+        categories = (category,) if category else ()
+        scored.append(ScoredSample(sample.id, sample.split, prediction, outcomes(sample, row), categories,
+                                   row, prediction.parse_error or ""))  # fmt: skip
+    splits = {s: _point({s: r}, [s]) for s, r in rows.items()}
     counts = {s: len(r) for s, r in rows.items()}
     errors = {s: _errors(r) for s, r in rows.items()}
     if len(rows) > 1:
         every = [row for r in rows.values() for row in r]
-        splits[OVERALL] = _point(every, list(rows))
+        splits[OVERALL] = _point(rows, list(rows))
         counts[OVERALL] = len(every)
         errors[OVERALL] = _errors(every)
-
-    def metric_fn(subsets: list[str]) -> Any:
-        return lambda totals: metrics_from_totals(totals, subsets)
-
-    intervals = {}
-    for split, split_rows in rows.items():
-        intervals.update(bootstrap_totals({split: split_rows}, metric_fn([split]), resamples=resamples,
-                                          seed=seed, overall=False))  # fmt: skip
-    if len(rows) > 1:
-        pooled = bootstrap_totals(rows, metric_fn(list(rows)), resamples=resamples, seed=seed)
-        if OVERALL in pooled:
-            intervals[OVERALL] = pooled[OVERALL]
+    intervals = bootstrap_counts(rows, metrics_from_counts, width=len(ROW), resamples=resamples, seed=seed,
+                                 overall=len(rows) > 1)  # fmt: skip
     intervals = {s: {k: v for k, v in iv.items() if k in splits[s]} for s, iv in intervals.items()}
-    apps = {app: _point(r, sorted({s for s in rows}))  for app, r in sorted(by_app.items())}
-    report = ScoreReport(splits=splits, errors=errors, intervals=intervals, counts=counts, results=[])
+    apps = {app: _point({"": r}, sorted(rows)) for app, r in sorted(by_app.items())}
+    report = ScoreReport(splits=splits, errors=errors, intervals=intervals, counts=counts, results=[],
+                         scored=scored)  # fmt: skip
     report.extra = {"apps": apps, "quality": gold_quality(samples).to_json()}
     return report
 
@@ -60,9 +63,9 @@ def _prediction(sample: Sample, given: str | Prediction | None) -> Prediction:
     return parse_toolspectrum(given or "", sample.id)
 
 
-def _point(rows: list[tuple[int, ...]], subsets: list[str]) -> dict[str, float | None]:
-    totals = np.sum(np.array(rows, dtype=np.float64), axis=0)
-    metrics = metrics_from_totals(totals, subsets)
+def _point(rows: Mapping[str, list[tuple[int, ...]]], subsets: list[str]) -> dict[str, float | None]:
+    """Metrics of rows grouped in any way (their metric levels are those of `subsets`)."""
+    metrics = metrics_from_counts(split_totals(rows, len(ROW)), subsets)
     if len(subsets) == 1:  # one subset: only its final level (PP for persona, OP otherwise)
         other = "op_f1" if final_level(subsets[0]) == "pp" else "pp_f1"
         metrics.pop(other, None)

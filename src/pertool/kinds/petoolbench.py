@@ -14,6 +14,8 @@ from pertool.kinds.kind import Prompt, SpecHelp
 from pertool.schema import Prediction, Sample
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from pertool.benchmarks.download import RemoteDataset
     from pertool.scoring.results import ScoreReport
 
@@ -108,11 +110,10 @@ class PEToolBenchKind:
 
         return score_petoolbench(samples, given, compat=compat, resamples=resamples, seed=seed)
 
-    def metrics_from_counts(self, totals: Sequence[float]) -> dict[str, float | None]:
-        """A setting's metrics from the column sums of its samples' `ScoredSample.counts`."""
+    def metrics_from_counts(self, totals: np.ndarray, splits: Sequence[str]) -> Mapping[str, np.ndarray]:
         from pertool.scoring.petoolbench import metrics_from_counts
 
-        return metrics_from_counts(totals)
+        return metrics_from_counts(totals, splits)
 
     def gold_text(self, sample: Sample) -> str:
         gold = sample.gold_calls[0]

@@ -47,46 +47,54 @@ def score_petoolbench(samples: Sequence[Sample], given: Mapping[str, str | Predi
         settings.setdefault(sample.split, []).append(i)
     splits: dict[str, dict[str, float | None]] = {}
     errors: dict[str, dict[str, int]] = {}
-    for setting, indices in settings.items():
-        totals = np.sum([scored[i].counts for i in indices], axis=0)
-        splits[setting] = _shown(metrics_from_counts(totals), public)
+    names = list(settings)
+    totals = np.array([np.sum([scored[i].counts for i in ix], axis=0) for ix in settings.values()],
+                      dtype=np.float64).reshape(len(names), len(COLUMNS))  # fmt: skip
+    for k, (setting, indices) in enumerate(settings.items()):
+        splits[setting] = _point(totals[k : k + 1], [setting], public)
         errors[setting] = _errors(scored[i] for i in indices)
     counts = {s: len(ix) for s, ix in settings.items()}
     if settings:
-        splits[OVERALL] = _shown(_mean({s: splits[s] for s in settings}), public)
+        splits[OVERALL] = _point(totals, names, public)
         errors[OVERALL] = {k: sum(errors[s][k] for s in settings) for k in ERROR_KEYS}
         counts[OVERALL] = len(samples)
     intervals = _intervals(samples, scored, settings, resamples, seed, public)
     return ScoreReport(splits=splits, errors=errors, intervals=intervals, counts=counts, scored=scored)
 
 
-def metrics_from_counts(totals: Any) -> dict[str, float | None]:
-    """A setting's metrics from its summed count row (every sample in every denominator;
-    `param_given_tool` among the tool-correct samples)."""
-    t = [float(x) for x in totals]
-    n, tool = t[_COL["n"]], t[_COL["tool"]]
+def metrics_from_counts(totals: np.ndarray, splits: Sequence[str]) -> dict[str, np.ndarray]:
+    """The metrics of summed count rows (`COLUMNS`): `totals` has the shape [..., len(splits),
+    len(COLUMNS)]. One setting: its metrics (every sample in every denominator;
+    `param_given_tool` among the tool-correct samples). Several: the mean of the settings'
+    values (a setting where a metric is undefined drops out). NaN where undefined. The one place
+    PEToolBench metrics are made from counts: points, intervals, reports and compare."""
+    t = np.asarray(totals, dtype=np.float64)
+    n, tool = t[..., _COL["n"]], t[..., _COL["tool"]]
 
-    def ratio(num: float, den: float) -> float | None:
-        return num / den if den else None
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
-    return {"format": ratio(t[_COL["format"]], n), "tool_acc": ratio(tool, n),
-            "param_acc": ratio(t[_COL["param"]], n), "call_acc": ratio(t[_COL["call"]], n),
-            "hallucinated": ratio(t[_COL["hallucinated"]], n),
-            "param_given_tool": ratio(t[_COL["call"]], tool)}  # fmt: skip
+    per = {"format": ratio(t[..., _COL["format"]], n), "tool_acc": ratio(tool, n),
+           "param_acc": ratio(t[..., _COL["param"]], n), "call_acc": ratio(t[..., _COL["call"]], n),
+           "hallucinated": ratio(t[..., _COL["hallucinated"]], n),
+           "param_given_tool": ratio(t[..., _COL["call"]], tool)}  # fmt: skip
+    if len(splits) == 1:
+        return {k: v[..., 0] for k, v in per.items()}
+    with warnings.catch_warnings():  # a replicate where a metric is undefined in every setting
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {k: np.nanmean(v, axis=-1) for k, v in per.items()}
+
+
+def _point(totals: np.ndarray, splits: Sequence[str], public: bool) -> dict[str, float | None]:
+    values = metrics_from_counts(totals, splits)
+    return _shown({k: (None if np.isnan(v) else float(v)) for k, v in values.items()}, public)
 
 
 def _shown(metrics: dict[str, float | None], public: bool) -> dict[str, float | None]:
     if public:  # the public rules have no candidate resolution: no hallucination to tell apart
         return {k: v for k, v in metrics.items() if k != "hallucinated"}
     return metrics
-
-
-def _mean(per_setting: Mapping[str, Mapping[str, float | None]]) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for key in METRIC_KEYS:
-        values = [v for m in per_setting.values() if (v := m.get(key)) is not None]
-        out[key] = sum(values) / len(values) if values else None
-    return out
 
 
 def _errors(scored: Any) -> dict[str, int]:
@@ -316,32 +324,21 @@ def _intervals(samples: Sequence[Sample], scored: Sequence[ScoredSample], settin
         entries.setdefault(_entry_key(sample), len(entries))
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(len(entries), np.full(len(entries), 1 / len(entries)), size=resamples)
-    per_setting: dict[str, dict[str, np.ndarray]] = {}
-    for setting, indices in settings.items():
+    names = list(settings)
+    totals = np.zeros((resamples, len(names), len(COLUMNS)))
+    for k, indices in enumerate(settings.values()):
         matrix = np.zeros((len(entries), len(COLUMNS)))
         for i in indices:
             matrix[entries[_entry_key(samples[i])]] += scored[i].counts
-        totals = weights @ matrix  # (resamples, columns)
-        per_setting[setting] = _metric_arrays(totals)
-    out = {s: _percentiles(m, public) for s, m in per_setting.items()}
-    with warnings.catch_warnings():  # a replicate where a metric is undefined in every setting
-        warnings.simplefilter("ignore", RuntimeWarning)
-        overall = {k: np.nanmean(np.stack([m[k] for m in per_setting.values()]), axis=0)
-                   for k in METRIC_KEYS}  # fmt: skip
-    out[OVERALL] = _percentiles(overall, public)
+        totals[:, k] = weights @ matrix  # (resamples, columns)
+    out = {s: _percentiles(metrics_from_counts(totals[:, k : k + 1], [s]), public)
+           for k, s in enumerate(names)}  # fmt: skip
+    out[OVERALL] = _percentiles(metrics_from_counts(totals, names), public)
     return out
 
 
 def _entry_key(sample: Sample) -> str:
     return str(sample.extra.get("entry_id", sample.user_id or sample.id))
-
-
-def _metric_arrays(totals: np.ndarray) -> dict[str, np.ndarray]:
-    c = {name: totals[:, i] for i, name in enumerate(COLUMNS)}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {"format": c["format"] / c["n"], "tool_acc": c["tool"] / c["n"],
-                "param_acc": c["param"] / c["n"], "call_acc": c["call"] / c["n"],
-                "hallucinated": c["hallucinated"] / c["n"], "param_given_tool": c["call"] / c["tool"]}
 
 
 def _percentiles(arrays: Mapping[str, np.ndarray], public: bool) -> dict[str, list[float] | None]:

@@ -189,7 +189,7 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     from pertool.errors import PertoolError
     from pertool.models.registry import ModelOptions
-    from pertool.runner.run import OFFICIAL_SAMPLING, EvalConfig
+    from pertool.runner.run import EvalConfig, compat_sampling
 
     options = ModelOptions()
     overrides = {"base_url": args.base_url, "api_key_env": args.api_key_env, "adapter": args.adapter,
@@ -199,8 +199,7 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                  "deadline_s": args.deadline, "max_response_mb": args.max_response_mb,
                  "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None}  # fmt: skip
     options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
-    sampling = _compat_sampling(args.compat, OFFICIAL_SAMPLING) if args.compat else {"temperature": 0.0,
-                                                                                    "max_tokens": 512}
+    sampling = compat_sampling(args.compat)
     from pertool.cli.checks import read_prices
 
     prices = read_prices(args.prices) if args.prices else None
@@ -223,14 +222,3 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         first = exc.errors()[0]
         option = "--" + str(first["loc"][0]).replace("_", "-")
         raise PertoolError(f"{option}: {first['msg']}") from None
-
-
-def _compat_sampling(compat: str, default: dict) -> dict:
-    """A compat mode's generation settings, from the kind that declares them (else PTBench's)."""
-    from pertool.kinds import all_kinds
-
-    for kind in all_kinds():
-        declared = getattr(kind, "compat_sampling", {})
-        if compat in declared:
-            return dict(declared[compat])
-    return default

@@ -80,6 +80,7 @@ class BenchmarkKind(Protocol):
     tool_modes: tuple[str, ...]  # answer modes: "text" always; "native" when tools= fits
     chat_formats: bool  # whether raw-completion chat formats (--chat-format) apply
     compat_modes: tuple[str, ...]  # --compat modes that reproduce a public script
+    compat_sampling: Mapping[str, Mapping[str, float]]  # per mode: the public script's generation settings
     metric_titles: Mapping[str, str]  # every metric it reports, in table order -> column title
     metric_tables: tuple[Mapping[str, str], ...]  # how the terminal and reports lay them out
     legend: tuple[tuple[str, str], ...]  # (columns, meaning) lines printed under the tables

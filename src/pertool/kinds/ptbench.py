@@ -53,6 +53,9 @@ class PTBenchKind:
     tool_modes: tuple[str, ...] = ("text", "native")
     chat_formats: bool = True
     compat_modes: tuple[str, ...] = ("ptbench-official",)
+    # The public PTBench scripts' generation settings.
+    compat_sampling: Mapping[str, Mapping[str, float]] = {
+        "ptbench-official": {"temperature": 0.1, "max_tokens": 128}}  # fmt: skip
     metric_titles: Mapping[str, str] = METRIC_TITLES
     metric_tables: tuple[Mapping[str, str], ...] = (METRIC_TITLES,)
     legend: tuple[tuple[str, str], ...] = ()

@@ -65,6 +65,7 @@ class ToolSpectrumKind:
     tool_modes: tuple[str, ...] = ("text",)  # the answer is its JSON object (with a refusal as null)
     chat_formats: bool = False  # its templates are one user message
     compat_modes: tuple[str, ...] = ()
+    compat_sampling: Mapping[str, Mapping[str, float]] = {}
     metric_titles: Mapping[str, str] = {k: v for table in METRIC_TABLES for k, v in table.items()}
     metric_tables: tuple[Mapping[str, str], ...] = METRIC_TABLES
     legend: tuple[tuple[str, str], ...] = LEGEND

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from pertool.errors import PertoolError
 from pertool.models.registry import ModelOptions
-from pertool.runner.run import OFFICIAL_SAMPLING, EvalConfig, default_out_dir, run_eval
+from pertool.runner.run import EvalConfig, compat_sampling, default_out_dir, run_eval
 from pertool.runner.rundir import PREDICTIONS, RunDir
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import ScoreReport
@@ -50,7 +50,7 @@ def evaluate(
     where = str(Path(data_dir).resolve()) if data_dir is not None else None
     if where is not None and base.data_dir is None:
         base = replace(base, data_dir=where)
-    sampling = OFFICIAL_SAMPLING if compat else {"temperature": 0.0, "max_tokens": 512}
+    sampling = compat_sampling(compat)
     fields = {
         "benchmark": benchmark, "model": model, "options": asdict(base), "tool_mode": tool_mode,
         "profile_view": profile_view, "data_dir": where, "limit": limit, "compat": compat,

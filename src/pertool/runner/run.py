@@ -28,7 +28,7 @@ from pertool import answerers
 from pertool.benchmarks.views import ProfileView, apply_profile_view
 from pertool.errors import BackendError, ContextOverflow, DataError, PertoolError
 from pertool.fileio import jsonl_dumps
-from pertool.kinds import kind_of_samples, load_benchmark
+from pertool.kinds import all_kinds, kind_of_samples, load_benchmark
 from pertool.kinds.score import score
 from pertool.modelcalls import CachedCalls, Unusable, Usage, open_cache
 from pertool.models.base import Completion, Sampling
@@ -56,11 +56,19 @@ from pertool.urls import redact_url
 from pertool.versions import __version__
 
 __all__ = [
-    "EvalConfig", "load_config", "run_eval", "select_samples", "with_legacy_defaults", "OFFICIAL_SAMPLING",
+    "EvalConfig", "compat_sampling", "load_config", "run_eval", "select_samples", "with_legacy_defaults",
 ]  # fmt: skip
 
-# The public PTBench scripts' generation settings, used with --compat ptbench-official.
-OFFICIAL_SAMPLING = {"temperature": 0.1, "max_tokens": 128}
+DEFAULT_SAMPLING = {"temperature": 0.0, "max_tokens": 512}
+
+
+def compat_sampling(compat: str | None) -> dict[str, float]:
+    """The generation settings a run defaults to: with a --compat mode, the public script's (the
+    kind that declares the mode says them), else greedy with 512 new tokens."""
+    for kind in all_kinds() if compat else ():
+        if compat is not None and compat in kind.compat_sampling:
+            return dict(kind.compat_sampling[compat])
+    return dict(DEFAULT_SAMPLING)
 
 
 class EvalConfig(BaseModel):

@@ -136,9 +136,8 @@ def pertool_score(bench: Path, predictions: Path) -> tuple[float, float, str]:
 
 def in_process(bench: Path, predictions: Path) -> tuple[float, float]:
     """CPU seconds of (loading, reading predictions + scoring) inside this process."""
-    from pertool.scoring.api import score
-
-    from pertool.benchmarks.registry import load_benchmark
+    from pertool.kinds import load_benchmark
+    from pertool.kinds.score import score
     from pertool.predictions import read_predictions
     from pertool.scoring.defaults import DEFAULT_RESAMPLES
 

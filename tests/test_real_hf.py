@@ -19,7 +19,7 @@ from support.real_models import require_packages
 
 require_packages("torch", "transformers")  # skips without them; fails under CI=1
 
-from pertool.benchmarks.registry import load_benchmark  # noqa: E402
+from pertool.kinds import load_benchmark  # noqa: E402
 from pertool.models.base import Completion, Request, Sampling  # noqa: E402
 from pertool.models.bundled import IDENTITY_KEYS, MARKER  # noqa: E402
 from pertool.models.hf import HFBackend  # noqa: E402

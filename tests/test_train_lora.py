@@ -25,9 +25,9 @@ pytest.importorskip("peft")
 pytest.importorskip("trl")
 pytest.importorskip("datasets")
 
-from pertool.benchmarks.registry import load_benchmark  # noqa: E402
 from pertool.cli.main import main  # noqa: E402
 from pertool.errors import PertoolError  # noqa: E402
+from pertool.kinds import load_benchmark  # noqa: E402
 from pertool.models.base import Completion, Request, Sampling  # noqa: E402
 from pertool.models.registry import ModelOptions, create_backend  # noqa: E402
 from pertool.runner.limit import limit_samples  # noqa: E402

@@ -21,8 +21,7 @@ from support.real_models import require_packages
 
 require_packages("torch", "transformers", "peft", "trl", "datasets")  # skips without; fails under CI=1
 
-from pertool.benchmarks.registry import load_benchmark  # noqa: E402
-from pertool.kinds import gold_text  # noqa: E402
+from pertool.kinds import gold_text, load_benchmark  # noqa: E402
 from pertool.models.base import Backend, Request, Sampling  # noqa: E402
 from pertool.models.registry import ModelOptions, create_backend  # noqa: E402
 from pertool.testing.factory import record as ptbench_record  # noqa: E402

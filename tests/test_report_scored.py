@@ -80,11 +80,29 @@ def test_the_browser_shows_the_parse_the_scorer_used(data: Path, tmp_path: Path)
 def test_the_report_reads_the_stored_decisions(data: Path, tmp_path: Path):
     config = EvalConfig(benchmark=f"ptbench:{data}", model="m")
     run = write_run(tmp_path / "run", config, outputs_for(config.benchmark))
-    # an output changed after scoring: the report shows what the scorer decided, not a re-parse
+    # a stored decision that a re-parse would not make (as another scorer version might have
+    # written it), with metrics.json's digests consistent: the report shows the stored decision
+    scores = run / "scores.jsonl"
+    lines = [json.loads(line) for line in scores.read_text().splitlines()]
+    first = next(line for line in lines if line["id"] == "trained:0")
+    first["prediction"]["platform"] = "StoredPlatform"
+    scores.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["scored_files"]["scores.jsonl"] = RunDir.open(run).digest("scores.jsonl")
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    view = next(v for v in load_run(run).samples if v.id == "trained:0")
+    assert view.parsed is not None and view.parsed.startswith("StoredPlatform:")
+
+
+def test_predictions_edited_after_scoring_are_re_scored_with_a_note(data: Path, tmp_path: Path):
+    config = EvalConfig(benchmark=f"ptbench:{data}", model="m")
+    run = write_run(tmp_path / "run", config, outputs_for(config.benchmark))
     predictions = run / "predictions.jsonl"
     predictions.write_text(predictions.read_text().replace("MegaMart", "Other", 1))
-    first = next(v for v in load_run(run).samples if v.id == "trained:0")
-    assert first.correct and first.parsed is not None and first.parsed.startswith("MegaMart:")
+    loaded = load_run(run)
+    view = next(v for v in loaded.samples if v.id == "trained:0")
+    assert not view.correct and view.parsed is not None and view.parsed.startswith("Other:")
+    assert any("predictions.jsonl changed since the run was scored" in note for note in loaded.notes)
 
 
 def test_a_changed_benchmark_is_refused_and_an_old_run_rescored(data: Path, tmp_path: Path, capsys):
@@ -103,8 +121,27 @@ def test_a_changed_benchmark_is_refused_and_an_old_run_rescored(data: Path, tmp_
     # a run of an older pertool: no records, no fingerprint; re-scored once, said in a note
     (run / "scores.jsonl").unlink()
     metrics = json.loads((run / "metrics.json").read_text())
-    del metrics["benchmark_fingerprint"]
+    del metrics["benchmark_fingerprint"], metrics["scored_files"]
     (run / "metrics.json").write_text(json.dumps(metrics))
     loaded = load_run(run)
     assert any("older pertool" in note for note in loaded.notes)
     assert loaded.report.splits["overall"] == metrics["splits"]["overall"]
+
+
+def test_the_same_benchmark_read_from_another_directory_is_not_refused(tmp_path: Path):
+    """ToolSpectrum samples keep where their data lives (`extra`); the fingerprint leaves such
+    location keys out, so a byte-identical copy under --data-dir is the same benchmark."""
+    import shutil
+
+    from pertool.testing.toolspectrum import write_toolspectrum
+
+    write_toolspectrum(tmp_path / "ts", personas=4, environments=4)
+    config = EvalConfig(benchmark="toolspectrum:persona", model="m", data_dir=str(tmp_path / "ts"))
+    samples = select_samples(config)
+    run = write_run(tmp_path / "run", config, {s.id: gold_text(s) for s in samples})
+    shutil.copytree(tmp_path / "ts", tmp_path / "moved")
+    moved = load_run(run, data_dir=str(tmp_path / "moved"))
+    assert moved.report.splits and not moved.notes
+    copied = select_samples(config.model_copy(update={"data_dir": str(tmp_path / "moved")}))
+    assert copied[0].extra != samples[0].extra  # the location differs, the content does not
+    assert benchmark_fingerprint(copied, None) == benchmark_fingerprint(samples, None)

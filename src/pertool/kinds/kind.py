@@ -74,6 +74,9 @@ class BenchmarkKind(Protocol):
 
     name: str  # the kind's own name ("ptbench", "toolspectrum", "petoolbench")
     sample_benchmarks: frozenset[str]  # the `Sample.benchmark` values it owns
+    # `Sample.extra` keys that say where this machine keeps the data, not what it is: left out of
+    # a run's benchmark fingerprint, so moved data (--data-dir) is the same benchmark.
+    location_keys: tuple[str, ...]
     spec_names: tuple[str, ...]  # spec prefixes it loads ("ptbench", "example", "builtin", ...)
     specs: tuple[SpecHelp, ...]  # the spec forms, for help and errors
     download_names: tuple[str, ...]  # names `pertool data download` fetches for this kind

@@ -53,6 +53,7 @@ def _group_size(sample: Sample) -> str | None:
 class PEToolBenchKind:
     name: str = "petoolbench"
     sample_benchmarks: frozenset[str] = frozenset({"petoolbench"})
+    location_keys: tuple[str, ...] = ()
     spec_names: tuple[str, ...] = ("petoolbench",)
     specs: tuple[SpecHelp, ...] = (
         SpecHelp("petoolbench:SETTING", "preferred, ratings, chronological or all (default), from "

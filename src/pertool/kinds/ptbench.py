@@ -40,6 +40,7 @@ def _scenario_or_platform(sample: Sample) -> str | None:
 class PTBenchKind:
     name: str = "ptbench"
     sample_benchmarks: frozenset[str] = frozenset({"ptbench", "builtin"})
+    location_keys: tuple[str, ...] = ()
     spec_names: tuple[str, ...] = ("builtin", "builtin-mini", "dataset", "example", "ptbench")
     specs: tuple[SpecHelp, ...] = (
         SpecHelp("builtin", "the built-in benchmark's test split (builtin:train its train split)"),

@@ -56,6 +56,7 @@ def _app(sample: Sample) -> str | None:
 class ToolSpectrumKind:
     name: str = "toolspectrum"
     sample_benchmarks: frozenset[str] = frozenset({"toolspectrum"})
+    location_keys: tuple[str, ...] = ("toolspectrum_root",)  # where the templates and API files are
     spec_names: tuple[str, ...] = ("toolspectrum",)
     specs: tuple[SpecHelp, ...] = (
         SpecHelp("toolspectrum:SUBSET", "persona, environment, persona_environment or all, from "

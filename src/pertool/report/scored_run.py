@@ -19,16 +19,16 @@ from pertool.errors import DataError, PertoolError
 from pertool.fileio import read_json
 from pertool.kinds import BenchmarkKind, kind_of_samples
 from pertool.kinds.score import score
-from pertool.runner.fingerprint import FINGERPRINT_KEY, benchmark_fingerprint
+from pertool.runner.fingerprint import FINGERPRINT_KEY, SCORED_FILES_KEY, benchmark_fingerprint
 from pertool.runner.run import EvalConfig, load_config, select_samples
-from pertool.runner.rundir import METRICS, SCORES, RunDir
+from pertool.runner.rundir import METRICS, PREDICTIONS, SCORES, RunDir
 from pertool.schema import Sample
 from pertool.scoring.results import ScoredSample, ScoreReport
 
 __all__ = ["ScoredRun", "load_scored_run"]
 
 # metrics.json keys that describe the run, not the scores
-RUN_KEYS = ("usage", "failed", "context_overflow_ids", "context_window", FINGERPRINT_KEY)
+RUN_KEYS = ("usage", "failed", "context_overflow_ids", "context_window", FINGERPRINT_KEY, SCORED_FILES_KEY)
 
 
 @dataclass
@@ -67,7 +67,10 @@ def load_scored_run(path: Path, *, data_dir: str | None = None) -> ScoredRun:
                            f"{path}` (or score its predictions with `pertool score`)")  # fmt: skip
     empty = ScoreReport({}, {}, {}, {})
     out = ScoredRun(path, config, samples, kind, empty, records, failed, overflows, saved)
-    stored_scores = _stored_scores(run, samples, records, failed) if stored is not None and saved else None
+    changed = _changed_since_scored(run, saved) if stored is not None else []
+    stored_scores = None
+    if stored is not None and saved and not changed:
+        stored_scores = _stored_scores(run, samples, records, failed)
     if stored_scores is not None and saved is not None:
         report = ScoreReport.from_json(saved, kind=kind.name, exclude=RUN_KEYS)
         overflow_ids = [str(i) for i in saved.get("context_overflow_ids", [])]
@@ -79,7 +82,11 @@ def load_scored_run(path: Path, *, data_dir: str | None = None) -> ScoredRun:
     outputs = {i: r.get("output") for i, r in records.items()}
     out.report = score(samples, outputs, compat=config.compat, resamples=config.resamples, seed=config.seed,
                        no_answer=failed, context_overflow=overflows)  # fmt: skip
-    if stored is None:
+    if changed:
+        out.notes.append(f"{', '.join(changed)} changed since the run was scored (edited, or the run was "
+                         "stopped between its final writes): re-scored from predictions.jsonl; "
+                         f"`pertool eval --resume {path}` stores the scores again.")  # fmt: skip
+    elif stored is None:
         out.notes.append(f"written by an older pertool (no {SCORES} or {FINGERPRINT_KEY}): re-scored from "
                          "predictions.jsonl; whether the benchmark changed since cannot be checked. "
                          f"`pertool eval --resume {path}` stores the scores.")  # fmt: skip
@@ -88,6 +95,15 @@ def load_scored_run(path: Path, *, data_dir: str | None = None) -> ScoredRun:
                          f"finish?): re-scored from predictions.jsonl; `pertool eval --resume {path}` "
                          "finishes it.")  # fmt: skip
     return out
+
+
+def _changed_since_scored(run: RunDir, saved: dict[str, Any] | None) -> list[str]:
+    """The files whose digest differs from the one metrics.json recorded when the run was
+    scored (none recorded: an older run, nothing to compare)."""
+    recorded = saved.get(SCORED_FILES_KEY) if saved else None
+    if not isinstance(recorded, dict):
+        return []
+    return [name for name in (SCORES, PREDICTIONS) if name in recorded and recorded[name] != run.digest(name)]
 
 
 def _saved(file: Path) -> dict[str, Any] | None:

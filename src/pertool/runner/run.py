@@ -33,7 +33,7 @@ from pertool.kinds.score import score
 from pertool.modelcalls import CachedCalls, Unusable, Usage, open_cache
 from pertool.models.base import Completion, Sampling
 from pertool.models.registry import ModelOptions
-from pertool.runner.fingerprint import FINGERPRINT_KEY, benchmark_fingerprint
+from pertool.runner.fingerprint import FINGERPRINT_KEY, SCORED_FILES_KEY, benchmark_fingerprint
 from pertool.runner.limit import limit_samples
 from pertool.runner.order import Order, send_order
 from pertool.runner.progress import backend_retries, progress_bar
@@ -270,6 +270,7 @@ def finish(run: RunDir, config: EvalConfig, samples: list[Sample], finished: dic
     metrics["context_window"] = context_window or _reported_window(overflows.values())
     metrics[FINGERPRINT_KEY] = benchmark_fingerprint(samples, config.compat)
     run.write_lines(SCORES, (s.to_json() for s in report.scored))  # before metrics.json, which completes it
+    metrics[SCORED_FILES_KEY] = {name: run.digest(name) for name in (SCORES, PREDICTIONS)}
     run.write_json(METRICS, metrics)
     return report
 

@@ -33,6 +33,7 @@ from pertool.errors import DataError, PertoolError
 from pertool.fileio import (
     atomic_write_text,
     check_regular_file,
+    file_sha256,
     iter_jsonl_values,
     jsonl_dumps,
     read_json,
@@ -151,6 +152,13 @@ class RunDir:
         """A whole JSONL file, replaced atomically (a reader sees the old file or the new one)."""
         self._note_new(name)
         atomic_write_text(self.path / name, "".join(jsonl_dumps(r) + "\n" for r in records))
+
+    def digest(self, name: str) -> str | None:
+        """"sha256:<hex>" of a file of the run (None when it is missing): metrics.json records
+        those of scores.jsonl and predictions.jsonl as scored, so a reader can tell that either
+        changed since (edited, or a Ctrl-C between the final writes)."""
+        path = self.path / name
+        return "sha256:" + file_sha256(path) if path.is_file() else None
 
     def scores(self) -> list[tuple[str, Any]] | None:
         """scores.jsonl's lines as (where, value), or None when the run has none (written by an

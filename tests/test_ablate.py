@@ -117,8 +117,8 @@ def test_toolspectrum_conditions_blank_one_side():
     for viewed in (persona_only, environment_only):  # the answer key is untouched
         assert viewed.gold_calls == sample.gold_calls and viewed.gold_platform == sample.gold_platform
     assert sample.environment is not None and sample.environment.model_dump() == {"noise": "loud", "battery": "low"}
-    with pytest.raises(ValueError):
-        toolspectrum_condition([sample], "none")
+    with pytest.raises(ValueError):  # a view it does not have (the generic profile views it has)
+        toolspectrum_condition([sample], "no-such-view")
 
 
 @pytest.mark.parametrize("data", ["built", "public"])

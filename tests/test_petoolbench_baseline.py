@@ -88,3 +88,26 @@ def test_history_beats_random_on_the_public_file():
         assert history[split] > random[split] + 0.2, (split, history, random)
     # ratings and chronological show the same interactions; the rules read them alike
     assert history["ratings"] == pytest.approx(history["chronological"], abs=0.02)
+
+
+def test_ablation_and_profile_views_go_through_the_kind(tmp_path):
+    """`pertool ablate` hides PEToolBench's history (its `no-history` condition rewrites the
+    instruction); a PTBench profile view it has not is refused, not silently ignored."""
+    from support.cli import run_pertool
+
+    data = write_json(tmp_path / "pet").parent
+    cache = {"PERTOOL_CACHE_DIR": str(tmp_path / "cache")}
+    shown = run_pertool("prompt", "--benchmark", "petoolbench:preferred", "--data-dir", data, "--id",
+                        "preferred:0", "--profile-view", "no-history", check=True).stdout  # fmt: skip
+    assert "Interaction history is" not in shown and "Available tools" in shown
+    refused = run_pertool("eval", "--benchmark", "petoolbench", "--data-dir", data, "--model", "oracle",
+                          "--profile-view", "no-basic", "--out", tmp_path / "r", env=cache)  # fmt: skip
+    assert refused.returncode == 2 and "does not apply to petoolbench" in refused.stderr
+    assert not (tmp_path / "r").exists()
+    run_pertool("ablate", "--benchmark", "petoolbench", "--data-dir", data, "--model", "baseline/history",
+                "--no-progress", "--resamples", "0", "--out", tmp_path / "abl", env=cache, check=True)  # fmt: skip
+    for condition, view in (("history", "all"), ("no-history", "no-history")):
+        record = json.loads((tmp_path / "abl" / condition / "ablation.json").read_text())
+        assert (record["condition"], record["profile_view"]) == (condition, view)
+    table = (tmp_path / "abl" / "ablation.md").read_text()
+    assert "history" in table and "no-history" in table

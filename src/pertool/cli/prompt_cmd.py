@@ -15,18 +15,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory")
     p.add_argument("--chat-format", help="qwen, llama3, mistral, deepseek-r1, hammer or xlam; "
                    "default: the chat messages as JSON")
-    p.add_argument("--profile-view", choices=["all", "no-basic", "no-history", "none"], default="all",
-                   help="what the model sees of the user (default all)")
+    p.add_argument("--profile-view", default="all", metavar="VIEW",
+                   help="what the model sees of the user: all (default), no-basic, no-history, none; "
+                   "ToolSpectrum: persona-only, environment-only; PEToolBench: no-history")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pertool.benchmarks.views import apply_profile_view
     from pertool.errors import PertoolError
-    from pertool.kinds import kind_of, load_benchmark
+    from pertool.kinds import kind_of, load_benchmark, view_samples
 
     loaded = load_benchmark(args.benchmark, args.data_dir)
-    samples = {s.id: s for s in apply_profile_view(loaded, args.profile_view)}
+    samples = {s.id: s for s in view_samples(loaded, args.profile_view)}
     if args.id not in samples:
         raise PertoolError(f"no sample {args.id!r} in {args.benchmark} ({len(samples)} samples)")
     sample = samples[args.id]

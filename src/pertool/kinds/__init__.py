@@ -15,6 +15,7 @@ from pertool.kinds.kind import (
     load_benchmark,
     remote_dataset,
     spec_summary,
+    view_samples,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "load_benchmark",
     "remote_dataset",
     "spec_summary",
+    "view_samples",
 ]

@@ -42,6 +42,7 @@ __all__ = [
     "load_benchmark",
     "remote_dataset",
     "spec_summary",
+    "view_samples",
 ]
 
 # Kind modules, each exposing `KIND`; imported on first use so that `pertool --help` stays fast.
@@ -151,7 +152,8 @@ class BenchmarkKind(Protocol):
         ...
 
     def ablation_samples(self, samples: Sequence[Sample], condition: str) -> list[Sample]:
-        """The samples as an ablation condition (one of `ablation_conditions`) shows them."""
+        """The samples as an ablation condition (one of `ablation_conditions`, or another view
+        the kind accepts: `--profile-view`) shows them; ValueError for a view it has not."""
         ...
 
 
@@ -184,6 +186,20 @@ def kind_of(sample: Sample) -> BenchmarkKind:
 def gold_text(sample: Sample) -> str:
     """The gold answer of any sample in its benchmark's text format."""
     return kind_of(sample).gold_text(sample)
+
+
+def view_samples(samples: Sequence[Sample], view: str) -> list[Sample]:
+    """`samples` as a profile view or ablation condition shows them (`--profile-view`, `pertool
+    ablate`), through their kind; `all` shows everything. A view the kind does not have is a
+    PertoolError naming the ones it has."""
+    if view == "all" or not samples:
+        return list(samples)
+    kind = kind_of_samples(samples)
+    try:
+        return kind.ablation_samples(samples, view)
+    except ValueError as exc:
+        raise PertoolError(f"--profile-view {view} does not apply to {kind.name} samples ({exc}); "
+                           f"its conditions: {', '.join(kind.ablation_conditions)}") from None
 
 
 def kind_of_samples(samples: Iterable[Sample]) -> BenchmarkKind:

@@ -136,10 +136,8 @@ class ToolSpectrumKind:
     def ablation_samples(self, samples: Sequence[Sample], condition: str) -> list[Sample]:
         from pertool.benchmarks.views import apply_profile_view
 
-        if condition not in _CONDITION_VIEWS:
-            raise ValueError(f"unknown ToolSpectrum condition {condition!r}; known: "
-                             f"{', '.join(self.ablation_conditions)}")  # fmt: skip
-        return apply_profile_view(samples, _CONDITION_VIEWS[condition])  # type: ignore[arg-type]
+        # its conditions, and the generic profile views (which blank the persona's parts)
+        return apply_profile_view(samples, _CONDITION_VIEWS.get(condition, condition))  # type: ignore[arg-type]
 
 
 KIND = ToolSpectrumKind()

@@ -25,10 +25,10 @@ from typing import Any, Literal, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_serializer
 
 from pertool import answerers
-from pertool.benchmarks.views import ProfileView, apply_profile_view
+from pertool.benchmarks.views import ProfileView
 from pertool.errors import BackendError, ContextOverflow, DataError, PertoolError
 from pertool.fileio import jsonl_dumps
-from pertool.kinds import all_kinds, kind_of_samples, load_benchmark
+from pertool.kinds import all_kinds, kind_of_samples, load_benchmark, view_samples
 from pertool.kinds.score import score
 from pertool.modelcalls import CachedCalls, Unusable, Usage, open_cache
 from pertool.models.base import Completion, Sampling
@@ -155,7 +155,7 @@ def select_samples(config: EvalConfig) -> list[Sample]:
         samples = samples[: config.limit] if config.limit is not None else samples
     else:
         samples = limit_samples(samples, config.limit, config.seed)
-    return apply_profile_view(samples, config.profile_view)
+    return view_samples(samples, config.profile_view)
 
 
 async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = True) -> ScoreReport:

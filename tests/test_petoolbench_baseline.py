@@ -111,3 +111,27 @@ def test_ablation_and_profile_views_go_through_the_kind(tmp_path):
         assert (record["condition"], record["profile_view"]) == (condition, view)
     table = (tmp_path / "abl" / "ablation.md").read_text()
     assert "history" in table and "no-history" in table
+
+
+def test_reports_and_compare_render_petoolbench_runs(tmp_path):
+    """Two PEToolBench runs: the HTML report shows the kind's titles and the stored parses, and
+    compare ranks them by the headline (call accuracy) with a paired test."""
+    from pertool.report.compare import build_leaderboard, format_markdown, load_runs
+    from pertool.report.html import build_report
+    from support.cli import run_pertool
+
+    data = write_json(tmp_path / "pet").parent
+    cache = {"PERTOOL_CACHE_DIR": str(tmp_path / "cache")}
+    for model in ("baseline/random", "oracle"):
+        run_pertool("eval", "--benchmark", "petoolbench", "--data-dir", data, "--model", model, "--no-progress",
+                    "--resamples", "50", "--out", tmp_path / model.replace("/", "-"), env=cache, check=True)  # fmt: skip
+    runs = [tmp_path / "baseline-random", tmp_path / "oracle"]
+    page = build_report(runs)
+    for title in KIND.metric_titles.values():
+        assert title in page
+    assert "ratings:0" in page and "chronological:5" in page
+    board = build_leaderboard(load_runs(runs, resamples=50))
+    assert board.metric == "call_acc" and [r.model for r in board.runs] == ["oracle", "baseline/random"]
+    assert board.runs[0].metrics["call_acc"] == 1.0 and board.tests[1] is not None
+    markdown = format_markdown(board)
+    assert "oracle" in markdown and KIND.metric_titles["call_acc"] in markdown

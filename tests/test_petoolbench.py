@@ -278,7 +278,15 @@ def test_parser_is_bounded_on_hostile_input(hostile):
     (["Size:TWIN", "AgeAppropriate:Teens"], "['AgeAppropriate:Teens', 'Size:TWIN']", True),
     ('["AgeAppropriate:Teens"]', "['AgeAppropriate:Teens', 'Size:TWIN']", False),
     ({"a": "1"}, '{"a": 1}', True), (None, None, True), (None, "x", False), ("[unclosed", "[unclosed", True),
-])  # fmt: skip
+    # integral values (ids, UPCs) exactly; a tolerance only between two non-integral values
+    ("194574942221", 194574942300, False), ("194574942221", 194574942221, True),
+    (194574942221.0, "194574942221", True), (10**400, "1e400", True), (10**400, 10**400 + 1, False),
+    (0.1, "0.1", True), (0.1 + 0.2, 0.3, True), (2.9999999999, "3", False), ("0.5", 1, False),
+    # non-finite numbers match nothing, and hostile magnitudes neither crash nor match
+    (1e400, 5, False), (float("inf"), float("inf"), False), (float("nan"), "nan", False),
+    ("1e999", 194574942221, False), (10**400, 5, False), ("1e99999999999999999999999", 1, False),
+    ("1e-99999999999999999999999", 0.5, False), (["1e400"], [5], False),
+], ids=lambda value: repr(value)[:24])  # fmt: skip
 def test_value_rules(predicted, gold, equal):
     assert values_match(predicted, gold) is equal
     assert values_match(gold, predicted) is equal  # symmetric
@@ -341,6 +349,19 @@ def test_categories_outcomes_and_counts(fixture_dir):
     totals = [sum(col) for col in zip(*(s.counts for s in report.scored))]
     from_counts = KIND.metrics_from_counts(np.array([totals], dtype=float), ["preferred"])
     assert {k: float(v) for k, v in from_counts.items()} == metrics  # the count rows give every metric
+
+
+def test_hostile_numbers_neither_crash_scoring_nor_score(fixture_dir):
+    """An answer of 1e999 (inf), a 400-digit integer or a nearby number for a large id scores
+    wrong and never stops scoring; the exact id scores right."""
+    sample = load_benchmark("petoolbench:preferred", fixture_dir)[0]
+    gold = sample.gold_calls[0].model_copy(update={"arguments": {"page": ["194574942221"]}})
+    sample = sample.model_copy(update={"gold_calls": [gold]})
+    answer = '{"tool_name": "%s", "parameters": {"page": %%s}}' % gold.name
+    for value, right in (("1e999", False), ("1" + "0" * 400, False), ("194574942300", False),
+                         ("194574942221", True), ('"194574942221"', True)):  # fmt: skip
+        report = score([sample], {sample.id: answer % value}, resamples=0)
+        assert report.scored[0].outcomes["param_acc"] is right, value
 
 
 def test_overall_is_the_mean_of_settings_and_intervals_resample_entries(fixture_dir):

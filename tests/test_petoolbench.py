@@ -113,6 +113,9 @@ def _broken(path, field, value):
     ("api_call_ground_truth", "{}", "field api_call_ground_truth: expected an object, got a string"),
     ("api_call_ground_truth.parameters", "{}", "field api_call_ground_truth.parameters: expected an object"),
     ("api_call_ground_truth.tool_name", None, "field api_call_ground_truth.tool_name: expected a string"),
+    ("api_call_ground_truth.tool_name", "<Data>.<Elsewhere>.<GetSamples>",
+     "field api_call_ground_truth.tool_name: '<Data>.<Elsewhere>.<GetSamples>' is not among the entry's "
+     "candidates (apis_candidate)"),
     ("entry_id", "12", "field entry_id: expected an integer, got a string"),
     ("tool_comb", "a,b", "field tool_comb: expected a list, got a string"),
 ])  # fmt: skip
@@ -132,6 +135,9 @@ def test_bad_files_and_zips_are_one_line_errors(tmp_path):
         load_benchmark("petoolbench", bad)
     (bad / "user_entries_test.json").write_text("[{")
     with pytest.raises(DataError, match="not valid JSON"):
+        load_benchmark("petoolbench", bad)
+    (bad / "user_entries_test.json").write_text("[]")
+    with pytest.raises(DataError, match="user_entries_test.json: the list of entries is empty"):
         load_benchmark("petoolbench", bad)
     (bad / "user_entries_test.json").write_text('[1]')
     with pytest.raises(DataError, match="sample 0: expected an object, got an integer"):

@@ -113,6 +113,9 @@ def _broken(path, field, value):
     ("api_call_ground_truth", "{}", "field api_call_ground_truth: expected an object, got a string"),
     ("api_call_ground_truth.parameters", "{}", "field api_call_ground_truth.parameters: expected an object"),
     ("api_call_ground_truth.tool_name", None, "field api_call_ground_truth.tool_name: expected a string"),
+    ("api_call_ground_truth.tool_name", "<Data>.<Elsewhere>.<GetSamples>",
+     "field api_call_ground_truth.tool_name: '<Data>.<Elsewhere>.<GetSamples>' is not among the entry's "
+     "candidates (apis_candidate)"),
     ("entry_id", "12", "field entry_id: expected an integer, got a string"),
     ("tool_comb", "a,b", "field tool_comb: expected a list, got a string"),
 ])  # fmt: skip
@@ -132,6 +135,9 @@ def test_bad_files_and_zips_are_one_line_errors(tmp_path):
         load_benchmark("petoolbench", bad)
     (bad / "user_entries_test.json").write_text("[{")
     with pytest.raises(DataError, match="not valid JSON"):
+        load_benchmark("petoolbench", bad)
+    (bad / "user_entries_test.json").write_text("[]")
+    with pytest.raises(DataError, match="user_entries_test.json: the list of entries is empty"):
         load_benchmark("petoolbench", bad)
     (bad / "user_entries_test.json").write_text('[1]')
     with pytest.raises(DataError, match="sample 0: expected an object, got an integer"):
@@ -278,7 +284,15 @@ def test_parser_is_bounded_on_hostile_input(hostile):
     (["Size:TWIN", "AgeAppropriate:Teens"], "['AgeAppropriate:Teens', 'Size:TWIN']", True),
     ('["AgeAppropriate:Teens"]', "['AgeAppropriate:Teens', 'Size:TWIN']", False),
     ({"a": "1"}, '{"a": 1}', True), (None, None, True), (None, "x", False), ("[unclosed", "[unclosed", True),
-])  # fmt: skip
+    # integral values (ids, UPCs) exactly; a tolerance only between two non-integral values
+    ("194574942221", 194574942300, False), ("194574942221", 194574942221, True),
+    (194574942221.0, "194574942221", True), (10**400, "1e400", True), (10**400, 10**400 + 1, False),
+    (0.1, "0.1", True), (0.1 + 0.2, 0.3, True), (2.9999999999, "3", False), ("0.5", 1, False),
+    # non-finite numbers match nothing, and hostile magnitudes neither crash nor match
+    (1e400, 5, False), (float("inf"), float("inf"), False), (float("nan"), "nan", False),
+    ("1e999", 194574942221, False), (10**400, 5, False), ("1e99999999999999999999999", 1, False),
+    ("1e-99999999999999999999999", 0.5, False), (["1e400"], [5], False),
+], ids=lambda value: repr(value)[:24])  # fmt: skip
 def test_value_rules(predicted, gold, equal):
     assert values_match(predicted, gold) is equal
     assert values_match(gold, predicted) is equal  # symmetric
@@ -341,6 +355,19 @@ def test_categories_outcomes_and_counts(fixture_dir):
     totals = [sum(col) for col in zip(*(s.counts for s in report.scored))]
     from_counts = KIND.metrics_from_counts(np.array([totals], dtype=float), ["preferred"])
     assert {k: float(v) for k, v in from_counts.items()} == metrics  # the count rows give every metric
+
+
+def test_hostile_numbers_neither_crash_scoring_nor_score(fixture_dir):
+    """An answer of 1e999 (inf), a 400-digit integer or a nearby number for a large id scores
+    wrong and never stops scoring; the exact id scores right."""
+    sample = load_benchmark("petoolbench:preferred", fixture_dir)[0]
+    gold = sample.gold_calls[0].model_copy(update={"arguments": {"page": ["194574942221"]}})
+    sample = sample.model_copy(update={"gold_calls": [gold]})
+    answer = json.dumps({"tool_name": gold.name, "parameters": {"page": "VALUE"}})
+    for value, right in (("1e999", False), ("1" + "0" * 400, False), ("194574942300", False),
+                         ("194574942221", True), ('"194574942221"', True)):  # fmt: skip
+        report = score([sample], {sample.id: answer.replace('"VALUE"', value)}, resamples=0)
+        assert report.scored[0].outcomes["param_acc"] is right, value
 
 
 def test_overall_is_the_mean_of_settings_and_intervals_resample_entries(fixture_dir):
@@ -450,3 +477,58 @@ def test_real_no_history_prompts_have_the_template_shape(real_samples, real_entr
 def test_public_data_lookup_is_the_shared_one():
     found = public_data_dir("petoolbench")
     assert found is None or (found / "user_entries_test.json.zip").is_file()
+
+
+# --- the report's sample browser ----------------------------------------------------------
+
+
+def _write_run(path, config, outputs):
+    """A run directory as `pertool eval` leaves it, with these answers."""
+    from pertool.runner.run import finish, select_samples
+    from pertool.runner.rundir import RunDir
+
+    run = RunDir.create(path, config.model_dump(mode="json"))
+    samples = select_samples(config)
+    finished = {s.id: {"id": s.id, "output": outputs[s.id]} for s in samples}
+    with run.appender("predictions.jsonl") as out:
+        out.write("".join(json.dumps(r) + "\n" for r in finished.values()))
+    finish(run, config, samples, finished)
+    return path
+
+
+@pytest.mark.parametrize("compat", [None, "petoolbench-public"])
+def test_the_browser_diff_agrees_with_the_scorer(fixture_dir, tmp_path, compat):
+    """A case-folded tool name and a padded value score right under pertool's rules: the diff
+    shows the gold call matched, nothing missing or extra (the PTBench diff showed the gold call
+    missing and an extra call); a second call is shown ignored, as scored. Under the public
+    rules the same answer is wrong, and the diff says so."""
+    from pertool.report.rundata import load_run
+    from pertool.runner.run import EvalConfig
+
+    samples = load_benchmark("petoolbench:preferred", fixture_dir)
+    outputs = _gold_outputs(samples)
+    outputs["preferred:1"] = '{"tool_name": "<data>.<github api scraper>.<get repos>", "parameters": {"user": " octocat "}}'
+    outputs["preferred:2"] = ('{"tool_name": "<entertainment>.<👋 demo project_v12>.<get products>", '
+                              '"parameters": {"limit": 10}}')  # fmt: skip
+    outputs["preferred:3"] = "[" + outputs["preferred:3"] + ', {"tool_name": "x", "parameters": {"a": 1}}]'
+    config = EvalConfig(benchmark="petoolbench:preferred", data_dir=str(fixture_dir), model="m", compat=compat)
+    run = load_run(_write_run(tmp_path / "run", config, outputs))
+    views = {v.id: v for v in run.samples}
+    for view in views.values():  # the diff's verdict is the scorer's, sample by sample
+        assert (view.diff is None) == (view.parsed is None), view.id
+        assert view.diff is None or (view.diff["calls"][0]["status"] == "ok") == view.correct, view.id
+    statuses = {i: [(c["status"], [p[1] for p in c["params"]]) for c in v.diff["calls"]]
+                for i, v in views.items() if v.diff is not None}  # fmt: skip
+    if compat is None:
+        assert views["preferred:1"].correct and views["preferred:2"].correct
+        assert statuses["preferred:1"] == [("ok", ["ok"])]
+        assert statuses["preferred:2"] == [("ok", ["ok", "ignored"])]  # "skip": "" is ignored, as scored
+        assert views["preferred:1"].diff["calls"][0]["predicted"] == "<data>.<github api scraper>.<get repos>"
+        assert views["preferred:1"].diff["platform"][2] is True
+        assert statuses["preferred:3"][1][0] == "ignored"
+    else:
+        assert not views["preferred:1"].correct and statuses["preferred:1"] == [("diff", ["wrong"])]
+        assert statuses["preferred:2"] == [("diff", ["wrong", "missing"])]  # 10 != "10"; "skip" absent
+        assert views["preferred:3"].diff is None  # a list on one line: no public match
+    assert all(s != "missing" and s != "extra" for i in ("preferred:1", "preferred:2") if compat is None
+               for status, params in statuses[i] for s in (status, *params))  # fmt: skip

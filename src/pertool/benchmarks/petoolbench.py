@@ -97,6 +97,8 @@ def read_entries(path: Path) -> list[Any]:
         raise DataError(str(path), f"not valid JSON ({one_line(str(exc))})") from None
     if not isinstance(entries, list):
         raise DataError(str(path), "expected a JSON list of entries")
+    if not entries:  # a run of 0 samples would look like a result
+        raise DataError(str(path), "the list of entries is empty")
     return entries
 
 
@@ -185,6 +187,9 @@ class _Entry:
         gold = expect(raw.get("api_call_ground_truth"), dict, fail, "api_call_ground_truth")
         name = expect(gold.get("tool_name"), str, fail, "api_call_ground_truth.tool_name")
         params = expect(gold.get("parameters"), dict, fail, "api_call_ground_truth.parameters")
+        if name not in {t.name for t in tools}:  # not even the oracle could answer it
+            raise fail("api_call_ground_truth.tool_name", f"{one_line(name)!r} is not among the entry's "
+                       "candidates (apis_candidate)")  # fmt: skip
         parts = tool_parts(name)
         metadata = {}
         for key, kind in _METADATA_TYPES.items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from pertool.cli import DATA_DIR_HELP
+
 HELP = "shortcut audit: how well single fields and shallow trees predict the gold parameters and app"
 EXPLANATION = (
     "Cross-validated accuracy of rules learned on the other folds (folds hold out each persona/"
@@ -19,7 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("audit", help=HELP, description=HELP + ". " + EXPLANATION)
     p.add_argument("--benchmark", required=True,
                    help="benchmark spec, e.g. toolspectrum:environment, toolspectrum:persona, ptbench")
-    p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory (data/, api/, prompts/)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from pertool.cli import DATA_DIR_HELP
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 
 HELP = ("run a model on a benchmark (concurrent, cached, resumable) and score it; with no "
@@ -40,7 +41,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
     """The benchmark, model, backend, sampling and scoring options of a run (`eval`, `ablate`)."""
     p.add_argument("--benchmark", help="benchmark spec (default: builtin, the built-in test split)")
-    p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory (data/, api/, prompts/)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--model", help="model spec (default: baseline/history), e.g. openai/gpt-4o")
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.add_argument("--limit", type=int, help="only N samples: a sample drawn with --seed, stratified "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pertool.cli import DATA_DIR_HELP
+
 HELP = "serve a benchmark's gold answers as an OpenAI-compatible API (tests, dry runs)"
 
 
@@ -20,7 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--hang-s", "--hang", dest="hang_s", type=float, default=None, metavar="S",
                    help="how long a hang fault stays silent before it closes the connection (default "
                    "5 s; below the client's default 120 s timeout, so faults cause retries, not stalls)")
-    p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed for faults and corruption")
     p.add_argument("--log", metavar="FILE", help="append one JSON line per request")
     p.add_argument("--scripted", action="store_true",

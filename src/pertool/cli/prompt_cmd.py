@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from pertool.cli import DATA_DIR_HELP
+
 HELP = "print the prompt of one sample (chat messages, or raw text in a chat format)"
 
 
@@ -12,7 +14,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("prompt", help=HELP, description=HELP)
     p.add_argument("--benchmark", default="example", help="benchmark spec (default: example)")
     p.add_argument("--id", required=True, help="sample id, e.g. trained:0")
-    p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--chat-format", help="qwen, llama3, mistral, deepseek-r1, hammer or xlam; "
                    "default: the chat messages as JSON")
     p.add_argument("--profile-view", default="all", metavar="VIEW",

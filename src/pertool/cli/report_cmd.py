@@ -15,7 +15,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="FILE.html",
                    help="where to write (default: RUN_DIR/report.html for one run, else ./report.html)")
     p.add_argument("--data-dir", metavar="DIR",
-                   help="ToolSpectrum data directory, when the one in config.json has moved")
+                   help="ToolSpectrum or PEToolBench data (as eval's --data-dir), when the one in "
+                   "config.json has moved")  # fmt: skip
     p.set_defaults(run=run)
 
 

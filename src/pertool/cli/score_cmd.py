@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from pertool.cli import DATA_DIR_HELP
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 
 HELP = "score model outputs (JSONL of {id, output}) against a benchmark"
@@ -20,7 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                    "toolspectrum:SUBSET, petoolbench:SETTING")
     p.add_argument("--predictions", metavar="FILE",
                    help='JSONL lines {"id": "<split>:<index>", "output": "<model text>"}')
-    p.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory (data/, api/, prompts/)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--compat", choices=["ptbench-official", "petoolbench-public"],
                    help="reproduce the public PTBench (ptbench-official) or PEToolBench (petoolbench-public) "
                    "scripts' numbers, defects included")

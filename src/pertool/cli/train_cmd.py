@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pertool.cli import DATA_DIR_HELP
+
 HELP = "fine-tuning kit: export SFT data, train a LoRA adapter, build a tiny test model"
 
 
@@ -21,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="what the prompts show of the user (default all)")
     e.add_argument("--allow-test", action="store_true", help="allow exporting a test split")
     e.add_argument("--limit", type=int, help="only the first N samples")
-    e.add_argument("--data-dir", metavar="DIR", help="ToolSpectrum data directory")
+    e.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     e.set_defaults(run=run_export)
     t = sub.add_parser("tiny-model", help="build a tiny random Qwen2-architecture model offline",
                        description="A tiny randomly initialised Qwen2 model with a locally trained "

@@ -139,6 +139,11 @@ class BenchmarkKind(Protocol):
         """The gold answer as native tool calls (`[{"name", "arguments": JSON text}]`)."""
         ...
 
+    def diff(self, sample: Sample, prediction: Prediction, *, compat: str | None) -> dict[str, Any]:
+        """The parse the scorer used against the gold, for the sample browser, judged by the same
+        rules as `score` under `compat` (structure: `pertool.kinds.call_diff`)."""
+        ...
+
     def is_test(self, sample: Sample) -> bool:
         """Whether the sample belongs to a test split (training on it leaks the test)."""
         ...

@@ -124,6 +124,11 @@ class PEToolBenchKind:
     def gold_tool_calls(self, sample: Sample) -> list[dict[str, Any]]:
         raise PertoolError("PEToolBench answers are text (one JSON object); it has no native mode")
 
+    def diff(self, sample: Sample, prediction: Prediction, *, compat: str | None) -> dict[str, Any]:
+        from pertool.scoring.petoolbench_diff import petoolbench_diff
+
+        return petoolbench_diff(sample, prediction, public=compat == "petoolbench-public")
+
     def is_test(self, sample: Sample) -> bool:
         return True  # only the test set is public (the training files are on the Hugging Face Hub)
 

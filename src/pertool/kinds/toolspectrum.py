@@ -120,6 +120,11 @@ class ToolSpectrumKind:
     def gold_tool_calls(self, sample: Sample) -> list[dict[str, Any]]:
         raise PertoolError("ToolSpectrum answers are text (its JSON object); it has no native mode")
 
+    def diff(self, sample: Sample, prediction: Prediction, *, compat: str | None) -> dict[str, Any]:
+        from pertool.kinds.call_diff import ptbench_diff
+
+        return ptbench_diff(sample, prediction)  # the same pairing and value rules in every mode
+
     def is_test(self, sample: Sample) -> bool:
         return True  # ToolSpectrum publishes a test set only
 

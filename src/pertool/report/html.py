@@ -426,6 +426,7 @@ table.diff td, table.diff th { text-align: left; font-family: ui-monospace, mono
 .st-missing { background: #fff1d6; }
 .st-extra { background: #f1e6f8; }
 .st-diff { background: #fff8e1; }
+.st-ignored { color: #777; }
 .more { margin: 4px 0; }
 """
 
@@ -436,7 +437,7 @@ _JS = r"""
   const STR = DATA.strings;
   const PAGE = 200;
   const STATUS = {ok: "\u2713 ok", wrong: "\u2717 wrong value", missing: "\u2212 missing",
-    extra: "+ extra", diff: "\u2260 differs", differs: "\u2717 different"};
+    extra: "+ extra", diff: "\u2260 differs", differs: "\u2717 different", ignored: "\u00b7 ignored"};
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -604,9 +605,10 @@ _JS = r"""
           d.refusal[0] === d.refusal[1] ? "ok" : "differs");
       }
       (d.calls || []).forEach((c) => {
-        const label = {ok: "ok", diff: "diff", missing: "missing", extra: "extra"}[c.status];
-        row("call", c.name + "()", c.status === "missing" ? "" : c.name,
-          c.status === "extra" ? "" : c.name, "", label);
+        const label = {ok: "ok", diff: "diff", missing: "missing", extra: "extra",
+          ignored: "ignored"}[c.status];
+        row("call", c.name + "()", c.status === "missing" ? "" : (c.predicted || c.name),
+          c.status === "extra" || c.status === "ignored" ? "" : c.name, "", label);
         c.params.forEach((q) => row("  param", q[0], q[2], q[3], q[4], q[1]));
       });
       return t;

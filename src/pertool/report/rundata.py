@@ -18,14 +18,12 @@ import numpy as np
 
 from pertool.errors import PertoolError
 from pertool.kinds import BenchmarkKind
-from pertool.parsing.render import render_value
+from pertool.kinds.call_diff import accepted_text, fmt_value
 from pertool.report.scored_run import ScoredRun, load_scored_run
 from pertool.runner.task import Task
-from pertool.schema import Call, GoldCall, Prediction, Sample
+from pertool.schema import Call, Sample
 from pertool.scoring.bootstrap import bootstrap_counts
-from pertool.scoring.ptbench import match_calls
 from pertool.scoring.results import OVERALL, ScoredSample, ScoreReport, point_metrics
-from pertool.values import accepts, normalize_text
 
 __all__ = ["Breakdown", "RunData", "SampleView", "load_run", "shown_categories"]
 
@@ -196,7 +194,8 @@ def _view(kind: BenchmarkKind, sample: Sample, scored: ScoredSample, run: Scored
         id=sample.id, split=sample.split, group=group, categories=scored.categories,
         correct=bool(scored.outcomes.get(kind.headline)), output=output, prompt=_prompt(task, sample),
         parsed=parsed, parse_error=parse_error, gold=_gold_text(sample),
-        diff=_diff(sample, prediction) if parsed is not None and prediction is not None else None,
+        diff=(kind.diff(sample, prediction, compat=run.config.compat)
+              if parsed is not None and prediction is not None else None),
         checks={k: v for k, v in scored.outcomes.items() if isinstance(v, bool)}, tags=tags,
         tool_calls=record.get("tool_calls") if record else None,
     )  # fmt: skip
@@ -241,17 +240,6 @@ def _tags(sample_id: str, record: dict[str, Any] | None, failed: set[str]) -> tu
     return tags + (("failed",) if sample_id in failed else ())
 
 
-def fmt_value(value: Any) -> str:
-    """A value as a Python literal where possible (never raises)."""
-    try:
-        return render_value(value)
-    except (ValueError, RecursionError):
-        try:
-            return json.dumps(value, ensure_ascii=False, default=str)
-        except (ValueError, RecursionError):
-            return repr(value)
-
-
 def _calls_text(platform: str | None, calls: Sequence[Call]) -> str:
     body = ", ".join(f"{c.name}({', '.join(f'{k}={fmt_value(v)}' for k, v in c.arguments.items())})"
                      for c in calls)  # fmt: skip
@@ -261,64 +249,6 @@ def _calls_text(platform: str | None, calls: Sequence[Call]) -> str:
 def _gold_text(sample: Sample) -> str:
     if sample.gold_platform is None:
         return "refusal (APP: null)"
-    body = ", ".join(f"{g.name}({', '.join(f'{k}={_accepted(v)}' for k, v in g.arguments.items())})"
+    body = ", ".join(f"{g.name}({', '.join(f'{k}={accepted_text(v)}' for k, v in g.arguments.items())})"
                      for g in sample.gold_calls)  # fmt: skip
     return f"{sample.gold_platform}:[{body}]"
-
-
-def _accepted(values: Sequence[Any]) -> str:
-    return " | ".join(fmt_value(v) for v in values) if values else "(any)"
-
-
-def _same_platform(predicted: str | None, gold: str | None) -> bool:
-    if predicted is None or gold is None:
-        return predicted is gold
-    return normalize_text(predicted) == normalize_text(gold)
-
-
-def _diff(sample: Sample, prediction: Prediction) -> dict[str, Any]:
-    """Parsed vs gold: the platform, then each gold call (matched or missing), then extra calls;
-    per call each parameter as ok, wrong (value not accepted), missing or extra."""
-    out: dict[str, Any] = {"platform": [prediction.platform, sample.gold_platform,
-                                        _same_platform(prediction.platform, sample.gold_platform)]}
-    if prediction.refusal or sample.gold_platform is None:
-        out["refusal"] = [prediction.refusal, sample.gold_platform is None]
-        if prediction.refusal or not prediction.calls:
-            out["calls"] = [_gold_only(g, "missing") for g in sample.gold_calls]
-            return out
-    pairs, missing, extra = match_calls(sample.gold_calls, prediction.calls)
-    paired = {id(g): c for g, c in pairs}
-    unmatched = {id(g) for g in missing}
-    calls = []
-    for gold in sample.gold_calls:
-        if id(gold) in unmatched:
-            calls.append(_gold_only(gold, "missing"))
-        elif id(gold) in paired:
-            calls.append(_pair(gold, paired[id(gold)]))
-    for call in extra:
-        calls.append({"name": call.name, "status": "extra",
-                      "params": [[k, "extra", fmt_value(v), "", ""] for k, v in call.arguments.items()]})
-    out["calls"] = calls
-    return out
-
-
-def _gold_only(gold: GoldCall, status: str) -> dict[str, Any]:
-    params = [[k, "missing", "", _accepted(v), gold.sources.get(k, "")] for k, v in gold.arguments.items()]
-    return {"name": gold.name, "status": status, "params": params}
-
-
-def _pair(gold: GoldCall, call: Call) -> dict[str, Any]:
-    params = []
-    for name, accepted in gold.arguments.items():
-        source = gold.sources.get(name, "")
-        if name not in call.arguments:
-            params.append([name, "missing", "", _accepted(accepted), source])
-        else:
-            value = call.arguments[name]
-            status = "ok" if accepts(accepted, value) else "wrong"
-            params.append([name, status, fmt_value(value), _accepted(accepted), source])
-    for name, value in call.arguments.items():
-        if name not in gold.arguments:
-            params.append([name, "extra", fmt_value(value), "", ""])
-    status = "ok" if all(p[1] == "ok" for p in params) else "diff"
-    return {"name": call.name, "status": status, "params": params}

@@ -13,8 +13,14 @@ _NA = ("n/a: undefined on that split (no such parameters, no gold or predicted r
        "level belongs to another subset)")  # fmt: skip
 
 
-def _row(cells: list[str], first: int) -> str:
-    return cells[0].ljust(first) + "".join(c.rjust(_WIDTH) for c in cells[1:])
+def _widths(titles: list[str]) -> list[int]:
+    """Each column's width: `_WIDTH`, or its title's length and a space where the title is longer
+    (PEToolBench's "Hallucinated tool"), so that titles never run together."""
+    return [max(_WIDTH, len(t) + 1) for t in titles]
+
+
+def _row(cells: list[str], first: int, widths: list[int]) -> str:
+    return cells[0].ljust(first) + "".join(c.rjust(w) for c, w in zip(cells[1:], widths))
 
 
 def _value(v: float | None) -> str:
@@ -26,13 +32,14 @@ def _interval(iv: list[float] | None) -> str:
 
 
 def _metrics_table(report: ScoreReport, titles: dict[str, str], first: int) -> list[str]:
-    lines = [_row(["split (n)", *titles.values()], first)]
+    widths = _widths(list(titles.values()))
+    lines = [_row(["split (n)", *titles.values()], first, widths)]
     for split, metrics in report.splits.items():
         label = f"{split} ({report.counts[split]})"
-        lines.append(_row([label, *(_value(metrics.get(k)) for k in titles)], first))
+        lines.append(_row([label, *(_value(metrics.get(k)) for k in titles)], first, widths))
         intervals = report.intervals.get(split)
         if intervals:
-            lines.append(_row(["  95% CI", *(_interval(intervals.get(k)) for k in titles)], first))
+            lines.append(_row(["  95% CI", *(_interval(intervals.get(k)) for k in titles)], first, widths))
     return lines
 
 
@@ -50,8 +57,9 @@ def format_report(report: ScoreReport, *, title: str = "") -> str:
     for table in kind.metric_tables:
         lines += [*_metrics_table(report, dict(table), first), ""]
     keys = [k for k in kind.error_titles if any(k in e for e in report.errors.values())]
-    lines.append(_row(["errors", *(kind.error_titles[k] for k in keys)], first))
-    lines += [_row([s, *(str(c.get(k, 0)) for k in keys)], first) for s, c in report.errors.items()]
+    widths = _widths([kind.error_titles[k] for k in keys])
+    lines.append(_row(["errors", *(kind.error_titles[k] for k in keys)], first, widths))
+    lines += [_row([s, *(str(c.get(k, 0)) for k in keys)], first, widths) for s, c in report.errors.items()]
     if any(v is None for m in report.splits.values() for v in m.values()) and kind.legend:
         lines += ["", _NA]
     if kind.legend:

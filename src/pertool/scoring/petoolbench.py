@@ -10,9 +10,11 @@ settings, so its three samples are drawn together.
 from __future__ import annotations
 
 import json
+import math
 import re
 import warnings
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,7 @@ PUBLIC_PATTERN = re.compile(r'\{.*"tool_name":\s*".*?",\s*"parameters":\s*\{.*?\
 Outcomes = dict[str, "bool | float | None"]
 Intervals = dict[str, dict[str, "list[float] | None"]]
 _NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*\Z")
+_MAX_NUMBER_CHARS = 1000  # a longer numeric string compares as a string (bounded work)
 
 
 def score_petoolbench(samples: Sequence[Sample], given: Mapping[str, str | Prediction | None], *,
@@ -183,9 +186,13 @@ def _blank(value: Any) -> bool:
 
 
 def values_match(a: Any, b: Any) -> bool:
-    """Numbers and numeric strings by value; booleans only with booleans or "true"/"false";
-    strings trimmed, case-sensitive; a string holding a list or dict literal structurally;
-    lists order-free, dicts key by key."""
+    """Numbers and numeric strings by value (integral values exactly, so that ids and UPCs
+    never match a nearby number; two non-integral values within a relative 1e-9; a non-finite
+    number matches nothing); booleans only with booleans or "true"/"false"; strings trimmed,
+    case-sensitive; a string holding a list or dict literal structurally; lists order-free,
+    dicts key by key."""
+    if _not_finite(a) or _not_finite(b):
+        return False
     if type(a) is type(b) and a == b:
         return True
     a, b = _structure(a), _structure(b)
@@ -195,8 +202,7 @@ def values_match(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
     if _is_number(a) or _is_number(b):
-        p, q = _number(a), _number(b)
-        return p is not None and q is not None and abs(p - q) <= 1e-9 * max(1.0, abs(p), abs(q))
+        return _numbers_match(_number(a), _number(b))
     if isinstance(a, str) and isinstance(b, str):
         return a.strip() == b.strip()
     if isinstance(a, list) and isinstance(b, list):
@@ -234,15 +240,36 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def _number(x: Any) -> float | None:
+def _not_finite(x: Any) -> bool:
+    return isinstance(x, float) and not math.isfinite(x)
+
+
+def _number(x: Any) -> Decimal | None:
+    """A finite number or numeric string, exactly (Decimal: no float rounding, no overflow)."""
     if _is_number(x):
-        return float(x)
-    if isinstance(x, str) and _NUMBER.match(x):
+        return Decimal(x) if not _not_finite(x) else None
+    if isinstance(x, str) and len(x) <= _MAX_NUMBER_CHARS and _NUMBER.match(x):
         try:
-            return float(x)
-        except (ValueError, OverflowError):
+            return Decimal(x.strip())
+        except ArithmeticError:  # an exponent past Decimal's range
             return None
     return None
+
+
+def _numbers_match(p: Decimal | None, q: Decimal | None) -> bool:
+    """Equal values; two non-integral values may differ by a relative 1e-9 (float noise such as
+    0.1 + 0.2), which an integral value never gets: `194574942221` is a product id."""
+    if p is None or q is None:
+        return False
+    if p == q:
+        return True
+    try:
+        if p == p.to_integral_value() or q == q.to_integral_value():
+            return False
+    except ArithmeticError:
+        return False
+    x, y = float(p), float(q)
+    return math.isfinite(x) and math.isfinite(y) and abs(x - y) <= 1e-9 * max(abs(x), abs(y))
 
 
 def _boolean(x: Any) -> bool | None:

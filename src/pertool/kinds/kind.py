@@ -141,7 +141,7 @@ class BenchmarkKind(Protocol):
 
     def diff(self, sample: Sample, prediction: Prediction, *, compat: str | None) -> dict[str, Any]:
         """The parse the scorer used against the gold, for the sample browser, judged by the same
-        rules as `score` under `compat` (structure: `pertool.kinds.call_diff`)."""
+        rules as `score` under `compat` (structure: `pertool.scoring.call_diff`)."""
         ...
 
     def is_test(self, sample: Sample) -> bool:

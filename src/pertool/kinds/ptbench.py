@@ -142,7 +142,7 @@ class PTBenchKind:
         return gold_tool_calls(sample)
 
     def diff(self, sample: Sample, prediction: Prediction, *, compat: str | None) -> dict[str, Any]:
-        from pertool.kinds.call_diff import ptbench_diff
+        from pertool.scoring.call_diff import ptbench_diff
 
         return ptbench_diff(sample, prediction)  # the same pairing and value rules in every mode
 

@@ -121,7 +121,7 @@ class ToolSpectrumKind:
         raise PertoolError("ToolSpectrum answers are text (its JSON object); it has no native mode")
 
     def diff(self, sample: Sample, prediction: Prediction, *, compat: str | None) -> dict[str, Any]:
-        from pertool.kinds.call_diff import ptbench_diff
+        from pertool.scoring.call_diff import ptbench_diff
 
         return ptbench_diff(sample, prediction)  # the same pairing and value rules in every mode
 

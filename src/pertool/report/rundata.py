@@ -18,11 +18,11 @@ import numpy as np
 
 from pertool.errors import PertoolError
 from pertool.kinds import BenchmarkKind
-from pertool.kinds.call_diff import accepted_text, fmt_value
 from pertool.report.scored_run import ScoredRun, load_scored_run
 from pertool.runner.task import Task
 from pertool.schema import Call, Sample
 from pertool.scoring.bootstrap import bootstrap_counts
+from pertool.scoring.call_diff import accepted_text, fmt_value
 from pertool.scoring.results import OVERALL, ScoredSample, ScoreReport, point_metrics
 
 __all__ = ["Breakdown", "RunData", "SampleView", "load_run", "shown_categories"]

@@ -3,15 +3,15 @@ pertool's, the tool through `resolve_tool` (a case-folded name is the gold tool)
 parameter through `values_match` (`""` and null ignored); under `--compat petoolbench-public`,
 the exact name and Python `==`. One row for the scored (first) call, which pairs with the gold
 whatever the tool (parameters are scored whatever the tool); further calls are shown as ignored,
-as the scorer ignores them. The structure is `pertool.kinds.call_diff`'s."""
+as the scorer ignores them. The structure is `pertool.scoring.call_diff`'s."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pertool.kinds.call_diff import fmt_value
 from pertool.parsing.petoolbench import tool_parts
 from pertool.schema import Prediction, Sample
+from pertool.scoring.call_diff import fmt_value
 from pertool.scoring.petoolbench import resolve_tool, values_match
 
 __all__ = ["petoolbench_diff"]

@@ -17,11 +17,11 @@ keeps them, `PairedTest.ids`), each replicate draws one set of sample indices wi
 (seeded) and applies it to both runs; the replicate's difference is metric(A) - metric(B) on
 those rows. Samples the kind draws together (`cluster_key`: PEToolBench's entry, posed in all
 three settings) are drawn as whole clusters instead, the same cluster weights for both runs, as
-are a row's intervals, which then equal the ones `pertool eval` wrote (same seed and resamples). The interval is the percentile
-interval at 1 - alpha; the two-sided p-value is twice the share of replicates on the far side of
-0 (a replicate at exactly 0 counts on both sides), capped at 1; p >= alpha is marked "n.s."
-(not significant). Every run is tested against the best run by the chosen metric; a reported
-difference is that run minus the best.
+are a row's intervals, which then equal the ones `pertool eval` wrote (same seed and
+resamples). The interval is the percentile interval at 1 - alpha; the two-sided p-value is twice
+the share of replicates on the far side of 0 (a replicate at exactly 0 counts on both sides),
+capped at 1; p >= alpha is marked "n.s." (not significant). Every run is tested against the
+best run by the chosen metric; a reported difference is that run minus the best.
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ class SampleTable:
 
 
 def counts_table(kind: BenchmarkKind, ids: Sequence[str], splits: Sequence[str],
-                 rows: Sequence[Sequence[float]], clusters: Sequence[str] | None = None) -> SampleTable:  # fmt: skip
+                 rows: Sequence[Sequence[float]], clusters: Sequence[str] | None = None,
+                 ) -> SampleTable:  # fmt: skip
     """A table of per-sample count rows (sample `ids[i]` of split `splits[i]` has `rows[i]`, and
     is drawn with cluster `clusters[i]`): each row sits in its split's block, so summed rows
     hold each split's totals and the kind's `metrics_from_counts` gives the metrics over all

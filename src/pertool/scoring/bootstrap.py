@@ -31,8 +31,8 @@ import numpy as np
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import COUNT_COLUMNS, OVERALL, SampleResult, metrics_from_counts
 
-__all__ = ["bootstrap_counts", "bootstrap_intervals", "bootstrap_samples", "bootstrap_totals", "cluster_weights",
-           "DEFAULT_RESAMPLES"]
+__all__ = ["bootstrap_counts", "bootstrap_intervals", "bootstrap_samples", "bootstrap_totals",
+           "cluster_weights", "DEFAULT_RESAMPLES"]
 
 # summed rows [..., splits, columns] and the split names -> metric arrays (NaN where undefined)
 CountMetrics = Callable[[np.ndarray, Sequence[str]], Mapping[str, np.ndarray]]
@@ -96,8 +96,8 @@ def bootstrap_samples(
         by_split: dict[str, list[Sequence[Any]]] = {name: [] for name in names}
         for split, row in zip(splits, rows):
             by_split[split].append(row)
-        return bootstrap_counts(by_split, metrics, width=width, resamples=resamples, seed=seed, overall=overall,
-                                confidence=confidence)  # fmt: skip
+        return bootstrap_counts(by_split, metrics, width=width, resamples=resamples, seed=seed,
+                                overall=overall, confidence=confidence)  # fmt: skip
     # One matrix per split: the summed rows of each cluster's samples in that split.
     matrix = np.zeros((len(names), len(order), width))
     column = {name: k for k, name in enumerate(names)}

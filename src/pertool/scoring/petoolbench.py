@@ -321,9 +321,10 @@ def _intervals(samples: Sequence[Sample], scored: Sequence[ScoredSample], settin
     `bootstrap_samples`, which compare and reports use too, so their intervals are these)."""
     if not samples:
         return {}
-    out = bootstrap_samples([s.counts for s in scored], [s.split for s in scored],
-                            [entry_key(sample) for sample in samples], metrics_from_counts, width=len(COLUMNS),
-                            split_names=list(settings), resamples=resamples, seed=seed)  # fmt: skip
+    clusters = [entry_key(sample) for sample in samples]
+    out = bootstrap_samples([s.counts for s in scored], [s.split for s in scored], clusters,
+                            metrics_from_counts, width=len(COLUMNS), split_names=list(settings),
+                            resamples=resamples, seed=seed)  # fmt: skip
     if public:  # the public rules tell no hallucination apart
         return {split: {k: v for k, v in iv.items() if k != "hallucinated"} for split, iv in out.items()}
     return out

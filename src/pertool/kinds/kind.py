@@ -156,6 +156,12 @@ class BenchmarkKind(Protocol):
         """Report breakdowns: title -> the category of a sample (None: not in this breakdown)."""
         ...
 
+    def cluster_key(self, sample: Sample) -> str:
+        """The bootstrap's resampling unit: samples with the same key are drawn together in
+        every bootstrap (the scorer's intervals, reports' breakdowns, compare's rows and paired
+        test), across splits; the sample id for independent samples."""
+        ...
+
     def ablation_samples(self, samples: Sequence[Sample], condition: str) -> list[Sample]:
         """The samples as an ablation condition (one of `ablation_conditions`, or another view
         the kind accepts: `--profile-view`) shows them; ValueError for a view it has not."""

@@ -138,6 +138,11 @@ class PEToolBenchKind:
     def breakdowns(self) -> Mapping[str, Callable[[Sample], str | None]]:
         return {"category": _category, "same-function group": _group_size}
 
+    def cluster_key(self, sample: Sample) -> str:
+        from pertool.scoring.petoolbench import entry_key
+
+        return entry_key(sample)  # an entry's three settings are drawn together
+
     def ablation_samples(self, samples: Sequence[Sample], condition: str) -> list[Sample]:
         from pertool.benchmarks.petoolbench_prompts import without_history
 

@@ -158,6 +158,9 @@ class PTBenchKind:
     def breakdowns(self) -> Mapping[str, Callable[[Sample], str | None]]:
         return {"group": _scenario_or_platform}
 
+    def cluster_key(self, sample: Sample) -> str:
+        return sample.id  # every sample is drawn on its own
+
     def ablation_samples(self, samples: Sequence[Sample], condition: str) -> list[Sample]:
         from pertool.benchmarks.views import apply_profile_view
 

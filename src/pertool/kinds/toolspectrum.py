@@ -138,6 +138,9 @@ class ToolSpectrumKind:
     def breakdowns(self) -> Mapping[str, Callable[[Sample], str | None]]:
         return {"app": _app}
 
+    def cluster_key(self, sample: Sample) -> str:
+        return sample.id  # every sample is drawn on its own
+
     def ablation_samples(self, samples: Sequence[Sample], condition: str) -> list[Sample]:
         from pertool.benchmarks.views import apply_profile_view
 

@@ -12,18 +12,21 @@ count rows through the kind's `metrics_from_counts`.
 
 Paired test. Each sample's count row is placed in its split's block of a wider row (so the
 kind's metrics over the splits, such as PTBench's sample-weighted mean of the splits, come out as
-in `pertool eval`). On the samples both runs answered (ids in both predictions files), each replicate
-draws one set of sample indices with replacement (seeded) and applies it to both runs; the
-replicate's difference is metric(A) - metric(B) on those rows. The interval is the percentile
-interval at 1 - alpha; the two-sided p-value is twice the share of replicates on the far side of
-0 (a replicate at exactly 0 counts on both sides), capped at 1; p >= alpha is marked "n.s."
-(not significant). Every run is tested against the best run by the chosen metric; a reported
-difference is that run minus the best.
+in `pertool eval`). On the samples both runs answered (ids in both predictions files; the test
+keeps them, `PairedTest.ids`), each replicate draws one set of sample indices with replacement
+(seeded) and applies it to both runs; the replicate's difference is metric(A) - metric(B) on
+those rows. Samples the kind draws together (`cluster_key`: PEToolBench's entry, posed in all
+three settings) are drawn as whole clusters instead, the same cluster weights for both runs, as
+are a row's intervals, which then equal the ones `pertool eval` wrote (same seed and
+resamples). The interval is the percentile interval at 1 - alpha; the two-sided p-value is twice
+the share of replicates on the far side of 0 (a replicate at exactly 0 counts on both sides),
+capped at 1; p >= alpha is marked "n.s." (not significant). Every run is tested against the
+best run by the chosen metric; a reported difference is that run minus the best.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,7 @@ import numpy as np
 from pertool.errors import PertoolError
 from pertool.kinds import BenchmarkKind, kind_named
 from pertool.report.csv_cells import csv_text
-from pertool.scoring.bootstrap import bootstrap_counts
+from pertool.scoring.bootstrap import bootstrap_samples, cluster_weights
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import OVERALL, SampleResult, point_metrics
 
@@ -73,6 +76,13 @@ class SampleTable:
     ids: list[str]
     rows: np.ndarray
     metrics: MetricFn
+    clusters: list[str] | None = None  # each sample's cluster key (None: each its own cluster)
+
+    def clusters_for(self, ids: Sequence[str]) -> list[str] | None:
+        if self.clusters is None:
+            return None
+        index = {sample_id: i for i, sample_id in enumerate(self.ids)}
+        return [self.clusters[index[i]] for i in ids]
 
     def rows_for(self, ids: Sequence[str]) -> np.ndarray:
         index = {sample_id: i for i, sample_id in enumerate(self.ids)}
@@ -94,10 +104,12 @@ class SampleTable:
 
 
 def counts_table(kind: BenchmarkKind, ids: Sequence[str], splits: Sequence[str],
-                 rows: Sequence[Sequence[float]]) -> SampleTable:  # fmt: skip
-    """A table of per-sample count rows (sample `ids[i]` of split `splits[i]` has `rows[i]`):
-    each row sits in its split's block, so summed rows hold each split's totals and the kind's
-    `metrics_from_counts` gives the metrics over all the splits together."""
+                 rows: Sequence[Sequence[float]], clusters: Sequence[str] | None = None,
+                 ) -> SampleTable:  # fmt: skip
+    """A table of per-sample count rows (sample `ids[i]` of split `splits[i]` has `rows[i]`, and
+    is drawn with cluster `clusters[i]`): each row sits in its split's block, so summed rows
+    hold each split's totals and the kind's `metrics_from_counts` gives the metrics over all
+    the splits together."""
     names = list(dict.fromkeys(splits))
     width = len(rows[0]) if len(rows) else 0
     table = np.zeros((len(rows), width * len(names)), dtype=np.float64)
@@ -109,7 +121,7 @@ def counts_table(kind: BenchmarkKind, ids: Sequence[str], splits: Sequence[str],
         stacked = totals.reshape(*totals.shape[:-1], len(names), width)
         return dict(kind.metrics_from_counts(stacked, names))
 
-    return SampleTable(list(ids), table, metrics)
+    return SampleTable(list(ids), table, metrics, None if clusters is None else list(clusters))
 
 
 def ptbench_table(results: Sequence[SampleResult]) -> SampleTable:
@@ -140,6 +152,8 @@ class PairedTest:
     p_value: float | None
     replicates: int  # replicates where the metric was defined for both runs
     alpha: float
+    ids: tuple[str, ...] = ()  # the samples paired on (both runs answered them), when known
+    clusters: int = 0  # the clusters drawn (== shared when every sample is its own)
 
     @property
     def significant(self) -> bool:
@@ -152,6 +166,8 @@ def paired_bootstrap(
     metric: Callable[[np.ndarray], np.ndarray],
     *,
     metric_b: Callable[[np.ndarray], np.ndarray] | None = None,
+    clusters: Sequence[str] | None = None,
+    ids: Sequence[str] = (),
     name: str = "",
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
@@ -164,36 +180,57 @@ def paired_bootstrap(
     maps summed rows (shape [..., columns]) to metric values (`metric_b`, when given, does so for
     `b`, whose columns may then be laid out differently). Replicate r draws n indices with
     `default_rng(seed).integers(0, n, size=(resamples, n))[r]` (drawn in chunks, same stream)
-    and sums the rows it drew, for both runs.
+    and sums the rows it drew, for both runs. `clusters` (each row's cluster key; `ids` the
+    rows' sample ids, kept in the result): when a cluster holds several rows, replicates draw
+    the clusters instead (`scoring.bootstrap.cluster_weights`, from the same seed), and every
+    row of a cluster, in both runs, gets its cluster's weight, so the pairing holds.
     """
     fa, fb = metric, metric_b or metric
     if len(a) != len(b) or (metric_b is None and a.shape != b.shape):
         raise ValueError(f"paired rows differ in shape: {a.shape} vs {b.shape}")
+    if clusters is not None and len(clusters) != len(a):
+        raise ValueError(f"{len(clusters)} cluster keys for {len(a)} paired rows")
     n = len(a)
-    empty = PairedTest(name, n, None, None, None, None, 0, alpha)
+    order: dict[str, int] = {}
+    member = np.array([order.setdefault(c, len(order)) for c in (clusters or ())], dtype=np.intp)
+    drawn = len(order) if clusters is not None else n  # fewer than n: some clusters hold several rows
+    empty = PairedTest(name, n, None, None, None, None, 0, alpha, tuple(ids), drawn)
     if n == 0:
         return empty
     point = float(fa(a.sum(axis=0)) - fb(b.sum(axis=0)))
     if np.isnan(point):
         return empty
     if resamples <= 0:
-        return PairedTest(name, n, point, None, None, None, 0, alpha)
+        return PairedTest(name, n, point, None, None, None, 0, alpha, tuple(ids), drawn)
     rng = np.random.default_rng(seed)
     parts = []
-    for start in range(0, resamples, chunk):
-        k = min(chunk, resamples - start)
-        idx = rng.integers(0, n, size=(k, n))
-        flat = (idx + (np.arange(k) * n)[:, None]).ravel()
-        weights = np.bincount(flat, minlength=k * n).reshape(k, n).astype(np.float64)
+    for weights in (_cluster_rows(rng, member, drawn, resamples, chunk) if drawn < n
+                    else _sample_rows(rng, n, resamples, chunk)):  # fmt: skip
         with np.errstate(invalid="ignore", divide="ignore"):
             parts.append(fa(weights @ a) - fb(weights @ b))
     diffs = np.concatenate(parts)
     diffs = diffs[~np.isnan(diffs)]
     if diffs.size == 0:
-        return PairedTest(name, n, point, None, None, None, 0, alpha)
+        return PairedTest(name, n, point, None, None, None, 0, alpha, tuple(ids), drawn)
     low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
     p = min(1.0, 2 * min(float(np.mean(diffs <= 0)), float(np.mean(diffs >= 0))))
-    return PairedTest(name, n, point, float(low), float(high), p, int(diffs.size), alpha)
+    return PairedTest(name, n, point, float(low), float(high), p, int(diffs.size), alpha, tuple(ids), drawn)
+
+
+def _sample_rows(rng: np.random.Generator, n: int, resamples: int, chunk: int) -> Iterator[np.ndarray]:
+    """Row weights [replicates, n] of chunks of replicates, each n indices drawn with replacement."""
+    for start in range(0, resamples, chunk):
+        k = min(chunk, resamples - start)
+        idx = rng.integers(0, n, size=(k, n))
+        flat = (idx + (np.arange(k) * n)[:, None]).ravel()
+        yield np.bincount(flat, minlength=k * n).reshape(k, n).astype(np.float64)
+
+
+def _cluster_rows(rng: np.random.Generator, member: np.ndarray, clusters: int, resamples: int,
+                  chunk: int) -> Iterator[np.ndarray]:  # fmt: skip
+    """Row weights [replicates, rows]: each row weighs what its cluster (`member[row]`) drew."""
+    for _, weights in cluster_weights(rng, clusters, resamples, chunk):
+        yield weights[:, member]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,10 +314,13 @@ def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed
         totals = np.stack([np.array(r, dtype=np.float64).reshape(len(r), width).sum(axis=0)
                            for r in rows_by_split.values()]) if scored else np.zeros((0, 0))  # fmt: skip
         metrics = point_metrics(totals, splits, kind.metrics_from_counts) if scored else {}
-        intervals = bootstrap_counts(rows_by_split, kind.metrics_from_counts, width=width,
-                                     resamples=resamples, seed=seed).get(OVERALL, {})  # fmt: skip
+        cluster_of = {s.id: kind.cluster_key(s) for s in run.samples}
+        clusters = [cluster_of[s.sample_id] for s in scored]
+        intervals = bootstrap_samples([s.counts for s in scored], [s.split for s in scored], clusters,
+                                      kind.metrics_from_counts, width=width, resamples=resamples,
+                                      seed=seed).get(OVERALL, {})  # fmt: skip
         table = counts_table(kind, [s.sample_id for s in scored], [s.split for s in scored],
-                             [s.counts for s in scored])  # fmt: skip
+                             [s.counts for s in scored], clusters)  # fmt: skip
         ids = {s.id for s in run.samples}
         out.append(RunScores(
             path=Path(path), name=name, model=config.model, benchmark=config.benchmark, kind=kind,
@@ -321,7 +361,8 @@ def build_leaderboard(
         # Each run sums its own rows with its own metric function: their column layouts follow
         # their own sample sets (splits, subsets), which need not be the same.
         test = paired_bootstrap(other.table.rows_for(shared), best.table.rows_for(shared),
-                                other.table.metric(metric), metric_b=best.table.metric(metric), name=metric,
+                                other.table.metric(metric), metric_b=best.table.metric(metric),
+                                clusters=best.table.clusters_for(shared), ids=shared, name=metric,
                                 resamples=resamples, seed=seed, alpha=alpha)  # fmt: skip
         tests.append(test)
         if len(shared) < min(best.n, other.n):

@@ -21,7 +21,7 @@ from pertool.kinds import BenchmarkKind
 from pertool.report.scored_run import ScoredRun, load_scored_run
 from pertool.runner.task import Task
 from pertool.schema import Call, Sample
-from pertool.scoring.bootstrap import bootstrap_counts
+from pertool.scoring.bootstrap import bootstrap_samples
 from pertool.scoring.call_diff import accepted_text, fmt_value
 from pertool.scoring.results import OVERALL, ScoredSample, ScoreReport, point_metrics
 
@@ -144,7 +144,8 @@ def _category_counts(scored: Sequence[ScoredSample],
 def _breakdowns(run: ScoredRun, categories: dict[str, str]) -> list[Breakdown]:
     """Each of the kind's breakdowns: per group, its samples' stored count rows summed per split
     (the run's splits, so that the group's metrics mean what the run's do) and put through the
-    kind's `metrics_from_counts`; intervals bootstrapped from the same rows."""
+    kind's `metrics_from_counts`; intervals bootstrapped from the same rows, drawing the kind's
+    clusters (`cluster_key`) as the scorer does."""
     kind, scored = run.kind, run.report.scored
     if not scored:
         return []
@@ -164,8 +165,10 @@ def _breakdowns(run: ScoredRun, categories: dict[str, str]) -> list[Breakdown]:
             totals = np.stack([np.array(r, dtype=np.float64).reshape(len(r), width).sum(axis=0)
                                for r in rows.values()])  # fmt: skip
             metrics[group] = point_metrics(totals, splits, kind.metrics_from_counts)
-            drawn = bootstrap_counts(rows, kind.metrics_from_counts, width=width,
-                                     resamples=run.config.resamples, seed=run.config.seed)  # fmt: skip
+            drawn = bootstrap_samples([m.counts for m in members], [m.split for m in members],
+                                      [kind.cluster_key(by_id[m.sample_id]) for m in members],
+                                      kind.metrics_from_counts, width=width, split_names=splits,
+                                      resamples=run.config.resamples, seed=run.config.seed)  # fmt: skip
             intervals[group] = drawn.get(OVERALL, {})
             counts[group] = len(members)
             errors[group] = {k: sum(k in m.categories for m in members) for k in categories}

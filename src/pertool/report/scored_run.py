@@ -23,7 +23,7 @@ from pertool.runner.fingerprint import FINGERPRINT_KEY, SCORED_FILES_KEY, benchm
 from pertool.runner.run import EvalConfig, load_config, select_samples
 from pertool.runner.rundir import METRICS, PREDICTIONS, SCORES, RunDir
 from pertool.schema import Sample
-from pertool.scoring.results import ScoredSample, ScoreReport
+from pertool.scoring.results import ScoredSample, ScoreReport, scored_samples
 
 __all__ = ["ScoredRun", "load_scored_run"]
 
@@ -122,10 +122,7 @@ def _stored_scores(run: RunDir, samples: list[Sample], records: dict[str, Any],
     lines = run.scores()
     if lines is None:
         return None
-    by_id = {}
-    for where, value in lines:
-        scored = ScoredSample.from_json(value, where)
-        by_id[scored.sample_id] = scored
+    by_id = {scored.sample_id: scored for scored in scored_samples(lines)}
     wanted = [s.id for s in samples if s.id in records or s.id not in failed]
     if any(i not in by_id for i in wanted):
         return None

@@ -10,12 +10,20 @@ Resampling n rows with replacement only matters through how many times each dist
 drawn, and those counts follow a multinomial distribution. So each replicate is one multinomial
 draw over the distinct rows of a split (a handful for 0/1 outcomes): the same distribution as
 drawing indices, at a cost independent of n.
+
+Clusters. Samples that are not independent (PEToolBench poses one entry in all three settings)
+are drawn together: `bootstrap_samples` takes each sample's cluster key (the kind's
+`cluster_key`) and, when some cluster holds more than one sample, each replicate draws whole
+clusters with replacement (one multinomial draw over the clusters) and weighs every sample of a
+cluster, in every split, by how often its cluster was drawn; each split's column sums its own
+rows under those weights. When every sample is its own cluster it is `bootstrap_counts` above,
+number for number.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +31,8 @@ import numpy as np
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.results import COUNT_COLUMNS, OVERALL, SampleResult, metrics_from_counts
 
-__all__ = ["bootstrap_counts", "bootstrap_intervals", "bootstrap_totals", "DEFAULT_RESAMPLES"]
+__all__ = ["bootstrap_counts", "bootstrap_intervals", "bootstrap_samples", "bootstrap_totals",
+           "cluster_weights", "DEFAULT_RESAMPLES"]
 
 # summed rows [..., splits, columns] and the split names -> metric arrays (NaN where undefined)
 CountMetrics = Callable[[np.ndarray, Sequence[str]], Mapping[str, np.ndarray]]
@@ -57,6 +66,65 @@ def bootstrap_counts(
             stacked = np.stack(drawn, axis=-2)
             out[OVERALL] = _percentiles(metrics(stacked, list(rows_by_split)), alpha)
     return out
+
+
+def bootstrap_samples(
+    rows: Sequence[Sequence[Any]],
+    splits: Sequence[str],
+    clusters: Sequence[str],
+    metrics: CountMetrics,
+    *,
+    width: int,
+    split_names: Sequence[str] | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    overall: bool = True,
+    confidence: float = 0.95,
+) -> dict[str, dict[str, list[float] | None]]:
+    """Intervals of per-sample count rows (`rows[i]` of split `splits[i]`, drawn with the samples
+    of cluster `clusters[i]`), shaped as `bootstrap_counts`'s. `split_names`: the splits in
+    column order (default: as they first occur; one without rows sums to zeros). Every sample
+    its own cluster: `bootstrap_counts`. Else one generator seeded with `seed` draws the clusters
+    (in order of first occurrence) for every split and the overall column at once."""
+    names = list(split_names) if split_names is not None else list(dict.fromkeys(splits))
+    if resamples <= 0 or not names:
+        return {}
+    order: dict[str, int] = {}
+    for key in clusters:
+        order.setdefault(key, len(order))
+    if len(order) == len(clusters):  # independent samples: the per-split draw
+        by_split: dict[str, list[Sequence[Any]]] = {name: [] for name in names}
+        for split, row in zip(splits, rows):
+            by_split[split].append(row)
+        return bootstrap_counts(by_split, metrics, width=width, resamples=resamples, seed=seed,
+                                overall=overall, confidence=confidence)  # fmt: skip
+    # One matrix per split: the summed rows of each cluster's samples in that split.
+    matrix = np.zeros((len(names), len(order), width))
+    column = {name: k for k, name in enumerate(names)}
+    for split, key, row in zip(splits, clusters, rows):
+        matrix[column[split], order[key]] += np.asarray(row, dtype=np.float64)
+    totals = np.empty((resamples, len(names), width))
+    for start, weights in cluster_weights(np.random.default_rng(seed), len(order), resamples):
+        totals[start : start + len(weights)] = (weights @ matrix).transpose(1, 0, 2)
+    alpha = (1 - confidence) / 2
+    out: dict[str, dict[str, list[float] | None]] = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k, name in enumerate(names):
+            out[name] = _percentiles(metrics(totals[:, k : k + 1], [name]), alpha)
+        if overall:
+            out[OVERALL] = _percentiles(metrics(totals, names), alpha)
+    return out
+
+
+def cluster_weights(rng: np.random.Generator, clusters: int, resamples: int,
+                    chunk: int = 256) -> Iterator[tuple[int, np.ndarray]]:  # fmt: skip
+    """(first replicate, weights [replicates, clusters]) in chunks: how often each cluster is drawn
+    when `clusters` clusters are drawn with replacement, one multinomial draw per replicate (the
+    same stream as one draw of all the replicates at once, chunked to bound the memory)."""
+    uniform = np.full(clusters, 1 / clusters)
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        yield start, rng.multinomial(clusters, uniform, size=size).astype(np.float64)
 
 
 def _draw(rng: np.random.Generator, rows: Sequence[Sequence[Any]], resamples: int, width: int) -> np.ndarray:

@@ -23,10 +23,11 @@ from pertool.matching import max_matching
 from pertool.parsing.literals import NotALiteral
 from pertool.parsing.petoolbench import parse_petoolbench, tool_parts
 from pertool.schema import Call, Prediction, Sample
+from pertool.scoring.bootstrap import bootstrap_samples
 from pertool.scoring.results import OVERALL, ScoredSample, ScoreReport
 
 __all__ = ["COLUMNS", "ERROR_KEYS", "METRIC_KEYS", "PUBLIC_PATTERN", "metrics_from_counts", "params_match",
-           "resolve_tool", "score_petoolbench", "values_match"]  # fmt: skip
+           "entry_key", "resolve_tool", "score_petoolbench", "values_match"]  # fmt: skip
 
 COLUMNS = ("n", "format", "tool", "param", "call", "hallucinated")
 _COL = {c: i for i, c in enumerate(COLUMNS)}
@@ -343,36 +344,19 @@ def _public_parse(raw: str) -> tuple[dict[str, Any] | None, str]:
 def _intervals(samples: Sequence[Sample], scored: Sequence[ScoredSample], settings: Mapping[str, list[int]],
                resamples: int, seed: int, public: bool) -> Intervals:
     """95% percentile-bootstrap intervals, drawing entries with replacement: each replicate
-    weighs every entry by how often it was drawn, in every setting at once."""
-    if resamples <= 0 or not samples:
+    weighs every entry by how often it was drawn, in every setting at once (the generic
+    `bootstrap_samples`, which compare and reports use too, so their intervals are these)."""
+    if not samples:
         return {}
-    entries: dict[str, int] = {}
-    for sample in samples:
-        entries.setdefault(_entry_key(sample), len(entries))
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(entries), np.full(len(entries), 1 / len(entries)), size=resamples)
-    names = list(settings)
-    totals = np.zeros((resamples, len(names), len(COLUMNS)))
-    for k, indices in enumerate(settings.values()):
-        matrix = np.zeros((len(entries), len(COLUMNS)))
-        for i in indices:
-            matrix[entries[_entry_key(samples[i])]] += scored[i].counts
-        totals[:, k] = weights @ matrix  # (resamples, columns)
-    out = {s: _percentiles(metrics_from_counts(totals[:, k : k + 1], [s]), public)
-           for k, s in enumerate(names)}  # fmt: skip
-    out[OVERALL] = _percentiles(metrics_from_counts(totals, names), public)
+    clusters = [entry_key(sample) for sample in samples]
+    out = bootstrap_samples([s.counts for s in scored], [s.split for s in scored], clusters,
+                            metrics_from_counts, width=len(COLUMNS), split_names=list(settings),
+                            resamples=resamples, seed=seed)  # fmt: skip
+    if public:  # the public rules tell no hallucination apart
+        return {split: {k: v for k, v in iv.items() if k != "hallucinated"} for split, iv in out.items()}
     return out
 
 
-def _entry_key(sample: Sample) -> str:
+def entry_key(sample: Sample) -> str:
+    """The entry a sample poses (its three settings share it): the unit PEToolBench resamples."""
     return str(sample.extra.get("entry_id", sample.user_id or sample.id))
-
-
-def _percentiles(arrays: Mapping[str, np.ndarray], public: bool) -> dict[str, list[float] | None]:
-    out: dict[str, list[float] | None] = {}
-    for key, values in arrays.items():
-        if public and key == "hallucinated":
-            continue
-        finite = values[np.isfinite(values)]
-        out[key] = [float(x) for x in np.quantile(finite, [0.025, 0.975])] if finite.size else None
-    return out

@@ -7,7 +7,7 @@ cannot drift in how they add things up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ __all__ = [
     "aggregate",
     "metrics_from_counts",
     "scored_sample",
+    "scored_samples",
 ]
 
 # Order of the paper's Table 2.
@@ -117,9 +118,9 @@ class ScoredSample:
                 "detail": self.detail}  # fmt: skip
 
     @classmethod
-    def from_json(cls, data: Any, where: str) -> ScoredSample:
+    def from_json(cls, data: Any, where: str, *, width: int | None = None) -> ScoredSample:
         """A scores.jsonl line; a line of the wrong shape raises DataError naming `where` and the
-        field."""
+        field (`width`: the count row's length, when known)."""
         from pertool.errors import DataError
 
         if not isinstance(data, dict):
@@ -133,6 +134,9 @@ class ScoredSample:
         counts = data["counts"]
         if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in counts):
             raise DataError(where, "expected numbers", field="counts")
+        if width is not None and len(counts) != width:
+            raise DataError(where, f"expected {width} counts as on the first line, found {len(counts)}",
+                            field="counts")  # fmt: skip
         if not all(isinstance(c, str) for c in data["categories"]):
             raise DataError(where, "expected strings", field="categories")
         try:
@@ -141,6 +145,16 @@ class ScoredSample:
             raise DataError(where, str(exc).splitlines()[0], field="prediction") from None
         return cls(data["id"], data["split"], prediction, data["outcomes"], tuple(data["categories"]),
                    tuple(counts), data["detail"])  # fmt: skip
+
+
+def scored_samples(lines: Iterable[tuple[str, Any]]) -> list[ScoredSample]:
+    """scores.jsonl's lines ((where, value) pairs) as scored samples. Every count row must have
+    the width of the first (one kind wrote them all): a row of another width would break every
+    sum of rows, so it is a DataError naming its line."""
+    out: list[ScoredSample] = []
+    for where, value in lines:
+        out.append(ScoredSample.from_json(value, where, width=len(out[0].counts) if out else None))
+    return out
 
 
 @dataclass

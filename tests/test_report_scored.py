@@ -145,3 +145,23 @@ def test_the_same_benchmark_read_from_another_directory_is_not_refused(tmp_path:
     copied = select_samples(config.model_copy(update={"data_dir": str(tmp_path / "moved")}))
     assert copied[0].extra != samples[0].extra  # the location differs, the content does not
     assert benchmark_fingerprint(copied, None) == benchmark_fingerprint(samples, None)
+
+
+def test_scores_without_kept_parses_are_the_same_numbers(tmp_path: Path):
+    """`keep_parses=False` (what `pertool score` asks when nothing shows the parses) changes no
+    number, in every kind; only the per-sample parses are left out."""
+    from pertool.kinds.score import score
+    from pertool.testing.toolspectrum import write_toolspectrum
+    from support.petoolbench_fixture import write_json
+
+    write_toolspectrum(tmp_path / "ts", personas=4, environments=4)
+    sets = [load_benchmark("example"), load_benchmark("toolspectrum:all", tmp_path / "ts"),
+            load_benchmark("petoolbench", write_json(tmp_path / "pet"))]  # fmt: skip
+    for samples in sets:
+        outputs = {s.id: gold_text(s) if i % 3 else "no answer" for i, s in enumerate(samples)}
+        kept = score(samples, outputs, resamples=50)
+        lean = score(samples, outputs, resamples=50, keep_parses=False)
+        assert lean.to_json() == kept.to_json() and len(lean.scored) == len(kept.scored)
+        assert all(s.prediction is None for s in lean.scored)
+        assert all(s.prediction is not None for s in kept.scored)
+        assert [s.counts for s in lean.scored] == [s.counts for s in kept.scored]

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     predictions = read_predictions(args.predictions)
     failed, overflows = _no_answer(Path(args.predictions))
     report = score(samples, predictions.outputs, compat=args.compat, resamples=args.resamples,
-                   seed=args.seed, no_answer=failed, context_overflow=overflows)  # fmt: skip
+                   seed=args.seed, no_answer=failed, context_overflow=overflows,
+                   keep_parses=bool(args.json and args.samples))  # fmt: skip
     report.duplicate_predictions = predictions.duplicates
     _warn(report)
     if report.no_answer and args.json:  # the tables say it themselves

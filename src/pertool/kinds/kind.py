@@ -119,8 +119,11 @@ class BenchmarkKind(Protocol):
         ...
 
     def score(self, samples: Sequence[Sample], given: Mapping[str, str | Prediction | None], *,
-              compat: str | None, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
-        """Score answers (raw text or parsed) by sample id; a missing id is an empty answer."""
+              compat: str | None, resamples: int, seed: int,
+              keep_parses: bool = True) -> ScoreReport:  # fmt: skip
+        """Score answers (raw text or parsed) by sample id; a missing id is an empty answer.
+        `keep_parses=False` leaves each `ScoredSample.prediction` None (nothing will show or
+        store the parses: a large `pertool score` then holds no parse in memory)."""
         ...
 
     def metrics_from_counts(self, totals: np.ndarray, splits: Sequence[str]) -> Mapping[str, np.ndarray]:

@@ -106,10 +106,12 @@ class PEToolBenchKind:
         return self.parse(text, sample), text  # text mode only
 
     def score(self, samples: Sequence[Sample], given: Mapping[str, str | Prediction | None], *,
-              compat: str | None, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
+              compat: str | None, resamples: int, seed: int,
+              keep_parses: bool = True) -> ScoreReport:  # fmt: skip
         from pertool.scoring.petoolbench import score_petoolbench
 
-        return score_petoolbench(samples, given, compat=compat, resamples=resamples, seed=seed)
+        return score_petoolbench(samples, given, compat=compat, resamples=resamples, seed=seed,
+                             keep_parses=keep_parses)
 
     def metrics_from_counts(self, totals: np.ndarray, splits: Sequence[str]) -> Mapping[str, np.ndarray]:
         from pertool.scoring.petoolbench import metrics_from_counts

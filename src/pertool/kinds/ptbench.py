@@ -121,10 +121,12 @@ class PTBenchKind:
         return prediction, rendered if rendered is not None else text
 
     def score(self, samples: Sequence[Sample], given: Mapping[str, str | Prediction | None], *,
-              compat: str | None, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
+              compat: str | None, resamples: int, seed: int,
+              keep_parses: bool = True) -> ScoreReport:  # fmt: skip
         from pertool.scoring.ptbench_report import score_ptbench
 
-        return score_ptbench(samples, given, compat=compat, resamples=resamples, seed=seed)
+        return score_ptbench(samples, given, compat=compat, resamples=resamples, seed=seed,
+                             keep_parses=keep_parses)
 
     def metrics_from_counts(self, totals: np.ndarray, splits: Sequence[str]) -> Mapping[str, np.ndarray]:
         from pertool.scoring.results import metrics_from_counts

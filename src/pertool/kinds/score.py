@@ -34,6 +34,7 @@ def score(
     seed: int = 0,
     no_answer: Collection[str] = (),
     context_overflow: Collection[str] = (),
+    keep_parses: bool = True,
 ) -> ScoreReport:
     """Score model outputs (raw text or parsed `Prediction`s, keyed by sample id).
 
@@ -44,6 +45,8 @@ def score(
     fit the model's context window) are listed in `ScoreReport.context_overflow`. A prediction
     whose id names no sample is listed in `unknown_predictions`. `compat` names one of the
     kind's modes that reproduce a public script (`ptbench-official`, `petoolbench-public`).
+    `keep_parses=False` leaves `ScoredSample.prediction` None in `report.scored` (a caller that
+    neither stores nor shows the parses: `pertool score` without --samples holds none then).
     """
     kind = kind_of_samples(samples)
     if compat is not None and compat not in kind.compat_modes:
@@ -59,7 +62,8 @@ def score(
         skipped = set(unanswered)
         samples = [s for s in samples if s.id not in skipped]
     with _collector_paused():
-        report = kind.score(samples, by_id, compat=compat, resamples=resamples, seed=seed)
+        report = kind.score(samples, by_id, compat=compat, resamples=resamples, seed=seed,
+                            keep_parses=keep_parses)
     report.mode = compat or "pertool"
     report.kind = kind.name
     report.missing_predictions = [s.id for s in samples if s.id not in by_id]

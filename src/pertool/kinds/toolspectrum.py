@@ -102,10 +102,11 @@ class ToolSpectrumKind:
         return self.parse(text, sample), text  # text mode only: its answer is the JSON object
 
     def score(self, samples: Sequence[Sample], given: Mapping[str, str | Prediction | None], *,
-              compat: str | None, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
+              compat: str | None, resamples: int, seed: int,
+              keep_parses: bool = True) -> ScoreReport:  # fmt: skip
         from pertool.scoring.toolspectrum_api import score_toolspectrum
 
-        return score_toolspectrum(samples, given, resamples=resamples, seed=seed)
+        return score_toolspectrum(samples, given, resamples=resamples, seed=seed, keep_parses=keep_parses)
 
     def metrics_from_counts(self, totals: np.ndarray, splits: Sequence[str]) -> Mapping[str, np.ndarray]:
         from pertool.scoring.toolspectrum import metrics_from_counts

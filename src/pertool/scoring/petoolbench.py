@@ -43,9 +43,12 @@ _MAX_NUMBER_CHARS = 1000  # a longer numeric string compares as a string (bounde
 
 
 def score_petoolbench(samples: Sequence[Sample], given: Mapping[str, str | Prediction | None], *,
-                      compat: str | None, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
+                      compat: str | None, resamples: int, seed: int,
+                      keep_parses: bool = True) -> ScoreReport:  # fmt: skip
     public = compat == "petoolbench-public"
-    scored = [(_score_public if public else _score_default)(s, given.get(s.id)) for s in samples]
+    one = _score_public if public else _score_default
+    scored = [one(s, given.get(s.id)) if keep_parses else _without_parse(one(s, given.get(s.id)))
+              for s in samples]  # fmt: skip
     settings: dict[str, list[int]] = {}
     for i, sample in enumerate(samples):
         settings.setdefault(sample.split, []).append(i)
@@ -99,6 +102,11 @@ def _shown(metrics: dict[str, float | None], public: bool) -> dict[str, float | 
     if public:  # the public rules have no candidate resolution: no hallucination to tell apart
         return {k: v for k, v in metrics.items() if k != "hallucinated"}
     return metrics
+
+
+def _without_parse(scored: ScoredSample) -> ScoredSample:
+    scored.prediction = None
+    return scored
 
 
 def _errors(scored: Any) -> dict[str, int]:

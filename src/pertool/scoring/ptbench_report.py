@@ -18,12 +18,16 @@ __all__ = ["score_ptbench", "score_results"]
 
 
 def score_ptbench(samples: Sequence[Sample], given: Mapping[str, str | Prediction | None], *,
-                  compat: str | None, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
-    scored = [_score_one(sample, given.get(sample.id), compat) for sample in samples]
-    results = [r for r, _ in scored]
+                  compat: str | None, resamples: int, seed: int,
+                  keep_parses: bool = True) -> ScoreReport:  # fmt: skip
+    results, parses = [], []
+    for sample in samples:
+        result, prediction = _score_one(sample, given.get(sample.id), compat)
+        results.append(result)
+        parses.append(prediction if keep_parses else None)  # parses held only when wanted
     rows = [r.count_row() for r in results]
     report = score_results(results, resamples=resamples, seed=seed, rows=rows)
-    report.scored = [scored_sample(r, p, row) for (r, p), row in zip(scored, rows)]
+    report.scored = [scored_sample(r, p, row) for r, p, row in zip(results, parses, rows)]
     report.extra["quality"] = gold_quality(samples).to_json()  # golds that can never match
     return report
 

@@ -25,7 +25,8 @@ __all__ = ["score_toolspectrum"]
 
 
 def score_toolspectrum(samples: Sequence[Sample], given: Mapping[str, str | Prediction | None],
-                       *, resamples: int, seed: int) -> ScoreReport:  # fmt: skip
+                       *, resamples: int, seed: int,
+                       keep_parses: bool = True) -> ScoreReport:  # fmt: skip
     rows: dict[str, list[tuple[int, ...]]] = {}
     by_app: dict[str, list[tuple[int, ...]]] = {}
     scored = []
@@ -37,8 +38,9 @@ def score_toolspectrum(samples: Sequence[Sample], given: Mapping[str, str | Pred
             by_app.setdefault(sample.gold_platform, []).append(row)
         category = first_failure(sample, prediction, row)
         categories = (category,) if category else ()
-        scored.append(ScoredSample(sample.id, sample.split, prediction, outcomes(sample, row), categories,
-                                   row, prediction.parse_error or ""))  # fmt: skip
+        parse = prediction if keep_parses else None
+        scored.append(ScoredSample(sample.id, sample.split, parse, outcomes(sample, row), categories, row,
+                                   prediction.parse_error or ""))  # fmt: skip
     splits = {s: _point({s: r}, [s]) for s, r in rows.items()}
     counts = {s: len(r) for s, r in rows.items()}
     errors = {s: _errors(r) for s, r in rows.items()}

@@ -47,12 +47,14 @@ def petoolbench_dir() -> Path:
 
 
 def resolve_source(data_dir: str | Path | None = None) -> Path:
-    """The file to read: --data-dir (a directory, the JSON or the zip), else $PERTOOL_DATA_DIR
+    """The file to read: --data-dir (a directory, the JSON or the zip; nothing else is tried
+    when it is given, so a wrong path is an error, never another copy), else $PERTOOL_DATA_DIR
     (the directory itself or its `petoolbench/`), else the downloaded copy."""
     roots = [Path(data_dir)] if data_dir else []
-    if os.environ.get("PERTOOL_DATA_DIR"):
+    if not data_dir and os.environ.get("PERTOOL_DATA_DIR"):
         roots.append(Path(os.environ["PERTOOL_DATA_DIR"]))
-    roots.append(petoolbench_dir())
+    if not data_dir:
+        roots.append(petoolbench_dir())
     for root in roots:
         if root.is_file() and root.name.endswith((".json", ".zip")):
             return root
@@ -61,7 +63,8 @@ def resolve_source(data_dir: str | Path | None = None) -> Path:
                 if (directory / name).is_file():
                     return directory / name
     if data_dir:
-        raise SpecError(f"{data_dir} holds neither {DATA_FILE} nor {ZIP_FILE}")
+        raise SpecError(f"--data-dir {data_dir}: no {DATA_FILE} or {ZIP_FILE} there (give the directory "
+                        "that holds one, or the file itself)")
     raise SpecError(f"PEToolBench data not found (looked in {', '.join(map(str, roots))}); run "
                     "`pertool data download petoolbench` or pass --data-dir DIR")  # fmt: skip
 

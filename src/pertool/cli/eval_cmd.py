@@ -33,8 +33,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print metrics as JSON instead of tables")
     p.add_argument("--profile-view", choices=["all", "no-basic", "no-history", "none", "persona-only",
                                               "environment-only"],
-                   help="what the model sees of the user (ablation; default all; the last two are "
-                   "ToolSpectrum's conditions)")  # fmt: skip
+                   help="what the model sees of the user (ablation; default all; persona-only and "
+                   "environment-only are ToolSpectrum's conditions; on PEToolBench no-history hides the "
+                   "interaction history)")  # fmt: skip
     p.set_defaults(run=run)
 
 

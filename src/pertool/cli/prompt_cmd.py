@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     messages = kind.prompt(sample, "text").messages
     if len(messages) == 1 and not args.chat_format:  # one user message (ToolSpectrum): its text
         print(messages[0]["content"])
-    elif args.chat_format and kind.chat_formats:
+    elif args.chat_format and not kind.chat_formats:
+        raise PertoolError(f"--chat-format does not apply to {args.benchmark}: its prompts are chat messages")
+    elif args.chat_format:
         try:
             print(kind.raw_prompt(sample, args.chat_format))
         except ValueError as exc:

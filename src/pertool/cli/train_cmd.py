@@ -19,8 +19,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, metavar="FILE", help="JSONL file to write")
     e.add_argument("--tool-mode", choices=["text", "native"], default="text",
                    help="gold as answer text (default) or as assistant tool_calls with a tools column")
-    e.add_argument("--profile-view", choices=["all", "no-basic", "no-history", "none"], default="all",
-                   help="what the prompts show of the user (default all)")
+    e.add_argument("--profile-view", default="all", metavar="VIEW",
+                   help="what the prompts show of the user: all (default), no-basic, no-history, none; "
+                   "ToolSpectrum: persona-only, environment-only; PEToolBench: no-history")
     e.add_argument("--allow-test", action="store_true", help="allow exporting a test split")
     e.add_argument("--limit", type=int, help="only the first N samples")
     e.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
@@ -56,9 +57,9 @@ def run_export(args: argparse.Namespace) -> int:
     from collections import Counter
     from pathlib import Path
 
-    from pertool.benchmarks.views import apply_profile_view
     from pertool.cli.checks import check_range
-    from pertool.kinds import load_benchmark
+    from pertool.errors import PertoolError
+    from pertool.kinds import kind_of_samples, load_benchmark, view_samples
     from pertool.outpaths import check_out_file, record_written
     from pertool.training.sft import check_trainable, read_dataset_info, write_export
 
@@ -70,7 +71,11 @@ def run_export(args: argparse.Namespace) -> int:
     check_trainable(samples, args.allow_test)
     if args.limit is not None:
         samples = samples[: max(0, args.limit)]
-    samples = apply_profile_view(samples, args.profile_view)
+    kind = kind_of_samples(samples)
+    if args.tool_mode not in kind.tool_modes:
+        raise PertoolError(f"--tool-mode {args.tool_mode} does not apply to {args.benchmark} "
+                           f"(answer modes: {', '.join(kind.tool_modes)})")  # fmt: skip
+    samples = view_samples(samples, args.profile_view)
     files = write_export(samples, Path(args.out), args.format, args.tool_mode)
     record_written(Path(args.out))
     per_split = ", ".join(f"{split} {count}" for split, count in Counter(s.split for s in samples).items())

@@ -212,8 +212,7 @@ def view_samples(samples: Sequence[Sample], view: str) -> list[Sample]:
     try:
         return kind.ablation_samples(samples, view)
     except ValueError as exc:
-        raise PertoolError(f"--profile-view {view} does not apply to {kind.name} samples ({exc}); "
-                           f"its conditions: {', '.join(kind.ablation_conditions)}") from None
+        raise PertoolError(f"--profile-view {view} does not apply to {kind.name} samples ({exc})") from None
 
 
 def kind_of_samples(samples: Iterable[Sample]) -> BenchmarkKind:

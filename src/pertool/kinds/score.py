@@ -11,18 +11,31 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from pertool.errors import PertoolError
-from pertool.kinds.kind import all_kinds, kind_of_samples
+from pertool.kinds.kind import BenchmarkKind, all_kinds, kind_of_samples
 from pertool.schema import Prediction, Sample
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 from pertool.scoring.ptbench_report import score_results
 from pertool.scoring.results import ScoreReport
 
-__all__ = ["compat_modes", "score", "score_results"]
+__all__ = ["check_compat", "compat_modes", "score", "score_results"]
 
 
 def compat_modes() -> tuple[str, ...]:
     """Every kind's --compat modes."""
     return tuple(mode for kind in all_kinds() for mode in kind.compat_modes)
+
+
+def check_compat(kind: BenchmarkKind, compat: str | None) -> None:
+    """A --compat mode the samples' kind does not have is a PertoolError (said before a run asks
+    the model anything, and again when scoring)."""
+    if compat is None or compat in kind.compat_modes:
+        return
+    known = compat_modes()
+    if compat in known:
+        modes = ", ".join(kind.compat_modes)
+        raise PertoolError(f"--compat {compat} does not apply to {kind.name} samples; "
+                           + (f"its modes: {modes}" if modes else "it has no compatibility mode"))
+    raise PertoolError(f"unknown compatibility mode {compat!r}; known: {', '.join(known)}")
 
 
 def score(
@@ -49,12 +62,7 @@ def score(
     neither stores nor shows the parses: `pertool score` without --samples holds none then).
     """
     kind = kind_of_samples(samples)
-    if compat is not None and compat not in kind.compat_modes:
-        known = compat_modes()
-        if compat in known:
-            raise PertoolError(f"--compat {compat} does not apply to {kind.name} samples "
-                               f"({', '.join(kind.compat_modes) or 'no compatibility mode'})")  # fmt: skip
-        raise PertoolError(f"unknown compatibility mode {compat!r}; known: {', '.join(known)}")
+    check_compat(kind, compat)
     by_id = _by_id(predictions)
     ids = {s.id for s in samples}
     unanswered = [s.id for s in samples if s.id in no_answer and s.id not in by_id]

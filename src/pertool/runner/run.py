@@ -29,7 +29,7 @@ from pertool.benchmarks.views import ProfileView
 from pertool.errors import BackendError, ContextOverflow, DataError, PertoolError
 from pertool.fileio import jsonl_dumps
 from pertool.kinds import all_kinds, kind_of_samples, load_benchmark, view_samples
-from pertool.kinds.score import score
+from pertool.kinds.score import check_compat, score
 from pertool.modelcalls import CachedCalls, Unusable, Usage, open_cache
 from pertool.models.base import Completion, Sampling
 from pertool.models.registry import ModelOptions
@@ -161,9 +161,14 @@ def select_samples(config: EvalConfig) -> list[Sample]:
 async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = True) -> ScoreReport:
     samples = select_samples(config)
     kind = kind_of_samples(samples)
+    # Settings the benchmark cannot use are refused before the model is asked anything.
     if config.tool_mode not in kind.tool_modes:
         raise PertoolError(f"--tool-mode {config.tool_mode} does not apply to {config.benchmark} "
                            f"(answer modes: {', '.join(kind.tool_modes)})")  # fmt: skip
+    if config.chat_format and not kind.chat_formats:
+        raise PertoolError(f"--chat-format does not apply to {config.benchmark}: its prompts are sent as "
+                           "chat messages")  # fmt: skip
+    check_compat(kind, config.compat)
     finished = run.finished(repair=True)
     pending = send_order([s for s in samples if s.id not in finished], config.order, config.seed)
     backend = answerers.create_model(config.model, config.model_options(), samples)

@@ -41,7 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
     """The benchmark, model, backend, sampling and scoring options of a run (`eval`, `ablate`)."""
-    p.add_argument("--benchmark", help="benchmark spec (default: builtin, the built-in test split)")
+    p.add_argument("--benchmark", help="benchmark spec (default: builtin, the built-in test split): "
+                   "builtin[:train], builtin-mini[:train], dataset:DIR, example, ptbench[:PATH], "
+                   "toolspectrum:SUBSET, petoolbench[:SETTING]")
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--model", help="model spec (default: baseline/history), e.g. openai/gpt-4o")
     p.add_argument("--out", metavar="DIR", help=out_help)

@@ -17,8 +17,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("score", help=HELP, description=HELP + (
         ". With no arguments, scores the bundled example predictions on the bundled example."))
     p.add_argument("--benchmark", default="example",
-                   help="benchmark spec: example (default), builtin, dataset:DIR, ptbench[:PATH], "
-                   "toolspectrum:SUBSET, petoolbench:SETTING")
+                   help="benchmark spec: example (default), builtin[:train], builtin-mini[:train], "
+                   "dataset:DIR, ptbench[:PATH], toolspectrum:SUBSET, petoolbench[:SETTING]")
     p.add_argument("--predictions", metavar="FILE",
                    help='JSONL lines {"id": "<split>:<index>", "output": "<model text>"}')
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)

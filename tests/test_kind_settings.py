@@ -54,3 +54,13 @@ def test_train_export_goes_through_the_kind(pet, tmp_path):
     prompt = run_pertool("prompt", "--benchmark", "petoolbench", "--data-dir", pet, "--id", "ratings:1",
                          "--chat-format", "qwen")  # fmt: skip
     assert prompt.returncode == 2 and "--chat-format does not apply" in prompt.stderr
+
+
+@pytest.mark.parametrize("command", ["eval", "score"])
+def test_help_names_every_kind_spec(command):
+    from pertool.kinds import all_kinds
+
+    text = " ".join(run_pertool(command, "--help", check=True).stdout.split())
+    for kind in all_kinds():
+        for name in kind.spec_names:
+            assert name in text, (command, name)

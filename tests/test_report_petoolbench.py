@@ -16,7 +16,8 @@ import pytest
 
 from pertool.cli.main import main
 from pertool.kinds import gold_text, kind_named, load_benchmark
-from pertool.report.ablation import AblationRow, format_markdown as ablation_markdown
+from pertool.report.ablation import AblationRow
+from pertool.report.ablation import format_markdown as ablation_markdown
 from pertool.report.compare import build_leaderboard, format_latex, format_markdown, load_runs
 from pertool.report.html import build_report
 from pertool.report.rundata import load_run

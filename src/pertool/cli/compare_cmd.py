@@ -16,7 +16,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories written by `pertool eval`")
     p.add_argument("--format", choices=["terminal", "markdown", "latex", "csv"], default="terminal",
                    help="output format (default terminal)")
-    p.add_argument("--metric", help="metric to sort and test by (default: overall; ToolSpectrum: accuracy)")
+    p.add_argument("--metric", help="metric to sort and test by (default: the benchmark's headline metric: "
+                   "PTBench overall, ToolSpectrum accuracy, PEToolBench call accuracy)")
     p.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES,
                    help=f"bootstrap resamples for intervals and paired tests (default {DEFAULT_RESAMPLES})")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pertool.errors import PertoolError, SpecError
-from pertool.schema import Prediction, Sample
+from pertool.schema import Call, Prediction, Sample
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,6 +91,11 @@ class BenchmarkKind(Protocol):
     error_titles: Mapping[str, str]  # the keys of `ScoreReport.errors`, in chart order -> title
     category_titles: Mapping[str, str]  # a scored sample's error category -> title
     headline: str  # the metric a leaderboard sorts by
+    # Metrics where lower is better (a True per-sample check is a fault): leaderboards rank them
+    # ascending, reports bold the lowest, the sample browser marks a True check as bad.
+    lower_better: frozenset[str]
+    # The sample browser's label for the diff's first row (`diff()["platform"]`); None omits it.
+    platform_title: str | None
     ablation_conditions: tuple[str, ...]  # `pertool ablate` conditions, the first = nothing hidden
 
     def load(self, name: str, arg: str, data_dir: str | Path | None) -> list[Sample]:
@@ -136,6 +141,14 @@ class BenchmarkKind(Protocol):
 
     def gold_text(self, sample: Sample) -> str:
         """The gold answer in the benchmark's text answer format."""
+        ...
+
+    def shown_answer(self, sample: Sample, platform: str | None, calls: Sequence[Call]) -> str:
+        """A parsed answer (`platform`, `calls`) as the sample browser shows it."""
+        ...
+
+    def shown_gold(self, sample: Sample) -> str:
+        """The gold answer as the sample browser shows it (every accepted value, where several)."""
         ...
 
     def gold_tool_calls(self, sample: Sample) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pertool.errors import PertoolError, SpecError
 from pertool.kinds.kind import Prompt, SpecHelp
-from pertool.schema import Prediction, Sample
+from pertool.schema import Call, GoldCall, Prediction, Sample
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,14 +22,14 @@ if TYPE_CHECKING:
 __all__ = ["KIND", "PEToolBenchKind"]
 
 METRIC_TITLES = {"format": "Format", "tool_acc": "Tool", "param_acc": "Param", "call_acc": "Call",
-                 "hallucinated": "Halluc", "param_given_tool": "Param|Tool"}  # fmt: skip
+                 "hallucinated": "Halluc", "param_given_tool": "Param/Tool"}  # fmt: skip
 LEGEND = (
     ("Format", "the answer holds a call object (pertool's tolerant parser; --compat: the public regex)"),
     ("Tool", "the right candidate API (name matched exactly, else by trimmed, case-folded components)"),
     ("Param", "the gold parameters, whatever the tool (the public script's notion, normalised)"),
     ("Call", "the right tool with the right parameters (the headline)"),
     ("Halluc", "the named tool is no candidate (not under --compat)"),
-    ("Param|Tool", "parameter accuracy among the tool-correct answers"),
+    ("Param/Tool", "parameter accuracy among the tool-correct answers"),
     ("overall", "the mean of the settings; intervals resample entries (one entry is in every setting)"),
 )  # fmt: skip
 CATEGORY_TITLES = {"format": "Format", "hallucinated_tool": "Hallucinated tool",
@@ -70,6 +70,8 @@ class PEToolBenchKind:
     error_titles: Mapping[str, str] = CATEGORY_TITLES
     category_titles: Mapping[str, str] = CATEGORY_TITLES
     headline: str = "call_acc"
+    lower_better: frozenset[str] = frozenset({"hallucinated"})
+    platform_title: str | None = "provider"
     ablation_conditions: tuple[str, ...] = CONDITIONS
     # The public script's generation settings, for `--compat petoolbench-public` (opt-in).
     compat_sampling: Mapping[str, Mapping[str, float]] = {
@@ -122,6 +124,16 @@ class PEToolBenchKind:
         gold = sample.gold_calls[0]
         params = {k: v[0] for k, v in gold.arguments.items()}
         return json.dumps({"tool_name": gold.name, "parameters": params}, ensure_ascii=False)
+
+    def shown_answer(self, sample: Sample, platform: str | None, calls: Sequence[Call]) -> str:
+        """The parse in the answer format (the scored first call; further calls follow, one a line)."""
+        if not calls:
+            return "(no call)"
+        return "\n".join(self.gold_text(sample.model_copy(update={"gold_calls": [
+            GoldCall(name=c.name, arguments={k: [v] for k, v in c.arguments.items()})]})) for c in calls)
+
+    def shown_gold(self, sample: Sample) -> str:
+        return self.gold_text(sample)
 
     def gold_tool_calls(self, sample: Sample) -> list[dict[str, Any]]:
         raise PertoolError("PEToolBench answers are text (one JSON object); it has no native mode")

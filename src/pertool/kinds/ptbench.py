@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pertool.errors import SpecError
 from pertool.kinds.kind import Prompt, SpecHelp
-from pertool.schema import Prediction, Sample
+from pertool.schema import Call, Prediction, Sample
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,6 +63,8 @@ class PTBenchKind:
     error_titles: Mapping[str, str] = ERROR_TITLES
     category_titles: Mapping[str, str] = ERROR_TITLES
     headline: str = "overall"
+    lower_better: frozenset[str] = frozenset()
+    platform_title: str | None = "platform"
     ablation_conditions: tuple[str, ...] = ("all", "no-basic", "no-history", "none")
 
     def load(self, name: str, arg: str, data_dir: str | Path | None) -> list[Sample]:
@@ -137,6 +139,16 @@ class PTBenchKind:
         from pertool.parsing.render import gold_as_calls, render_ptbench
 
         return render_ptbench(sample.gold_platform or "", gold_as_calls(sample.gold_calls))
+
+    def shown_answer(self, sample: Sample, platform: str | None, calls: Sequence[Call]) -> str:
+        from pertool.scoring.call_diff import browser_calls_text
+
+        return browser_calls_text(platform, calls)
+
+    def shown_gold(self, sample: Sample) -> str:
+        from pertool.scoring.call_diff import browser_gold_text
+
+        return browser_gold_text(sample)
 
     def gold_tool_calls(self, sample: Sample) -> list[dict[str, Any]]:
         from pertool.kinds.native_calls import gold_tool_calls

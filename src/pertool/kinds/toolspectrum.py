@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pertool.errors import PertoolError
 from pertool.kinds.kind import Prompt, SpecHelp
-from pertool.schema import Prediction, Sample
+from pertool.schema import Call, Prediction, Sample
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,6 +73,8 @@ class ToolSpectrumKind:
     error_titles: Mapping[str, str] = ERROR_TITLES
     category_titles: Mapping[str, str] = CATEGORY_TITLES
     headline: str = "accuracy"
+    lower_better: frozenset[str] = frozenset()
+    platform_title: str | None = "platform"
     ablation_conditions: tuple[str, ...] = tuple(_CONDITION_VIEWS)
 
     def load(self, name: str, arg: str, data_dir: str | Path | None) -> list[Sample]:
@@ -117,6 +119,16 @@ class ToolSpectrumKind:
         from pertool.parsing.render import gold_as_calls, render_toolspectrum
 
         return render_toolspectrum(sample.gold_platform, gold_as_calls(sample.gold_calls))
+
+    def shown_answer(self, sample: Sample, platform: str | None, calls: Sequence[Call]) -> str:
+        from pertool.scoring.call_diff import browser_calls_text
+
+        return browser_calls_text(platform, calls)
+
+    def shown_gold(self, sample: Sample) -> str:
+        from pertool.scoring.call_diff import browser_gold_text
+
+        return browser_gold_text(sample)
 
     def gold_tool_calls(self, sample: Sample) -> list[dict[str, Any]]:
         raise PertoolError("ToolSpectrum answers are text (its JSON object); it has no native mode")

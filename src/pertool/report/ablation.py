@@ -222,7 +222,8 @@ def format_markdown(rows: Sequence[AblationRow], *, title: str = "") -> str:
     titles = metric_titles(kind)
     header = ["Condition", "n", *(titles.get(m, m) for m in columns)]
     lines = [f"## {title}", ""] if title else []
-    lines += ["| " + " | ".join(header) + " |", "|:---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(h.replace("|", "\\|") for h in header) + " |",
+              "|:---|" + "---:|" * (len(header) - 1)]
     for row in rows:
         cells = [row.condition, str(row.n)]
         for m in columns:

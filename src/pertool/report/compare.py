@@ -295,9 +295,9 @@ def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed
         raise PertoolError("no run directories given")
     configs = [load_config(RunDir.open(Path(p))) for p in paths]
     for name, what in (("benchmark", "benchmarks"), ("compat", "scoring modes (--compat)")):
-        values = {str(getattr(c, name)) for c in configs}
-        if len(values) > 1:
-            listing = "; ".join(f"{p}: {getattr(c, name)}" for p, c in zip(paths, configs))
+        values = {str(getattr(c, name) or "default") for c in configs}
+        if len(values) > 1:  # compat None is pertool's own rules: "default"
+            listing = "; ".join(f"{p}: {getattr(c, name) or 'default'}" for p, c in zip(paths, configs))
             raise PertoolError(f"the runs are of different {what} and cannot be compared ({listing})")
     names = [Path(p).name or str(p) for p in paths]
     if len(set(names)) < len(names):
@@ -352,7 +352,9 @@ def build_leaderboard(
         metric = kind.headline
     if metric not in columns:
         raise PertoolError(f"unknown metric {metric!r} for this benchmark; known: {', '.join(columns)}")
-    ranked = sorted(runs, key=lambda r: (r.metrics.get(metric) is None, -(r.metrics.get(metric) or 0.0)))
+    sign = 1.0 if metric in kind.lower_better else -1.0  # best first: ascending where lower is better
+    ranked = sorted(runs, key=lambda r: (r.metrics.get(metric) is None,
+                                        sign * (r.metrics.get(metric) or 0.0)))
     best = ranked[0]
     tests: list[PairedTest | None] = [None]
     notes = [f"{r.name}: {r.answered_line}" for r in ranked if r.no_answer and r.answered_line]
@@ -465,7 +467,7 @@ def format_markdown(board: Leaderboard) -> str:
     titles = metric_titles(board.kind)
     title = titles.get(board.metric, board.metric)
     header = ["#", "Run", "Model", "n", *(titles.get(m, m) for m in board.metrics), f"Δ {title} vs best", "p"]
-    lines = ["| " + " | ".join(header) + " |",
+    lines = ["| " + " | ".join(_md(h) for h in header) + " |",
              "|" + "|".join(["---:", ":---", ":---", "---:"] + ["---:"] * (len(header) - 4)) + "|"]
     for rank, (run, test) in enumerate(zip(board.runs, board.tests), start=1):
         cells = [str(rank), _md(run.name), _md(_label(run)), str(run.n)]
@@ -486,8 +488,10 @@ def format_markdown(board: Leaderboard) -> str:
     return "\n".join(lines)
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
+# `|` typesets as a dash in LaTeX's default font encoding: \textbar{}.
+_LATEX_SPECIAL = {"|": r"\textbar{}", "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
+                  "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}  # fmt: skip
 
 
 def _tex(text: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from pertool.fileio import atomic_write_bytes
 from pertool.report.charts import donut, grouped_bars, stacked_bars
-from pertool.report.rundata import Breakdown, RunData, SampleView, load_run
+from pertool.report.rundata import Breakdown, RunData, SampleView, load_run, main_category_counts
 from pertool.scoring.results import OVERALL, ScoreReport
 from pertool.versions import __version__
 
@@ -222,10 +222,13 @@ def _group_section(run: RunData, groups: Breakdown) -> str:
 
 
 def _comparison(runs: Sequence[RunData], labels: Sequence[str]) -> str:
+    mixed = _mixed(runs)
+    bold = "" if mixed else " the best value of each column is bold."
     out = ['<section id="comparison"><h2>Comparison</h2>',
-           '<p class="hint">Table 2 layout: one block per split, one row per run; the best value of each '
-           "column is bold. Intervals are each run's own 95% bootstrap intervals; for a paired test of "
-           "a difference use <code>pertool compare</code>.</p>"]  # fmt: skip
+           f'<p class="hint">Table 2 layout: one block per split, one row per run;{bold} Intervals are each '
+           "run's own 95% bootstrap intervals; for a paired test of a difference use <code>pertool "
+           "compare</code>.</p>"]  # fmt: skip
+    out += [f'<p class="note">{escape(line)}</p>' for line in mixed]
     kinds = {run.kind.name: run.kind for run in runs}
     for name, kind in kinds.items():  # one block per benchmark kind, in the runs' order
         members = [(run, label) for run, label in zip(runs, labels) if run.kind.name == name]
@@ -238,14 +241,15 @@ def _comparison(runs: Sequence[RunData], labels: Sequence[str]) -> str:
             body = []
             for split in splits:
                 having = [(r, lb) for r, lb in members if split in r.report.splits]
-                best = {k: max((v for r, _ in having if (v := r.report.splits[split].get(k)) is not None),
-                               default=None) for k in titles}  # fmt: skip
+                best = {k: (min if k in kind.lower_better else max)(
+                    (v for r, _ in having if (v := r.report.splits[split].get(k)) is not None), default=None)
+                    for k in titles}  # fmt: skip
                 span = len(titles) + 1
                 body.append(f'<tr class="split-row"><th colspan="{span}">{escape(split)}</th></tr>')
                 for run, label in having:
                     metrics = run.report.splits[split]
                     intervals = run.report.intervals.get(split, {})
-                    cells = "".join(_cell(metrics.get(k), intervals.get(k), best=len(having) > 1
+                    cells = "".join(_cell(metrics.get(k), intervals.get(k), best=len(having) > 1 and not mixed
                                           and metrics.get(k) is not None and metrics.get(k) == best[k])
                                     for k in titles)  # fmt: skip
                     n = f'<span class="n">({run.report.counts.get(split, 0)})</span>'
@@ -259,7 +263,7 @@ def _comparison(runs: Sequence[RunData], labels: Sequence[str]) -> str:
             series.append((label, [run.report.splits[split].get(k) for k in titles],
                            [run.report.intervals.get(split, {}).get(k) for k in titles]))
         cats = members[0][0].categories
-        errors = {label: run.category_counts.get(_main_split(run), {}) for run, label in members}
+        errors = {label: main_category_counts(run) for run, label in members}
         metric_chart = grouped_bars(list(titles.values()), series, title="Metrics by run")
         error_chart = stacked_bars(list(cats.values()),
                                    [(label, [errors[label].get(k, 0) for k in cats]) for _, label in members],
@@ -268,6 +272,20 @@ def _comparison(runs: Sequence[RunData], labels: Sequence[str]) -> str:
         out.append(_count_table(errors, cats, "run"))
     out.append("</section>")
     return "\n".join(out)
+
+
+def _mixed(runs: Sequence[RunData]) -> list[str]:
+    """Notes for runs that `pertool compare` would refuse to compare: different benchmarks (specs,
+    splits) or scoring modes (--compat). Their numbers are side by side but not comparable, so
+    nothing is bolded as best."""
+    notes = []
+    for what, value in (("benchmarks", lambda r: r.benchmark),
+                        ("scoring modes (--compat)", lambda r: r.config.get("compat") or "default")):
+        values = list(dict.fromkeys(str(value(r)) for r in runs))
+        if len(values) > 1:
+            notes.append(f"These runs are of different {what} ({', '.join(values)}): their numbers are not "
+                         "comparable, and no value is marked best.")
+    return notes
 
 
 # --- the browser's data -------------------------------------------------------------------------
@@ -338,7 +356,9 @@ def _run_payload(run: RunData, label: str, strings: _StringTable) -> dict[str, A
         "label": label,
         "group": run.groups.name,
         "cats": [[k, t] for k, t in run.categories.items()],
-        "checks": [[k, run.kind.metric_titles.get(k, k)] for k in checks],
+        # a check's third field: 1 where True is the fault (a metric where lower is better)
+        "checks": [[k, run.kind.metric_titles.get(k, k), int(k in run.kind.lower_better)] for k in checks],
+        "pt": run.kind.platform_title,
         "splits": [s for s in run.report.splits if s != OVERALL],
         "samples": [_sample_payload(s, checks, strings) for s in run.samples],
     }
@@ -598,8 +618,10 @@ _JS = r"""
         t.append(tr);
       }
       const p = d.platform;
-      row("platform", "", p[0] === null ? "(none)" : p[0],
-        p[1] === null ? "(refusal)" : p[1], "", p[2] ? "ok" : "differs");
+      if (run.pt) {
+        row(run.pt, "", p[0] === null ? "(none)" : p[0],
+          p[1] === null ? "(refusal)" : p[1], "", p[2] ? "ok" : "differs");
+      }
       if (d.refusal) {
         row("refusal", "", d.refusal[0] ? "refused" : "answered", d.refusal[1] ? "refuse" : "answer", "",
           d.refusal[0] === d.refusal[1] ? "ok" : "differs");
@@ -625,7 +647,8 @@ _JS = r"""
       run.checks.forEach((c, j) => {
         const v = s.h[j];
         if (v === "-") return;
-        checks.append(el("span", v === "1" ? "yes" : "no", (v === "1" ? "\u2713 " : "\u2717 ") + c[1]));
+        const good = (v === "1") !== (c[2] === 1);
+        checks.append(el("span", good ? "yes" : "no", (good ? "\u2713 " : "\u2717 ") + c[1]));
       });
       detail.append(checks);
       const prompt = el("details");

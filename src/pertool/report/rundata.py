@@ -20,12 +20,11 @@ from pertool.errors import PertoolError
 from pertool.kinds import BenchmarkKind
 from pertool.report.scored_run import ScoredRun, load_scored_run
 from pertool.runner.task import Task
-from pertool.schema import Call, Sample
+from pertool.schema import Sample
 from pertool.scoring.bootstrap import bootstrap_samples
-from pertool.scoring.call_diff import accepted_text, fmt_value
 from pertool.scoring.results import OVERALL, ScoredSample, ScoreReport, point_metrics
 
-__all__ = ["Breakdown", "RunData", "SampleView", "load_run", "shown_categories"]
+__all__ = ["Breakdown", "RunData", "SampleView", "load_run", "main_category_counts", "shown_categories"]
 
 
 @dataclass
@@ -104,7 +103,7 @@ def load_run(path: Path, *, data_dir: str | None = None) -> RunData:
         if sample.id in scored:
             views.append(_view(kind, sample, scored[sample.id], loaded, task, group))
         else:
-            views.append(_no_answer_view(sample, task, group, sample.id in loaded.overflows))
+            views.append(_no_answer_view(kind, sample, task, group, sample.id in loaded.overflows))
     data = RunData(path=path, label=settings.model, config=settings.model_dump(mode="json"), kind=kind,
                    report=report, samples=views, breakdowns=_breakdowns(loaded, categories),
                    categories=categories, category_counts=_category_counts(report.scored, categories),
@@ -139,6 +138,15 @@ def _category_counts(scored: Sequence[ScoredSample],
     if len(counts) > 1:
         counts[OVERALL] = {k: sum(c[k] for c in counts.values()) for k in categories}
     return counts
+
+
+def main_category_counts(run: RunData) -> dict[str, int]:
+    """The run's error counts over all its splits, whatever their number (a run of one split
+    has no overall row)."""
+    counts = run.category_counts
+    if OVERALL in counts:
+        return counts[OVERALL]
+    return {k: sum(row.get(k, 0) for row in counts.values()) for k in run.categories}
 
 
 def _breakdowns(run: ScoredRun, categories: dict[str, str]) -> list[Breakdown]:
@@ -187,7 +195,7 @@ def _view(kind: BenchmarkKind, sample: Sample, scored: ScoredSample, run: Scored
         tags += ("refusal",) if prediction.refusal else ()
     parsed = None
     if prediction is not None and (prediction.parsed or prediction.calls or prediction.platform):
-        calls = _calls_text(prediction.platform, prediction.calls)
+        calls = kind.shown_answer(sample, prediction.platform, prediction.calls)
         parsed = "refusal (APP: null)" if prediction.refusal else calls
     if prediction is not None and not prediction.parsed:
         parse_error = prediction.parse_error
@@ -196,7 +204,7 @@ def _view(kind: BenchmarkKind, sample: Sample, scored: ScoredSample, run: Scored
     return SampleView(
         id=sample.id, split=sample.split, group=group, categories=scored.categories,
         correct=bool(scored.outcomes.get(kind.headline)), output=output, prompt=_prompt(task, sample),
-        parsed=parsed, parse_error=parse_error, gold=_gold_text(sample),
+        parsed=parsed, parse_error=parse_error, gold=kind.shown_gold(sample),
         diff=(kind.diff(sample, prediction, compat=run.config.compat)
               if parsed is not None and prediction is not None else None),
         checks={k: v for k, v in scored.outcomes.items() if isinstance(v, bool)}, tags=tags,
@@ -204,7 +212,8 @@ def _view(kind: BenchmarkKind, sample: Sample, scored: ScoredSample, run: Scored
     )  # fmt: skip
 
 
-def _no_answer_view(sample: Sample, task: Task, group: str, overflow: bool) -> SampleView:
+def _no_answer_view(kind: BenchmarkKind, sample: Sample, task: Task, group: str,
+                    overflow: bool) -> SampleView:  # fmt: skip
     """A sample whose request failed (`overflow`: its prompt did not fit the model's context
     window): shown in the browser, in no metric."""
     why = "the request failed (errors.jsonl); retry with --resume"
@@ -214,7 +223,7 @@ def _no_answer_view(sample: Sample, task: Task, group: str, overflow: bool) -> S
         tags += ("context overflow",)
     return SampleView(id=sample.id, split=sample.split, group=group, categories=(), correct=False,
                       output="", prompt=_prompt(task, sample), parsed=None, parse_error="no answer: " + why,
-                      gold=_gold_text(sample), diff=None, tags=tags)  # fmt: skip
+                      gold=kind.shown_gold(sample), diff=None, tags=tags)  # fmt: skip
 
 
 # --- shared pieces -----------------------------------------------------------------------------
@@ -241,17 +250,3 @@ def _text(content: Any) -> str:
 def _tags(sample_id: str, record: dict[str, Any] | None, failed: set[str]) -> tuple[str, ...]:
     tags: tuple[str, ...] = () if record else ("no prediction",)
     return tags + (("failed",) if sample_id in failed else ())
-
-
-def _calls_text(platform: str | None, calls: Sequence[Call]) -> str:
-    body = ", ".join(f"{c.name}({', '.join(f'{k}={fmt_value(v)}' for k, v in c.arguments.items())})"
-                     for c in calls)  # fmt: skip
-    return f"{platform if platform is not None else '?'}:[{body}]"
-
-
-def _gold_text(sample: Sample) -> str:
-    if sample.gold_platform is None:
-        return "refusal (APP: null)"
-    body = ", ".join(f"{g.name}({', '.join(f'{k}={accepted_text(v)}' for k, v in g.arguments.items())})"
-                     for g in sample.gold_calls)  # fmt: skip
-    return f"{sample.gold_platform}:[{body}]"

@@ -20,7 +20,7 @@ from pertool.schema import Call, GoldCall, Prediction, Sample
 from pertool.scoring.ptbench import match_calls
 from pertool.values import accepts, normalize_text
 
-__all__ = ["accepted_text", "fmt_value", "ptbench_diff"]
+__all__ = ["accepted_text", "browser_calls_text", "browser_gold_text", "fmt_value", "ptbench_diff"]
 
 
 def fmt_value(value: Any) -> str:
@@ -37,6 +37,22 @@ def fmt_value(value: Any) -> str:
 def accepted_text(values: Sequence[Any]) -> str:
     """A gold argument's accepted values, `|`-separated."""
     return " | ".join(fmt_value(v) for v in values) if values else "(any)"
+
+
+def browser_calls_text(platform: str | None, calls: Sequence[Call]) -> str:
+    """A PTBench-shaped parse as the sample browser shows it: `platform:[name(k=v), ...]`."""
+    body = ", ".join(f"{c.name}({', '.join(f'{k}={fmt_value(v)}' for k, v in c.arguments.items())})"
+                     for c in calls)  # fmt: skip
+    return f"{platform if platform is not None else '?'}:[{body}]"
+
+
+def browser_gold_text(sample: Sample) -> str:
+    """A PTBench-shaped gold as the sample browser shows it, with every accepted value."""
+    if sample.gold_platform is None:
+        return "refusal (APP: null)"
+    body = ", ".join(f"{g.name}({', '.join(f'{k}={accepted_text(v)}' for k, v in g.arguments.items())})"
+                     for g in sample.gold_calls)  # fmt: skip
+    return f"{sample.gold_platform}:[{body}]"
 
 
 def _same_platform(predicted: str | None, gold: str | None) -> bool:

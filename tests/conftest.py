@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -8,6 +9,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+
+from pertool.testing.browser import ReportBrowser, missing_reason, report_browser
 
 # A shell starts background jobs with SIGINT ignored, and children inherit that, so a test
 # run launched as `make test &` would give every pertool subprocess an ignored Ctrl-C. The
@@ -97,3 +100,15 @@ def smollm2_gguf() -> Path:
     from support.real_models import smollm2_gguf as find_gguf
 
     return find_gguf()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[ReportBrowser]:
+    """Headless Chromium driving report pages (one per test module); CI must have it."""
+    problem = missing_reason()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"headless Chromium cannot be driven: {problem}; CI must run the browser tests")
+        pytest.skip(f"headless Chromium cannot be driven: {problem}")
+    with report_browser() as chromium:
+        yield chromium

@@ -21,6 +21,7 @@ from pertool.scoring.petoolbench import params_match, resolve_tool, values_match
 from support.cli import run_pertool
 from support.petoolbench_fixture import CANDIDATES, ENTRIES, write_json, write_zip, zip_bytes
 from support.public_data import public_data_dir, require_public_data
+from support.rundirs import write_run
 
 KIND = kind_named("petoolbench")
 REVEALING = ("func", "apis_same_func", "tool_comb", "api_ground_truth")
@@ -482,20 +483,6 @@ def test_public_data_lookup_is_the_shared_one():
 # --- the report's sample browser ----------------------------------------------------------
 
 
-def _write_run(path, config, outputs):
-    """A run directory as `pertool eval` leaves it, with these answers."""
-    from pertool.runner.run import finish, select_samples
-    from pertool.runner.rundir import RunDir
-
-    run = RunDir.create(path, config.model_dump(mode="json"))
-    samples = select_samples(config)
-    finished = {s.id: {"id": s.id, "output": outputs[s.id]} for s in samples}
-    with run.appender("predictions.jsonl") as out:
-        out.write("".join(json.dumps(r) + "\n" for r in finished.values()))
-    finish(run, config, samples, finished)
-    return path
-
-
 @pytest.mark.parametrize("compat", [None, "petoolbench-public"])
 def test_the_browser_diff_agrees_with_the_scorer(fixture_dir, tmp_path, compat):
     """A case-folded tool name and a padded value score right under pertool's rules: the diff
@@ -512,7 +499,7 @@ def test_the_browser_diff_agrees_with_the_scorer(fixture_dir, tmp_path, compat):
                               '"parameters": {"limit": 10}}')  # fmt: skip
     outputs["preferred:3"] = "[" + outputs["preferred:3"] + ', {"tool_name": "x", "parameters": {"a": 1}}]'
     config = EvalConfig(benchmark="petoolbench:preferred", data_dir=str(fixture_dir), model="m", compat=compat)
-    run = load_run(_write_run(tmp_path / "run", config, outputs))
+    run = load_run(write_run(tmp_path / "run", config, outputs))
     views = {v.id: v for v in run.samples}
     for view in views.values():  # the diff's verdict is the scorer's, sample by sample
         assert (view.diff is None) == (view.parsed is None), view.id

@@ -10,7 +10,6 @@ Screenshots are kept in test-artifacts/ (gitignored).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from pertool.report.html import build_report, json_for_script, render_report
 from pertool.report.rundata import load_run
 from pertool.runner.run import EvalConfig, finish, select_samples
 from pertool.runner.rundir import RunDir
-from pertool.testing.browser import ReportBrowser, missing_reason, report_browser
+from pertool.testing.browser import ReportBrowser
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -227,17 +226,6 @@ def test_cli_reports_a_directory_that_is_no_run(tmp_path, capsys):
 
 
 # --- in the browser ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[ReportBrowser]:
-    problem = missing_reason()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"headless Chromium cannot be driven: {problem}; CI must run the browser tests")
-        pytest.skip(f"headless Chromium cannot be driven: {problem}")
-    with report_browser() as chromium:
-        yield chromium
 
 
 @pytest.mark.slow

@@ -6,9 +6,7 @@ ranked the right way round, answers in PEToolBench's own format, and table heade
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from pertool.report.html import build_report
 from pertool.report.rundata import load_run
 from pertool.runner.run import EvalConfig, finish, select_samples
 from pertool.runner.rundir import RunDir
-from pertool.testing.browser import ReportBrowser, missing_reason, report_browser
+from pertool.testing.browser import ReportBrowser
 from support.petoolbench_fixture import write_json
 
 WRONG = '{"tool_name": "<Nowhere>.<Nobody>.<nothing>", "parameters": {}}'  # no candidate: hallucinated
@@ -136,17 +134,6 @@ def test_compare_names_pertools_rules_default(runs: dict[str, Path], capsys):
     assert main(["compare", str(runs["bad"]), str(runs["compat"])]) == 2
     err = capsys.readouterr().err
     assert "default" in err and "None" not in err
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[ReportBrowser]:
-    problem = missing_reason()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"headless Chromium cannot be driven: {problem}; CI must run the browser tests")
-        pytest.skip(f"headless Chromium cannot be driven: {problem}")
-    with report_browser() as chromium:
-        yield chromium
 
 
 @pytest.mark.timeout(120)

@@ -17,20 +17,10 @@ from pertool.kinds import gold_text, load_benchmark
 from pertool.report.html import build_report
 from pertool.report.rundata import load_run
 from pertool.runner.fingerprint import benchmark_fingerprint
-from pertool.runner.run import EvalConfig, finish, select_samples
+from pertool.runner.run import EvalConfig, select_samples
 from pertool.runner.rundir import RunDir
 from pertool.scoring.ptbench_official import official_parse
-
-
-def write_run(path: Path, config: EvalConfig, outputs: dict[str, str]) -> Path:
-    """A run directory as `pertool eval` leaves it."""
-    run = RunDir.create(path, config.model_dump(mode="json"))
-    samples = select_samples(config)
-    finished = {s.id: {"id": s.id, "output": outputs[s.id]} for s in samples}
-    with run.appender("predictions.jsonl") as out:
-        out.write("".join(json.dumps(r) + "\n" for r in finished.values()))
-    finish(run, config, samples, finished)
-    return path
+from support.rundirs import write_run
 
 
 @pytest.fixture

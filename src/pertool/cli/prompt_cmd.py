@@ -25,7 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pertool.errors import PertoolError
-    from pertool.kinds import kind_of, load_benchmark, view_samples
+    from pertool.kinds import check_settings, kind_of, load_benchmark, view_samples
 
     loaded = load_benchmark(args.benchmark, args.data_dir)
     samples = {s.id: s for s in view_samples(loaded, args.profile_view)}
@@ -33,11 +33,10 @@ def run(args: argparse.Namespace) -> int:
         raise PertoolError(f"no sample {args.id!r} in {args.benchmark} ({len(samples)} samples)")
     sample = samples[args.id]
     kind = kind_of(sample)
+    check_settings(kind, args.benchmark, chat_format=args.chat_format)
     messages = kind.prompt(sample, "text").messages
     if len(messages) == 1 and not args.chat_format:  # one user message (ToolSpectrum): its text
         print(messages[0]["content"])
-    elif args.chat_format and not kind.chat_formats:
-        raise PertoolError(f"--chat-format does not apply to {args.benchmark}: its prompts are chat messages")
     elif args.chat_format:
         try:
             print(kind.raw_prompt(sample, args.chat_format))

@@ -58,8 +58,7 @@ def run_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pertool.cli.checks import check_range
-    from pertool.errors import PertoolError
-    from pertool.kinds import kind_of_samples, load_benchmark, view_samples
+    from pertool.kinds import check_settings, kind_of_samples, load_benchmark, view_samples
     from pertool.outpaths import check_out_file, record_written
     from pertool.training.sft import check_trainable, read_dataset_info, write_export
 
@@ -71,10 +70,7 @@ def run_export(args: argparse.Namespace) -> int:
     check_trainable(samples, args.allow_test)
     if args.limit is not None:
         samples = samples[: max(0, args.limit)]
-    kind = kind_of_samples(samples)
-    if args.tool_mode not in kind.tool_modes:
-        raise PertoolError(f"--tool-mode {args.tool_mode} does not apply to {args.benchmark} "
-                           f"(answer modes: {', '.join(kind.tool_modes)})")  # fmt: skip
+    check_settings(kind_of_samples(samples), args.benchmark, tool_mode=args.tool_mode)
     samples = view_samples(samples, args.profile_view)
     files = write_export(samples, Path(args.out), args.format, args.tool_mode)
     record_written(Path(args.out))

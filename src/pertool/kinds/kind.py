@@ -33,6 +33,7 @@ __all__ = [
     "Prompt",
     "SpecHelp",
     "all_kinds",
+    "check_settings",
     "kind_for_spec",
     "kind_named",
     "kind_of",
@@ -213,6 +214,18 @@ def kind_of(sample: Sample) -> BenchmarkKind:
 def gold_text(sample: Sample) -> str:
     """The gold answer of any sample in its benchmark's text format."""
     return kind_of(sample).gold_text(sample)
+
+
+def check_settings(kind: BenchmarkKind, benchmark: str, *, tool_mode: str = "text",
+                   chat_format: str | None = None) -> None:
+    """Answer settings the kind cannot use are a PertoolError naming the benchmark: said before
+    a model is asked anything or a file is written (eval, train export, prompt)."""
+    if tool_mode not in kind.tool_modes:
+        raise PertoolError(f"--tool-mode {tool_mode} does not apply to {benchmark} "
+                           f"(answer modes: {', '.join(kind.tool_modes)})")  # fmt: skip
+    if chat_format and not kind.chat_formats:
+        raise PertoolError(f"--chat-format does not apply to {benchmark}: its prompts are sent as "
+                           "chat messages")  # fmt: skip
 
 
 def view_samples(samples: Sequence[Sample], view: str) -> list[Sample]:

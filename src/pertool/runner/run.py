@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from pertool import answerers
 from pertool.benchmarks.views import ProfileView
-from pertool.errors import BackendError, ContextOverflow, DataError, PertoolError
+from pertool.errors import BackendError, ContextOverflow, DataError
 from pertool.fileio import jsonl_dumps
-from pertool.kinds import all_kinds, kind_of_samples, load_benchmark, view_samples
+from pertool.kinds import all_kinds, check_settings, kind_of_samples, load_benchmark, view_samples
 from pertool.kinds.score import check_compat, score
 from pertool.modelcalls import CachedCalls, Unusable, Usage, open_cache
 from pertool.models.base import Completion, Sampling
@@ -65,9 +65,10 @@ DEFAULT_SAMPLING = {"temperature": 0.0, "max_tokens": 512}
 def compat_sampling(compat: str | None) -> dict[str, float]:
     """The generation settings a run defaults to: with a --compat mode, the public script's (the
     kind that declares the mode says them), else greedy with 512 new tokens."""
-    for kind in all_kinds() if compat else ():
-        if compat is not None and compat in kind.compat_sampling:
-            return dict(kind.compat_sampling[compat])
+    if compat is not None:
+        for kind in all_kinds():
+            if compat in kind.compat_sampling:
+                return dict(kind.compat_sampling[compat])
     return dict(DEFAULT_SAMPLING)
 
 
@@ -162,12 +163,7 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
     samples = select_samples(config)
     kind = kind_of_samples(samples)
     # Settings the benchmark cannot use are refused before the model is asked anything.
-    if config.tool_mode not in kind.tool_modes:
-        raise PertoolError(f"--tool-mode {config.tool_mode} does not apply to {config.benchmark} "
-                           f"(answer modes: {', '.join(kind.tool_modes)})")  # fmt: skip
-    if config.chat_format and not kind.chat_formats:
-        raise PertoolError(f"--chat-format does not apply to {config.benchmark}: its prompts are sent as "
-                           "chat messages")  # fmt: skip
+    check_settings(kind, config.benchmark, tool_mode=config.tool_mode, chat_format=config.chat_format)
     check_compat(kind, config.compat)
     finished = run.finished(repair=True)
     pending = send_order([s for s in samples if s.id not in finished], config.order, config.seed)

@@ -23,9 +23,10 @@ from typing import Any
 
 from pertool.matching import max_matching
 
-__all__ = ["accepts", "values_equal", "normalize_text", "not_finite"]
+__all__ = ["NUMERIC_STRING", "accepts", "bool_of", "values_equal", "normalize_text", "not_finite"]
 
-_NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*\Z")
+# A string that spells a number (decimal, optional sign and exponent, spaces around).
+NUMERIC_STRING = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*\Z")
 _WS = re.compile(r"\s+")
 
 
@@ -45,7 +46,7 @@ def values_equal(a: Any, b: Any) -> bool:
     if type(a) is type(b) and a == b:  # fast path: identical values are equal under every rule
         return True
     if isinstance(a, bool) or isinstance(b, bool):
-        return _bool_of(a) is not None and _bool_of(a) == _bool_of(b)
+        return bool_of(a) is not None and bool_of(a) == bool_of(b)
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, str) and isinstance(b, str):
@@ -67,7 +68,7 @@ def _is_number(x: Any) -> bool:
 def _number_of(x: Any) -> float | int | None:
     if _is_number(x):
         return x
-    if isinstance(x, str) and _NUMBER.match(x):
+    if isinstance(x, str) and NUMERIC_STRING.match(x):
         text = x.strip()
         try:
             return int(text)
@@ -82,7 +83,8 @@ def _numbers_close(x: float | int, y: float | int) -> bool:
     return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
 
 
-def _bool_of(x: Any) -> bool | None:
+def bool_of(x: Any) -> bool | None:
+    """A boolean, or the string "true"/"false" (any case, spaces around), as a bool; else None."""
     if isinstance(x, bool):
         return x
     if isinstance(x, str):

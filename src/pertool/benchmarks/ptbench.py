@@ -9,21 +9,20 @@ sample index and the field.
 Loading is about as fast as decoding the JSON: the same tool, platform and profile records repeat
 across samples (every sample of a scenario offers the same tools), so each distinct record is
 validated once and the samples share its model (`_Validated`), and the cyclic garbage collector
-waits until the samples are built (`_collector_paused`).
+waits until the samples are built (`pertool.collector.collector_paused`).
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import marshal
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from pertool.collector import collector_paused
 from pertool.errors import DataError
 from pertool.fileio import atomic_write_text, read_json
 from pertool.schema import GoldCall, Platform, Profile, Provenance, Sample, Tool
@@ -59,27 +58,12 @@ def _split_of(file: Path) -> str:
 
 
 def load_ptbench_file(file: Path, split: str) -> list[Sample]:
-    with _collector_paused():
+    with collector_paused():
         records = read_json(file)
         if not isinstance(records, list):
             raise DataError(str(file), f"expected a JSON list of samples, got {type(records).__name__}")
         validated = _Validated()
         return [_sample(record, str(file), split, i, validated) for i, record in enumerate(records)]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Loading makes millions of objects, none of them in a reference cycle (JSON values and
-    models of them): each pass of the cyclic collector would walk them all again for nothing
-    (it made loading a large set take half again as long). Reference counting still frees."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class _Validated:

@@ -6,10 +6,9 @@ The samples' benchmark kind scores them (`BenchmarkKind.score`); what is common 
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
+from pertool.collector import collector_paused
 from pertool.errors import PertoolError
 from pertool.kinds.kind import BenchmarkKind, all_kinds, kind_of_samples
 from pertool.schema import Prediction, Sample
@@ -69,7 +68,7 @@ def score(
     if unanswered:
         skipped = set(unanswered)
         samples = [s for s in samples if s.id not in skipped]
-    with _collector_paused():
+    with collector_paused():  # a record per sample lives on: no collector pass over them all
         report = kind.score(samples, by_id, compat=compat, resamples=resamples, seed=seed,
                             keep_parses=keep_parses)
     report.mode = compat or "pertool"
@@ -79,20 +78,6 @@ def score(
     report.no_answer = unanswered
     report.context_overflow = [i for i in unanswered if i in context_overflow]
     return report
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Scoring keeps every sample's parse (`ScoreReport.scored`): tens of thousands of small
-    objects that live on, which would make each garbage-collector pass walk all of them, again
-    and again, for nothing (they hold no cycles). Paused while scoring, collected once after."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _by_id(predictions: Mapping | Iterable[Prediction]) -> dict[str, str | Prediction | None]:

@@ -25,6 +25,7 @@ from pertool.parsing.petoolbench import parse_petoolbench, tool_parts
 from pertool.schema import Call, Prediction, Sample
 from pertool.scoring.bootstrap import bootstrap_samples
 from pertool.scoring.results import OVERALL, ScoredSample, ScoreReport
+from pertool.values import NUMERIC_STRING, bool_of
 
 __all__ = ["COLUMNS", "ERROR_KEYS", "METRIC_KEYS", "PUBLIC_PATTERN", "metrics_from_counts", "params_match",
            "entry_key", "resolve_tool", "score_petoolbench", "values_match"]  # fmt: skip
@@ -38,7 +39,6 @@ ERROR_KEYS = ("format", "hallucinated_tool", "wrong_provider", "wrong_function",
 PUBLIC_PATTERN = re.compile(r'\{.*"tool_name":\s*".*?",\s*"parameters":\s*\{.*?\}\}')
 Outcomes = dict[str, "bool | float | None"]
 Intervals = dict[str, dict[str, "list[float] | None"]]
-_NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*\Z")
 _MAX_NUMBER_CHARS = 1000  # a longer numeric string compares as a string (bounded work)
 
 
@@ -206,7 +206,7 @@ def values_match(a: Any, b: Any) -> bool:
         return True
     a, b = _structure(a), _structure(b)
     if isinstance(a, bool) or isinstance(b, bool):
-        x, y = _boolean(a), _boolean(b)
+        x, y = bool_of(a), bool_of(b)
         return x is not None and x == y
     if a is None or b is None:
         return a is None and b is None
@@ -257,7 +257,7 @@ def _number(x: Any) -> Decimal | None:
     """A finite number or numeric string, exactly (Decimal: no float rounding, no overflow)."""
     if _is_number(x):
         return Decimal(x) if not _not_finite(x) else None
-    if isinstance(x, str) and len(x) <= _MAX_NUMBER_CHARS and _NUMBER.match(x):
+    if isinstance(x, str) and len(x) <= _MAX_NUMBER_CHARS and NUMERIC_STRING.match(x):
         try:
             return Decimal(x.strip())
         except ArithmeticError:  # an exponent past Decimal's range
@@ -279,14 +279,6 @@ def _numbers_match(p: Decimal | None, q: Decimal | None) -> bool:
         return False
     x, y = float(p), float(q)
     return math.isfinite(x) and math.isfinite(y) and abs(x - y) <= 1e-9 * max(abs(x), abs(y))
-
-
-def _boolean(x: Any) -> bool | None:
-    if isinstance(x, bool):
-        return x
-    if isinstance(x, str):
-        return {"true": True, "false": False}.get(x.strip().lower())
-    return None
 
 
 # --- the public script's rules (--compat petoolbench-public) --------------------------------

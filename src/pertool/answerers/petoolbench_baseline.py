@@ -23,7 +23,7 @@ import json
 from typing import Any
 
 from pertool.learners import words
-from pertool.parsing.petoolbench import tool_parts
+from pertool.parsing.petoolbench import name_key, tool_parts
 from pertool.schema import Call, Sample, Tool
 
 __all__ = ["history_answer", "interaction_history"]
@@ -56,13 +56,12 @@ def _call_of(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
 
 
 def _api(name: str) -> str:
-    parts = tool_parts(name.strip())
-    return parts[-1].strip().casefold()
+    return name_key(name)[-1]
 
 
 def _provider(name: str) -> str:
-    parts = tool_parts(name.strip())
-    return parts[1].strip().casefold() if len(parts) == 3 else name.strip().casefold()
+    key = name_key(name)
+    return key[1] if len(key) == 3 else key[0]
 
 
 def _provider_scores(sample: Sample, history: list[dict[str, Any]]) -> dict[str, float]:

@@ -22,7 +22,7 @@ from pertool.parsing.literals import NotALiteral, literal_value
 from pertool.parsing.ptbench import MAX_OUTPUT_CHARS
 from pertool.schema import Call, Prediction
 
-__all__ = ["parse_petoolbench", "MAX_CALLS", "tool_parts"]
+__all__ = ["parse_petoolbench", "MAX_CALLS", "name_key", "tool_parts"]
 
 _MAX_STARTS = 8  # `{` positions tried per text (prose may hold braces before the answer)
 MAX_CALLS = 8  # calls kept from one answer (the first is scored, the rest counted)
@@ -46,6 +46,12 @@ def tool_parts(name: str) -> tuple[str, ...]:
         if len(parts) == 3:
             return parts
     return (name,)
+
+
+def name_key(name: str) -> tuple[str, ...]:
+    """A tool name's components trimmed and case-folded: how pertool's rules compare names
+    (`<Github API Scraper >` and `<github api scraper>` are the same provider)."""
+    return tuple(part.strip().casefold() for part in tool_parts(name.strip()))
 
 
 def _provider(name: str) -> str | None:

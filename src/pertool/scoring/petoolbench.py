@@ -21,7 +21,7 @@ import numpy as np
 
 from pertool.matching import max_matching
 from pertool.parsing.literals import NotALiteral
-from pertool.parsing.petoolbench import parse_petoolbench, tool_parts
+from pertool.parsing.petoolbench import name_key, parse_petoolbench
 from pertool.schema import Call, Prediction, Sample
 from pertool.scoring.bootstrap import bootstrap_samples
 from pertool.scoring.results import OVERALL, ScoredSample, ScoreReport
@@ -152,17 +152,13 @@ def _score_default(sample: Sample, given: str | Prediction | None) -> ScoredSamp
                         "; ".join(notes))  # fmt: skip
 
 
-def _key(name: str) -> tuple[str, ...]:
-    return tuple(part.strip().casefold() for part in tool_parts(name.strip()))
-
-
 def resolve_tool(name: str, candidates: Sequence[str]) -> str | None:
     """The candidate a predicted name means: the exact name, else the one candidate whose three
     components equal the prediction's after trimming and case-folding; None: hallucinated."""
     if name in candidates:
         return name
-    key = _key(name)
-    found = [c for c in candidates if _key(c) == key]
+    key = name_key(name)
+    found = [c for c in candidates if name_key(c) == key]
     return found[0] if len(found) == 1 else None
 
 
@@ -174,7 +170,7 @@ def _same_function(sample: Sample, predicted: str) -> bool:
         names = {f"<{a.get('category_name')}>.<{a.get('tool_name')}>.<{a.get('api_name')}>"
                  for a in group if isinstance(a, dict)}  # fmt: skip
         return predicted in names
-    mine, gold = _key(predicted), _key(sample.gold_calls[0].name)
+    mine, gold = name_key(predicted), name_key(sample.gold_calls[0].name)
     return len(mine) == 3 and len(gold) == 3 and (mine[0], mine[2]) == (gold[0], gold[2])
 
 

@@ -5,13 +5,23 @@
     apis.jsonl        ApiRecord         stage `tools` (leaves of the functionality tree)
     features.jsonl    FeatureRecord     stage `features` (the feature tree, explicit / implicit)
     users.jsonl       UserRecord        stage `users` (values assigned top-down, k_l per layer)
-    histories.jsonl   HistoryRecord     stage `histories` (role-played behaviour)
+    chains.jsonl      ChainRecord       stage `tools` (pairs of APIs one request can need together)
+    environments.jsonl EnvironmentRecord stage `tools`, ToolSpectrum mode (factors per scenario)
+    policies.jsonl    PolicyRecord      stage `tools`, ToolSpectrum mode (prohibitions, checkable)
+    histories.jsonl   HistoryRecord     stage `histories` (role-played behaviour, per condition)
     queries.jsonl     QueryRecord       stage `queries` (user agent)
     solutions.jsonl   SolutionRecord    stage `solutions` (assistant agent + provenance annotation)
     verdicts.jsonl    VerdictRecord     stage `verify` (rules, then the LLM judge)
     dataset/          the accepted samples, in the built-in benchmark's format (stage `dataset`)
 
 Every record has a stable `key`: a stage resumes by skipping keys it already wrote.
+
+Where a value comes from is declared once, on the API parameter (`x-source`, see ApiRecord):
+"query" (the user states it), "profile:<feature>" (an explicit profile feature, named by what it
+is: "home address", not "delivery_address"), or "environment:<factor>" (a factor of the
+situation, ToolSpectrum mode). Preferences are conditional (paper Definition 3.1): a user
+prefers a platform per scenario AND condition, where a scenario's conditions are its API
+categories (the functionality tree's first level, `ApiRecord.category`).
 """
 
 from __future__ import annotations
@@ -22,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ApiRecord", "FeatureRecord", "HistoryRecord", "PlatformRecord", "QueryRecord", "SolutionRecord",
-    "SynthConfig", "UserRecord", "VerdictRecord", "ScenarioConfig", "CallRecord",
+    "SynthConfig", "UserRecord", "VerdictRecord", "ScenarioConfig", "CallRecord", "ChainRecord",
+    "EnvironmentRecord", "PolicyRecord",
 ]  # fmt: skip
 
 
@@ -48,7 +59,9 @@ class SynthConfig(_Record):
     queries_per_user: int = Field(4, ge=1)
     untrained_users: int = Field(1, ge=0)
     test_share: float = Field(0.3, ge=0.0, le=1.0)  # of trained users' queries
-    environment: bool = False  # ToolSpectrum-style environment factors and app policies
+    environment: bool = False  # ToolSpectrum mode: demographics, environments, policies, refusals
+    chain_share: float = Field(0.2, ge=0.0, le=1.0)  # queries needing two calls, where chains exist
+    need_share: float = Field(0.2, ge=0.0, le=1.0)  # queries whose stated need decides the platform
     judge_cutoff: int = Field(8, ge=1, le=10)  # minimum of the judge's three 1-10 scores
     seed: int = 0
     temperature: float = 0.0
@@ -64,26 +77,77 @@ class PlatformRecord(_Record):
 
 
 class ApiRecord(_Record):
+    """A leaf API. Each property of `function.parameters` declares `x-source` ("query",
+    "profile:<feature name>" or "environment:<factor name>") and `examples` (a few realistic
+    values: for a query parameter, the range the user agent chooses within). An environmental
+    parameter also has `x-values` {factor value: parameter value}: what each situation implies."""
+
     key: str  # "<scenario>/<name>"
     scenario: str
     path: list[str]  # the functionality tree path that led to this leaf
     function: dict[str, Any]  # an OpenAI function spec: name, description, parameters
     merged_from: list[str] = Field(default_factory=list)  # near-duplicates folded into this one
 
+    @property
+    def category(self) -> str:
+        """The API's condition: its first-level functionality ("" for a one-level tree)."""
+        return self.path[0] if self.path else ""
+
+
+class ChainRecord(_Record):
+    """Two APIs of one scenario a single request can need in order (search, then order): the
+    second takes the first's `shared` query parameters with the same values."""
+
+    key: str  # "<scenario>/<first name>+<second name>"
+    scenario: str
+    apis: list[str]  # the ApiRecord keys, in call order (two)
+    shared: list[str] = Field(default_factory=list)  # parameter names both calls state alike
+
+
+class EnvironmentRecord(_Record):
+    """ToolSpectrum mode: the situation factors of one scenario and how they steer it."""
+
+    key: str  # the scenario
+    factors: dict[str, list[str]]  # e.g. "Weather": ["sunny", "snowstorm"], "Battery Level": [...]
+    # A situation that decides the app: {"factor", "value", "platform"}; the rest leave it to the user.
+    platform_rules: list[dict[str, str]] = Field(default_factory=list)
+
+
+class PolicyRecord(_Record):
+    """ToolSpectrum mode: a prohibition of some platforms, checkable against one fact."""
+
+    key: str  # "<scenario>/<platform>/<i>"
+    scenario: str
+    platforms: list[str]  # the platforms that enforce it (a refusal needs every one offering the API)
+    text: str  # the rule as the platform states it
+    fact: str  # the profile feature or environment factor it tests ("age", "Battery Level")
+    source: Literal["profile", "environment"]
+    forbidden: list[Any]  # the fact's values under which the APIs are refused
+    apis: list[str]  # the function names it restricts
+
 
 class FeatureRecord(_Record):
+    """A node of the feature tree, named by what it is ("home address", "price sensitivity").
+    Values are top-down: a root's `values`; a child's values generated for each of its parent's
+    values (`values_by_parent`), so a profile never contradicts itself."""
+
     key: str  # "<layer>/<name>"
     name: str
     kind: Literal["explicit", "implicit"]
     layer: int  # 0 = root level (fewest, broadest nodes)
     children: list[str] = Field(default_factory=list)
     values: list[str] = Field(default_factory=list)
+    parent: str | None = None  # the parent feature's name (None at layer 0)
+    values_by_parent: dict[str, list[str]] = Field(default_factory=dict)  # parent value -> values
 
 
 class UserRecord(_Record):
     key: str  # "user-<nnn>"
-    explicit: dict[str, Any]  # observable basic features (name, address, phone, ...)
-    implicit: dict[str, Any]  # latent preferences (price sensitivity, platform affinities, ...)
+    explicit: dict[str, Any]  # observable basic features (name, home address, age, occupation, ...)
+    implicit: dict[str, Any]  # latent preferences per scenario (price sensitivity, urgency, ...)
+    # Conditional platform preferences (paper Definition 3.1): scenario -> condition -> platform,
+    # one entry per category of the scenario's APIs; "" is the default for anything else.
+    preferences: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class HistoryRecord(_Record):
@@ -92,6 +156,7 @@ class HistoryRecord(_Record):
     scenario: str
     platform: str
     action: str
+    condition: str = ""  # the category the action belongs to (role-played per condition)
 
 
 class QueryRecord(_Record):
@@ -99,10 +164,16 @@ class QueryRecord(_Record):
     user: str
     scenario: str
     platform: str  # the target platform the user agent was given
-    apis: list[str]
+    apis: list[str]  # ApiRecord keys, in call order (two for a chain)
     query: str
     environment: dict[str, Any] | None = None
     violates_policy: bool = False
+    condition: str = ""  # the category whose preference decides the platform
+    need: dict[str, str] | None = None  # a stated need that decides instead: {characteristic, value}
+    values: dict[str, Any] = Field(default_factory=dict)  # query values the user agent chose
+    platform_order: list[str] = Field(default_factory=list)  # as shown to the model (shuffled)
+    subset: str = ""  # ToolSpectrum mode: persona, environment or persona_environment
+    policy: str = ""  # ToolSpectrum mode: the PolicyRecord key a refusal rests on
 
 
 class CallRecord(_Record):

@@ -18,7 +18,7 @@ from pertool.synth.records import SynthConfig
 __all__ = ["PipelineDir", "load_config"]
 
 R = TypeVar("R", bound=BaseModel)
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2  # 2: conditional preferences, declared sources, chains (issue 14)
 
 
 def load_config(path: str | Path) -> SynthConfig:

@@ -227,21 +227,6 @@ def test_plugin_backend_through_entry_points(tmp_path, monkeypatch):
     assert "echo" in model_prefixes() and "oracle" in model_prefixes()
 
 
-def test_eval_with_a_local_transformers_model_and_adapter(tmp_path, env):
-    from pertool.training.tiny_model import build_tiny_adapter, build_tiny_model
-
-    model = build_tiny_model(tmp_path / "tiny")
-    adapter = build_tiny_adapter(model, tmp_path / "lora")
-    for name, extra in (("base", []), ("lora", ["--adapter", str(adapter)])):
-        out = tmp_path / f"run-{name}"  # not the adapter's directory: --out refuses that
-        result = json.loads(pertool("eval", "--model", f"hf/{model}", "--limit", "3", "--max-tokens", "8",
-                                    "--out", str(out), "--no-progress", "--json", *extra, env=env).stdout)
-        assert result["counts"]["overall"] == 3 and result["failed"] == []
-        records = lines(out / "predictions.jsonl")
-        assert len(records) == 3 and all(1 <= r["output_tokens"] <= 8 for r in records)
-        assert json.loads((out / "config.json").read_text())["options"]["adapter"] == (extra[1] if extra else None)
-
-
 def test_usage_and_cost_in_metrics(tmp_path, server_factory, env):
     root = bench(tmp_path, n=4)
     _, url = server_factory(root)

@@ -182,7 +182,8 @@ def test_pertool_eval_runs_the_adapter(trained: tuple[Path, dict[str, Any], dict
     assert done.returncode == 0, done.stderr
     metrics = json.loads(done.stdout)
     assert isinstance(metrics, dict) and not metrics["failed"]
-    assert len((run / "predictions.jsonl").read_text().splitlines()) == 3
+    records = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and all(1 <= r["output_tokens"] <= 16 for r in records)  # --max-tokens holds
     assert json.loads((run / "config.json").read_text())["options"]["adapter"] == str(out)
 
 

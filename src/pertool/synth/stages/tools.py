@@ -711,7 +711,7 @@ DOMAINS: dict[str, Domain] = {
         ("Midnight Harbor", "The Glass Orchard", "Neon Tide", "Paper Comets", "Echo Valley",
          "Silver Lantern", "Quiet Meridian", "Saltwater Kings"),
         (("account_email", "email address"), ("audio_language", "preferred language"),
-         ("payment_method", "payment method"), ("mobile", "phone number")),
+         ("payment_method", "payment method"), ("mobile_number", "phone number")),
         ("Watched {item}", "Listened to {item}", "Got tickets for {item}", "Spent an evening on {item}"),
         (Param("genre", "string", "The genre the user wants", ("comedy", "thriller", "jazz", "documentary",
                                                                 "science fiction", "animation")),
@@ -893,7 +893,7 @@ def _scripted_api(inputs: dict[str, Any]) -> dict[str, Any]:
         properties[subject.name]["examples"] = [f"{words} {10 + 7 * n}" for n in range(4)]
     elif fault == "raw_feature_name":
         param = next(p for p, spec in properties.items() if spec["source"].startswith("profile:"))
-        properties[param]["source"] = f"profile:{param}"
+        properties[param]["source"] = f"profile:{param if '_' in param else 'user_' + param}"
     elif fault == "invalid_api_spec":
         name = leaf  # words, not an identifier
     description = f"{leaf[:1].upper()}{leaf[1:]} for the user."

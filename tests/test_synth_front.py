@@ -42,10 +42,10 @@ from pertool.synth.stages.tools import (
     DraftRecord,
     is_identifier,
     is_placeholder,
-    source_of,
     merge_near_duplicates,
     near_duplicate,
     similarity,
+    source_of,
     validate_function,
 )  # fmt: skip
 from pertool.synth.store import PipelineDir

@@ -487,7 +487,7 @@ def test_validate_and_merge_helpers() -> None:
      "duplicate_identity"),
     ("features.values", lambda a: {"values": a["values"][:1]}, "features", "too_few_values"),
     ("features.values", lambda a: {"values": ["dietary needs 1", "dietary needs 2"]}, "features", "placeholder_value"),
-    ("tools.platforms", lambda a: {"platforms": [a["platforms"][0]] * 2}, "tools", "duplicate_platform"),
+    ("tools.platforms", lambda a: {"platforms": [a["platforms"][-1]] * 2}, "tools", "duplicate_platform"),
 ])  # fmt: skip
 def test_rejections_are_counted(tmp_path: Path, task: str, change: Callable[[dict[str, Any]], dict[str, Any]],
                                 stage: str, reason: str) -> None:  # fmt: skip
@@ -515,6 +515,7 @@ def test_environment_gives_policies_and_other_scenarios_work(tmp_path: Path, ser
     summary = run_front(tmp_path / "pipe", cfg, server.url, tmp_path / "cache.sqlite3")
     d = PipelineDir(tmp_path / "pipe")
     assert all(1 <= len(p.policy) <= 3 for p in d.read("platforms", PlatformRecord).values())
+    assert summary["tools"]["rejected"]["missing_policy"] == 3  # the scripted answers' candidate without one
     drafts = d.read("api_drafts", DraftRecord)
     apis = d.read("apis", ApiRecord)
     assert len(drafts) == 3 * 8 and not [x for x in drafts.values() if x.problem]  # each fixed on the second ask

@@ -832,7 +832,30 @@ def _scripted_platforms(inputs: dict[str, Any]) -> dict[str, Any]:
         policy = rules if inputs.get("environment") else []
         name = f"{stem}{SUFFIXES[i]}"
         platforms.append({"name": name, "characteristics": characteristics, "policy": policy})
-    return {"platforms": platforms}
+    return {"platforms": _with_bad_platform(scenario, platforms, bool(inputs.get("environment")))}
+
+
+_PLATFORM_FAULTS = ("invalid_platform", "invalid_characteristics", "duplicate_platform")
+
+
+def _with_bad_platform(scenario: str, platforms: list[dict[str, Any]],
+                       environment: bool) -> list[dict[str, Any]]:  # fmt: skip
+    """One unusable candidate among the right ones (of a kind the scenario picks; in the
+    environment mode also one without a policy), which the rules skip."""
+    fault = _PLATFORM_FAULTS[stable(scenario) % len(_PLATFORM_FAULTS)]
+    first = platforms[0]
+    if fault == "invalid_platform":
+        bad = [{**first, "name": f"{first['name']}/Beta"}]
+    elif fault == "invalid_characteristics":
+        bad = [{**first, "name": f"{first['name']}Lite", "characteristics": {"price level": "low"}}]
+    else:
+        bad = [{**first}]
+    ordered = [*bad, *platforms] if fault != "duplicate_platform" else [first, *bad, *platforms[1:]]
+    if environment:  # first of all, so that no rule but the policy's applies to it
+        open_one = {"name": f"{first['name']}Open", "policy": [],
+                    "characteristics": {"price level": "free", "speed": "instant", "quality": "unrated"}}
+        ordered.insert(0, open_one)
+    return ordered
 
 
 def _scripted_refine(inputs: dict[str, Any]) -> dict[str, Any]:

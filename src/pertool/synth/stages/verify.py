@@ -242,7 +242,8 @@ async def _judge(ctx: StageContext, key: str, inputs: dict[str, Any]) -> None:
 def _scripted_judge(inputs: dict[str, Any]) -> dict[str, Any]:
     """9 on every score for a coherent solution; low where it is not: a refusal of a request
     that breaks no policy or an answer to one that does, another platform than the target, other
-    calls than the intended ones (solves 3), invented tools or parameters (hallucination 2),
+    calls than the intended ones (solves 3), invented tools, parameters or values the user never
+    stated (hallucination 2),
     values not found where their source says or other than the user stated (parameters 4).
     Too strict on purpose (5) at the slots faults.py plans for "judge:<score>"."""
     solution = inputs["solution"]
@@ -260,9 +261,11 @@ def _scripted_judge(inputs: dict[str, Any]) -> dict[str, Any]:
     as_stated = all(as_text(value).casefold() == as_text(stated[p]).casefold() for c in calls
                     for p, value in c["arguments"].items()
                     if c["sources"].get(p) == "query" and p in stated)  # fmt: skip
+    unasked = bool(stated) and any(c["sources"].get(p) == "query" and p not in stated
+                                   for c in calls for p in c["arguments"])  # fmt: skip
     solves = (solution["platform"] == inputs["target_platform"]
               and [c["name"] for c in calls] == list(inputs["intended_tools"]))  # fmt: skip
-    scores = {"parameters": 9 if traced and as_stated else 4, "hallucination": 2 if invented else 9,
+    scores = {"parameters": 9 if traced and as_stated else 4, "hallucination": 2 if invented or unasked else 9,
               "solves": 9 if solves else 3}  # fmt: skip
     fault = fault_at(str(inputs.get("sample", "")))
     if fault and fault.startswith("judge:"):

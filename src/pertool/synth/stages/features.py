@@ -33,12 +33,20 @@ import math
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from pertool.synth.pipeline import StageContext
 from pertool.synth.records import ApiRecord, FeatureRecord, PlatformRecord
 from pertool.synth.stages.tools import (
-    FEATURE_VALUES, Problems, ask_checked, each_in_order, fault_of, is_placeholder, source_of, stable, tokens,
+    FEATURE_VALUES,
+    Problems,
+    ask_checked,
+    each_in_order,
+    fault_of,
+    is_placeholder,
+    source_of,
+    stable,
+    tokens,
 )  # fmt: skip
 
 __all__ = ["DEMOGRAPHICS", "SCRIPTED", "StepRecord", "leaf_items", "run"]

@@ -64,7 +64,8 @@ from pertool.synth.stages.tools import domain_of, is_identifier, stable
 from pertool.values import normalize_text
 
 __all__ = [
-    "SCRIPTED", "QueryOutput", "Plan", "run", "run_all", "words", "phrase", "as_text", "occurs", "leaves",
+    "SCRIPTED", "QueryOutput", "Plan", "run", "run_all", "words", "phrase", "as_text", "occurs", "mentions",
+    "leaves",
     "equals_any", "profile_feature", "environment_factor", "query_stated", "typed", "is_placeholder",
     "properties", "required", "platform_name", "history_of", "usual_platform", "distinct_traits",
     "scenario_index", "Scenario", "plan_query", "query_problem", "normalized_query",
@@ -147,6 +148,12 @@ def occurs(value: Any, text: str) -> bool:
     """The value's text occurs in `text` (case-insensitive substring; never for an empty value)."""
     needle = as_text(value).casefold().strip()
     return bool(needle) and needle in text.casefold()
+
+
+def mentions(value: Any, text: str) -> bool:
+    """The value's text occurs in `text` as whole words ("M" is not in "minimalist")."""
+    needle = as_text(value).strip()
+    return bool(needle) and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text, re.IGNORECASE) is not None
 
 
 def leaves(data: Any) -> Iterator[Any]:

@@ -34,6 +34,7 @@ from pertool.synth.stages.queries import (
     environment_factor,
     equals_any,
     history_of,
+    mentions,
     occurs,
     phrase,
     platform_name,
@@ -90,7 +91,7 @@ def evidence(value: Any, query: str, explicit: dict[str, Any],
              environment: dict[str, Any] | None) -> set[str]:  # fmt: skip
     """The sources string evidence supports for a value (one: decided; none or several: ask)."""
     found = set()
-    if occurs(value, query):
+    if mentions(value, query):
         found.add("query")
     if equals_any(value, explicit):
         found.add("profile")

@@ -59,6 +59,7 @@ from pertool.synth.stages.queries import (
     equals_any,
     history_of,
     leaves,
+    mentions,
     occurs,
     platform_name,
     properties,
@@ -159,7 +160,7 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario:
             elif source == "profile":
                 if not any(occurs(value, str(leaf)) for leaf in leaves(explicit)):
                     failed.add("profile_value_not_in_profile")
-                if occurs(value, text):
+                if mentions(value, text):
                     failed.add("profile_value_in_query")
             elif source == "environmental" and not any(occurs(value, str(v)) for v in leaves(environment)):
                 failed.add("environment_value_not_in_environment")
@@ -265,8 +266,8 @@ def _scripted_judge(inputs: dict[str, Any]) -> dict[str, Any]:
                                    for c in calls for p in c["arguments"])  # fmt: skip
     solves = (solution["platform"] == inputs["target_platform"]
               and [c["name"] for c in calls] == list(inputs["intended_tools"]))  # fmt: skip
-    scores = {"parameters": 9 if traced and as_stated else 4, "hallucination": 2 if invented or unasked else 9,
-              "solves": 9 if solves else 3}  # fmt: skip
+    scores = {"parameters": 9 if traced and as_stated else 4,
+              "hallucination": 2 if invented or unasked else 9, "solves": 9 if solves else 3}  # fmt: skip
     fault = fault_at(str(inputs.get("sample", "")))
     if fault and fault.startswith("judge:"):
         scores[fault.split(":", 1)[1]] = 5

@@ -69,14 +69,15 @@ def _is_majority(sample: Sample) -> bool:
 
 def _need_rule(sample: Sample) -> str | None:
     """The one platform with a characteristic value the query says (None: none or several)."""
-    said = [p.name for p in sample.platforms if any(isinstance(v, str) and mentions(v, sample.query)
-                                                    for k, v in p.profile.items() if k != "policy")]  # fmt: skip
+    said = [p.name for p in sample.platforms if isinstance(p.profile, dict) and any(
+        isinstance(v, str) and mentions(v, sample.query) for k, v in p.profile.items() if k != "policy")]
     return said[0] if len(said) == 1 else None
 
 
 def _placeholders(sample: Sample) -> int:
-    specs = {t.function.name: t.function.parameters.get("properties", {}) for t in sample.tools}
-    return sum(is_placeholder(value, param, specs.get(call.name, {}).get(param, {}))
+    specs: dict[str, dict[str, Any]] = {t.function.name: t.function.parameters.get("properties") or {}
+                                        for t in sample.tools}  # fmt: skip
+    return sum(is_placeholder(value, param, specs.get(call.name, {}).get(param) or {})
                for call in sample.gold_calls for param, values in call.arguments.items()
                if call.sources.get(param) == "query" for value in values[:1])  # fmt: skip
 

@@ -96,6 +96,7 @@ def _p(feature: str, kind: str = "string", **more: Any) -> dict:
     return {"type": kind, "x-source": f"profile:{feature}", **more}
 
 
+_ENV = {"type": "string", "x-source": "environment:location"}  # environment option only
 _PAY = _p("payment method", enum=["credit card", "debit card", "PayFlow wallet"])
 
 
@@ -109,19 +110,21 @@ APIS = [
     _api("shopping", "orders", "place_order", {
         "item": _q("string", ["desk lamp", "yoga mat", "coffee grinder"]), "quantity": _q("integer", [1, 2, 3]),
         "delivery_date": _q("string", ["2025-05-02", "2025-06-11"]), "address": _p("home address"),
-        "phone": _p("phone number"), "paymentMethod": _PAY}, ["item", "quantity", "address", "paymentMethod"]),
+        "phone": _p("phone number"), "paymentMethod": _PAY, "network": {**_ENV, "x-source": "environment:network"}},
+        ["item", "quantity", "address", "paymentMethod"]),
     _api("shopping", "search", "search_products", {
         "keyword": _q("string", ["standing desk", "espresso machine", "hiking backpack"]),
         "sortBy": _q("string", ["price", "rating"], enum=["price", "rating", "newest"]),
         "email": _p("email")}, ["keyword"]),
     _api("takeout", "delivery", "order_food", {
         "dish": _q("string", ["pad thai", "miso ramen", "falafel wrap"]), "quantity": _q("integer", [1, 2, 4]),
-        "address": _p("home address"), "paymentMethod": _PAY, "note": _q("string", ["no cutlery needed"])},
+        "address": _p("home address"), "paymentMethod": _PAY, "note": _q("string", ["no cutlery needed"]),
+        "location": _ENV},
         ["dish", "quantity", "address"]),
     _api("takeout", "tables", "book_table", {
         "restaurant": _q("string", ["Golden Lotus", "Trattoria Sole", "Casa Verde"]),
         "date": _q("string", ["2025-03-14", "2025-04-01"]), "time": _q("string", ["19:30", "20:15"]),
-        "partySize": _q("integer", [2, 4, 6]), "customerName": _p("name")},
+        "partySize": _q("integer", [2, 4, 6]), "customerName": _p("name"), "location": _ENV},
         ["restaurant", "date", "time", "partySize", "customerName"]),
 ]
 CHAINS = [ChainRecord(key="shopping/search_products+place_order", scenario="shopping",
@@ -277,7 +280,9 @@ def test_environment_option_gives_environments_and_refusal_golds(tmp_path, serve
     summary = run(server, d.path, cfg)
     qs, sols, verdicts = d.read("queries", QueryRecord), d.read("solutions", SolutionRecord), d.read(
         "verdicts", VerdictRecord)
-    assert len(verdicts) == 30 and all(v.accepted for v in verdicts.values()), summary["verify"]
+    # 10 queries a user over few examples: the user agent cannot always avoid repeating itself
+    assert set(summary["queries"]["rejected"]) <= {"duplicate_query"}
+    assert len(verdicts) == len(qs) >= 25 and all(v.accepted for v in verdicts.values()), summary["verify"]
     refusals = [k for k, q in qs.items() if q.violates_policy]
     assert refusals and len(refusals) < len(qs)
     platforms = {p.name: p for p in PLATFORMS}
@@ -286,28 +291,27 @@ def test_environment_option_gives_environments_and_refusal_golds(tmp_path, serve
         assert any(rule in qs[key].query for rule in platforms[qs[key].platform].policy)
     envs = [q for q in qs.values() if q.environment]
     assert envs and all(set(q.environment) <= set(queries.ENVIRONMENT) for q in envs)
-    environmental = [(k, p) for k, s in sols.items() for c in s.calls for p, src in c.sources.items()
-                     if src == "environmental"]
+    environmental = [(k, i, p) for k, s in sols.items() for i, c in enumerate(s.calls)
+                     for p, src in c.sources.items() if src == "environmental"]
     assert environmental  # e.g. order_food's location, taken from the situation
-    for key, param in environmental:
-        assert environment_factor(param, qs[key].environment)
-        assert sols[key].calls[0].arguments[param] in qs[key].environment.values()
+    for key, i, param in environmental:
+        assert sols[key].calls[i].arguments[param] == qs[key].environment[param]
 
     # a policy-breaking query answered instead of refused, an environmental value not in the
     # environment: rejected by the rules
     answered = sols[refusals[0]].model_copy(update={"platform": qs[refusals[0]].platform})
-    key, param = environmental[0]
+    key, i, param = next(e for e in environmental if e[0] != refusals[0])
     moved = sols[key].model_copy(deep=True)
-    moved.calls[0].arguments[param] = "on the moon"
+    moved.calls[i].arguments[param] = "on the moon"
     write(d, "solutions", [*(v for k, v in sols.items() if k not in (refusals[0], key)), answered, moved])
     (d.path / "verdicts.jsonl").unlink()
     (d.path / ".done-verify").unlink()
     before = server.total
     summary = run(server, d.path, cfg)
     verdicts = d.read("verdicts", VerdictRecord)
-    assert verdicts[refusals[0]].reasons == ["format", "refusal_expected"]
+    assert verdicts[refusals[0]].reasons == ["format", "refusal_expected", "intended_api_missing"]
     assert verdicts[key].reasons == ["environment_value_not_in_environment"]
-    assert summary["verify"]["rejected"] == {"format": 1, "refusal_expected": 1,
+    assert summary["verify"]["rejected"] == {"format": 1, "refusal_expected": 1, "intended_api_missing": 1,
                                              "environment_value_not_in_environment": 1}
     assert server.total == before  # everything else judged from the cache
 

@@ -49,7 +49,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from pertool.synth.faults import fault_at
+from pertool.synth.faults import fault_at, user_number
 from pertool.synth.pipeline import StageContext
 from pertool.synth.records import (
     ApiRecord,
@@ -562,12 +562,12 @@ def _scripted_write(inputs: dict[str, Any]) -> dict[str, Any]:
     """Values chosen among each parameter's examples (another choice while the text repeats an
     earlier query), stated as `the <parameter words> is "<value>"`, the need as `<characteristic>
     should be <value>`. Wrong on purpose (faults.py) at the planned slots, and for one in four
-    stated needs (the need left out)."""
+    stated needs of numbered users (the need left out)."""
     user, index, scenario = str(inputs.get("user")), inputs.get("index"), str(inputs.get("scenario"))
     state: dict[str, dict[str, Any]] = inputs.get("state") or {}
     earlier = {normalized_query(e) for e in inputs.get("earlier") or []}
     need = inputs.get("need")
-    if need and stable(f"{user}/{index}:need") % 4 == 0:
+    if need and user_number(user) is not None and stable(f"{user}/{index}:need") % 4 == 0:
         need = None
     values: dict[str, Any] = {}
     for attempt in range(6):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from pertool.synth.records import (
     VerdictRecord,
 )
 from pertool.synth.stages import queries, solutions, verify
-from pertool.synth.stages.queries import environment_factor, occurs, profile_feature, properties
+from pertool.synth.stages.queries import occurs, properties
 from pertool.synth.store import PipelineDir
 from support.scripted_llm import ScriptedLLM
 
@@ -220,7 +219,7 @@ def test_coherent_input_is_all_accepted_and_a_rerun_asks_nothing(tmp_path, serve
         fns = [apis[k].function for k in q.apis]
         assert [c.name for c in s.calls] == [fn["name"] for fn in fns]  # every intended API, in order
         chains += len(q.apis) == 2
-        for value_param, value in q.values.items():  # the user agent's own values, stated literally
+        for value in q.values.values():  # the user agent's own values, stated literally
             assert occurs(value, q.query)
         for call, fn in zip(s.calls, fns):
             for param, value in call.arguments.items():

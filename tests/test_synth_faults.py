@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from pertool.modelcalls.cache import ResponseCache
 from pertool.models.base import Sampling
 from pertool.models.registry import ModelOptions, create_backend
-from pertool.modelcalls.cache import ResponseCache
 from pertool.synth.api import stage_functions
 from pertool.synth.llm import SynthLLM
 from pertool.synth.pipeline import run_stages

@@ -90,7 +90,7 @@ LEAF_INSTRUCTIONS = (
     "observable facts about the user (address, phone, payment method, age, sizes, dietary needs), "
     "implicit ones latent preferences (the platforms' characteristics: price level, speed, "
     "quality, style). Group them into broader parent features, each named by what it is in a "
-    "few plain words (e.g. \"contact details\", \"life stage\", \"price sensitivity\"). A group "
+    'few plain words (e.g. "contact details", "life stage", "price sensitivity"). A group '
     "has one kind and holds only leaves of that kind; every leaf goes into exactly one group."
 )
 UPPER_INSTRUCTIONS = (
@@ -105,7 +105,7 @@ VALUES_INSTRUCTIONS = (
     "When `parent_value` is given, the values are for a user whose `parent` feature has that "
     "value: they must fit it and never contradict it (a budget-minded user prefers low price "
     "levels). `examples` shows what the leaf items look like. Never placeholders such as "
-    "\"<feature> 1\"."
+    '"<feature> 1".'
 )
 
 
@@ -160,11 +160,15 @@ def _group_problems(nodes: dict[str, Kind], answer: list[Group], kind: Kind | No
             if member not in nodes:
                 problems.append(("unknown_member", f"{member!r} is not one of the nodes"))
             elif nodes[member] != group_kind:
-                problems.append(("wrong_kind", f"{member!r} is {nodes[member]}, its group {group.name!r} {group_kind}"))
+                problems.append(
+                    ("wrong_kind", f"{member!r} is {nodes[member]}, its group {group.name!r} {group_kind}")
+                )
             placed.add(member)
     left = [n for n in nodes if n not in placed]
     if left:
-        problems.append(("unclustered_leaf" if kind is None else "unclustered_node", f"{left} are in no group"))
+        problems.append(
+            ("unclustered_leaf" if kind is None else "unclustered_node", f"{left} are in no group")
+        )
     return problems
 
 
@@ -238,10 +242,11 @@ async def _levels(ctx: StageContext, items: list[dict[str, Any]],
                 break
             step = steps.get(f"{kind}/{round_}")
             if step is None:
-                inputs = {"level": round_, "kind": kind, "threshold": ctx.config.feature_threshold,
-                          "nodes": [{"name": g.name, "children": g.members} for g in level]}  # fmt: skip
-                step = await _step(ctx, f"{kind}/{round_}", kind, dict.fromkeys((g.name for g in level), kind),
-                                   UPPER_INSTRUCTIONS.format(kind=kind), inputs, taken)  # fmt: skip
+                upper = {"level": round_, "kind": kind, "threshold": ctx.config.feature_threshold,
+                         "nodes": [{"name": g.name, "children": g.members} for g in level]}  # fmt: skip
+                same_kind = dict.fromkeys((g.name for g in level), kind)
+                instructions = UPPER_INSTRUCTIONS.format(kind=kind)
+                step = await _step(ctx, f"{kind}/{round_}", kind, same_kind, instructions, upper, taken)
             else:
                 taken |= {g.name.lower() for g in step.groups}
             if step is None or len(step.groups) >= len(level):
@@ -372,8 +377,10 @@ SCALES: dict[str, list[str]] = {
 }
 _UPPER_IMPLICIT = ["frugal", "balanced", "indulgent"]
 _ROOTS = {"life stage"}
-_UPPER_NAMES = {"explicit": ("household", "work pattern", "daily rhythm"),
-                "implicit": ("spending style", "lifestyle pace", "discernment")}
+_UPPER_NAMES = {
+    "explicit": ("household", "work pattern", "daily rhythm"),
+    "implicit": ("spending style", "lifestyle pace", "discernment"),
+}
 LIFE_STAGES = ["student", "young professional", "parent", "retiree", "freelancer"]
 # What a life stage implies for the demographics (the scripted top-down values).
 BY_LIFE_STAGE: dict[str, dict[str, list[str]]] = {
@@ -426,10 +433,16 @@ def _scripted_cluster(inputs: dict[str, Any]) -> dict[str, Any]:
             else:
                 key = ("explicit", _group_for(name, _EXPLICIT_GROUPS, "personal needs"))
             grouped.setdefault(key, []).append(name)
-        groups = [{"name": g, "kind": k, "members": m} for (k, g), m in sorted(grouped.items())]
+        groups: list[dict[str, Any]] = [
+            {"name": g, "kind": k, "members": m} for (k, g), m in sorted(grouped.items())
+        ]
         if first and len(groups) >= 2 and sum(len(g["members"]) for g in groups) >= 6:
             moved = groups[0]["members"].pop()  # into a group of the other kind
-            other = next(g for g in groups if g["kind"] != groups[0]["kind"]) if len({g["kind"] for g in groups}) > 1 else groups[-1]
+            other = (
+                next(g for g in groups if g["kind"] != groups[0]["kind"])
+                if len({g["kind"] for g in groups}) > 1
+                else groups[-1]
+            )
             other["members"].append(moved)
             groups[-1]["members"].append("loyalty tier")  # no such leaf
             groups[-1]["members"].pop(0)  # one leaf left out

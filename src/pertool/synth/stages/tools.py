@@ -119,8 +119,9 @@ def stable(text: str) -> int:
 Problems = list[tuple[str, str]]  # (rejection reason, message) pairs
 
 
-async def ask_checked(ctx: StageContext, task: str, instructions: str, inputs: dict[str, Any], output: type[M],
-                      check: Callable[[M], Problems]) -> tuple[M | None, Problems]:  # fmt: skip
+async def ask_checked(ctx: StageContext, task: str, instructions: str, inputs: dict[str, Any],
+                      output: type[M], check: Callable[[M], Problems]
+                      ) -> tuple[M | None, Problems]:  # fmt: skip
     """Ask, and check the answer by rules; when they find problems, count each reason once
     and ask once more, telling the model what was wrong (`rejected` in the inputs). The second
     answer stands, with its problems (counted too). None: no schema-valid answer."""
@@ -529,7 +530,9 @@ async def _drafts(ctx: StageContext, scenario: ScenarioConfig, leaves: list[list
     def check(out: ApiOut) -> Problems:
         function = function_of(out)
         problem = validate_function(function)
-        return [("invalid_api_spec", problem)] if problem else source_problems(function, ctx.config.environment)
+        return (
+            [("invalid_api_spec", problem)] if problem else source_problems(function, ctx.config.environment)
+        )
 
     async def fetch(leaf: list[str]) -> tuple[ApiOut | None, Problems]:
         inputs = {"scenario": scenario.name, "description": scenario.description, "path": leaf,
@@ -583,7 +586,9 @@ def chain_problems(answer: ChainOut, apis: dict[str, ApiRecord], seen: set[tuple
     both = set(query_parameters(first)) & set(query_parameters(second))
     shared = {p.strip() for p in answer.shared}
     if not shared or not shared <= both:
-        return [("no_shared_parameter", f"{first.key} -> {second.key} share no query parameter {sorted(shared)}")]
+        return [
+            ("no_shared_parameter", f"{first.key} -> {second.key} share no query parameter {sorted(shared)}")
+        ]
     if (first.key, second.key) in seen:
         return [("duplicate_chain", f"{first.key} -> {second.key} twice")]
     return []
@@ -593,7 +598,11 @@ async def _chains(ctx: StageContext, scenario: ScenarioConfig, apis: dict[str, A
                   chains: dict[str, ChainRecord], steps: dict[str, ChainStepRecord]) -> None:  # fmt: skip
     """Task "tools.chains": the pairs of the scenario's APIs one request can need in order,
     each checked by rules (a bad pair is dropped and counted, the others are kept)."""
-    mine = {a.function["name"]: a for a in sorted(apis.values(), key=lambda a: a.key) if a.scenario == scenario.name}
+    mine = {
+        a.function["name"]: a
+        for a in sorted(apis.values(), key=lambda a: a.key)
+        if a.scenario == scenario.name
+    }
     if scenario.name in steps or len(mine) < 2:
         return
     inputs = {"scenario": scenario.name, "description": scenario.description,
@@ -690,7 +699,8 @@ DOMAINS: dict[str, Domain] = {
          ("payment_method", "payment method"), ("traveler_phone", "phone number")),
         ("Booked a trip to {item}", "Flew to {item}", "Stayed three nights in {item}",
          "Paid for a tour of {item}"),
-        (Param("cabin_class", "string", "The travel class", ("economy", "premium economy", "business", "first")),
+        (Param("cabin_class", "string", "The travel class",
+               ("economy", "premium economy", "business", "first")),
          Param("departure_date", "string", "The day of departure, as YYYY-MM-DD", _DATES))),
     "entertainment": Domain(
         ("movie", "music", "entertain", "stream", "game", "ticket", "show", "concert", "video", "film"),
@@ -701,7 +711,7 @@ DOMAINS: dict[str, Domain] = {
         ("Midnight Harbor", "The Glass Orchard", "Neon Tide", "Paper Comets", "Echo Valley",
          "Silver Lantern", "Quiet Meridian", "Saltwater Kings"),
         (("account_email", "email address"), ("audio_language", "preferred language"),
-         ("payment_method", "payment method"), ("mobile", "phone number")),
+         ("payment_method", "payment method"), ("mobile_number", "phone number")),
         ("Watched {item}", "Listened to {item}", "Got tickets for {item}", "Spent an evening on {item}"),
         (Param("genre", "string", "The genre the user wants", ("comedy", "thriller", "jazz", "documentary",
                                                                 "science fiction", "animation")),
@@ -737,13 +747,18 @@ VERBS = ("create", "find", "update", "cancel", "check", "schedule")
 VARIANTS = ("in bulk", "as a gift", "for today", "for later", "again", "with express handling")
 QUANTITY = Param("quantity", "integer", "How many to order", (1, 2, 3, 4, 6))
 DATE = Param("date", "string", "The date, as YYYY-MM-DD", _DATES)
-REASON = Param("reason", "string", "Why the user cancels", ("changed my mind", "found a better price",
-                                                             "ordered by mistake", "no longer needed"))  # fmt: skip
+REASON = Param(
+    "reason",
+    "string",
+    "Why the user cancels",
+    ("changed my mind", "found a better price", "ordered by mistake", "no longer needed"),
+)
 # Realistic values of the profile features the scripted specs declare (also the features
 # stage's scripted candidates).
 FEATURE_VALUES: dict[str, tuple[str, ...]] = {
-    "home address": ("12 Maple Row, Northvale", "48 Harbor Lane, Port Ellery", "7 Orchard Street, Kingsbridge",
-                     "230 Birch Avenue, Ashford Bay", "19 Quarry Road, Millbrook", "5 Linden Court, Cedar Falls"),
+    "home address": ("12 Maple Row, Northvale", "48 Harbor Lane, Port Ellery",
+                     "7 Orchard Street, Kingsbridge", "230 Birch Avenue, Ashford Bay",
+                     "19 Quarry Road, Millbrook", "5 Linden Court, Cedar Falls"),
     "work address": ("1 Exchange Square, Northvale", "400 Market Street, Port Ellery",
                      "88 Innovation Drive, Kingsbridge", "15 Commerce Plaza, Ashford Bay"),
     "phone number": ("+1-555-210-4471", "+1-555-318-9025", "+1-555-402-1187", "+1-555-577-3390"),
@@ -833,12 +848,14 @@ def _children(domain: Domain, path: list[str]) -> list[str]:
     if len(path) == 1:
         noun = dict(domain.areas).get(path[0], path[0])
         return [f"{verb} {noun}" for verb in VERBS]
-    # variants: three or four per operation (a real tree is not uniform either)
-    return [f"{path[-1]} {variant}" for variant in VARIANTS[: 3 + stable(" > ".join(path)) % 2]]
+    # variants: two to four per operation (a real tree is not uniform either)
+    return [f"{path[-1]} {variant}" for variant in VARIANTS[: 2 + stable(" > ".join(path)) % 3]]
 
 
 def _param(param: Param, source: str, rotate: int = 0) -> dict[str, Any]:
-    examples = list(param.examples[rotate % len(param.examples):] + param.examples[: rotate % len(param.examples)])
+    examples = list(
+        param.examples[rotate % len(param.examples) :] + param.examples[: rotate % len(param.examples)]
+    )
     return {"type": param.type, "description": param.description, "source": source, "examples": examples[:6]}
 
 
@@ -867,8 +884,8 @@ def _scripted_api(inputs: dict[str, Any]) -> dict[str, Any]:
     for offset in range(2):
         param, feature = domain.profile[(shift + offset) % len(domain.profile)]
         values = FEATURE_VALUES.get(feature, ("standard", "custom", "none"))
-        properties[param] = _param(Param(param, "string", PROFILE_DESCRIPTIONS.get(feature, f"The user's {feature}"),
-                                         values), f"profile:{feature}", shift)  # fmt: skip
+        text = PROFILE_DESCRIPTIONS.get(feature, f"The user's {feature}")
+        properties[param] = _param(Param(param, "string", text, values), f"profile:{feature}", shift)
     if fault == "missing_source":
         properties[subject.name]["source"] = ""
     elif fault == "bad_examples":
@@ -876,7 +893,7 @@ def _scripted_api(inputs: dict[str, Any]) -> dict[str, Any]:
         properties[subject.name]["examples"] = [f"{words} {10 + 7 * n}" for n in range(4)]
     elif fault == "raw_feature_name":
         param = next(p for p, spec in properties.items() if spec["source"].startswith("profile:"))
-        properties[param]["source"] = f"profile:{param}"
+        properties[param]["source"] = f"profile:{param if '_' in param else 'user_' + param}"
     elif fault == "invalid_api_spec":
         name = leaf  # words, not an identifier
     description = f"{leaf[:1].upper()}{leaf[1:]} for the user."
@@ -896,14 +913,16 @@ def _scripted_chains(inputs: dict[str, Any]) -> dict[str, Any]:
     def shape(api: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
         path = [str(p) for p in api.get("path") or []]
         verb = path[1].split()[0].lower() if len(path) > 1 and path[1].split() else ""
-        variant = path[2][len(path[1]):].strip() if len(path) > 2 else ""
+        variant = path[2][len(path[1]) :].strip() if len(path) > 2 else ""
         return verb, str(api.get("category", "")), (variant,)
 
     chains = []
     for first in apis:
         for second in apis:
             (v1, c1, r1), (v2, c2, r2) = shape(first), shape(second)
-            shared = sorted(set(first.get("query_parameters") or []) & set(second.get("query_parameters") or []))
+            shared = sorted(
+                set(first.get("query_parameters") or []) & set(second.get("query_parameters") or [])
+            )
             if c1 == c2 and r1 == r2 and (v1, v2) in _CHAIN_ORDER and shared:
                 chains.append({"first": first["name"], "second": second["name"], "shared": shared})
     # one wrong pair in every answer (a minority of its pairs), of a kind the scenario picks
@@ -911,7 +930,9 @@ def _scripted_chains(inputs: dict[str, Any]) -> dict[str, Any]:
     if fault == "unknown_api":
         chains.append({**chains[0], "second": chains[0]["second"] + "Later"})
     elif fault == "no_shared_parameter":
-        chains.append({**chains[-1], "first": chains[-1]["second"], "second": chains[-1]["first"], "shared": []})
+        chains.append(
+            {**chains[-1], "first": chains[-1]["second"], "second": chains[-1]["first"], "shared": []}
+        )
     elif fault == "duplicate_chain":
         chains.append(dict(chains[0]))
     return {"chains": chains}

@@ -64,7 +64,7 @@ PROFILE_INSTRUCTIONS = (
     "email and addresses), all distinct from each other. `implicit` maps every scenario in "
     "`scenarios` to the user's implicit feature values there. `preferences` maps every scenario "
     "to the platform this user picks per condition: one entry per category in the scenario's "
-    "`categories` and one under \"\" for anything else, each a platform name of that scenario, "
+    '`categories` and one under "" for anything else, each a platform name of that scenario, '
     "chosen from the user's implicit features and the platforms' characteristics. Preferences "
     "depend on the condition (a budget-minded user may take the cheap platform for most things "
     "but the fast one where speed matters); never the same platform for every condition."
@@ -107,7 +107,9 @@ def _chosen(path: list[Choice]) -> dict[tuple[str, int, str], str]:
     return out
 
 
-def _draw(features: list[FeatureRecord], path: list[Choice], layer: int, k: int, rng: random.Random) -> list[Choice]:
+def _draw(
+    features: list[FeatureRecord], path: list[Choice], layer: int, k: int, rng: random.Random
+) -> list[Choice]:
     """k choices for one group at one layer: distinct where the options allow it."""
     chosen = _chosen(path)
     out: list[Choice] = []
@@ -126,7 +128,9 @@ def _draw(features: list[FeatureRecord], path: list[Choice], layer: int, k: int,
     return out
 
 
-def choice_paths(features: list[FeatureRecord], per_layer: list[int], rng: random.Random) -> list[list[Choice]]:
+def choice_paths(
+    features: list[FeatureRecord], per_layer: list[int], rng: random.Random
+) -> list[list[Choice]]:
     """Top-down: every group branches into k_l choices at layer l, then the deeper layers are
     drawn once per path; one path per user."""
     depth = max((f.layer for f in features), default=-1) + 1
@@ -158,7 +162,9 @@ def assign(path: list[Choice]) -> dict[str, dict[str, str]]:
     return out
 
 
-def _catalog(features: list[FeatureRecord], kind: str, chosen: dict[tuple[str, int, str], str]) -> dict[str, list[str]]:
+def _catalog(
+    features: list[FeatureRecord], kind: str, chosen: dict[tuple[str, int, str], str]
+) -> dict[str, list[str]]:
     """Each feature of a kind with the values open to this user (deepest layer per name)."""
     out: dict[str, list[str]] = {}
     for feature in sorted(features, key=lambda f: (f.layer, f.name)):
@@ -174,7 +180,9 @@ def _norm(value: Any) -> str:
 # -- rules -----------------------------------------------------------------------------------------
 
 
-def preference_problems(preferences: dict[str, dict[str, str]], scenarios: dict[str, dict[str, Any]]) -> Problems:
+def preference_problems(
+    preferences: dict[str, dict[str, str]], scenarios: dict[str, dict[str, Any]]
+) -> Problems:
     """Why a user's conditional preferences are unusable (see the module's rules)."""
     problems: Problems = []
     for scenario, offered in scenarios.items():
@@ -188,17 +196,28 @@ def preference_problems(preferences: dict[str, dict[str, str]], scenarios: dict[
         if missing:
             problems.append(("incomplete_preferences", f"{scenario}: no platform for {missing}"))
         chosen = {mine.get(c) for c in conditions}
-        if not unknown and not missing and len(names) >= 2 and len(offered["categories"]) >= 2 and len(chosen) == 1:
-            problems.append(("unconditional_preferences", f"{scenario}: the same platform for every condition"))
+        if (
+            not unknown
+            and not missing
+            and len(names) >= 2
+            and len(offered["categories"]) >= 2
+            and len(chosen) == 1
+        ):
+            problems.append(
+                ("unconditional_preferences", f"{scenario}: the same platform for every condition")
+            )
     return problems
 
 
-def _profile(out: ProfileOut, path: list[Choice], explicit_features: dict[str, list[str]],
-             implicit_features: dict[str, list[str]], scenarios: dict[str, dict[str, Any]]) -> UserRecord | None:  # fmt: skip
-    """The user the answer describes, the drawn values kept (None when the answer lacks a
-    scenario's preferences; the rules say why)."""
-    explicit: dict[str, Any] = {k.strip(): v for k, v in out.explicit.items()
-                                if k.strip() and str(v).strip() and k.strip() not in implicit_features}  # fmt: skip
+def _profile(out: ProfileOut, path: list[Choice], implicit_features: dict[str, list[str]],
+             scenarios: dict[str, dict[str, Any]]) -> UserRecord:  # fmt: skip
+    """The user the answer describes, the drawn values kept; preferences only for known
+    conditions (the rules say what is missing)."""
+    explicit: dict[str, Any] = {
+        k.strip(): v
+        for k, v in out.explicit.items()
+        if k.strip() and str(v).strip() and k.strip() not in implicit_features
+    }
     drawn = assign(path)
     explicit.update(drawn["explicit"])
     implicit: dict[str, dict[str, str]] = {}
@@ -214,10 +233,14 @@ def _profile(out: ProfileOut, path: list[Choice], explicit_features: dict[str, l
     return UserRecord(key="", explicit=explicit, implicit=implicit, preferences=preferences)
 
 
-def _problems(out: ProfileOut, path: list[Choice], explicit_features: dict[str, list[str]],
-              implicit_features: dict[str, list[str]], scenarios: dict[str, dict[str, Any]]) -> Problems:  # fmt: skip
-    user = _profile(out, path, explicit_features, implicit_features, scenarios)
-    assert user is not None
+def _problems(
+    out: ProfileOut,
+    path: list[Choice],
+    explicit_features: dict[str, list[str]],
+    implicit_features: dict[str, list[str]],
+    scenarios: dict[str, dict[str, Any]],
+) -> Problems:
+    user = _profile(out, path, implicit_features, scenarios)
     missing = [name for name in explicit_features if name not in user.explicit]
     problems: Problems = [("incomplete_profile", f"no value for {missing}")] if missing else []
     return problems + preference_problems(out.preferences, scenarios)
@@ -235,9 +258,14 @@ async def run(ctx: StageContext) -> None:
     scenarios: dict[str, dict[str, Any]] = {}
     for platform in sorted(platforms.values(), key=lambda p: p.key):
         scenarios.setdefault(platform.scenario, {"platforms": [], "categories": []})["platforms"].append(
-            {"name": platform.name, "characteristics": platform.characteristics})
+            {"name": platform.name, "characteristics": platform.characteristics}
+        )
     for api in sorted(apis.values(), key=lambda a: a.key):
-        if api.scenario in scenarios and api.category and api.category not in scenarios[api.scenario]["categories"]:
+        if (
+            api.scenario in scenarios
+            and api.category
+            and api.category not in scenarios[api.scenario]["categories"]
+        ):
             scenarios[api.scenario]["categories"].append(api.category)
     for offered in scenarios.values():
         offered["categories"].sort()
@@ -264,13 +292,17 @@ async def run(ctx: StageContext) -> None:
             inputs["rejected"] = rejected
 
         def check(out: ProfileOut) -> Problems:
-            return _problems(out, item[1], inputs["explicit_features"], inputs["implicit_features"], scenarios)
+            return _problems(
+                out, item[1], inputs["explicit_features"], inputs["implicit_features"], scenarios
+            )
 
         return await ask_checked(ctx, "users.profile", PROFILE_INSTRUCTIONS, inputs, ProfileOut, check)
 
     def duplicates(user: UserRecord) -> list[str]:
         mine = {(name, _norm(value)) for name, value in user.explicit.items() if is_identifier(name)}
-        return sorted(f"{name} {value!r}" for name, value in mine if identities.get((name, value), user.key) != user.key)
+        return sorted(
+            f"{name} {value!r}" for name, value in mine if identities.get((name, value), user.key) != user.key
+        )
 
     again: list[tuple[Item, list[str]]] = []
 
@@ -280,8 +312,7 @@ async def run(ctx: StageContext) -> None:
             return
         index, path = item
         inputs = inputs_of(item)
-        user = _profile(out, path, inputs["explicit_features"], inputs["implicit_features"], scenarios)
-        assert user is not None
+        user = _profile(out, path, inputs["implicit_features"], scenarios)
         user = user.model_copy(update={"key": user_key(index)})
         taken = duplicates(user)
         if taken:
@@ -347,7 +378,9 @@ def _identifier(feature: str, index: int, slots: Counter[str]) -> str:
 _PROFILE_FAULTS = {3: "incomplete", 6: "unconditional", 9: "duplicate"}  # by user index % 10
 
 
-def _scripted_preferences(scenario: str, offered: dict[str, Any], implicit: dict[str, str], user: str) -> dict[str, str]:
+def _scripted_preferences(
+    scenario: str, offered: dict[str, Any], implicit: dict[str, str], user: str
+) -> dict[str, str]:
     """The platform per condition: each category weighs one characteristic (picked by the
     category), the default weighs none; a platform scores by how many characteristics match the
     user's implicit values. When every condition would get one platform, the category the user
@@ -364,8 +397,13 @@ def _scripted_preferences(scenario: str, offered: dict[str, Any], implicit: dict
             chars = platforms[index].get("characteristics", {})
             points = sum((3 if c == focus else 1) * (implicit.get(c) == v) for c, v in chars.items())
             return points, -((index + tie) % len(platforms))
+
         ranked = sorted(range(len(platforms)), key=score, reverse=True)
-        return next(str(platforms[i]["name"]) for i in ranked if platforms[i]["name"] != exclude or len(platforms) == 1)
+        return next(
+            str(platforms[i]["name"])
+            for i in ranked
+            if platforms[i]["name"] != exclude or len(platforms) == 1
+        )
 
     default = best(None)
     chosen = {c: best(traits[stable(f"{scenario}/{c}") % len(traits)]) for c in categories}

@@ -3,9 +3,9 @@ path of the back stages (issue 14), not only acceptance.
 
 A query "user-<n>/<i>" has the slot 8n + i. The j-th wrong answer of FAULTS is given at the
 slots s with s % PERIOD == j * GAP: a run of 10 users with 8 queries each (80 slots) meets every
-one exactly once, and any run has about len(FAULTS) / PERIOD of its queries answered wrongly
-(about 24 %). A fault is a pure function of the key, so the scripted LLM stays a pure function
-of its inputs (the response cache and zero-call re-runs rely on that).
+one exactly once (about a quarter of its queries answered wrongly); users 10-19 get none, 20-29
+all again, so a large run has about len(FAULTS) / (PERIOD / GAP) = 12 % wrong answers.
+A fault is a pure function of the key, so the scripted LLM stays a pure function of its inputs (the response cache and zero-call re-runs rely on that).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ FAULTS = (
     "judge:parameters", "judge:hallucination", "judge:solves",
 )  # fmt: skip
 GAP = 4
-PERIOD = 80
+PERIOD = 160
 _KEY = re.compile(r"^user-(\d+)/(\d+)$")
 
 

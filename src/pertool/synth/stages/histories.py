@@ -156,7 +156,7 @@ def _revealed(records: list[tuple[str, str, str]], preferred: dict[str, str | No
 def _scripted_roleplay(inputs: dict[str, Any]) -> dict[str, Any]:
     """Per condition, a strict majority on its preferred platform, the rest spread over the
     others. Faults (faults.py): users n % 4 == 1 add four records each rule drops; users
-    n % 8 == 5 put each condition's majority on another platform (the batch is rejected)."""
+    n % 16 == 5 put each condition's majority on another platform (the batch is rejected)."""
     names = [str(p.get("name")) for p in inputs.get("platforms") or [] if p.get("name")]
     if not names:
         return {"records": []}
@@ -169,7 +169,7 @@ def _scripted_roleplay(inputs: dict[str, Any]) -> dict[str, Any]:
         condition, count = str(entry.get("condition") or ""), max(1, int(entry.get("count") or 1))
         preferred = entry.get("preferred_platform") if entry.get("preferred_platform") in names else names[0]
         others = [p for p in names if p != preferred]
-        if n is not None and n % 8 == 5 and others:
+        if n is not None and n % 16 == 5 and others:
             preferred, others = others[0], [preferred]
         on_preferred = count - (count - 1) // 2  # a strict majority
         for i in range(count):

@@ -5,7 +5,8 @@ A query "user-<n>/<i>" has the slot 8n + i. The j-th wrong answer of FAULTS is g
 slots s with s % PERIOD == j * GAP: a run of 10 users with 8 queries each (80 slots) meets every
 one exactly once (about a quarter of its queries answered wrongly); users 10-19 get none, 20-29
 all again, so a large run has about len(FAULTS) / (PERIOD / GAP) = 12 % wrong answers.
-A fault is a pure function of the key, so the scripted LLM stays a pure function of its inputs (the response cache and zero-call re-runs rely on that).
+A fault is a pure function of the key, so the scripted LLM stays a pure function of its inputs
+(the response cache and zero-call re-runs rely on that).
 """
 
 from __future__ import annotations

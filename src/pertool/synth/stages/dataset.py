@@ -55,7 +55,8 @@ async def run(ctx: StageContext) -> None:
         split = "untrained" if query.user in untrained else (
             "trained" if rng.random() < ctx.config.test_share else "train")
         chosen[split].append(query)
-    for moved_or_dropped in _separate(chosen):
+    moved_or_dropped = sum(_separate(chosen))
+    if moved_or_dropped:
         ctx.stats.rejected["duplicate_across_splits"] += moved_or_dropped
     splits: dict[str, list[Sample]] = {}
     for split, picked in chosen.items():

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from pertool.synth.pipeline import run_stages
 from pertool.synth.records import (
     ApiRecord,
     CallRecord,
+    ChainRecord,
     HistoryRecord,
     PlatformRecord,
     QueryRecord,
@@ -33,7 +33,7 @@ from pertool.synth.records import (
     VerdictRecord,
 )
 from pertool.synth.stages import queries, solutions, verify
-from pertool.synth.stages.queries import environment_factor, occurs, profile_feature, properties
+from pertool.synth.stages.queries import occurs, properties
 from pertool.synth.store import PipelineDir
 from support.scripted_llm import ScriptedLLM
 
@@ -68,6 +68,8 @@ def run(server: ScriptedLLM, directory: Path, config: SynthConfig, only: list[st
 
 
 # -- hand-made upstream records ------------------------------------------------------------
+# Users are keyed by name, not "user-<n>": the scripted faults (synth/faults.py) sit at numbered
+# keys only, so this coherent input gets only right answers.
 
 PLATFORMS = [
     PlatformRecord(key="shopping/MegaMart", scenario="shopping", name="MegaMart",
@@ -83,52 +85,78 @@ PLATFORMS = [
                    characteristics={"price level": "premium", "delivery time": "about an hour"},
                    policy=["Orders must be placed at least one hour ahead"]),
 ]
-_S, _I, _N = {"type": "string"}, {"type": "integer", "minimum": 1, "maximum": 5}, {"type": "number"}
-_PAY = {"type": "string", "enum": ["credit card", "debit card", "PayFlow wallet"]}
 
 
-def _api(scenario: str, name: str, props: dict[str, dict], required: list[str]) -> ApiRecord:
-    return ApiRecord(key=f"{scenario}/{name}", scenario=scenario, path=[scenario, name], function={
+def _q(kind: str, examples: list, **more: Any) -> dict:
+    return {"type": kind, "x-source": "query", "examples": examples, **more}
+
+
+def _p(feature: str, kind: str = "string", **more: Any) -> dict:
+    return {"type": kind, "x-source": f"profile:{feature}", **more}
+
+
+_ENV = {"type": "string", "x-source": "environment:location"}  # environment option only
+_PAY = _p("payment method", enum=["credit card", "debit card", "PayFlow wallet"])
+
+
+def _api(scenario: str, category: str, name: str, props: dict[str, dict], required: list[str]) -> ApiRecord:
+    return ApiRecord(key=f"{scenario}/{name}", scenario=scenario, path=[category, name], function={
         "name": name, "description": f"{name.replace('_', ' ')} on a platform",
         "parameters": {"type": "object", "properties": props, "required": required}})
 
 
 APIS = [
-    _api("shopping", "place_order", {"item": _S, "quantity": _I, "deliveryDate": {**_S, "format": "date"},
-                                     "address": _S, "phone": _S, "paymentMethod": _PAY},
-         ["item", "quantity", "address", "paymentMethod"]),
-    _api("shopping", "search_products", {"keyword": _S, "maxPrice": _N,
-                                         "sortBy": {"type": "string", "enum": ["price", "rating", "newest"]},
-                                         "email": _S}, ["keyword"]),
-    _api("takeout", "order_food", {"dish": _S, "quantity": _I, "address": _S, "phone": _S, "paymentMethod": _PAY,
-                                   "location": _S, "note": _S}, ["dish", "quantity", "address"]),
-    _api("takeout", "book_table", {"restaurant": _S, "date": _S, "time": _S, "partySize": _I, "customerName": _S,
-                                   "phone": _S}, ["restaurant", "date", "time", "partySize", "customerName"]),
+    _api("shopping", "orders", "place_order", {
+        "item": _q("string", ["desk lamp", "yoga mat", "coffee grinder"]), "quantity": _q("integer", [1, 2, 3]),
+        "delivery_date": _q("string", ["2025-05-02", "2025-06-11"]), "address": _p("home address"),
+        "phone": _p("phone number"), "paymentMethod": _PAY, "network": {**_ENV, "x-source": "environment:network"}},
+        ["item", "quantity", "address", "paymentMethod"]),
+    _api("shopping", "search", "search_products", {
+        "keyword": _q("string", ["standing desk", "espresso machine", "hiking backpack"]),
+        "sortBy": _q("string", ["price", "rating"], enum=["price", "rating", "newest"]),
+        "email": _p("email")}, ["keyword"]),
+    _api("takeout", "delivery", "order_food", {
+        "dish": _q("string", ["pad thai", "miso ramen", "falafel wrap"]), "quantity": _q("integer", [1, 2, 4]),
+        "address": _p("home address"), "paymentMethod": _PAY, "note": _q("string", ["no cutlery needed"]),
+        "location": _ENV},
+        ["dish", "quantity", "address"]),
+    _api("takeout", "tables", "book_table", {
+        "restaurant": _q("string", ["Golden Lotus", "Trattoria Sole", "Casa Verde"]),
+        "date": _q("string", ["2025-03-14", "2025-04-01"]), "time": _q("string", ["19:30", "20:15"]),
+        "partySize": _q("integer", [2, 4, 6]), "customerName": _p("name"), "location": _ENV},
+        ["restaurant", "date", "time", "partySize", "customerName"]),
 ]
+CHAINS = [ChainRecord(key="shopping/search_products+place_order", scenario="shopping",
+                      apis=["shopping/search_products", "shopping/place_order"], shared=[])]
+
+
+def _user(key: str, explicit: dict, prefs: dict[str, dict[str, str]]) -> UserRecord:
+    return UserRecord(key=key, explicit=explicit, implicit={s: {"price sensitivity": "high"} for s in prefs},
+                      preferences=prefs)
+
+
 USERS = [
-    UserRecord(key="user-000", explicit={"name": "Maya Lindqvist", "age": 29, "address": "14 Harbor Lane, Northvale",
-                                         "phone": "+1-555-201-3344", "email": "maya.l@mailbox.example",
-                                         "payment_method": "debit card"},
-               implicit={"preferred_platform": {"shopping": "MegaMart", "takeout": "GourmetGo"},
-                         "price_sensitivity": "high"}),
-    UserRecord(key="user-001", explicit={"name": "Owen Tanaka", "age": 19, "home_address": "88 Quarry Road, Westmoor",
-                                         "phone_number": "+1-555-774-0912", "email": "owen.t@mailbox.example",
-                                         "payment_method": "PayFlow wallet"},
-               implicit={"platform_affinity": {"shopping": "SwiftCart", "takeout": "FastBite"},
-                         "cuisine_taste": "spicy"}),
-    UserRecord(key="user-002", explicit={"name": "Iris Moreau", "age": 41, "home_address": "5 Linden Court, Lakemont",
-                                         "work_address": "120 Mill Street, Lakemont", "phone": "+1-555-300-1200",
-                                         "email": "iris.m@mailbox.example", "payment_method": "credit card"},
-               implicit={"shopping": {"favourite platform": "SwiftCart"},
-                         "takeout": {"favourite platform": "FastBite"}}),
+    _user("maya", {"name": "Maya Lindqvist", "age": 29, "home address": "14 Harbor Lane, Northvale",
+                   "phone number": "+1-555-201-3344", "email": "maya.l@mailbox.example",
+                   "payment method": "debit card", "occupation": "nurse"},
+          {"shopping": {"orders": "MegaMart", "search": "SwiftCart", "": "MegaMart"},
+           "takeout": {"delivery": "GourmetGo", "tables": "FastBite", "": "GourmetGo"}}),
+    _user("owen", {"name": "Owen Tanaka", "age": 19, "home address": "88 Quarry Road, Westmoor",
+                   "phone number": "+1-555-774-0912", "email": "owen.t@mailbox.example",
+                   "payment method": "PayFlow wallet", "occupation": "student"},
+          {"shopping": {"orders": "SwiftCart", "search": "SwiftCart", "": "SwiftCart"},
+           "takeout": {"delivery": "FastBite", "tables": "GourmetGo", "": "FastBite"}}),
+    _user("iris", {"name": "Iris Moreau", "age": 41, "home address": "5 Linden Court, Lakemont",
+                   "phone number": "+1-555-300-1200", "email": "iris.m@mailbox.example",
+                   "payment method": "credit card", "occupation": "architect"},
+          {"shopping": {"orders": "SwiftCart", "search": "MegaMart", "": "SwiftCart"},
+           "takeout": {"delivery": "FastBite", "tables": "FastBite", "": "FastBite"}}),
 ]
-_HISTORY = {  # user -> scenario -> platforms of the records (the preferred one most often)
-    "user-000": {"shopping": ["MegaMart", "MegaMart", "SwiftCart"], "takeout": ["GourmetGo", "FastBite", "GourmetGo"]},
-    "user-001": {"shopping": ["SwiftCart", "MegaMart", "SwiftCart"], "takeout": ["FastBite", "FastBite", "GourmetGo"]},
-    "user-002": {"shopping": ["SwiftCart", "SwiftCart"], "takeout": ["FastBite", "GourmetGo", "FastBite"]},
-}
-HISTORIES = [HistoryRecord(key=f"{u}/{s}/{i}", user=u, scenario=s, platform=p, action=f"Used it for errand {i}")
-             for u, by in _HISTORY.items() for s, ps in by.items() for i, p in enumerate(ps)]
+# Each user's history per condition: its preferred platform most often.
+HISTORIES = [HistoryRecord(key=f"{u.key}/{s}/{i}", user=u.key, scenario=s, platform=p, action=f"Did {c} errand {i}",
+                           condition=c)
+             for u in USERS for s, prefs in u.preferences.items()
+             for i, (c, p) in enumerate((c, p) for c, p in prefs.items() if c for p in (p, p))]
 
 
 def config(**changes: Any) -> SynthConfig:
@@ -139,7 +167,8 @@ def config(**changes: Any) -> SynthConfig:
 def start(directory: Path, cfg: SynthConfig) -> PipelineDir:
     d = PipelineDir(directory)
     d.start(cfg)
-    for name, records in (("platforms", PLATFORMS), ("apis", APIS), ("users", USERS), ("histories", HISTORIES)):
+    for name, records in (("platforms", PLATFORMS), ("apis", APIS), ("chains", CHAINS), ("users", USERS),
+                          ("histories", HISTORIES)):
         write(d, name, records)
     return d
 
@@ -161,7 +190,7 @@ def lines(d: PipelineDir, name: str) -> int:
 
 
 def test_coherent_input_is_all_accepted_and_a_rerun_asks_nothing(tmp_path, server):
-    cfg = config()
+    cfg = config(chain_share=0.3, need_share=0.25)
     d = start(tmp_path / "run", cfg)
     summary = run(server, d.path, cfg)
     qs, sols, verdicts = d.read("queries", QueryRecord), d.read("solutions", SolutionRecord), d.read(
@@ -175,23 +204,35 @@ def test_coherent_input_is_all_accepted_and_a_rerun_asks_nothing(tmp_path, serve
     assert summary["queries"]["calls"] + summary["solutions"]["calls"] + summary["verify"]["calls"] == server.total
     users = {u.key: u for u in USERS}
     apis = {a.key: a for a in APIS}
-    needs = 0
+    chains = needs = 0
     for key, q in qs.items():
         s, user = sols[key], users[q.user]
+        assert q.condition == apis[q.apis[0]].category
+        if q.need:  # the need decides: the platform whose characteristic it is
+            needs += 1
+            assert q.need["value"] in q.query and q.platform != user.preferences[q.scenario][q.condition]
+        else:  # the preference for the query's condition decides
+            assert q.platform == user.preferences[q.scenario][q.condition]
         assert s.platform == q.platform and not q.violates_policy and q.environment is None
+        assert sorted(q.platform_order) == sorted(p.name for p in PLATFORMS if p.scenario == q.scenario)
         assert q.platform not in q.query  # the platform is not named
-        needs += "should be" in q.query
-        fn = apis[q.apis[0]].function
-        assert [c.name for c in s.calls] == [fn["name"]]
-        for param, value in s.calls[0].arguments.items():
-            source = s.calls[0].sources[param]
-            assert s.annotated_by[f"{fn['name']}.{param}"] == "evidence"
-            if profile_feature(param, properties(fn)[param], user.explicit):
-                assert source == "profile" and not occurs(value, q.query)
-                assert value in user.explicit.values()
-            else:
-                assert source == "query" and occurs(value, q.query)
-    assert needs >= 1  # some queries state the need that decides the platform
+        fns = [apis[k].function for k in q.apis]
+        assert [c.name for c in s.calls] == [fn["name"] for fn in fns]  # every intended API, in order
+        chains += len(q.apis) == 2
+        for value in q.values.values():  # the user agent's own values, stated literally
+            assert occurs(value, q.query)
+        for call, fn in zip(s.calls, fns):
+            for param, value in call.arguments.items():
+                source = call.sources[param]
+                assert call.sources and s.annotated_by[f"{fn['name']}.{param}"] == "evidence"
+                declared = properties(fn)[param]["x-source"]
+                if declared.startswith("profile:"):
+                    assert source == "profile" and value == user.explicit[declared[8:]]
+                    assert not occurs(value, q.query)
+                else:
+                    assert source == "query" and value == q.values[param]
+    assert needs >= 1 and chains >= 1
+    assert len({tuple(q.platform_order) for q in qs.values()}) > 2  # shuffled per sample
 
     before = server.total
     run(server, d.path, cfg)  # a finished pipeline: nothing to do
@@ -201,134 +242,6 @@ def test_coherent_input_is_all_accepted_and_a_rerun_asks_nothing(tmp_path, serve
     assert server.total == before and max(server.contents.values()) == 1
     assert lines(d, "queries") == lines(d, "solutions") == lines(d, "verdicts") == 12
     assert again["verify"] == summary["verify"]
-
-
-def test_every_rule_and_the_judge_reject_with_their_reasons(tmp_path, server):
-    cfg = config(queries_per_user=8)
-    d = start(tmp_path / "run", cfg)
-    run(server, d.path, cfg, only=["queries"])
-    # A query that states a profile value (the user's name) as its item: the annotation evidence
-    # is ambiguous (in the query and in the profile), so the LLM decides; verify rejects it.
-    leak = QueryRecord(key="user-000/99", user="user-000", scenario="shopping", platform="MegaMart",
-                       apis=["shopping/place_order"],
-                       query='Please place order. The item is "Maya Lindqvist"; the quantity is "2".')
-    with open(d.path / "queries.jsonl", "a") as f:
-        f.write(leak.model_dump_json() + "\n")
-    run(server, d.path, cfg, only=["solutions"])
-    sols = d.read("solutions", SolutionRecord)
-    assert sols["user-000/99"].annotated_by["place_order.item"] == "llm"
-    assert sols["user-000/99"].calls[0].sources["item"] == "query"
-    assert server.tasks["solutions.annotate"] == 1
-
-    qs = d.read("queries", QueryRecord)
-    fns = {a.function["name"]: a.function for a in APIS}
-    free = sorted(k for k in sols if k != "user-000/99")
-    expected: dict[str, list[str]] = {"user-000/99": ["reveals_profile"]}
-
-    def pick(test) -> tuple[str, SolutionRecord]:
-        for key in free:
-            if test(sols[key]):
-                free.remove(key)
-                return key, sols[key].model_copy(deep=True)
-        raise AssertionError("no solution to inject into")
-
-    def args_of(s: SolutionRecord, source: str, kind: str | None = None) -> list[str]:
-        c = s.calls[0]
-        return [p for p, src in sorted(c.sources.items()) if src == source
-                and (kind is None or properties(fns[c.name])[p].get("type") == kind)]
-
-    def inject(reasons: list[str], test, change) -> None:
-        key, s = pick(test)
-        change(key, s)
-        sols[key] = s
-        expected[key] = reasons
-
-    def add_coupon(key, s):
-        s.calls[0].arguments["coupon"] = "SPRING10"
-        s.calls[0].sources["coupon"] = "query"
-
-    def rename(key, s):
-        s.calls[0].name = "teleport"
-
-    def drop_required(key, s):
-        p = fns[s.calls[0].name]["parameters"]["required"][0]
-        del s.calls[0].arguments[p], s.calls[0].sources[p]
-
-    def stringify(key, s):
-        p = args_of(s, "query", "integer")[0]
-        s.calls[0].arguments[p] = str(s.calls[0].arguments[p])
-
-    def bad_enum(key, s):
-        s.calls[0].arguments["paymentMethod"] = "bitcoin"
-
-    def state_profile_value(key, s):
-        p = args_of(s, "profile", "string")[0]
-        qs[key] = qs[key].model_copy(update={"query": f"{qs[key].query} Send it to {s.calls[0].arguments[p]}."})
-
-    def move_query_value(key, s):
-        s.calls[0].arguments[args_of(s, "query", "string")[0]] = "a flying carpet"
-
-    def invent_profile_value(key, s):
-        s.calls[0].arguments[args_of(s, "profile", "string")[0]] = "1 Nowhere Street"
-
-    def drop_source(key, s):
-        del s.calls[0].sources[sorted(s.calls[0].sources)[0]]
-
-    def other_platform(name):
-        def change(key, s):
-            s.platform = name
-        return change
-
-    def refuse(key, s):
-        s.platform, s.calls = None, []
-
-    def no_calls(key, s):
-        s.calls = []
-
-    def supported_other(s) -> str | None:
-        q = qs[s.key]
-        others = [h.platform for h in HISTORIES if h.user == q.user and h.scenario == q.scenario
-                  and h.platform != s.platform]
-        return others[0] if others and "should be" not in q.query else None
-
-    has = lambda *ps: lambda s: set(ps) <= set(s.calls[0].arguments)  # noqa: E731
-    inject(["unknown_parameter", "query_value_not_in_query"], lambda s: True, add_coupon)
-    inject(["unknown_tool"], lambda s: True, rename)
-    inject(["required_missing"], lambda s: True, drop_required)
-    inject(["type_mismatch"], lambda s: bool(args_of(s, "query", "integer")), stringify)
-    inject(["enum_violation", "profile_value_not_in_profile"], has("paymentMethod"), bad_enum)
-    inject(["profile_value_in_query"], lambda s: bool(args_of(s, "profile", "string")), state_profile_value)
-    inject(["query_value_not_in_query"], lambda s: bool(args_of(s, "query", "string")), move_query_value)
-    inject(["profile_value_not_in_profile"], lambda s: bool(args_of(s, "profile", "string")), invent_profile_value)
-    inject(["source_missing"], lambda s: True, drop_source)
-    inject(["unknown_platform"], lambda s: True, other_platform("Amazing"))
-    inject(["unexpected_refusal"], lambda s: True, refuse)
-    inject(["format"], lambda s: True, no_calls)
-    # user-002 has no shopping history on MegaMart: nothing supports it (unless a need names it)
-    inject(["platform_evidence"], lambda s: qs[s.key].user == "user-002" and qs[s.key].scenario == "shopping"
-           and s.platform == "SwiftCart", other_platform("MegaMart"))
-    judged_key, s = pick(lambda s: supported_other(s) is not None)  # passes the rules; the judge rejects it
-    s.platform = supported_other(s)
-    sols[judged_key], expected[judged_key] = s, ["judge:solves=3"]
-    missing, _ = pick(lambda s: True)
-    del sols[missing]
-    expected[missing] = ["format"]
-    write(d, "solutions", list(sols.values()))
-    write(d, "queries", list(qs.values()))
-
-    summary = run(server, d.path, cfg, only=["verify"])
-    verdicts = d.read("verdicts", VerdictRecord)
-    assert len(verdicts) == len(qs) == 25
-    for key, verdict in verdicts.items():
-        assert verdict.reasons == expected.get(key, []), (key, verdict)
-        assert verdict.accepted == (key not in expected)
-    assert verdicts[judged_key].scores == {"parameters": 9, "hallucination": 9, "solves": 3}
-    judged = [k for k, v in verdicts.items() if v.scores]
-    assert server.tasks["verify.judge"] == len(judged) == len(verdicts) - len(expected) + 1
-    counts = Counter(r.split("=")[0] for v in verdicts.values() for r in v.reasons)
-    assert summary["verify"]["rejected"] == dict(counts)
-    assert counts["judge:solves"] == 1 and summary["verify"]["accepted"] == len(verdicts) - len(expected)
-    assert set(verify.RULES) - {"refusal_expected", "environment_value_not_in_environment"} <= set(counts)
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
@@ -366,7 +279,9 @@ def test_environment_option_gives_environments_and_refusal_golds(tmp_path, serve
     summary = run(server, d.path, cfg)
     qs, sols, verdicts = d.read("queries", QueryRecord), d.read("solutions", SolutionRecord), d.read(
         "verdicts", VerdictRecord)
-    assert len(verdicts) == 30 and all(v.accepted for v in verdicts.values()), summary["verify"]
+    # 10 queries a user over few examples: the user agent cannot always avoid repeating itself
+    assert set(summary["queries"]["rejected"]) <= {"duplicate_query"}
+    assert len(verdicts) == len(qs) >= 25 and all(v.accepted for v in verdicts.values()), summary["verify"]
     refusals = [k for k, q in qs.items() if q.violates_policy]
     assert refusals and len(refusals) < len(qs)
     platforms = {p.name: p for p in PLATFORMS}
@@ -375,28 +290,27 @@ def test_environment_option_gives_environments_and_refusal_golds(tmp_path, serve
         assert any(rule in qs[key].query for rule in platforms[qs[key].platform].policy)
     envs = [q for q in qs.values() if q.environment]
     assert envs and all(set(q.environment) <= set(queries.ENVIRONMENT) for q in envs)
-    environmental = [(k, p) for k, s in sols.items() for c in s.calls for p, src in c.sources.items()
-                     if src == "environmental"]
+    environmental = [(k, i, p) for k, s in sols.items() for i, c in enumerate(s.calls)
+                     for p, src in c.sources.items() if src == "environmental"]
     assert environmental  # e.g. order_food's location, taken from the situation
-    for key, param in environmental:
-        assert environment_factor(param, qs[key].environment)
-        assert sols[key].calls[0].arguments[param] in qs[key].environment.values()
+    for key, i, param in environmental:
+        assert sols[key].calls[i].arguments[param] == qs[key].environment[param]
 
     # a policy-breaking query answered instead of refused, an environmental value not in the
     # environment: rejected by the rules
     answered = sols[refusals[0]].model_copy(update={"platform": qs[refusals[0]].platform})
-    key, param = environmental[0]
+    key, i, param = next(e for e in environmental if e[0] != refusals[0])
     moved = sols[key].model_copy(deep=True)
-    moved.calls[0].arguments[param] = "on the moon"
+    moved.calls[i].arguments[param] = "on the moon"
     write(d, "solutions", [*(v for k, v in sols.items() if k not in (refusals[0], key)), answered, moved])
     (d.path / "verdicts.jsonl").unlink()
     (d.path / ".done-verify").unlink()
     before = server.total
     summary = run(server, d.path, cfg)
     verdicts = d.read("verdicts", VerdictRecord)
-    assert verdicts[refusals[0]].reasons == ["format", "refusal_expected"]
+    assert verdicts[refusals[0]].reasons == ["format", "refusal_expected", "intended_api_missing"]
     assert verdicts[key].reasons == ["environment_value_not_in_environment"]
-    assert summary["verify"]["rejected"] == {"format": 1, "refusal_expected": 1,
+    assert summary["verify"]["rejected"] == {"format": 1, "refusal_expected": 1, "intended_api_missing": 1,
                                              "environment_value_not_in_environment": 1}
     assert server.total == before  # everything else judged from the cache
 

@@ -20,7 +20,24 @@ def register(commands: argparse._SubParsersAction) -> None:
         s.add_argument("--config", metavar="FILE", help="needed only if DIR was not started yet")
         _common(s)
         s.set_defaults(only=[stage])
+    stats = sub.add_parser("stats", help="figures of a finished pipeline's dataset: shortcuts a model "
+                           "could take (history majority, need string), placeholders, two-call share, "
+                           "duplicates")  # fmt: skip
+    stats.add_argument("--out", required=True, metavar="DIR", help="pipeline directory")
+    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
+    stats.set_defaults(run=run_stats)
     p.set_defaults(run=lambda args: p.print_help())
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from pertool.synth.stats import dataset_stats, format_stats
+
+    figures = dataset_stats(Path(args.out))
+    print(json.dumps(figures, indent=2) if args.json else format_stats(figures))
+    return 0
 
 
 def _common(p: argparse.ArgumentParser) -> None:

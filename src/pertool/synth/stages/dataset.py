@@ -2,10 +2,14 @@
 schema, split into trained and untrained users, written into the pipeline directory itself
 (so `dataset:DIR` loads it) and summarised in manifest.json.
 
-Splits: the last `untrained_users` users (by key) only appear in the test split (`untrained`);
-each trained user's queries go to the test split (`trained`) with probability `test_share`,
-otherwise to `train`; the draw is seeded. A refusal gold (a policy-violating instruction) keeps
-`gold_platform` null.
+Splits: `untrained_users` users drawn at random (seeded) only appear in the test split
+(`untrained`); each trained user's queries go to the test split (`trained`) with probability
+`test_share`, otherwise to `train`; the draw is seeded. No query text (normalized) is in both
+train and test: a trained user's test query that train also has moves to train, and train
+samples repeating an untrained user's query are dropped (each counted as rejected
+"duplicate_across_splits"). A refusal gold (a policy-violating instruction) keeps
+`gold_platform` null. Platforms are listed in the sample's `platform_order`; `extra.synth`
+carries the query's condition and stated need.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pertool.synth.records import (
     VerdictRecord,
 )
 from pertool.synth.records import HistoryRecord as SynthHistory
+from pertool.synth.stages.queries import normalized_query
 
 __all__ = ["run", "BENCHMARK"]
 
@@ -40,24 +45,43 @@ async def run(ctx: StageContext) -> None:
     verdicts = d.read("verdicts", VerdictRecord)
     platforms, tools = _scenarios(d.read("platforms", PlatformRecord), d.read("apis", ApiRecord))
     profiles = _profiles(users, d.read("histories", SynthHistory))
-    held_out = ctx.config.untrained_users
-    untrained = set(sorted(users)[len(users) - held_out :]) if held_out else set()
     rng = ctx.rng
-    splits: dict[str, list[Sample]] = {"train": [], "trained": [], "untrained": []}
+    untrained = set(rng.sample(sorted(users), min(ctx.config.untrained_users, len(users))))
+    chosen: dict[str, list[QueryRecord]] = {"train": [], "trained": [], "untrained": []}
     for key in sorted(queries):
         verdict, solution, query = verdicts.get(key), solutions.get(key), queries[key]
         if verdict is None or solution is None or not verdict.accepted:
             continue
         split = "untrained" if query.user in untrained else (
             "trained" if rng.random() < ctx.config.test_share else "train")
-        index = len(splits[split])
-        splits[split].append(_sample(f"{split}:{index}", split, query, solution, profiles,
-                                     platforms, tools))  # fmt: skip
-        ctx.stats.accepted += 1
+        chosen[split].append(query)
+    moved_or_dropped = sum(_separate(chosen))
+    if moved_or_dropped:
+        ctx.stats.rejected["duplicate_across_splits"] += moved_or_dropped
+    splits: dict[str, list[Sample]] = {}
+    for split, picked in chosen.items():
+        splits[split] = [_sample(f"{split}:{i}", split, q, solutions[q.key], profiles, platforms, tools)
+                         for i, q in enumerate(sorted(picked, key=lambda q: q.key))]  # fmt: skip
+        ctx.stats.accepted += len(splits[split])
     manifest = {"benchmark": BENCHMARK, "config": ctx.config.model_dump(mode="json"),
                 "counts": {k: len(v) for k, v in splits.items()}}  # fmt: skip
     write_samples(splits["train"], splits["trained"] + splits["untrained"], ctx.dir.path, "pertool", manifest)
     ctx.save()
+
+
+def _separate(chosen: dict[str, list[QueryRecord]]) -> list[int]:
+    """Keep every query text out of train or out of test: a trained user's test query that train
+    has too moves to train; train queries an untrained user's test query repeats are dropped.
+    Returns how many were moved, then how many dropped."""
+    train = {normalized_query(q.query) for q in chosen["train"]}
+    moving = [q for q in chosen["trained"] if normalized_query(q.query) in train]
+    chosen["trained"] = [q for q in chosen["trained"] if q not in moving]
+    chosen["train"] += moving
+    held = {normalized_query(q.query) for q in chosen["untrained"] + chosen["trained"]}
+    kept = [q for q in chosen["train"] if normalized_query(q.query) not in held]
+    dropped = len(chosen["train"]) - len(kept)
+    chosen["train"] = kept
+    return [len(moving), dropped]
 
 
 def _scenarios(
@@ -91,12 +115,15 @@ def _sample(sample_id: str, split: str, query: QueryRecord, solution: SolutionRe
     calls = [GoldCall(name=c.name, arguments={k: [v] for k, v in c.arguments.items()},
                       sources={k: _SOURCES[s] for k, s in c.sources.items()})  # type: ignore[misc]
              for c in solution.calls]  # fmt: skip
+    order = {name: i for i, name in enumerate(query.platform_order)}
+    shown = sorted(platforms.get(query.scenario, []), key=lambda p: order.get(p.name, len(order)))
     return Sample(
         id=sample_id, benchmark=BENCHMARK, split=split, user_id=query.user, query=query.query,
-        profile=profiles[query.user], platforms=platforms.get(query.scenario, []),
+        profile=profiles[query.user], platforms=shown,
         tools=tools.get(query.scenario, []),
         environment=Environment.model_validate(query.environment) if query.environment else None,
         gold_platform=solution.platform, gold_calls=calls if solution.platform is not None else [],
         extra={"scenario": query.scenario, "synth": {"query": query.key, "target": query.platform,
-                                                    "violates_policy": query.violates_policy}},
+                                                    "violates_policy": query.violates_policy,
+                                                    "condition": query.condition, "need": query.need}},
     )  # fmt: skip

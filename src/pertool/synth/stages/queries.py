@@ -1,27 +1,38 @@
 """Stage `queries`: the user agent writes the queries (PTool, paper section 4.3; environment and
 policy samples in the style of ToolSpectrum when the config asks for them).
 
-For each user, `queries_per_user` queries, keyed "<user>/<i>". Each draws (from the stage's seeded
-generator, in a fixed order, whether or not the key is already written, so a resumed run draws
-the same plans):
+For each user, `queries_per_user` queries, keyed "<user>/<i>". Each plan (`plan_query`) draws,
+from the stage's seeded generator in a fixed order whether or not the key is already written (so
+a resumed run draws the same plans):
 
-- a scenario of the config and one of its APIs;
-- the target platform: the user's preferred platform for the scenario (found in the implicit
-  features; the platform most used in the history when they name none), or, for NEED_SHARE of
-  the queries, another platform singled out by a characteristic no other platform of the
-  scenario shares: the query states that need, and the need decides;
-- concrete values for the API's query-stated parameters. A parameter is profile-supplied when
-  it names one of the user's explicit features (`profile_feature`), environmental when it names
-  a factor of the query's environment, query-stated otherwise; required ones always, optional
-  ones half of the time;
-- with `environment` on: an environment (weather, network, battery, ...) for ENVIRONMENT_SHARE
-  of the queries, and for VIOLATION_SHARE an instruction that breaks one of the target
-  platform's policies (`violates_policy`; its gold is a refusal).
+- a scenario of the config; then, for `chain_share` of the queries where the scenario has
+  chains (chains.jsonl), a ChainRecord (two APIs, called in order), else a condition (one of the
+  scenario's API categories) and an API of it. The condition of a chain is its first API's;
+- the target platform: the user's preference for that condition (`UserRecord.preferences`), or,
+  for `need_share` of the queries, another platform singled out by a characteristic no other
+  platform of the scenario shares: the query states that need, and the need decides;
+- the query-stated parameters (declared `x-source: query`): required ones always, optional ones
+  half of the time; profile- and environment-sourced ones are never stated;
+- the order the platforms are shown in (`platform_order`, shuffled per sample);
+- with `environment` on (`situation`): an environment for ENVIRONMENT_SHARE of the queries, and
+  for VIOLATION_SHARE an instruction that breaks a target platform's policy.
 
-The user agent (task "queries.write") gets the whole profile (explicit and implicit), the target
-platform, the API and the values to state, and is told to state those verbatim and reveal no
-profile fact and not the platform. The helpers here (parameter roles, value text, preferred
-platform) are shared with the `solutions` and `verify` stages.
+The user agent (task "queries.write") gets the persona (explicit and implicit features), the
+API(s), the parameters to state with their examples, the condition or need, and its own earlier
+queries, and answers {query, values}: it CHOOSES the values itself. Rules check the answer by
+evidence, in this order (the first that fails is the reason it is rejected):
+
+    duplicate_query     the same text (normalized) as an earlier query of the user
+    missing_value       a required query parameter without a value
+    invalid_value       a value not of the parameter's type or outside its enum
+    placeholder_value   a value like "<parameter words> <n>", "<PREFIX>-<digits>", "<...>", "TBD"
+    value_not_in_query  a value that does not occur in the query text
+    states_profile      a value or the text gives away a personal identifier of the profile (name,
+                        address, phone, ...) or a profile value the API itself takes
+    need_not_stated     a need was asked for, its value does not occur in the query
+
+Output: queries.jsonl (QueryRecord with condition, need, apis in order, values, platform_order).
+The helpers here (parameter sources, value text, scenarios) are shared with the later stages.
 """
 
 from __future__ import annotations
@@ -33,23 +44,33 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from pertool.synth.faults import fault_at, user_number
 from pertool.synth.pipeline import StageContext
-from pertool.synth.records import ApiRecord, HistoryRecord, PlatformRecord, QueryRecord, UserRecord
+from pertool.synth.records import (
+    ApiRecord,
+    ChainRecord,
+    HistoryRecord,
+    PlatformRecord,
+    QueryRecord,
+    UserRecord,
+)
+from pertool.synth.stages.conditions import conditions_of, declared_source, preferred_for
+from pertool.synth.stages.tools import domain_of, is_identifier, stable
 from pertool.values import normalize_text
 
 __all__ = [
-    "SCRIPTED", "QueryOutput", "run", "run_all", "words", "phrase", "as_text", "occurs", "leaves",
-    "equals_any", "profile_feature", "environment_factor", "properties", "required", "platform_name",
-    "history_of", "usual_platform", "preferred_platform", "distinct_traits", "scenario_index", "Scenario",
-    "choose_value",
+    "SCRIPTED", "QueryOutput", "Plan", "run", "run_all", "words", "phrase", "as_text", "occurs", "mentions",
+    "leaves",
+    "equals_any", "profile_feature", "environment_factor", "query_stated", "typed", "is_placeholder",
+    "properties", "required", "platform_name", "history_of", "usual_platform", "distinct_traits",
+    "scenario_index", "Scenario", "plan_query", "query_problem", "normalized_query",
 ]  # fmt: skip
 
-NEED_SHARE = 0.25  # queries whose stated need decides the platform
 OPTIONAL_SHARE = 0.5  # optional query-stated parameters the query states
 ENVIRONMENT_SHARE = 0.5  # with `environment`: queries made in a described situation
 VIOLATION_SHARE = 0.25  # with `environment`: queries breaking a policy of the target platform
@@ -63,16 +84,19 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 INSTRUCTIONS = (
-    "You role-play the user whose profile is given: `profile.explicit` holds observable facts, "
-    "`profile.implicit` latent preferences. Write ONE natural request to your personal assistant "
-    "that is served by the API `api` on the platform `platform`. State every value in `state` "
-    "verbatim (exactly as written there). Do not reveal any fact of your profile (name, "
-    "addresses, phone, e-mail, payment method, sizes, preferences, ...) and do not name the "
-    "platform: the assistant knows your profile and history and must work them out. If `need` "
-    "is given, say that this time its characteristic matters most, using its value verbatim. "
-    "`environment`, if given, is the situation you are in: do not describe it. If "
-    "`violate_policy` is given, the request must break that policy of the platform, in the way "
-    "your profile makes real (e.g. your age, your location). Reply with the request only."
+    "You role-play the user whose persona is given: `persona.explicit` holds observable facts, "
+    "`persona.implicit` latent preferences. Write ONE natural request to your personal assistant "
+    "that the API(s) in `apis` serve (two: one request needing both, in order). Choose a value "
+    "for each parameter in `state` that this person would really ask for, within its `examples` "
+    "(or like them) and its enum, and state each one literally in the request; `required` ones "
+    "always. Reply {query, values}: `values` maps each stated parameter to the value exactly as "
+    "it appears in the query. Do not reveal any fact of your profile (name, addresses, phone, "
+    "e-mail, payment method, sizes, preferences, ...) and do not name a platform: the assistant "
+    "knows your profile and history. The request is of the kind `condition`. If `need` is "
+    "given, say that this time its characteristic matters most, using its value verbatim. Do "
+    "not repeat any of your `earlier` requests. `environment`, if given, is the situation you "
+    "are in: do not describe it. If `violate_policy` is given, the request must break that "
+    "policy of the platform, in the way your profile makes real (e.g. your age, your location)."
 )
 
 # Parameter-name words that never decide which profile feature or factor a parameter names.
@@ -87,37 +111,11 @@ _OTHER = frozenset(
     "restaurant hotel store shop merchant seller vendor venue event airline".split()
 )
 _PERSON = frozenset("name full first last customer user contact guest passenger your my".split())
-_VOCAB: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = tuple(
-    (frozenset(hints.split()), values) for hints, values in (
-        ("item product products goods gift article", ("wireless earbuds", "ceramic teapot", "running shoes",
-         "desk lamp", "yoga mat", "coffee grinder", "rain jacket", "board game")),
-        ("dish dishes food meal meals menu", ("pad thai", "margherita pizza", "chicken biryani", "miso ramen",
-         "falafel wrap", "caesar salad")),
-        ("keyword keywords query search term", ("noise-cancelling headphones", "standing desk",
-         "espresso machine", "hiking backpack")),
-        ("restaurant", ("Golden Lotus", "Trattoria Sole", "Casa Verde", "Blue Fin Sushi")),
-        ("store shop merchant seller vendor", ("Corner Hardware", "Riverside Books", "Daily Greens")),
-        ("hotel accommodation", ("Harbor View Inn", "Alpine Lodge", "Grand Meridian Hotel")),
-        ("destination arrival city", ("Lisbon", "Kyoto", "Vancouver", "Cape Town", "Reykjavik")),
-        ("origin departure", ("Boston", "Madrid", "Osaka", "Melbourne")),
-        ("movie film show series episode", ("The Silent Orbit", "Paper Lanterns", "Northern Lights Express")),
-        ("song track album artist playlist music", ("Midnight Tide", "Golden Hour Sessions", "Blue Static")),
-        ("book author", ("The Glass Orchard", "Rivers of Salt", "A Map of Quiet Places")),
-        ("event concert ticket tickets", ("spring jazz night", "city marathon", "open-air opera")),
-        ("brand", ("Northwind", "Acorn & Co", "Lumen")),
-        ("color colour", ("navy blue", "forest green", "charcoal grey")),
-        ("category genre kind", ("electronics", "home and kitchen", "outdoor gear", "stationery")),
-        ("message note comment instruction instructions request", ("please ring the bell twice",
-         "leave it with the concierge", "no cutlery needed")),
-        ("location place spot pickup meeting", ("the north entrance", "gate B", "the hotel lobby")),
-        ("coupon promo voucher discount", ("SPRING10", "WELCOME5", "FREESHIP")),
-        ("title subject topic", ("quarterly planning", "team lunch", "project kickoff")),
-    )
-)  # fmt: skip
 
 
 class QueryOutput(BaseModel):
     query: str = Field(min_length=1)
+    values: dict[str, Any] = Field(default_factory=dict)
 
 
 # -- helpers shared by the stages ---------------------------------------------------------
@@ -150,6 +148,12 @@ def occurs(value: Any, text: str) -> bool:
     """The value's text occurs in `text` (case-insensitive substring; never for an empty value)."""
     needle = as_text(value).casefold().strip()
     return bool(needle) and needle in text.casefold()
+
+
+def mentions(value: Any, text: str) -> bool:
+    """The value's text occurs in `text` as whole words ("M" is not in "minimalist")."""
+    needle = as_text(value).strip()
+    return bool(needle) and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text, re.IGNORECASE) is not None
 
 
 def leaves(data: Any) -> Iterator[Any]:
@@ -198,20 +202,68 @@ def _match(name: str, candidates: Sequence[str], people: bool = False) -> str | 
 
 
 def profile_feature(param: str, spec: dict[str, Any], explicit: dict[str, Any]) -> str | None:
-    """The explicit feature a parameter is supplied from, or None (a query-stated parameter).
-    A spec may say it outright: `"x-source": "profile:<feature>"` or `"x-source": "query"`."""
-    source = str(spec.get("x-source", "")) if isinstance(spec, dict) else ""
-    if source.startswith("profile:") and source[8:] in explicit:
-        return source[8:]
-    if source == "query":
-        return None
+    """The explicit feature a parameter is supplied from, or None. The API's declared `x-source`
+    decides (a "profile:<feature>" the user lacks supplies nothing); only a hand-written spec
+    without one is matched by name."""
+    declared = declared_source(spec)
+    if declared is not None:
+        kind, name = declared
+        return name if kind == "profile" and name in explicit else None
     usable = [k for k, v in explicit.items() if v is not None and not isinstance(v, (dict, list))]
     return _match(param, usable, people=True)
 
 
-def environment_factor(param: str, environment: dict[str, Any] | None) -> str | None:
-    """The environment factor a parameter takes its value from, or None."""
+def environment_factor(param: str, environment: dict[str, Any] | None,
+                       spec: dict[str, Any] | None = None) -> str | None:  # fmt: skip
+    """The environment factor a parameter takes its value from, or None (declared first)."""
+    declared = declared_source(spec or {})
+    if declared is not None:
+        kind, name = declared
+        return name if kind == "environmental" and environment and name in environment else None
     return _match(param, list(environment)) if environment else None
+
+
+def query_stated(param: str, spec: dict[str, Any], explicit: dict[str, Any]) -> bool:
+    """The user states this parameter's value in the query (declared "query", or undeclared and
+    naming no profile feature)."""
+    declared = declared_source(spec)
+    if declared is not None:
+        return declared[0] == "query"
+    return profile_feature(param, spec, explicit) is None and environment_factor(param, None) is None
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
+                                       "boolean": (bool,), "array": (list,), "object": (dict,),
+                                       "null": (type(None),)}  # fmt: skip
+
+
+def typed(value: Any, spec: dict[str, Any]) -> bool:
+    """The value is of the parameter's declared JSON type (a bool is no number)."""
+    kinds = spec.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    known = [k for k in kinds if k in _TYPES]
+    if not known:  # no type, or one we do not check
+        return True
+    return any(isinstance(value, _TYPES[k]) and (not isinstance(value, bool) or k == "boolean")
+               for k in known)  # fmt: skip
+
+
+_CODE = re.compile(r"[A-Z]{2,6}-\d{3,}")
+_FILLER = re.compile(r"<[^>]*>|\b(placeholder|tbd|todo|xxx+|lorem ipsum|example value|sample value)\b",
+                     re.IGNORECASE)
+
+
+def is_placeholder(value: Any, param: str, spec: dict[str, Any]) -> bool:
+    """A value that stands for one instead of being one: "<param words> <n>" ("cuisine 51"),
+    "<PREFIX>-<digits>" ("CON-38631"), "<...>", "TBD"; never one of the parameter's examples."""
+    if not isinstance(value, str):
+        return False
+    known = [v for key in ("examples", "enum") if isinstance(spec.get(key), list) for v in spec[key]]
+    if value in known:
+        return False
+    text = " ".join(value.split())
+    numbered = re.fullmatch(rf"{re.escape(phrase(param))} \d+", text.casefold()) if phrase(param) else None
+    return bool(numbered or _CODE.fullmatch(text) or _FILLER.search(text))
 
 
 def properties(function: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -242,38 +294,6 @@ def usual_platform(names: Sequence[str], used: Sequence[str]) -> str | None:
     return max(names, key=lambda n: (counts[n], -names.index(n)))
 
 
-def preferred_platform(implicit: dict[str, Any], scenario: str, names: Sequence[str],
-                       history: Sequence[HistoryRecord]) -> str | None:  # fmt: skip
-    """The user's preferred platform for a scenario: a platform named among the implicit
-    features (best under a key naming the scenario, then one about platforms or preferences),
-    else the one most used in the history, else None."""
-    best: tuple[int, str] | None = None
-    for path, value in _paths(implicit, ()):
-        if not isinstance(value, str):
-            continue
-        name = next((n for n in names if platform_name(value, scenario).casefold() == n.casefold()), None)
-        if name is None:
-            continue
-        where = " ".join(path).casefold()
-        score = 2 * (scenario.casefold() in where) + any(w in where for w in ("platform", "prefer", "favo"))
-        if best is None or score > best[0]:
-            best = (score, name)
-    if best is not None:
-        return best[1]
-    return usual_platform(names, [platform_name(h.platform, scenario) for h in history])
-
-
-def _paths(data: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _paths(value, (*path, str(key)))
-    elif isinstance(data, (list, tuple)):
-        for value in data:
-            yield from _paths(value, path)
-    else:
-        yield path, data
-
-
 def distinct_traits(platform: PlatformRecord | dict[str, Any],
                     others: Sequence[PlatformRecord | dict[str, Any]]) -> list[tuple[str, str]]:  # fmt: skip
     """The characteristics (name, value) of a platform that no other platform shares."""
@@ -293,21 +313,32 @@ def _traits(platform: PlatformRecord | dict[str, Any]) -> tuple[str, dict[str, s
 class Scenario:
     platforms: list[PlatformRecord]
     apis: list[ApiRecord]
+    chains: list[ChainRecord] = field(default_factory=list)  # whose APIs both exist
 
     def platform(self, name: str) -> PlatformRecord | None:
         return next((p for p in self.platforms if p.name == name), None)
 
+    def api(self, key: str) -> ApiRecord | None:
+        return next((a for a in self.apis if a.key == key), None)
+
+    @property
+    def conditions(self) -> list[str]:
+        return conditions_of(self.apis)
+
 
 def scenario_index(ctx: StageContext) -> dict[str, Scenario]:
-    """The config's scenarios that have platforms and APIs, with them in key order."""
+    """The config's scenarios that have platforms and APIs, with them (and their chains) in key order."""
     platforms = ctx.dir.read("platforms", PlatformRecord)
     apis = ctx.dir.read("apis", ApiRecord)
+    chains = ctx.dir.read("chains", ChainRecord)
     index = {}
     for scenario in ctx.config.scenarios:
         plats = sorted((p for p in platforms.values() if p.scenario == scenario.name), key=lambda p: p.key)
         leaves_ = sorted((a for a in apis.values() if a.scenario == scenario.name), key=lambda a: a.key)
+        links = sorted((c for c in chains.values() if c.scenario == scenario.name and len(c.apis) == 2
+                        and all(k in apis for k in c.apis)), key=lambda c: c.key)  # fmt: skip
         if plats and leaves_:
-            index[scenario.name] = Scenario(plats, leaves_)
+            index[scenario.name] = Scenario(plats, leaves_, links)
     return index
 
 
@@ -324,50 +355,68 @@ async def run_all(jobs: Sequence[Awaitable[None]]) -> None:
         raise
 
 
+_SHOWN = ("type", "description", "enum", "examples")  # what the user agent sees of a parameter
+
 # -- the stage ----------------------------------------------------------------------------
 
 
 @dataclass
-class _Plan:
+class Plan:
+    """What one query is to be: drawn before the user agent writes it."""
+
     key: str
+    index: int
     user: UserRecord
     scenario: str
-    api: ApiRecord
-    platform: PlatformRecord
-    state: dict[str, Any]
+    apis: list[ApiRecord]  # in call order (two for a chain)
+    condition: str
+    platform: PlatformRecord  # the target
     need: dict[str, str] | None
-    environment: dict[str, str] | None
-    violate: str | None
+    state: dict[str, dict[str, Any]]  # the query-stated parameters: name -> spec
+    required: list[str]  # of `state`, those a call cannot do without
+    platform_order: list[str]
+    environment: dict[str, str] | None = None
+    violate: str | None = None
 
 
 async def run(ctx: StageContext) -> None:
     index = scenario_index(ctx)
     users = ctx.dir.read("users", UserRecord)
-    histories = ctx.dir.read("histories", HistoryRecord)
     done = ctx.dir.read("queries", QueryRecord)
     if not index:
         return
     rng = ctx.rng
-    jobs = []
+    per_user: list[list[Plan]] = []
     for user in sorted(users.values(), key=lambda u: u.key):
-        for i in range(ctx.config.queries_per_user):
-            plan = _plan(f"{user.key}/{i}", user, index, histories, ctx.config.environment, rng)
-            if plan.key not in done:
-                jobs.append(_write(ctx, plan))
-    await run_all(jobs)
+        plans = [plan_query(f"{user.key}/{i}", i, user, index, ctx.config.chain_share, ctx.config.need_share,
+                            rng) for i in range(ctx.config.queries_per_user)]  # fmt: skip
+        if ctx.config.environment:
+            for plan in plans:
+                situation(plan, rng)
+        per_user.append(plans)
+    await run_all([_write_user(ctx, plans, done) for plans in per_user])
 
 
-def _plan(key: str, user: UserRecord, index: dict[str, Scenario], histories: dict[str, HistoryRecord],
-          environment: bool, rng: random.Random) -> _Plan:  # fmt: skip
-    scenario = rng.choice(sorted(index))
-    spec = index[scenario]
-    api = rng.choice(spec.apis)
+def plan_query(key: str, index: int, user: UserRecord, scenarios: dict[str, Scenario], chain_share: float,
+               need_share: float, rng: random.Random) -> Plan:  # fmt: skip
+    """One query's plan: scenario, API(s) and condition, target platform or need, parameters to
+    state, platform order. Every draw happens whatever the outcome, so plans never shift."""
+    scenario = rng.choice(sorted(scenarios))
+    spec = scenarios[scenario]
+    chained = rng.random() < chain_share
+    if chained and spec.chains:
+        chain = rng.choice(spec.chains)
+        apis = [a for a in (spec.api(k) for k in chain.apis) if a is not None]
+    else:
+        condition = rng.choice(spec.conditions)
+        apis = [rng.choice([a for a in spec.apis if a.category == condition])]
+    condition = apis[0].category
     names = [p.name for p in spec.platforms]
-    target = preferred_platform(user.implicit, scenario, names, history_of(histories, user.key, scenario))
-    if target is None:
-        target = rng.choice(names)
+    target = preferred_for(user, scenario, condition)
+    fallback = rng.choice(names)
+    target = target if target in names else fallback
     need = None
-    if rng.random() < NEED_SHARE:
+    if rng.random() < need_share:
         options = [(p.name, k, v) for p in spec.platforms if p.name != target
                    for k, v in distinct_traits(p, spec.platforms)]  # fmt: skip
         if options:
@@ -375,84 +424,106 @@ def _plan(key: str, user: UserRecord, index: dict[str, Scenario], histories: dic
             need = {"characteristic": trait, "value": value}
     platform = spec.platform(target)
     assert platform is not None
-    env = violate = None
-    if environment:
-        if rng.random() < ENVIRONMENT_SHARE:
-            env = {f: rng.choice(ENVIRONMENT[f]) for f in sorted(rng.sample(sorted(ENVIRONMENT), 3))}
-        if platform.policy and rng.random() < VIOLATION_SHARE:
-            violate = rng.choice(platform.policy)
-    state: dict[str, Any] = {}
-    must = set(required(api.function))
-    for param, pspec in sorted(properties(api.function).items()):
-        if profile_feature(param, pspec, user.explicit) or environment_factor(param, env):
-            continue
-        if param not in must and rng.random() >= OPTIONAL_SHARE:
-            continue
-        value = choose_value(param, pspec, user.explicit, rng)
-        if value is not None:
-            state[param] = value
-    return _Plan(key, user, scenario, api, platform, state, need, env, violate)
+    state: dict[str, dict[str, Any]] = {}
+    must: list[str] = []
+    for api in apis:
+        for param, pspec in sorted(properties(api.function).items()):
+            if param in state or not query_stated(param, pspec, user.explicit):
+                continue
+            is_required = param in required(api.function)
+            if rng.random() < OPTIONAL_SHARE or is_required:
+                state[param] = {k: pspec[k] for k in _SHOWN if k in pspec}
+                must += [param] if is_required else []
+    order = rng.sample(names, len(names))
+    return Plan(key, index, user, scenario, apis, condition, platform, need, state, must, order)
 
 
-def choose_value(param: str, spec: dict[str, Any], explicit: dict[str, Any], rng: random.Random) -> Any:
-    """A concrete value for a query-stated parameter (None: a kind we do not state, e.g. an
-    array); redrawn while it equals a profile value, so provenance stays unambiguous."""
-    value = None
-    for _ in range(5):
-        value = _draw(param, spec, rng)
-        if value is None or not equals_any(value, explicit):
-            break
-    return value
+def situation(plan: Plan, rng: random.Random) -> None:
+    """With `environment` on: the situation of the query and a policy it may break. The
+    ToolSpectrum mode replaces this (it owns environments and policies)."""
+    if rng.random() < ENVIRONMENT_SHARE:
+        plan.environment = {f: rng.choice(ENVIRONMENT[f]) for f in sorted(rng.sample(sorted(ENVIRONMENT), 3))}
+        plan.state = {p: s for p, s in plan.state.items()
+                      if environment_factor(p, plan.environment, s) is None}  # fmt: skip
+        plan.required = [p for p in plan.required if p in plan.state]
+    if plan.platform.policy and rng.random() < VIOLATION_SHARE:
+        plan.violate = rng.choice(plan.platform.policy)
 
 
-def _draw(param: str, spec: dict[str, Any], rng: random.Random) -> Any:
-    kind = spec.get("type")
-    if isinstance(spec.get("enum"), list) and spec["enum"]:
-        return rng.choice(spec["enum"])
-    examples = spec.get("examples")
-    if isinstance(examples, list) and examples and all(isinstance(e, (str, int, float)) for e in examples):
-        return rng.choice(examples)
-    if kind == "boolean":
-        return rng.random() < 0.5
-    if kind in ("integer", "number"):
-        low = int(spec.get("minimum", 1))
-        high = int(spec.get("maximum", low + 4 if kind == "integer" else low + 199))
-        return rng.randint(low, max(low, high))
-    if kind not in ("string", None):
-        return None
-    names = set(words(param))
-    if spec.get("format") in ("date", "date-time") or names & {"date", "day", "deadline", "checkin"}:
-        return f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    if names & {"time", "hour"}:
-        return f"{rng.randint(7, 21):02d}:{rng.choice(('00', '15', '30', '45'))}"
-    if names & {"id", "number", "code", "reference"} and not names & {"coupon", "promo", "voucher"}:
-        return f"{(words(param)[0][:3]).upper()}-{rng.randint(10000, 99999)}"
-    for hints, values in _VOCAB:
-        if names & hints:
-            return rng.choice(values)
-    return f"{phrase(param)} {rng.randint(2, 99)}"
-
-
-async def _write(ctx: StageContext, plan: _Plan) -> None:
+def write_inputs(plan: Plan, earlier: list[str]) -> dict[str, Any]:
+    """What the user agent sees."""
     user = plan.user
-    inputs = {
-        "scenario": plan.scenario,
-        "platform": {"name": plan.platform.name, "characteristics": plan.platform.characteristics},
-        "api": {k: plan.api.function.get(k) for k in ("name", "description", "parameters")},
-        "state": plan.state,
-        "need": plan.need,
-        "profile": {"explicit": user.explicit, "implicit": user.implicit},
-        "environment": plan.environment,
-        "violate_policy": plan.violate,
-    }
-    out = await ctx.llm.ask("queries.write", INSTRUCTIONS, inputs, QueryOutput, ctx.stats)
-    if out is None:  # counted as "invalid_output" by the client
-        return
-    ctx.stats.accepted += 1
-    ctx.write("queries", QueryRecord(
-        key=plan.key, user=user.key, scenario=plan.scenario, platform=plan.platform.name,
-        apis=[plan.api.key], query=out.query.strip(), environment=plan.environment,
-        violates_policy=plan.violate is not None))  # fmt: skip
+    return {
+        "user": user.key, "index": plan.index, "scenario": plan.scenario,
+        "persona": {"explicit": user.explicit, "implicit": user.implicit.get(plan.scenario, user.implicit)},
+        "apis": [{k: a.function.get(k) for k in ("name", "description", "parameters")} for a in plan.apis],
+        "state": plan.state, "required": plan.required, "condition": plan.condition, "need": plan.need,
+        "earlier": earlier, "environment": plan.environment, "violate_policy": plan.violate,
+    }  # fmt: skip
+
+
+async def _write_user(ctx: StageContext, plans: list[Plan], done: dict[str, QueryRecord]) -> None:
+    """One user's queries in order: each sees the ones before it (not to repeat them)."""
+    earlier: list[str] = []
+    for plan in plans:
+        if plan.key in done:
+            earlier.append(done[plan.key].query)
+            continue
+        inputs = write_inputs(plan, earlier)
+        out = await ctx.llm.ask("queries.write", INSTRUCTIONS, inputs, QueryOutput, ctx.stats)
+        if out is None:  # counted as "invalid_output" by the client
+            continue
+        text = " ".join(out.query.split())
+        values = {p: v for p, v in out.values.items() if p in plan.state}
+        problem = query_problem(plan, text, values, earlier)
+        if problem:
+            ctx.stats.rejected[problem] += 1
+            continue
+        earlier.append(text)
+        ctx.stats.accepted += 1
+        ctx.write("queries", QueryRecord(
+            key=plan.key, user=plan.user.key, scenario=plan.scenario, platform=plan.platform.name,
+            apis=[a.key for a in plan.apis], query=text, environment=plan.environment,
+            violates_policy=plan.violate is not None, condition=plan.condition, need=plan.need,
+            values=values, platform_order=plan.platform_order))  # fmt: skip
+
+
+def normalized_query(text: str) -> str:
+    """A query's text for duplicate checks: case, punctuation and spacing aside."""
+    return " ".join(re.findall(r"[\w']+", text.casefold()))
+
+
+def query_problem(plan: Plan, text: str, values: dict[str, Any], earlier: Sequence[str]) -> str | None:
+    """Why the user agent's answer is rejected (the first rule it fails), or None."""
+    if normalized_query(text) in {normalized_query(e) for e in earlier}:
+        return "duplicate_query"
+    if any(p not in values for p in plan.required):
+        return "missing_value"
+    if any(not typed(v, plan.state[p]) or ("enum" in plan.state[p] and v not in plan.state[p]["enum"])
+           for p, v in values.items()):  # fmt: skip
+        return "invalid_value"
+    if any(is_placeholder(v, p, plan.state[p]) for p, v in values.items()):
+        return "placeholder_value"
+    if any(not occurs(v, text) for v in values.values()):
+        return "value_not_in_query"
+    if _gives_away(plan, text, values):
+        return "states_profile"
+    if plan.need and not occurs(plan.need["value"], text):
+        return "need_not_stated"
+    return None
+
+
+def _gives_away(plan: Plan, text: str, values: dict[str, Any]) -> bool:
+    """The text states a personal identifier of the profile, or a value equals one of those or
+    a profile value the plan's APIs take from the profile."""
+    explicit = plan.user.explicit
+    taken = {f for a in plan.apis for p, s in properties(a.function).items()
+             if (f := profile_feature(p, s, explicit)) is not None}  # fmt: skip
+    secret = [v for k, v in explicit.items() if is_identifier(k) or k in taken]
+    if any(equals_any(v, secret) for v in values.values()):
+        return True
+    return any(isinstance(v, str) and len(v.strip()) >= 5 and occurs(v, text)
+               for k, v in explicit.items() if is_identifier(k))  # fmt: skip
 
 
 # -- the scripted user agent --------------------------------------------------------------
@@ -461,23 +532,74 @@ _OPENINGS = ("Could you {action} for me?", "I'd like to {action}.", "Please {act
              "Can you help me {action}?")  # fmt: skip
 
 
-def _scripted_write(inputs: dict[str, Any]) -> dict[str, Any]:
-    """A query stating each value as `the <parameter words> is "<value>"`, the need as `<name>
-    should be <value>`, a policy to break quoted; no profile value, no platform name."""
-    state = inputs.get("state") or {}
-    seed = zlib.crc32(json.dumps(inputs.get("api", {}).get("name"), sort_keys=True).encode()
-                      + json.dumps(state, sort_keys=True).encode())  # fmt: skip
-    text = _OPENINGS[seed % len(_OPENINGS)].format(action=phrase(str(inputs["api"]["name"])))
-    if state:
-        parts = [f'the {phrase(p)} is "{as_text(v)}"' for p, v in state.items()]
-        details = "; ".join(parts)
+def _candidates(param: str, spec: dict[str, Any], scenario: str) -> list[Any]:
+    for key in ("enum", "examples"):
+        if isinstance(spec.get(key), list) and spec[key]:
+            return list(spec[key])
+    kind = spec.get("type")
+    if kind == "boolean":
+        return [True, False]
+    if kind in ("integer", "number"):
+        return [1, 2, 3, 4]
+    return list(domain_of(scenario).items)
+
+
+def _scripted_text(inputs: dict[str, Any], values: dict[str, Any], need: dict[str, str] | None) -> str:
+    actions = [phrase(str(a["name"])) for a in inputs.get("apis") or []]
+    seed = zlib.crc32(json.dumps([actions, values], sort_keys=True, default=str).encode())
+    text = _OPENINGS[seed % len(_OPENINGS)].format(action=" and then ".join(actions))
+    if values:
+        details = "; ".join(f'the {phrase(p)} is "{as_text(v)}"' for p, v in values.items())
         text += f" {details[0].upper()}{details[1:]}."
-    need = inputs.get("need")
     if need:
         text += f" What matters most to me this time: {need['characteristic']} should be {need['value']}."
     if inputs.get("violate_policy"):
         text += f' I know the rule says "{inputs["violate_policy"]}", but please make an exception for me.'
-    return {"query": text}
+    return text
+
+
+def _scripted_write(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Values chosen among each parameter's examples (another choice while the text repeats an
+    earlier query), stated as `the <parameter words> is "<value>"`, the need as `<characteristic>
+    should be <value>`. Wrong on purpose (faults.py) at the planned slots, and for one in four
+    stated needs of numbered users (the need left out)."""
+    user, index, scenario = str(inputs.get("user")), inputs.get("index"), str(inputs.get("scenario"))
+    state: dict[str, dict[str, Any]] = inputs.get("state") or {}
+    earlier = {normalized_query(e) for e in inputs.get("earlier") or []}
+    need = inputs.get("need")
+    if need and user_number(user) is not None and stable(f"{user}/{index}:need") % 4 == 0:
+        need = None
+    values: dict[str, Any] = {}
+    for attempt in range(6):
+        values = {}
+        for param, spec in state.items():
+            options = _candidates(param, spec, scenario)
+            values[param] = options[stable(f"{user}/{index}:{param}:{attempt}") % len(options)]
+        if normalized_query(_scripted_text(inputs, values, need)) not in earlier:
+            break
+    fault = fault_at(f"{user}/{index}")
+    if fault == "duplicate_query" and inputs.get("earlier"):
+        return {"query": inputs["earlier"][-1], "values": {}}
+    stated = dict(values)
+    texts = [p for p, s in state.items() if s.get("type") in ("string", None) and "enum" not in s]
+    explicit = (inputs.get("persona") or {}).get("explicit") or {}
+    first = texts[0] if texts else None
+    if fault == "missing_value" and inputs.get("required"):
+        stated.pop(inputs["required"][0], None)
+        values = dict(stated)
+    elif fault == "value_not_in_query" and first:
+        values[first] = f"{as_text(values[first])} deluxe edition"
+    elif fault == "placeholder_value" and first:
+        stated[first] = values[first] = f"{phrase(first)} {stable(user) % 90 + 10}"
+    elif fault == "invalid_value" and first:
+        stated[first] = values[first] = 12345
+    elif fault in ("states_profile", "reveals_profile") and first:
+        personal = fault == "states_profile"
+        leak = next((v for k, v in sorted(explicit.items()) if isinstance(v, str) and len(v) >= 4
+                     and is_identifier(k) == personal and not v.isdigit()), None)  # fmt: skip
+        if leak is not None:
+            stated[first] = values[first] = leak
+    return {"query": _scripted_text(inputs, stated, need), "values": values}
 
 
 SCRIPTED = {"queries.write": _scripted_write}

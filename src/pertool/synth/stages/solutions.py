@@ -1,16 +1,20 @@
 """Stage `solutions`: the assistant agent solves each query, then every gold parameter is
 annotated with its source (PTool, paper section 4.3).
 
-The assistant (task "solutions.solve") gets the scenario's tools, its platforms (with their
-characteristics and policies), the user's explicit profile and history of the scenario, the
-query and its environment, and answers {platform, calls}; a refusal is platform null and no
-calls (the gold of a query that breaks a platform policy). It is not told the target platform:
-the judge in `verify` checks that it found it.
+The assistant (task "solutions.solve") gets what the paper's assistant knows: the user's
+explicit profile, implicit features and conditional preferences (condition -> platform, ""
+the default), the history of the scenario, the scenario's tools with their categories (the
+conditions), its platforms in the sample's order (characteristics and policies), the query and
+its environment; it answers {platform, calls}, two calls in order for a request needing two
+APIs; a refusal is platform null and no calls (the gold of a query that breaks a policy). It is
+not told the target platform: `verify` checks that it found it.
 
-Each argument's source comes from string evidence where that is unambiguous: the value occurs in
-the query -> "query"; it equals a profile value -> "profile"; it equals a value of the
-environment -> "environmental". Exactly one of these must hold; where none or several do, the
-LLM decides (task "solutions.annotate"). `annotated_by["<function>.<parameter>"]` says which.
+Each argument's source is the one the API declares (`x-source`), checked by string evidence:
+the value occurs in the query -> "query"; it equals a profile value -> "profile"; it equals a
+value of the environment -> "environmental". Where the declaration and the evidence agree (or,
+for a spec that declares nothing, the evidence names exactly one source) that is the source;
+otherwise the LLM decides (task "solutions.annotate"). `annotated_by["<function>.<parameter>"]`
+says which.
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from pertool.synth.faults import fault_at
 from pertool.synth.pipeline import StageContext
 from pertool.synth.records import CallRecord, HistoryRecord, QueryRecord, SolutionRecord, UserRecord
+from pertool.synth.stages.conditions import LEGACY_PREFERRED, declared_source
 from pertool.synth.stages.queries import (
     Scenario,
     as_text,
     environment_factor,
     equals_any,
     history_of,
+    mentions,
     occurs,
     phrase,
     platform_name,
@@ -39,26 +46,30 @@ from pertool.synth.stages.queries import (
     usual_platform,
 )
 
-__all__ = ["SCRIPTED", "AnnotateOutput", "SolveOutput", "evidence", "run", "solve_inputs"]
+__all__ = ["SCRIPTED", "AnnotateOutput", "SolveOutput", "coerce", "evidence", "run", "solve_inputs"]
 
 Source = Literal["query", "profile", "environmental"]
 
 SOLVE_INSTRUCTIONS = (
-    "You are a personalized assistant. Given the user's request (`query`), their explicit "
-    "profile, their behaviour history, the situation they are in (`environment`, may be null), "
-    "the candidate platforms (characteristics and policies) and the tools, choose the platform "
-    "and the tool calls that fulfil the request. The platform: the one a need stated in the "
-    "request singles out, otherwise the one the history shows the user uses for this kind of "
-    "request. Fill the parameters the request states with its values verbatim, the parameters "
-    "about the user (address, phone, payment method, ...) from the profile, and those that "
-    "depend on the situation from the environment; leave out what nothing supplies. Use only "
-    "the given tools and parameters. If the request breaks a policy of a platform, refuse: "
-    "platform null and no calls."
+    "You are a personalized assistant who knows the user: their explicit profile, their implicit "
+    "features, their platform preferences per kind of request (`preferences`: a tool category -> "
+    "platform, \"\" for any other) and their behaviour history. Given the user's request "
+    "(`query`), the situation they are in (`environment`, may be null), the candidate platforms "
+    "(characteristics and policies) and the tools (`categories` gives each tool's category), "
+    "choose the platform and the tool calls that fulfil the request. The platform: the one a need "
+    "stated in the request singles out, otherwise the one the user prefers for the category of "
+    "the request. Call every tool the request needs, in order (one request may need two). Fill "
+    "the parameters the request states with its values verbatim, the parameters about the user "
+    "(address, phone, payment method, ...) from the profile, and those that depend on the "
+    "situation from the environment; leave out what nothing supplies. Use only the given tools "
+    "and parameters. If the request breaks a policy of a platform, refuse: platform null and no "
+    "calls."
 )
 ANNOTATE_INSTRUCTIONS = (
     'Say where the value of this tool-call parameter comes from: "query" if the user stated '
     'it in the request, "profile" if the assistant took it from the user\'s profile without '
-    'the request stating it, "environmental" if it comes from the situation (`environment`).'
+    'the request stating it, "environmental" if it comes from the situation (`environment`). '
+    "`declared` is the source the API declares for the parameter (null: none)."
 )
 
 
@@ -80,7 +91,7 @@ def evidence(value: Any, query: str, explicit: dict[str, Any],
              environment: dict[str, Any] | None) -> set[str]:  # fmt: skip
     """The sources string evidence supports for a value (one: decided; none or several: ask)."""
     found = set()
-    if occurs(value, query):
+    if mentions(value, query):
         found.add("query")
     if equals_any(value, explicit):
         found.add("profile")
@@ -89,15 +100,29 @@ def evidence(value: Any, query: str, explicit: dict[str, Any],
     return found
 
 
+def _preferences(user: UserRecord, scenario: str) -> dict[str, str]:
+    prefs = dict(user.preferences.get(scenario, {}))
+    implicit = user.implicit.get(scenario)
+    if not prefs and isinstance(implicit, dict) and implicit.get(LEGACY_PREFERRED):
+        prefs[""] = str(implicit[LEGACY_PREFERRED])  # a pipeline of one preference per scenario
+    return prefs
+
+
 def solve_inputs(query: QueryRecord, user: UserRecord, scenario: Scenario,
                  history: list[HistoryRecord]) -> dict[str, Any]:  # fmt: skip
     """What the assistant agent sees (also what the judge sees of the sample)."""
+    order = {name: i for i, name in enumerate(query.platform_order)}
+    platforms = sorted(scenario.platforms, key=lambda p: (order.get(p.name, len(order)), p.key))
     return {
+        "sample": query.key,
         "scenario": query.scenario,
         "platforms": [{"name": p.name, "characteristics": p.characteristics, "policy": p.policy}
-                      for p in scenario.platforms],
+                      for p in platforms],
         "tools": [a.function for a in scenario.apis],
+        "categories": {str(a.function.get("name")): a.category for a in scenario.apis},
         "profile": user.explicit,
+        "implicit": user.implicit.get(query.scenario, {}),
+        "preferences": _preferences(user, query.scenario),
         "history": [{"platform": platform_name(h.platform, query.scenario), "action": h.action}
                     for h in history],
         "query": query.query,
@@ -133,14 +158,18 @@ async def _solve(ctx: StageContext, query: QueryRecord, inputs: dict[str, Any]) 
         sources: dict[str, Source] = {}
         specs = properties(tools.get(call.name, {}))
         for param, value in call.arguments.items():
+            spec = specs.get(param)
+            declared = declared_source(spec or {})
             found = evidence(value, query.query, inputs["profile"], query.environment)
-            if len(found) == 1:
-                sources[param] = found.pop()  # type: ignore[assignment]
+            decided = (declared[0] if declared and found == {declared[0]} else None) if declared else (
+                next(iter(found)) if len(found) == 1 else None)  # fmt: skip
+            if decided is not None:
+                sources[param] = decided  # type: ignore[assignment]
                 annotated_by[f"{call.name}.{param}"] = "evidence"
                 continue
             asked = {"query": query.query, "profile": inputs["profile"], "environment": query.environment,
-                     "tool": call.name, "parameter": param, "spec": specs.get(param),
-                     "value": value}  # fmt: skip
+                     "tool": call.name, "parameter": param, "spec": spec, "value": value,
+                     "declared": declared[0] if declared else None}  # fmt: skip
             answer = await ctx.llm.ask("solutions.annotate", ANNOTATE_INSTRUCTIONS, asked, AnnotateOutput,
                                        ctx.stats)  # fmt: skip
             if answer is not None:  # else left unannotated: `verify` rejects it (source_missing)
@@ -169,29 +198,28 @@ def coerce(value: Any, spec: dict[str, Any]) -> Any:
     return value
 
 
-def _scripted_solve(inputs: dict[str, Any]) -> dict[str, Any]:
-    """Refuses a query quoting a policy; the platform a stated need singles out, else the most
-    used in the history; the tool whose name the query says; values: profile-supplied from the
-    profile, environmental from the environment, the rest read back from `the <words> is "<v>"`."""
-    query, platforms = str(inputs["query"]), inputs["platforms"]
-    low = query.casefold()
-    if any(rule.strip().rstrip(".").casefold() in low for p in platforms for rule in p.get("policy", [])
-           if rule.strip()):  # fmt: skip
-        return {"platform": None, "calls": []}
-    names = [p["name"] for p in platforms]
-    platform = next((p["name"] for p in platforms for k, v in p["characteristics"].items()
-                     if f"{k} should be {v}".casefold() in low), None)  # fmt: skip
-    platform = platform or usual_platform(names, [h["platform"] for h in inputs["history"]]) or names[0]
-    spots = [(m.start(), -len(phrase(t["name"])), i) for i, t in enumerate(inputs["tools"])
-             if (m := re.search(rf"\b{re.escape(phrase(t['name']))}\b", query, re.IGNORECASE))]  # fmt: skip
-    if not spots:
-        return {"platform": platform, "calls": []}
-    tool = inputs["tools"][min(spots)[2]]
-    profile, environment = inputs["profile"], inputs.get("environment")
+def _tools_named(query: str, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tools whose name's words the query's first sentence says, in the order it says them
+    (the longest name where two start at one place; no overlaps)."""
+    head = re.split(r"[.?!]\s", query, maxsplit=1)[0]
+    spots = sorted((m.start(), -len(phrase(t["name"])), m.end(), i) for i, t in enumerate(tools)
+                   for m in re.finditer(rf"\b{re.escape(phrase(t['name']))}\b", head, re.I))  # fmt: skip
+    named, end = [], -1
+    for start, _, stop, i in spots:
+        if start >= end:
+            named.append(tools[i])
+            end = stop
+    return named
+
+
+def _arguments(tool: dict[str, Any], query: str, profile: dict[str, Any],
+               environment: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """Profile-sourced values from the profile, environmental from the environment, the rest
+    read back from `the <words> is "<v>"`."""
     arguments: dict[str, Any] = {}
     for param, spec in properties(tool).items():
         feature = profile_feature(param, spec, profile)
-        factor = environment_factor(param, environment)
+        factor = environment_factor(param, environment, spec)
         stated = re.search(rf'\bthe {re.escape(phrase(param))} is "([^"]*)"', query, re.IGNORECASE)
         if feature is not None:
             value = coerce(profile[feature], spec)
@@ -202,14 +230,98 @@ def _scripted_solve(inputs: dict[str, Any]) -> dict[str, Any]:
             arguments[param] = coerce(environment[factor], spec)
         elif stated:
             arguments[param] = coerce(stated.group(1), spec)
-    return {"platform": platform, "calls": [{"name": tool["name"], "arguments": arguments}]}
+    return arguments
+
+
+def _platform(inputs: dict[str, Any], tools: list[dict[str, Any]]) -> str:
+    """The platform a stated need singles out, else the preference for the first tool's
+    category (the default preference, the history's most used, the first platform)."""
+    query, platforms = str(inputs["query"]).casefold(), inputs["platforms"]
+    needed = next((p["name"] for p in platforms for k, v in p["characteristics"].items()
+                   if f"{k} should be {v}".casefold() in query), None)  # fmt: skip
+    if needed:
+        return str(needed)
+    prefs: dict[str, str] = inputs.get("preferences") or {}
+    condition = (inputs.get("categories") or {}).get(tools[0]["name"], "") if tools else ""
+    names = [p["name"] for p in platforms]
+    used = [h["platform"] for h in inputs["history"]]
+    chosen = prefs.get(condition) or prefs.get("") or usual_platform(names, used)
+    return str(chosen or names[0])
+
+
+def _scripted_solve(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Refuses a query quoting a policy; else the platform `_platform` finds and one call per
+    tool the query names, in order. Wrong on purpose at the slots faults.py plans."""
+    query, platforms = str(inputs["query"]), inputs["platforms"]
+    low = query.casefold()
+    if any(rule.strip().rstrip(".").casefold() in low for p in platforms for rule in p.get("policy", [])
+           if rule.strip()):  # fmt: skip
+        return {"platform": None, "calls": []}
+    tools = _tools_named(query, inputs["tools"])
+    platform = _platform(inputs, tools)
+    environment = inputs.get("environment")
+    calls = [{"name": t["name"], "arguments": _arguments(t, query, inputs["profile"], environment)}
+             for t in tools]  # fmt: skip
+    return _wrong(fault_at(str(inputs.get("sample", ""))), inputs, platform, calls)
+
+
+def _wrong(fault: str | None, inputs: dict[str, Any], platform: str,
+           calls: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """The answer with the planned fault of faults.py put in (unchanged for none)."""
+    names = [p["name"] for p in inputs["platforms"]]
+    tools = {t["name"]: t for t in inputs["tools"]}
+    if fault == "format":
+        calls = []
+    elif fault == "unexpected_refusal":
+        return {"platform": None, "calls": []}
+    elif fault == "unknown_platform":
+        platform = f"{platform} Plus"
+    elif fault == "platform_not_targeted" and len(names) > 1:
+        platform = names[(names.index(platform) + 1) % len(names)] if platform in names else names[0]
+    elif fault == "unknown_tool" and calls:
+        calls[0]["name"] += "V2"
+    elif fault == "intended_api_missing" and calls:
+        other = next(t for t in [*inputs["tools"][1:], inputs["tools"][0]] if t["name"] != calls[0]["name"])
+        arguments = _arguments(other, str(inputs["query"]), inputs["profile"], inputs.get("environment"))
+        calls[0] = {"name": other["name"], "arguments": arguments}
+    elif calls and fault in ("bad_arguments", "required_missing", "profile_value_in_query"):
+        _wrong_arguments(fault, calls[0], tools.get(calls[0]["name"], {}), inputs["profile"])
+    return {"platform": platform, "calls": calls}
+
+
+def _wrong_arguments(fault: str, call: dict[str, Any], tool: dict[str, Any], profile: dict[str, Any]) -> None:
+    args, specs = call["arguments"], properties(tool)
+    strings = [p for p in args if specs.get(p, {}).get("type") == "string" and "enum" not in specs[p]]
+    mine = [p for p in strings if profile_feature(p, specs[p], profile) is not None]
+    stated = [p for p in strings if p not in mine]
+    if fault == "bad_arguments":
+        args["coupon"] = "SPRING10"  # not a parameter of the tool
+        if stated:
+            args[stated[0]] = 12345  # not a string, and not in the query
+        enum = next((p for p in args if "enum" in specs.get(p, {})), None)
+        if enum:
+            args[enum] = "none of the above"
+    elif fault == "required_missing":
+        gone = next((p for p in required(tool) if p in args and p not in mine[:1]), None)
+        if gone:
+            del args[gone]
+        if mine:
+            args[mine[0]] = "1 Nowhere Street"  # in no profile value
+    elif mine and stated:  # a stated value put where the profile supplies one
+        args[mine[0]] = args[stated[0]]
 
 
 def _scripted_annotate(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The declared source; without a declaration, what the names say. An argument the tool
+    does not declare gets no valid answer (verify: source_missing)."""
+    if inputs.get("spec") is None:
+        return {"source": "unknown"}
+    if inputs.get("declared"):
+        return {"source": inputs["declared"]}
     param, value, spec = str(inputs["parameter"]), inputs["value"], inputs.get("spec") or {}
     profile, environment = inputs["profile"], inputs.get("environment")
     feature = profile_feature(param, spec, profile)
-    factor = environment_factor(param, environment)
+    factor = environment_factor(param, environment, spec)
     if feature is not None and equals_any(value, profile[feature]):
         return {"source": "profile"}
     if factor is not None and environment and equals_any(value, environment[factor]):

@@ -8,8 +8,13 @@ of every rule it fails as its reasons and is never sent to the judge):
     refusal_expected            the query breaks a policy, the solution is not a refusal
     unexpected_refusal          the solution refuses a query that breaks no policy
     unknown_platform            the platform is not one of the scenario's
-    platform_evidence           nothing supports the platform: no history record on it, and the
-                                query names neither it nor a characteristic only it has
+    platform_evidence           nothing supports the platform: no history record on it for the
+                                query's condition, and the query names neither it nor a
+                                characteristic only it has
+    platform_not_targeted       the platform is not the query's target: the user's preference for
+                                its condition, or the platform its stated need singles out
+    intended_api_missing        an API the query was written for is not called, or a chain's
+                                calls are out of order
     unknown_tool                a call to a function no API of the scenario has
     unknown_parameter           an argument the function does not declare
     type_mismatch               a value not of the declared JSON type
@@ -38,6 +43,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from pertool.synth.faults import fault_at
 from pertool.synth.pipeline import StageContext
 from pertool.synth.records import (
     HistoryRecord,
@@ -48,16 +54,19 @@ from pertool.synth.records import (
 )
 from pertool.synth.stages.queries import (
     Scenario,
+    as_text,
     distinct_traits,
     equals_any,
     history_of,
     leaves,
+    mentions,
     occurs,
     platform_name,
     properties,
     required,
     run_all,
     scenario_index,
+    typed,
 )
 from pertool.synth.stages.solutions import solve_inputs
 
@@ -65,21 +74,21 @@ __all__ = ["RULES", "SCRIPTED", "JudgeOutput", "rule_failures", "run"]
 
 RULES = (
     "format", "refusal_expected", "unexpected_refusal", "unknown_platform", "platform_evidence",
-    "unknown_tool", "unknown_parameter", "type_mismatch", "enum_violation", "required_missing",
+    "platform_not_targeted", "intended_api_missing", "unknown_tool", "unknown_parameter", "type_mismatch",
+    "enum_violation", "required_missing",
     "source_missing", "query_value_not_in_query", "profile_value_not_in_profile", "profile_value_in_query",
     "environment_value_not_in_environment", "reveals_profile",
 )  # fmt: skip
 SCORES = ("parameters", "hallucination", "solves")
-_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
-                                       "boolean": (bool,), "array": (list,), "object": (dict,),
-                                       "null": (type(None),)}  # fmt: skip
 
 INSTRUCTIONS = (
     "You judge one synthesized sample of personalized tool use: a user's request (`query`, in "
     "the situation `environment`), the user's profile and history, the platforms and tools, "
     "and the proposed `solution` (platform null with no calls is a refusal). `target_platform` "
-    "is the platform the request was written for, `intended_tools` the functions it was written "
-    "for, `violates_policy` whether it breaks a platform policy (then only a refusal is right). "
+    "is the platform the request was written for (the user's preference for its `condition`, or "
+    "the one its stated `need` singles out), `intended_tools` the functions it was written for, "
+    "in order, `stated_values` the values the user meant to state, `violates_policy` whether it "
+    "breaks a platform policy (then only a refusal is right). "
     "Score from 1 (worst) to 10 (best): `parameters`: are the argument values correct for the "
     "request, the profile and the environment; `hallucination`: 10 when no tool, parameter or "
     "value is invented; `solves`: do the platform and calls fulfil the request."
@@ -92,21 +101,10 @@ class JudgeOutput(BaseModel):
     solves: int = Field(ge=1, le=10)
 
 
-def _typed(value: Any, spec: dict[str, Any]) -> bool:
-    kinds = spec.get("type")
-    kinds = kinds if isinstance(kinds, list) else [kinds]
-    known = [k for k in kinds if k in _TYPES]
-    if not known:  # no type, or one we do not check
-        return True
-    for kind in known:
-        if isinstance(value, _TYPES[kind]) and (not isinstance(value, bool) or kind == "boolean"):
-            return True
-    return False
-
-
 def _platform_supported(name: str, query: QueryRecord, scenario: Scenario,
                         history: list[HistoryRecord]) -> bool:  # fmt: skip
-    if any(platform_name(h.platform, query.scenario) == name for h in history):
+    if any(platform_name(h.platform, query.scenario) == name and h.condition in ("", query.condition)
+           for h in history):  # fmt: skip
         return True
     platform = scenario.platform(name)
     if platform is None:
@@ -133,7 +131,11 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario:
             failed.add("unknown_platform")
         elif not _platform_supported(solution.platform, query, scenario, history):
             failed.add("platform_evidence")
+        if solution.platform != query.platform and not query.violates_policy:
+            failed.add("platform_not_targeted")
     tools = {str(a.function.get("name")): a.function for a in scenario.apis}
+    if not refusal and not _in_order(_intended(query, scenario), [c.name for c in solution.calls]):
+        failed.add("intended_api_missing")
     text, environment = query.query, query.environment or {}
     for call in solution.calls:
         if call.name not in tools:
@@ -146,7 +148,7 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario:
             spec = specs.get(param)
             if spec is None:
                 failed.add("unknown_parameter")
-            elif not _typed(value, spec):
+            elif not typed(value, spec):
                 failed.add("type_mismatch")
             elif isinstance(spec.get("enum"), list) and value not in spec["enum"]:
                 failed.add("enum_violation")
@@ -158,7 +160,7 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario:
             elif source == "profile":
                 if not any(occurs(value, str(leaf)) for leaf in leaves(explicit)):
                     failed.add("profile_value_not_in_profile")
-                if occurs(value, text):
+                if mentions(value, text):
                     failed.add("profile_value_in_query")
             elif source == "environmental" and not any(occurs(value, str(v)) for v in leaves(environment)):
                 failed.add("environment_value_not_in_environment")
@@ -166,6 +168,17 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario:
                 if equals_any(value, explicit):
                     failed.add("reveals_profile")
     return [r for r in RULES if r in failed]
+
+
+def _intended(query: QueryRecord, scenario: Scenario) -> list[str]:
+    """The function names of the APIs the query was written for, in call order."""
+    return [str(api.function.get("name")) for api in (scenario.api(k) for k in query.apis) if api is not None]
+
+
+def _in_order(wanted: list[str], called: list[str]) -> bool:
+    """`wanted` is a subsequence of `called` (every one called, in this order)."""
+    rest = iter(called)
+    return all(name in rest for name in wanted)
 
 
 def _telling(value: Any) -> bool:
@@ -194,9 +207,9 @@ async def run(ctx: StageContext) -> None:
             _reject(ctx, key, failed)
             continue
         inputs = solve_inputs(query, user, scenario, history)
-        intended = [str(a.function.get("name")) for a in scenario.apis if a.key in query.apis]
         inputs.update(target_platform=None if query.violates_policy else query.platform,
-                      intended_tools=intended,
+                      intended_tools=_intended(query, scenario), condition=query.condition, need=query.need,
+                      stated_values=query.values,
                       violates_policy=query.violates_policy,
                       solution={"platform": solution.platform,
                                 "calls": [c.model_dump(mode="json") for c in solution.calls]})  # fmt: skip
@@ -229,9 +242,11 @@ async def _judge(ctx: StageContext, key: str, inputs: dict[str, Any]) -> None:
 
 def _scripted_judge(inputs: dict[str, Any]) -> dict[str, Any]:
     """9 on every score for a coherent solution; low where it is not: a refusal of a request
-    that breaks no policy or an answer to one that does, another platform than the target or
-    missing intended tools (solves 3), invented tools or parameters (hallucination 2), values
-    not found where their source says (parameters 4)."""
+    that breaks no policy or an answer to one that does, another platform than the target, other
+    calls than the intended ones (solves 3), invented tools, parameters or values the user never
+    stated (hallucination 2),
+    values not found where their source says or other than the user stated (parameters 4).
+    Too strict on purpose (5) at the slots faults.py plans for "judge:<score>"."""
     solution = inputs["solution"]
     refusal = solution["platform"] is None
     if inputs["violates_policy"] or refusal:
@@ -243,13 +258,20 @@ def _scripted_judge(inputs: dict[str, Any]) -> dict[str, Any]:
     sources = {"query": inputs["query"], "profile": inputs["profile"], "environmental": inputs["environment"]}
     traced = all(any(occurs(value, str(leaf)) for leaf in leaves(sources.get(c["sources"].get(p, ""), "")))
                  for c in calls for p, value in c["arguments"].items())  # fmt: skip
+    stated = inputs.get("stated_values") or {}
+    as_stated = all(as_text(value).casefold() == as_text(stated[p]).casefold() for c in calls
+                    for p, value in c["arguments"].items()
+                    if c["sources"].get(p) == "query" and p in stated)  # fmt: skip
+    unasked = bool(stated) and any(c["sources"].get(p) == "query" and p not in stated
+                                   for c in calls for p in c["arguments"])  # fmt: skip
     solves = (solution["platform"] == inputs["target_platform"]
-              and set(inputs["intended_tools"]) <= {c["name"] for c in calls})  # fmt: skip
-    return {
-        "parameters": 9 if traced else 4,
-        "hallucination": 2 if invented else 9,
-        "solves": 9 if solves else 3,
-    }
+              and [c["name"] for c in calls] == list(inputs["intended_tools"]))  # fmt: skip
+    scores = {"parameters": 9 if traced and as_stated else 4,
+              "hallucination": 2 if invented or unasked else 9, "solves": 9 if solves else 3}  # fmt: skip
+    fault = fault_at(str(inputs.get("sample", "")))
+    if fault and fault.startswith("judge:"):
+        scores[fault.split(":", 1)[1]] = 5
+    return scores
 
 
 SCRIPTED = {"verify.judge": _scripted_judge}

@@ -341,6 +341,10 @@ class _Plan:
 
 
 async def run(ctx: StageContext) -> None:
+    if ctx.config.environment:  # ToolSpectrum mode (ts): stages/ts_samples.py
+        from pertool.synth.stages.ts_samples import run_queries
+
+        return await run_queries(ctx)
     index = scenario_index(ctx)
     users = ctx.dir.read("users", UserRecord)
     histories = ctx.dir.read("histories", HistoryRecord)

@@ -32,7 +32,8 @@ PROHIBITIVE = re.compile(
     re.IGNORECASE,
 )
 # Persona keys in ToolSpectrum's spelling, by the words of a profile feature's name.
-_PERSONA_KEYS = (({"gender", "sex"}, "Gender"), ({"age"}, "Age"), ({"occupation", "profession", "job"}, "Profession"),
+_PERSONA_KEYS = (({"gender", "sex"}, "Gender"), ({"age"}, "Age"),
+                 ({"occupation", "profession", "job"}, "Profession"),
                  ({"income"}, "Income Level"), ({"education"}, "Education Background"),
                  ({"height"}, "Height (cm)"), ({"weight"}, "Weight (kg)"))  # fmt: skip
 
@@ -69,8 +70,11 @@ def source_of(spec: Mapping[str, Any]) -> tuple[str, str]:
     return (kind, name) if kind in ("profile", "environment") and name else ("query", "")
 
 
-def tripped(policies: Iterable[PolicyRecord], scenario: str, platform: str, api: str,
-            explicit: Mapping[str, Any] | None, environment: Mapping[str, Any] | None) -> list[PolicyRecord]:  # fmt: skip
+Facts = Mapping[str, Any] | None  # a profile's explicit features or a situation (None: not shown)
+
+
+def tripped(policies: Iterable[PolicyRecord], scenario: str, platform: str, api: str, explicit: Facts,
+            environment: Facts) -> list[PolicyRecord]:  # fmt: skip
     """The policies a call of `api` on `platform` breaks, given the sample's persona and situation."""
     out = []
     for policy in policies:
@@ -82,8 +86,9 @@ def tripped(policies: Iterable[PolicyRecord], scenario: str, platform: str, api:
     return out
 
 
-def refusal_problems(policy: PolicyRecord, platforms: Sequence[str], api: str, policies: Iterable[PolicyRecord],
-                     explicit: Mapping[str, Any] | None, environment: Mapping[str, Any] | None) -> list[str]:  # fmt: skip
+def refusal_problems(policy: PolicyRecord, platforms: Sequence[str], api: str,
+                     policies: Iterable[PolicyRecord], explicit: Facts,
+                     environment: Facts) -> list[str]:  # fmt: skip
     """Why a refusal resting on `policy` is not grounded (rule names; empty: it is):
     fact_missing (the sample has no such fact), fact_allowed (its value is not forbidden),
     other_app_serves (a platform of the scenario offering the API enforces no policy forbidding it)."""
@@ -102,7 +107,9 @@ def quotes(query: str, rule: str, run: int = 5) -> bool:
     mine = " ".join(re.findall(r"[a-z0-9]+", query.lower()))
     theirs = re.findall(r"[a-z0-9]+", rule.lower())
     n = min(run, len(theirs))
-    return n > 0 and any(f" {' '.join(theirs[i:i + n])} " in f" {mine} " for i in range(len(theirs) - n + 1))
+    return n > 0 and any(
+        f" {' '.join(theirs[i : i + n])} " in f" {mine} " for i in range(len(theirs) - n + 1)
+    )
 
 
 def triggered_rules(environment: EnvironmentRecord | None, situation: Mapping[str, Any] | None,
@@ -112,7 +119,9 @@ def triggered_rules(environment: EnvironmentRecord | None, situation: Mapping[st
         return []
     out = []
     for rule in environment.platform_rules:
-        if rule.get("platform") in platforms and _same(situation.get(rule.get("factor", ""), ""), rule.get("value")):
+        if rule.get("platform") in platforms and _same(
+            situation.get(rule.get("factor", ""), ""), rule.get("value")
+        ):
             if rule["platform"] not in out:
                 out.append(rule["platform"])
     return out

@@ -41,7 +41,14 @@ from pertool.synth.toolspectrum import SUBSETS, persona_of, source_of
 __all__ = ["OUT", "write_toolspectrum", "PROMPTS"]
 
 OUT = "toolspectrum"
-_TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "array": "list", "object": "dict"}
+_TYPES = {
+    "string": "str",
+    "integer": "int",
+    "number": "float",
+    "boolean": "bool",
+    "array": "list",
+    "object": "dict",
+}
 _CLASSES = {"query": "required_arguments", "profile": "personalized_arguments",
             "environment": "environmental_arguments"}  # fmt: skip
 _VIEWS = {"API_description.json": (), "API_description_persona.json": ("environmental_arguments",),
@@ -121,11 +128,11 @@ def _apps(d: PipelineDir) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
         env = environments.get(scenario)
         for platform in mine:
             if platform.name in apps:
-                raise PertoolError(f"platform name {platform.name!r} is used by two scenarios; ToolSpectrum's "
-                                   "layout keys apps by name")  # fmt: skip
+                raise PertoolError(f"platform name {platform.name!r} is used by two scenarios; "
+                                   "ToolSpectrum's layout keys apps by name")  # fmt: skip
             traits = ", ".join(f"{k}: {v}" for k, v in sorted(platform.characteristics.items()))
-            rules = [f"the app to use when {r['factor']} is {r['value']}" for r in (env.platform_rules if env else [])
-                     if r["platform"] == platform.name]  # fmt: skip
+            ruled = [r for r in (env.platform_rules if env else []) if r["platform"] == platform.name]
+            rules = [f"the app to use when {r['factor']} is {r['value']}" for r in ruled]
             desc = f"An app for {scenario} ({traits})" + (f"; {'; '.join(rules)}" if rules else "") + "."
             apps[platform.name] = {
                 "desc": desc,
@@ -181,9 +188,13 @@ def write_toolspectrum(d: PipelineDir) -> dict[str, Any]:
         if query.subset != "persona":
             record["environment"] = dict(query.environment or {})
         call = solution.calls[0] if solution.platform is not None and solution.calls else None
-        record["toolCall"] = {"APP": solution.platform, "API": call.name, "params": call.arguments} if call else None
+        record["toolCall"] = (
+            {"APP": solution.platform, "API": call.name, "params": call.arguments} if call else None
+        )
         # The oracle finds a sample by its prompt: two samples with one prompt cannot both be scored.
-        signature = json.dumps([query.subset, {k: v for k, v in record.items() if k != "toolCall"}], sort_keys=True)
+        signature = json.dumps(
+            [query.subset, {k: v for k, v in record.items() if k != "toolCall"}], sort_keys=True
+        )
         if signature in seen:
             duplicates += 1
             continue
@@ -194,7 +205,9 @@ def write_toolspectrum(d: PipelineDir) -> dict[str, Any]:
         atomic_write_text(target / "data" / f"dataset_{subset}.json",
                           json.dumps(records, ensure_ascii=False, indent=1) + "\n")  # fmt: skip
     for name, drop in _VIEWS.items():
-        atomic_write_text(target / "api" / name, json.dumps(_view(apps, drop), ensure_ascii=False, indent=1) + "\n")
+        atomic_write_text(
+            target / "api" / name, json.dumps(_view(apps, drop), ensure_ascii=False, indent=1) + "\n"
+        )
     manifest = {
         "benchmark": "toolspectrum", "made_by": "pertool synth (ToolSpectrum mode)",
         "prompts": _prompts(target),

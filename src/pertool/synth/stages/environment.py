@@ -125,7 +125,9 @@ async def environments(ctx: StageContext, scenario: ScenarioConfig) -> None:
     if out is not None and problem:
         ctx.stats.rejected["incomplete_environment"] += 1
         inputs["problem"] = problem
-        out = await ctx.llm.ask("tools.environment", ENVIRONMENT_INSTRUCTIONS, inputs, EnvironmentOut, ctx.stats)
+        out = await ctx.llm.ask(
+            "tools.environment", ENVIRONMENT_INSTRUCTIONS, inputs, EnvironmentOut, ctx.stats
+        )
         if out is not None and _environment_problem(out):
             ctx.stats.rejected["incomplete_environment"] += 1
             return
@@ -177,7 +179,9 @@ def with_environment(ctx: StageContext, scenario: str, function: dict[str, Any])
 # -- policies --------------------------------------------------------------------------------
 
 
-def _policy_problem(policy: PolicyOut, factors: dict[str, list[str]], platforms: set[str], apis: set[str]) -> str:
+def _policy_problem(
+    policy: PolicyOut, factors: dict[str, list[str]], platforms: set[str], apis: set[str]
+) -> str:
     if not PROHIBITIVE.search(policy.text):
         return "policy_not_prohibition"
     forbidden = [v for v in policy.forbidden if str(v).strip()]
@@ -187,7 +191,12 @@ def _policy_problem(policy: PolicyOut, factors: dict[str, list[str]], platforms:
         factor = next((f for f in factors if key_words(f) == key_words(policy.fact)), None)
         if factor is None or any(str(v) not in factors[factor] for v in forbidden):
             return "policy_untestable"
-    if not policy.platforms or set(policy.platforms) - platforms or not policy.apis or set(policy.apis) - apis:
+    if (
+        not policy.platforms
+        or set(policy.platforms) - platforms
+        or not policy.apis
+        or set(policy.apis) - apis
+    ):
         return "policy_unknown_target"
     return ""
 
@@ -206,7 +215,8 @@ async def policies(ctx: StageContext, scenario: ScenarioConfig) -> None:
         return
     factors = environment.factors if environment else {}
     inputs = {"scenario": scenario.name, "description": scenario.description, "platforms": platforms,
-              "apis": [{"name": a.function["name"], "description": a.function.get("description", "")} for a in apis],
+              "apis": [{"name": a.function["name"], "description": a.function.get("description", "")}
+                       for a in apis],
               "profile_facts": list(PROFILE_FACTS), "environment": factors}  # fmt: skip
     out = await ctx.llm.ask("tools.policies", POLICIES_INSTRUCTIONS, inputs, PoliciesOut, ctx.stats)
     if out is None:
@@ -225,7 +235,8 @@ async def policies(ctx: StageContext, scenario: ScenarioConfig) -> None:
         ctx.write(POLICIES, PolicyRecord(
             key=f"{scenario.name}/{index}", scenario=scenario.name, platforms=sorted(set(policy.platforms)),
             text=policy.text.strip(), fact=fact, source=policy.source,
-            forbidden=[v for v in policy.forbidden if str(v).strip()], apis=sorted(set(policy.apis))))  # fmt: skip
+            forbidden=[v for v in policy.forbidden if str(v).strip()],
+            apis=sorted(set(policy.apis))))  # fmt: skip
         index += 1
 
 
@@ -251,7 +262,11 @@ _PARAMETERS = (
      {"Morning": False, "Afternoon": False, "Evening": True, "Late Night": True}),
 )  # fmt: skip
 # Situations that decide the app, by the platform's position among the scenario's.
-_RULES = (("Battery Level", "Low Battery", 0), ("Weather", "Snowstorm", 1), ("Network Condition", "Weak Signal", -1))
+_RULES = (
+    ("Battery Level", "Low Battery", 0),
+    ("Weather", "Snowstorm", 1),
+    ("Network Condition", "Weak Signal", -1),
+)
 
 
 def _scripted_environment(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -269,9 +284,18 @@ def _scripted_environment(inputs: dict[str, Any]) -> dict[str, Any]:
     rules = [{"factor": f, "value": v, "platform": names[i % len(names)]} for f, v, i in _RULES if names]
     if names:
         rules.append({"factor": "Weather", "value": "Hail", "platform": names[0]})  # a value no factor takes
-    parameters = [{"name": n, "type": t, "description": d, "factor": f, "values": v} for n, t, d, f, v in _PARAMETERS]
-    parameters.append({"name": "mediaQuality", "type": "string", "description": "The media quality",
-                       "factor": "Battery Level", "values": {"Full Battery": "high"}})  # misses two values
+    parameters = [
+        {"name": n, "type": t, "description": d, "factor": f, "values": v} for n, t, d, f, v in _PARAMETERS
+    ]
+    parameters.append(
+        {
+            "name": "mediaQuality",
+            "type": "string",
+            "description": "The media quality",
+            "factor": "Battery Level",
+            "values": {"Full Battery": "high"},
+        }
+    )  # misses two values
     return {"factors": factors, "platform_rules": rules, "parameters": parameters}
 
 
@@ -286,8 +310,9 @@ def _scripted_policies(inputs: dict[str, Any]) -> dict[str, Any]:
     policies = [
         {"text": f"Users under 18 are not allowed to use {listed}.", "platforms": platforms, "fact": "age",
          "source": "profile", "forbidden": [str(a) for a in range(0, 18)], "apis": first},
-        {"text": f"While the network is offline, {', '.join(second[:3])} cannot be used.", "platforms": platforms,
-         "fact": "Network Condition", "source": "environment", "forbidden": ["Offline"], "apis": second},
+        {"text": f"While the network is offline, {', '.join(second[:3])} cannot be used.",
+         "platforms": platforms, "fact": "Network Condition", "source": "environment",
+         "forbidden": ["Offline"], "apis": second},
         {"text": f"Low-income users may not use {listed}.", "platforms": platforms[:-1] or platforms,
          "fact": "income level", "source": "profile", "forbidden": ["low", "low income"], "apis": first},
         {"text": "Users over 60 get a 10% discount.", "platforms": platforms, "fact": "age",

@@ -74,8 +74,8 @@ from pertool.synth.toolspectrum import (
     quotes,
     refusal_problems,
     source_of,
-    tripped,
     triggered_rules,
+    tripped,
 )
 
 __all__ = ["RULES", "SCRIPTED", "run_queries", "run_solutions", "run_verify", "query_params", "World"]
@@ -197,8 +197,11 @@ def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Rando
         if not env or not env.platform_rules:
             return None
         rule = rng.choice(env.platform_rules)
-        situation = _situation(env, rng, keep={rule["factor"]: rule["value"]}, avoid_rules=True)
         platform = rule["platform"]
+        for _ in range(5):  # no refusal in this subset: a situation no policy forbids, where one exists
+            situation = _situation(env, rng, keep={rule["factor"]: rule["value"]}, avoid_rules=True)
+            if not tripped(world.policies, scenario, platform, api.function["name"], None, situation):
+                break
     elif subset == "persona_environment" and env is not None:
         situation = _situation(env, rng)
         if refusal and world.policies:
@@ -285,7 +288,9 @@ async def run_solutions(ctx: StageContext) -> None:
         if query.violates_policy:
             record = SolutionRecord(key=key, platform=None, calls=[])
         else:
-            record = SolutionRecord(key=key, platform=query.platform, calls=[gold_call(query, api, users[query.user])])
+            record = SolutionRecord(
+                key=key, platform=query.platform, calls=[gold_call(query, api, users[query.user])]
+            )
         ctx.stats.accepted += 1
         ctx.write("solutions", record)
 
@@ -299,7 +304,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def rule_failures(query: QueryRecord, solution: SolutionRecord | None, world: World, user: UserRecord) -> list[str]:
+def rule_failures(
+    query: QueryRecord, solution: SolutionRecord | None, world: World, user: UserRecord
+) -> list[str]:
     """The rules a ToolSpectrum-mode sample fails, in RULES order (empty: it passes)."""
     failed: set[str] = set()
     api = world.api(query.apis[0]) if query.apis else None
@@ -312,7 +319,11 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, world: Wo
             continue
         value = query.values[param]
         allowed = spec.get("enum") if isinstance(spec.get("enum"), list) else spec.get("examples")
-        if isinstance(allowed, list) and allowed and _text(value).casefold() not in {_text(a).casefold() for a in allowed}:
+        if (
+            isinstance(allowed, list)
+            and allowed
+            and _text(value).casefold() not in {_text(a).casefold() for a in allowed}
+        ):
             failed.add("value_outside_examples")
         if _text(value).casefold() not in low:
             failed.add("value_not_in_query")
@@ -326,8 +337,11 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, world: Wo
     elif query.subset == "environment":
         decided = fired == [query.platform]
     else:
-        decided = fired == [query.platform] if fired else (
-            preferred(user, query.scenario, api.category, world.platforms) == query.platform)
+        decided = (
+            fired == [query.platform]
+            if fired
+            else (preferred(user, query.scenario, api.category, world.platforms) == query.platform)
+        )
     if not decided and not query.violates_policy:
         failed.add("app_undecided")
     name = str(api.function["name"])
@@ -336,7 +350,9 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, world: Wo
         if policy is None:
             failed.add("fact_missing")
         else:
-            failed.update(refusal_problems(policy, world.platforms, name, world.policies, explicit, situation))
+            failed.update(
+                refusal_problems(policy, world.platforms, name, world.policies, explicit, situation)
+            )
     elif solution.platform is not None and tripped(world.policies, query.scenario, solution.platform, name,
                                                    explicit, situation):  # fmt: skip
         failed.add("trips_policy")
@@ -346,8 +362,8 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, world: Wo
 def _signature(query: QueryRecord, user: UserRecord) -> str:
     persona = user.explicit if query.subset != "environment" else None
     situation = query.environment if query.subset != "persona" else None
-    return json.dumps([query.subset, " ".join(query.query.casefold().split()), persona, situation], sort_keys=True,
-                      default=str)  # fmt: skip
+    text = " ".join(query.query.casefold().split())
+    return json.dumps([query.subset, text, persona, situation], sort_keys=True, default=str)
 
 
 async def run_verify(ctx: StageContext) -> None:
@@ -379,7 +395,12 @@ async def run_verify(ctx: StageContext) -> None:
 
 # -- the scripted user agent ----------------------------------------------------------------------
 
-_OPENINGS = ("Could you {action} for me?", "I'd like to {action}.", "Please {action}.", "Can you help me {action}?")
+_OPENINGS = (
+    "Could you {action} for me?",
+    "I'd like to {action}.",
+    "Please {action}.",
+    "Can you help me {action}?",
+)
 _FALLBACK = ("the usual one", "something simple", "the standard option", "whatever is quickest")
 
 
@@ -411,7 +432,7 @@ def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
         stated.pop(sorted(stated)[0])  # left out of the text
     if values and seed % 11 == 5:
         param = sorted(values)[-1]
-        if (api["parameters"][param].get("enum") or api["parameters"][param].get("examples")):
+        if api["parameters"][param].get("enum") or api["parameters"][param].get("examples"):
             values[param] = stated[param] = "something else entirely"
     text = _OPENINGS[seed % len(_OPENINGS)].format(action=_words(str(api.get("name", "help"))))
     if stated:

@@ -1,25 +1,34 @@
-"""Stage `features` (paper section 4.2, first half): the user-feature tree, built bottom-up.
+"""Stage `features` (paper section 4.2, first half): the user-feature tree, built bottom-up,
+its values filled top-down.
 
-Leaf items are the platforms' characteristic names and the APIs' parameter names. One call
-(task "features.cluster", level 0) groups the leaves into parent features, each marked explicit
-(an observable basic fact: address, phone, email, payment method, age, ...) or implicit (a
-latent preference: price sensitivity, speed vs quality, platform affinity, ...), and sets
-apart the leaves that are no feature of the user at all (what one request states: item, date,
-quantity, destination, ...). From there each kind is clustered on its own ("features.cluster"
-with `kind` set: an explicit node is never grouped with an implicit one) until its level has at
-most `feature_threshold` nodes. Then task "features.values" gives every feature a handful of
-candidate values (explicit: realistic addresses, phone numbers, sizes...; implicit: levels such
-as low/medium/high, or platform names).
+Leaf items are what a profile must hold, named by what they are: the profile features the APIs
+declare (`x-source: "profile:<feature>"`, e.g. "home address", "dietary needs"), the
+demographics every profile has (age, gender, occupation, income level) — all explicit, observable
+facts — and the platforms' characteristic names (price level, speed, ...), implicit: latent
+preferences. One call (task "features.cluster", level 0) groups the leaves into parent features;
+a group holds leaves of one kind only (a leaf put into a group of the other kind is rejected
+"wrong_kind", one named that is no leaf "unknown_member", a leaf left out "unclustered_leaf"; the
+answer is asked again once with the problems, and a leaf still left out becomes its own group).
+From there each kind is clustered on its own ("features.cluster" with `kind` set; a node left
+out "unclustered_node", a level that does not shrink "cluster_no_progress") until a level has at
+most `feature_threshold` nodes.
+
+Values are generated top-down (task "features.values"): a root feature's `values`, then, for
+each child feature, its values for EACH value of its parent (`values_by_parent`, the parent's
+value in the inputs), so a child never contradicts its parent ("budget-minded" gets the low price
+levels). A child's `values` are the union. An answer with fewer than two values (one for a
+parent value) is rejected "too_few_values", one with a placeholder value ("home address 2")
+"placeholder_value"; either is asked again once.
 
 Output: features.jsonl (FeatureRecord), every node of both trees: `layer` counts from the root
-of its own kind's tree (0 = broadest); leaves have no children. Leaf features keep the raw
-names: an explicit leaf is named exactly as the API parameter it came from, so a parameter is
-profile-sourced iff its name is an explicit feature. Working file: feature_clusters.jsonl
-(StepRecord), each clustering answer after validation, so a resumed run asks nothing again.
+of its own kind's tree (0 = broadest); leaves have no children. Working file:
+feature_clusters.jsonl (StepRecord), each clustering answer after validation, so a resumed run
+asks nothing again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from typing import Any, Literal
@@ -28,9 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pertool.synth.pipeline import StageContext
 from pertool.synth.records import ApiRecord, FeatureRecord, PlatformRecord
-from pertool.synth.stages.tools import DOMAINS, each_in_order, is_identifier, stable, tokens
+from pertool.synth.stages.tools import (
+    FEATURE_VALUES, Problems, ask_checked, each_in_order, fault_of, is_placeholder, source_of, stable, tokens,
+)  # fmt: skip
 
-__all__ = ["SCRIPTED", "StepRecord", "leaf_items", "run"]
+__all__ = ["DEMOGRAPHICS", "SCRIPTED", "StepRecord", "leaf_items", "run"]
 
 Kind = Literal["explicit", "implicit"]
 KINDS: tuple[Kind, Kind] = ("explicit", "implicit")
@@ -38,6 +49,7 @@ STEPS = "feature_clusters"
 LEAVES = "leaves"
 MAX_ROUNDS = 8  # clustering rounds per kind above the leaves
 MAX_VALUES = 8
+DEMOGRAPHICS = ("age", "gender", "occupation", "income level")  # in every profile
 
 
 class Group(BaseModel):
@@ -55,12 +67,10 @@ class StepRecord(BaseModel):
     kind: str  # "" for the leaves
     nodes: list[str]
     groups: list[Group]
-    not_features: list[str] = Field(default_factory=list)  # leaves a request states (query-sourced)
 
 
 class ClusterOut(BaseModel):
     groups: list[Group]
-    not_features: list[str] = Field(default_factory=list)
 
 
 class ValuesOut(BaseModel):
@@ -68,46 +78,53 @@ class ValuesOut(BaseModel):
 
 
 LEAF_INSTRUCTIONS = (
-    "These are the leaf items of a user-feature tree: characteristics of platforms and parameters "
-    "of their APIs. Group them into parent features (short names). Mark each group `explicit` "
-    "when its members are observable basic facts about the user (name, address, phone, email, "
-    "payment method, age, sizes, seat or dietary needs) or `implicit` when they are latent "
-    "preferences (price sensitivity, speed vs quality, content style, platform affinity); never "
-    "mix the two in one group. List in `not_features` the items that a single request states "
-    "rather than the user's profile (item, dish, date, quantity, destination, title, order id)."
+    "These are the leaf items of a user-feature tree, each with its `kind`: explicit ones are "
+    "observable facts about the user (address, phone, payment method, age, sizes, dietary needs), "
+    "implicit ones latent preferences (the platforms' characteristics: price level, speed, "
+    "quality, style). Group them into broader parent features, each named by what it is in a "
+    "few plain words (e.g. \"contact details\", \"life stage\", \"price sensitivity\"). A group "
+    "has one kind and holds only leaves of that kind; every leaf goes into exactly one group."
 )
 UPPER_INSTRUCTIONS = (
-    "Cluster these {kind} user features into broader parent features (short names), so that the "
-    "new level has at most `threshold` nodes. Every node goes into exactly one group; all groups "
-    "are {kind}."
+    "Cluster these {kind} user features into broader parent features (named by what they are), so "
+    "that the new level has at most `threshold` nodes. Every node goes into exactly one group; all "
+    "groups are {kind}."
 )
 VALUES_INSTRUCTIONS = (
     "Give a handful (3-8) of concrete candidate values for this user feature. Explicit features "
-    "get realistic values (addresses, phone numbers, sizes, payment methods...); implicit ones "
-    "levels (low/medium/high), styles, or platform names where the feature is about platforms. "
-    "`examples` shows what the leaf items look like; values of a parent should make sense as a "
-    "broad category for the values of its children."
+    "get realistic values (addresses, phone numbers, ages, occupations, payment methods...); "
+    "implicit ones levels or styles (e.g. budget-minded / value-seeking / price-insensitive). "
+    "When `parent_value` is given, the values are for a user whose `parent` feature has that "
+    "value: they must fit it and never contradict it (a budget-minded user prefers low price "
+    "levels). `examples` shows what the leaf items look like. Never placeholders such as "
+    "\"<feature> 1\"."
 )
 
 
 def leaf_items(platforms: dict[str, PlatformRecord], apis: dict[str, ApiRecord]) -> list[dict[str, Any]]:
-    """The leaves: characteristic and parameter names, with where they come from and examples."""
-    items: dict[str, tuple[set[str], set[str]]] = {}
-    for platform in sorted(platforms.values(), key=lambda p: p.key):
-        for name, value in platform.characteristics.items():
-            sources, examples = items.setdefault(name, (set(), set()))
-            sources.add("platform characteristic")
-            examples.add(value)
+    """The leaves: the declared profile features and the demographics (explicit) and the
+    platforms' characteristic names (implicit), with where they come from and examples."""
+    items: dict[str, tuple[Kind, set[str], set[str]]] = {}
     for api in sorted(apis.values(), key=lambda a: a.key):
         properties = api.function.get("parameters", {}).get("properties", {})
-        for name, spec in properties.items():
-            sources, examples = items.setdefault(name, (set(), set()))
+        for spec in properties.values():
+            kind, name = source_of(spec)
+            if kind != "profile":
+                continue
+            _, sources, examples = items.setdefault(name, ("explicit", set(), set()))
             sources.add("api parameter")
-            if spec.get("description"):
-                examples.add(str(spec["description"]))
-            examples.update(str(v) for v in spec.get("enum") or [])
-    return [{"name": name, "sources": sorted(sources), "examples": sorted(examples)[:12]}
-            for name, (sources, examples) in sorted(items.items())]  # fmt: skip
+            examples.update(str(v) for v in spec.get("examples") or [])
+    for name in DEMOGRAPHICS:
+        items.setdefault(name, ("explicit", set(), set()))[1].add("demographic")
+    for platform in sorted(platforms.values(), key=lambda p: p.key):
+        for name, value in platform.characteristics.items():
+            if name in items and items[name][0] == "explicit":
+                continue  # already a profile fact: one feature, one kind
+            _, sources, examples = items.setdefault(name, ("implicit", set(), set()))
+            sources.add("platform characteristic")
+            examples.add(value)
+    return [{"name": name, "kind": kind, "sources": sorted(sources), "examples": sorted(examples)[:12]}
+            for name, (kind, sources, examples) in sorted(items.items())]  # fmt: skip
 
 
 def _clean(name: str) -> str:
@@ -125,24 +142,37 @@ def _unique(name: str, kind: str, members: list[str], taken: set[str]) -> str:
     return f"{name} ({kind} {len(taken)})"
 
 
-def _groups(ctx: StageContext, nodes: list[str], answer: list[Group], kind: Kind | None,
-            taken: set[str]) -> tuple[list[Group], set[str]]:  # fmt: skip
-    """Validated groups (members known and in one group only) and the nodes they cover."""
-    known = set(nodes)
+def _group_problems(nodes: dict[str, Kind], answer: list[Group], kind: Kind | None) -> Problems:
+    """Members that are no node, sit in a group of the other kind, or are left out."""
+    problems: Problems = []
+    placed: set[str] = set()
+    for group in answer:
+        group_kind = kind or group.kind
+        for member in group.members:
+            if member not in nodes:
+                problems.append(("unknown_member", f"{member!r} is not one of the nodes"))
+            elif nodes[member] != group_kind:
+                problems.append(("wrong_kind", f"{member!r} is {nodes[member]}, its group {group.name!r} {group_kind}"))
+            placed.add(member)
+    left = [n for n in nodes if n not in placed]
+    if left:
+        problems.append(("unclustered_leaf" if kind is None else "unclustered_node", f"{left} are in no group"))
+    return problems
+
+
+def _groups(nodes: dict[str, Kind], answer: list[Group], kind: Kind | None, taken: set[str]) -> list[Group]:
+    """The valid part of an answer (members known, of the group's kind, in one group only);
+    every node left out becomes its own group."""
     assigned: set[str] = set()
     out: list[Group] = []
     by_name: dict[tuple[str, str], Group] = {}
     for group in answer:
         group_kind: Kind = kind or group.kind
-        members = []
-        for member in group.members:
-            if member in known and member not in assigned:
-                members.append(member)
-                assigned.add(member)
-            elif member not in known:
-                ctx.stats.rejected["unknown_member"] += 1
+        members = [m for m in group.members if nodes.get(m) == group_kind and m not in assigned]
+        assigned.update(members)
         name = _clean(group.name)
         if not members or not name:
+            assigned.difference_update(members)
             continue
         same = by_name.get((name.lower(), group_kind))
         if same is not None:
@@ -153,43 +183,25 @@ def _groups(ctx: StageContext, nodes: list[str], answer: list[Group], kind: Kind
         created = Group(name=unique, kind=group_kind, members=members)
         by_name[(name.lower(), group_kind)] = created
         out.append(created)
-    return out, assigned
-
-
-async def _leaf_step(ctx: StageContext, items: list[dict[str, Any]], taken: set[str]) -> StepRecord | None:
-    inputs = {"level": 0, "kind": None, "threshold": ctx.config.feature_threshold, "nodes": items}
-    out = await ctx.llm.ask("features.cluster", LEAF_INSTRUCTIONS, inputs, ClusterOut, ctx.stats)
-    if out is None:
-        return None
-    names = [item["name"] for item in items]
-    groups, assigned = _groups(ctx, names, out.groups, None, taken)
-    stated = set(out.not_features)
-    not_features = [n for n in names if n not in assigned and n in stated]
-    unclustered = sum(1 for n in names if n not in assigned and n not in stated)
-    if unclustered:
-        ctx.stats.rejected["unclustered_leaf"] += unclustered
-    step = StepRecord(key=LEAVES, kind="", nodes=names, groups=groups, not_features=not_features)
-    ctx.write(STEPS, step)
-    return step
-
-
-async def _upper_step(ctx: StageContext, kind: Kind, round_: int, level: list[Group],
-                      taken: set[str]) -> StepRecord | None:  # fmt: skip
-    nodes = [g.name for g in level]
-    inputs = {"level": round_, "kind": kind, "threshold": ctx.config.feature_threshold,
-              "nodes": [{"name": g.name, "children": g.members} for g in level]}  # fmt: skip
-    instructions = UPPER_INSTRUCTIONS.format(kind=kind)
-    out = await ctx.llm.ask("features.cluster", instructions, inputs, ClusterOut, ctx.stats)
-    if out is None:
-        return None
-    groups, assigned = _groups(ctx, nodes, out.groups, kind, taken)
-    for node in nodes:  # a node left out keeps its place: it is its own parent
+    for node, node_kind in nodes.items():  # a node left out keeps its place: it is its own parent
         if node not in assigned:
-            ctx.stats.rejected["unclustered_node"] += 1
-            groups.append(Group(name=node, kind=kind, members=[node]))
-    if len(groups) >= len(nodes):
-        ctx.stats.rejected["cluster_no_progress"] += 1
-    step = StepRecord(key=f"{kind}/{round_}", kind=kind, nodes=nodes, groups=groups)
+            out.append(Group(name=node, kind=node_kind, members=[node]))
+    return out
+
+
+async def _step(ctx: StageContext, key: str, kind: Kind | None, nodes: dict[str, Kind], instructions: str,
+                inputs: dict[str, Any], taken: set[str]) -> StepRecord | None:  # fmt: skip
+    def check(out: ClusterOut) -> Problems:
+        problems = _group_problems(nodes, out.groups, kind)
+        if kind is not None and not problems and len(out.groups) >= len(nodes):
+            problems.append(("cluster_no_progress", f"{len(out.groups)} groups for {len(nodes)} nodes"))
+        return problems
+
+    out, _ = await ask_checked(ctx, "features.cluster", instructions, inputs, ClusterOut, check)
+    if out is None:
+        return None
+    groups = _groups(nodes, out.groups, kind, taken)
+    step = StepRecord(key=key, kind=kind or "", nodes=list(nodes), groups=groups)
     ctx.write(STEPS, step)
     return step
 
@@ -201,7 +213,11 @@ async def _levels(ctx: StageContext, items: list[dict[str, Any]],
                   steps: dict[str, StepRecord]) -> tuple[StepRecord, Levels] | None:  # fmt: skip
     """The leaf step and, per kind, the group levels bottom-up (the last one is the root)."""
     taken = {item["name"].lower() for item in items}
-    leaf = steps.get(LEAVES) or await _leaf_step(ctx, items, taken)
+    leaf = steps.get(LEAVES)
+    if leaf is None:
+        inputs = {"level": 0, "kind": None, "threshold": ctx.config.feature_threshold, "nodes": items}
+        kinds = {item["name"]: item["kind"] for item in items}
+        leaf = await _step(ctx, LEAVES, None, kinds, LEAF_INSTRUCTIONS, inputs, taken)
     if leaf is None:
         return None
     taken |= {g.name.lower() for g in leaf.groups}
@@ -214,7 +230,10 @@ async def _levels(ctx: StageContext, items: list[dict[str, Any]],
                 break
             step = steps.get(f"{kind}/{round_}")
             if step is None:
-                step = await _upper_step(ctx, kind, round_, level, taken)
+                inputs = {"level": round_, "kind": kind, "threshold": ctx.config.feature_threshold,
+                          "nodes": [{"name": g.name, "children": g.members} for g in level]}  # fmt: skip
+                step = await _step(ctx, f"{kind}/{round_}", kind, dict.fromkeys((g.name for g in level), kind),
+                                   UPPER_INSTRUCTIONS.format(kind=kind), inputs, taken)  # fmt: skip
             else:
                 taken |= {g.name.lower() for g in step.groups}
             if step is None or len(step.groups) >= len(level):
@@ -224,8 +243,7 @@ async def _levels(ctx: StageContext, items: list[dict[str, Any]],
     return leaf, levels
 
 
-def _tree(kind: Kind, leaf: StepRecord, levels: list[list[Group]],
-          examples: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
+def _tree(kind: Kind, levels: list[list[Group]], examples: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The features of one kind: name, layer (0 = root), children, parent, examples."""
     if not levels:
         return []
@@ -249,6 +267,24 @@ def _tree(kind: Kind, leaf: StepRecord, levels: list[list[Group]],
     return nodes
 
 
+def _distinct(values: list[str], limit: int | None = MAX_VALUES) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        value = _clean(value)
+        if value and value.lower() not in (v.lower() for v in out):
+            out.append(value)
+    return out[:limit]
+
+
+def _value_problems(name: str, values: list[str], fewest: int) -> Problems:
+    placeholders = [v for v in values if is_placeholder(name, v)]
+    if placeholders:
+        return [("placeholder_value", f"{placeholders[:2]} only repeat the feature's name")]
+    if len(_distinct(values)) < fewest:
+        return [("too_few_values", f"fewer than {fewest} distinct values")]
+    return []
+
+
 async def run(ctx: StageContext) -> None:
     platforms = ctx.dir.read("platforms", PlatformRecord)
     apis = ctx.dir.read("apis", ApiRecord)
@@ -258,47 +294,56 @@ async def run(ctx: StageContext) -> None:
     built = await _levels(ctx, items, ctx.dir.read(STEPS, StepRecord))
     if built is None:
         return
-    leaf, levels = built
+    _, levels = built
     examples = {item["name"]: item for item in items}
-    nodes = [n for kind in KINDS for n in _tree(kind, leaf, levels[kind], examples)]
+    nodes = [n for kind in KINDS for n in _tree(kind, levels[kind], examples)]
     nodes.sort(key=lambda n: (n["layer"], n["kind"], n["name"]))
     names: dict[str, list[str]] = {}
     for platform in sorted(platforms.values(), key=lambda p: p.key):
         names.setdefault(platform.scenario, []).append(platform.name)
-    have = ctx.dir.read("features", FeatureRecord)
-    todo = [n for n in nodes if f"{n['layer']}/{n['name']}" not in have]
+    have = {(f.layer, f.name): f for f in ctx.dir.read("features", FeatureRecord).values()}
 
-    async def fetch(node: dict[str, Any]) -> ValuesOut | None:
+    async def ask(node: dict[str, Any], parent: FeatureRecord | None, value: str) -> list[str]:
         inputs = {**node, "platforms": names if node["kind"] == "implicit" else {}}
-        return await ctx.llm.ask("features.values", VALUES_INSTRUCTIONS, inputs, ValuesOut, ctx.stats)
+        if parent is not None:
+            inputs |= {"parent": parent.name, "parent_values": parent.values, "parent_value": value}
+        fewest = 1 if parent is not None else 2
 
-    def handle(node: dict[str, Any], out: ValuesOut | None) -> None:
-        values: list[str] = []
-        for value in out.values if out is not None else []:
-            value = _clean(value)
-            if value and value.lower() not in (v.lower() for v in values):
-                values.append(value)
-        if out is not None and len(values) < 2:
-            ctx.stats.rejected["too_few_values"] += 1
-        record = FeatureRecord(key=f"{node['layer']}/{node['name']}", name=node["name"],
-                               kind=node["kind"], layer=node["layer"], children=node["children"],
-                               values=values[:MAX_VALUES])  # fmt: skip
+        def check(out: ValuesOut) -> Problems:
+            return _value_problems(node["name"], out.values, fewest)
+
+        out, _ = await ask_checked(ctx, "features.values", VALUES_INSTRUCTIONS, inputs, ValuesOut, check)
+        return _distinct([v for v in out.values if not is_placeholder(node["name"], v)]) if out else []
+
+    async def fetch(node: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
+        parent = have.get((node["layer"] - 1, node["parent"])) if node["parent"] else None
+        if parent is None or not parent.values:
+            return await ask(node, None, ""), {}
+        answers = await asyncio.gather(*(ask(node, parent, value) for value in parent.values))
+        by_parent = {value: answer for value, answer in zip(parent.values, answers) if answer}
+        return _distinct([v for answer in answers for v in answer], None), by_parent
+
+    def handle(node: dict[str, Any], answer: tuple[list[str], dict[str, list[str]]]) -> None:
+        values, by_parent = answer
+        record = FeatureRecord(key=f"{node['layer']}/{node['name']}", name=node["name"], kind=node["kind"],
+                               layer=node["layer"], children=node["children"], values=values,
+                               parent=node["parent"], values_by_parent=by_parent)  # fmt: skip
         ctx.stats.accepted += 1
         ctx.write("features", record)
+        have[(record.layer, record.name)] = record
 
-    await each_in_order(todo, fetch, handle)
+    for layer in sorted({n["layer"] for n in nodes}):  # top-down: a layer's parents are written first
+        todo = [n for n in nodes if n["layer"] == layer and (layer, n["name"]) not in have]
+        await each_in_order(todo, fetch, handle)
 
 
 # -- the scripted answers ------------------------------------------------------------------------
 
-PROFILE_PARAMS = {p for domain in DOMAINS.values() for p in domain.profile}
-_PROFILE_WORDS = {"address", "phone", "email", "mail", "payment", "size", "seat", "dietary", "diet",
-                  "language", "calendar", "allergy", "name", "age", "gender", "occupation", "passport",
-                  "loyalty"}  # fmt: skip
 _EXPLICIT_GROUPS = (
-    ({"address", "location", "city"}, "home and delivery"),
     ({"phone", "email", "mail", "mobile", "contact", "name"}, "contact details"),
+    ({"address", "location", "city"}, "home and work"),
     ({"payment", "card", "wallet", "billing"}, "payment"),
+    ({"age", "gender", "occupation", "income", "job"}, "life stage"),
 )
 _IMPLICIT_GROUPS = (
     ({"price", "cost", "budget", "fee"}, "price sensitivity"),
@@ -306,48 +351,53 @@ _IMPLICIT_GROUPS = (
     ({"quality", "rating", "reliability"}, "quality focus"),
     ({"style", "content", "taste", "design"}, "taste"),
 )
-VALUE_LISTS: dict[str, list[str]] = {
-    # explicit inner features (scripted group names) and leaves by keyword
-    "home and delivery": ["city centre", "suburbs", "countryside", "coastal town"],
-    "contact details": ["reachable by phone", "reachable by email", "reachable anytime"],
-    "payment": ["pays upfront", "pays on delivery", "pays monthly"],
-    "lifestyle": ["student", "young professional", "parent", "retiree", "freelancer"],
-    "address": [
-        "12 Maple Row, Northvale",
-        "48 Harbor Lane, Port Ellery",
-        "7 Orchard Street, Kingsbridge",
-        "230 Birch Avenue, Ashford Bay",
-        "19 Quarry Road, Millbrook",
-        "5 Linden Court, Cedar Falls",
-    ],
-    "phone": ["+1-555-210-4471", "+1-555-318-9025", "+1-555-402-1187", "+1-555-577-3390", "+1-555-689-2214"],
-    "email": [
-        "ava.hartley@mailbox.example",
-        "liam.okafor@mailbox.example",
-        "maya.lindqvist@mailbox.example",
-        "noah.moreau@mailbox.example",
-        "iris.tanaka@mailbox.example",
-    ],
-    "name": ["Ava Hartley", "Liam Okafor", "Maya Lindqvist", "Noah Moreau", "Iris Tanaka"],
-    "payment_method": ["credit card", "debit card", "PayFlow wallet", "bank transfer", "cash on delivery"],
-    "size": ["size S", "size M", "size L", "size XL"],
-    "diet": ["vegetarian", "vegan", "gluten-free", "halal", "lactose-free"],
-    "seat": ["window seat", "aisle seat", "extra legroom", "quiet carriage"],
-    "language": ["English", "Spanish", "French", "German", "Japanese"],
-    # implicit inner features
+# Ordered scales: the scripted child values of a parent's i-th value are the i-th window of the
+# child's scale, so the scales run in the same direction (frugal ... indulgent).
+SCALES: dict[str, list[str]] = {
     "price sensitivity": ["budget-minded", "value-seeking", "price-insensitive"],
     "urgency": ["relaxed", "prompt", "urgent"],
     "quality focus": ["quality-tolerant", "quality-aware", "quality-obsessed"],
     "taste": ["understated", "expressive", "eclectic"],
+    "price level": ["low", "moderate", "high"],
+    "speed": ["slow", "average", "fast"],
+    "quality": ["basic", "decent", "excellent"],
+}
+_UPPER_IMPLICIT = ["frugal", "balanced", "indulgent"]
+_ROOTS = {"life stage"}
+_UPPER_NAMES = {"explicit": ("household", "work pattern", "daily rhythm"),
+                "implicit": ("spending style", "lifestyle pace", "discernment")}
+LIFE_STAGES = ["student", "young professional", "parent", "retiree", "freelancer"]
+# What a life stage implies for the demographics (the scripted top-down values).
+BY_LIFE_STAGE: dict[str, dict[str, list[str]]] = {
+    "age": {"student": ["16", "17", "19", "21", "23"], "young professional": ["25", "27", "29", "32"],
+            "parent": ["34", "38", "42", "46"], "retiree": ["66", "69", "72", "77"],
+            "freelancer": ["26", "31", "37", "44"]},
+    "occupation": {"student": ["high-school student", "university student"],
+                   "young professional": ["software developer", "nurse", "marketing associate", "accountant"],
+                   "parent": ["teacher", "project manager", "electrician", "pharmacist"],
+                   "retiree": ["retired teacher", "retired engineer", "retired nurse"],
+                   "freelancer": ["graphic designer", "photographer", "translator"]},
+    "income level": {"student": ["low"], "young professional": ["middle", "upper-middle"],
+                     "parent": ["middle", "upper-middle", "high"], "retiree": ["low", "middle"],
+                     "freelancer": ["low", "middle", "high"]},
+}  # fmt: skip
+OWN_VALUES: dict[str, list[str]] = {
+    "home and work": ["city centre", "suburbs", "countryside", "coastal town"],
+    "contact details": ["reachable by phone", "reachable by email", "reachable anytime"],
+    "payment": ["pays upfront", "pays on delivery", "pays monthly"],
+    "life stage": LIFE_STAGES,
+    "gender": ["female", "male", "non-binary"],
+    "age": ["19", "27", "38", "46", "69"],
+    "occupation": ["university student", "nurse", "teacher", "graphic designer", "retired engineer"],
+    "income level": ["low", "middle", "upper-middle", "high"],
+    **{name: list(values) for name, values in FEATURE_VALUES.items()},
+    **SCALES,
 }
 _BROAD = (
     ["lives alone", "shares a flat", "family household", "lives with a partner"],
     ["office worker", "remote worker", "shift worker", "self-employed"],
     ["early riser", "night owl", "weekend planner"],
 )
-_LEAF_KEYWORDS = (("address", "address"), ("phone", "phone"), ("mobile", "phone"), ("email", "email"),
-                  ("mail", "email"), ("payment", "payment_method"), ("size", "size"), ("dietary", "diet"),
-                  ("diet", "diet"), ("seat", "seat"), ("language", "language"), ("name", "name"))  # fmt: skip
 
 
 def _group_for(name: str, table: tuple[tuple[set[str], str], ...], default: str) -> str:
@@ -358,52 +408,91 @@ def _group_for(name: str, table: tuple[tuple[set[str], str], ...], default: str)
 def _scripted_cluster(inputs: dict[str, Any]) -> dict[str, Any]:
     nodes = [n for n in inputs.get("nodes") or [] if isinstance(n, dict) and n.get("name")]
     kind = inputs.get("kind")
-    if kind not in KINDS:  # the leaves: classify and group by what they are about
+    first = not inputs.get("rejected")  # a first answer carries a few wrong placements
+    if kind not in KINDS:  # the leaves: group by what they are about, within their kind
         grouped: dict[tuple[str, str], list[str]] = {}
-        not_features = []
         for node in nodes:
-            name = str(node["name"])
-            if "platform characteristic" in (node.get("sources") or []):
+            name, node_kind = str(node["name"]), str(node.get("kind"))
+            if node_kind == "implicit":
                 key = ("implicit", _group_for(name, _IMPLICIT_GROUPS, f"{name} preference"))
-            elif name in PROFILE_PARAMS or tokens(name) & _PROFILE_WORDS or is_identifier(name):
-                key = ("explicit", _group_for(name, _EXPLICIT_GROUPS, "lifestyle"))
             else:
-                not_features.append(name)
-                continue
+                key = ("explicit", _group_for(name, _EXPLICIT_GROUPS, "personal needs"))
             grouped.setdefault(key, []).append(name)
         groups = [{"name": g, "kind": k, "members": m} for (k, g), m in sorted(grouped.items())]
-        return {"groups": groups, "not_features": not_features}
+        if first and len(groups) >= 2 and sum(len(g["members"]) for g in groups) >= 6:
+            moved = groups[0]["members"].pop()  # into a group of the other kind
+            other = next(g for g in groups if g["kind"] != groups[0]["kind"]) if len({g["kind"] for g in groups}) > 1 else groups[-1]
+            other["members"].append(moved)
+            groups[-1]["members"].append("loyalty tier")  # no such leaf
+            groups[-1]["members"].pop(0)  # one leaf left out
+            groups = [g for g in groups if g["members"]]
+        return {"groups": groups}
     names = sorted(str(n["name"]) for n in nodes)
     threshold = max(2, int(inputs.get("threshold") or 4))
-    size = max(1, math.ceil(len(names) / threshold))
-    groups = []
-    for start in range(0, len(names), size):
-        chunk = names[start : start + size]
-        label = " & ".join(chunk[:2]) + (" & more" if len(chunk) > 2 else "")
+    if first and kind == "explicit":  # no progress: every node alone
+        return {"groups": [{"name": f"{n} group", "kind": kind, "members": [n]} for n in names]}
+    alone = [n for n in names if n in _ROOTS]  # stays a root: what it implies is in BY_LIFE_STAGE
+    rest = [n for n in names if n not in _ROOTS]
+    size = max(1, math.ceil(len(rest) / max(1, threshold - len(alone))))
+    labels = _UPPER_NAMES[str(kind)]
+    groups = [{"name": n, "kind": kind, "members": [n]} for n in alone]
+    for number, start in enumerate(range(0, len(rest), size)):
+        chunk = rest[start : start + size]
+        label = labels[number] if number < len(labels) else " & ".join(chunk[:2])
         groups.append({"name": label, "kind": kind, "members": chunk})
-    return {"groups": groups, "not_features": []}
+    if first and kind == "implicit" and len(groups[-1]["members"]) > 1:
+        groups[-1]["members"].pop()  # one node left out
+    return {"groups": groups}
+
+
+_VALUE_FAULTS = ("placeholder_value", "too_few_values")
+
+
+def _window(scale: list[str], index: int, count: int) -> list[str]:
+    """The index-th of `count` overlapping windows of an ordered scale (at least two values)."""
+    width = min(len(scale), max(2, math.ceil(len(scale) / max(1, count))))
+    start = round(index * (len(scale) - width) / max(1, count - 1))
+    return scale[start : start + width]
+
+
+def _own_values(inputs: dict[str, Any]) -> list[str]:
+    name = str(inputs.get("name") or "feature")
+    kind = inputs.get("kind")
+    examples = [str(e) for e in inputs.get("examples") or []]
+    if name in OWN_VALUES:
+        return list(OWN_VALUES[name])
+    if kind == "implicit":
+        if "platform characteristic" in (inputs.get("sources") or []) and len(set(examples)) >= 2:
+            return sorted(set(examples))
+        if "platform" in tokens(name):
+            platforms = inputs.get("platforms") or {}
+            return sorted({str(p) for names in platforms.values() for p in names}) or ["none"]
+        return list(_UPPER_IMPLICIT)
+    if inputs.get("children"):  # a broader explicit feature: one of a few disjoint lists
+        upper = _UPPER_NAMES["explicit"]
+        return list(_BROAD[upper.index(name) if name in upper else stable(name) % len(_BROAD)])
+    return examples[:6] if len(examples) >= 2 else ["standard", "custom", "none"]
 
 
 def _scripted_values(inputs: dict[str, Any]) -> dict[str, Any]:
     name = str(inputs.get("name") or "feature")
-    kind = inputs.get("kind")
-    examples = [str(e) for e in inputs.get("examples") or []]
-    if name in VALUE_LISTS:
-        return {"values": VALUE_LISTS[name]}
-    if kind == "implicit":
-        if "platform characteristic" in (inputs.get("sources") or []) and len(set(examples)) >= 2:
-            return {"values": sorted(set(examples))}
-        if "platform" in tokens(name):
-            platforms = inputs.get("platforms") or {}
-            return {"values": sorted({str(p) for names in platforms.values() for p in names}) or ["none"]}
-        return {"values": ["low", "medium", "high"]}
-    if inputs.get("children"):  # a broader explicit feature: one of a few disjoint lists
-        return {"values": _BROAD[stable(name) % len(_BROAD)]}
-    words = tokens(name)
-    for word, list_name in _LEAF_KEYWORDS:
-        if word in words:
-            return {"values": VALUE_LISTS[list_name]}
-    return {"values": [f"standard {name}", f"custom {name}", f"no {name}"]}
+    fault = fault_of("features.values", inputs, _VALUE_FAULTS)
+    if fault == "placeholder_value":
+        return {"values": [f"{name} {n}" for n in range(1, 4)]}
+    values = _own_values(inputs)
+    parent_value = str(inputs.get("parent_value") or "")
+    if parent_value:
+        implied = BY_LIFE_STAGE.get(name, {}).get(parent_value)
+        parent_values = [str(v) for v in inputs.get("parent_values") or []]
+        if implied:
+            values = implied
+        elif inputs.get("parent") == name:  # a group that kept its single member's name
+            values = [parent_value]
+        elif inputs.get("kind") == "implicit" and parent_value in parent_values:
+            values = _window(values, parent_values.index(parent_value), len(parent_values))
+    if fault == "too_few_values":
+        values = []
+    return {"values": values}
 
 
 SCRIPTED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

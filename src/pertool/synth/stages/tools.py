@@ -27,6 +27,7 @@ records written in a fixed order), `tokens`, `is_identifier` and the scripted vo
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,7 +37,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from pertool.synth.pipeline import StageContext
-from pertool.synth.records import ApiRecord, PlatformRecord, ScenarioConfig
+from pertool.synth.records import ApiRecord, ChainRecord, PlatformRecord, ScenarioConfig
 from pertool.synth.stages import environment  # ToolSpectrum mode (ts)
 
 __all__ = [
@@ -45,10 +46,12 @@ __all__ = [
 ]  # fmt: skip
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 U = TypeVar("U")
 
 NODES = "functionality"
 DRAFTS = "api_drafts"
+CHAIN_STEPS = "chain_answers"
 PARAM_TYPES = ("string", "integer", "number", "boolean")
 SIMILARITY = 0.8  # token similarity at or above which two APIs are near-duplicates
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -114,6 +117,32 @@ def stable(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
+Problems = list[tuple[str, str]]  # (rejection reason, message) pairs
+
+
+async def ask_checked(ctx: StageContext, task: str, instructions: str, inputs: dict[str, Any], output: type[M],
+                      check: Callable[[M], Problems]) -> tuple[M | None, Problems]:  # fmt: skip
+    """Ask, and check the answer by rules; when they find problems, count each reason once
+    and ask once more, telling the model what was wrong (`rejected` in the inputs). The second
+    answer stands, with its problems (counted too). None: no schema-valid answer."""
+    out = await ctx.llm.ask(task, instructions, inputs, output, ctx.stats)
+    if out is None:
+        return None, []
+    problems = check(out)
+    if not problems:
+        return out, []
+    for reason in sorted({reason for reason, _ in problems}):
+        ctx.stats.rejected[reason] += 1
+    again = {**inputs, "rejected": [message for _, message in problems]}
+    out = await ctx.llm.ask(task, instructions, again, output, ctx.stats)
+    if out is None:
+        return None, []
+    problems = check(out)
+    for reason in sorted({reason for reason, _ in problems}):
+        ctx.stats.rejected[reason] += 1
+    return out, problems
+
+
 # -- records of the working files --------------------------------------------------------------
 
 
@@ -136,6 +165,15 @@ class DraftRecord(BaseModel):
     path: list[str]
     function: dict[str, Any]
     problem: str = ""  # why the spec is invalid; "" when valid
+    reasons: list[str] = Field(default_factory=list)  # the rejection reasons of the problem
+
+
+class ChainStepRecord(BaseModel):
+    """A scenario's chains as answered and checked (chain_answers.jsonl)."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str  # the scenario
+    chains: list[str] = Field(default_factory=list)  # the accepted ChainRecord keys
 
 
 def node_key(scenario: str, path: Sequence[str]) -> str:
@@ -164,6 +202,8 @@ class ParamOut(BaseModel):
     type: str
     description: str = ""
     enum: list[Any] | None = None
+    source: str = ""  # "query", "profile:<feature name>" or "environment:<factor>"
+    examples: list[Any] = Field(default_factory=list)
 
 
 class ParametersOut(BaseModel):
@@ -176,6 +216,16 @@ class ApiOut(BaseModel):
     name: str
     description: str
     parameters: ParametersOut
+
+
+class ChainOut(BaseModel):
+    first: str
+    second: str
+    shared: list[str] = Field(default_factory=list)
+
+
+class ChainsOut(BaseModel):
+    chains: list[ChainOut] = Field(default_factory=list)
 
 
 PLATFORMS_INSTRUCTIONS = (
@@ -196,11 +246,26 @@ API_INSTRUCTIONS = (
     "Write the API that performs the functionality at the end of `path`, as an OpenAI function "
     "spec: a camelCase name, a one-sentence description, and JSON-schema parameters (type object; "
     "each property with a type among string, integer, number, boolean, a description and an "
-    "optional enum; `required` lists property names). Include at least one parameter the user's "
-    "profile supplies (e.g. delivery address, phone, email, payment method, seat preference, "
-    "dietary needs) and at least one the user states in the request (e.g. item, date, "
-    "destination, quantity). Name profile parameters by the profile fact in snake_case "
-    "(delivery_address, payment_method)."
+    "optional enum; `required` lists property names). Declare each property's `source`: "
+    '"query" when the user states it in the request (item, dish, date, quantity, destination), '
+    '"profile:<feature>" when the user\'s profile supplies it, naming the profile feature by what '
+    'it is in plain lower-case words ("profile:home address", "profile:phone number", '
+    '"profile:dietary needs", "profile:seat preference"), never by the parameter name'
+    "{environment}. Include at least one query and one profile parameter. Give each property "
+    "3-8 realistic, distinct `examples` of its type (for a query parameter, the range a user "
+    "chooses within: a cuisine gets cuisines, a cabin class cabin classes; never placeholders "
+    'such as "cuisine 1"; inside the enum when there is one).'
+)
+API_ENVIRONMENT = (
+    ', or "environment:<factor>" when the situation decides it (weather, time, location, network, '
+    "device, battery)"
+)
+CHAINS_INSTRUCTIONS = (
+    "These are the APIs of one scenario. List the pairs of APIs that a single user request can "
+    "need one after the other (e.g. find a product, then order it), in call order: `first`, "
+    "`second` (API names) and `shared`, the query parameters (same name in both) that carry the "
+    "same value from the first call to the second. Only pairs that share at least one query "
+    "parameter; none when no pair fits."
 )
 
 
@@ -213,6 +278,8 @@ def function_of(out: ApiOut) -> dict[str, Any]:
         spec: dict[str, Any] = {"type": param.type, "description": param.description}
         if param.enum is not None:
             spec["enum"] = list(param.enum)
+        spec["x-source"] = " ".join(param.source.split())
+        spec["examples"] = list(param.examples)
         properties[name] = spec
     return {"name": out.name.strip(), "description": out.description.strip(),
             "parameters": {"type": out.parameters.type, "properties": properties,
@@ -256,6 +323,81 @@ def validate_function(function: dict[str, Any]) -> str:
     return ""
 
 
+_FEATURE_NAME = re.compile(r"^[a-z][a-z' -]*[a-z]$")
+
+
+def source_of(spec: Any) -> tuple[str, str]:
+    """A property's declared source as (kind, name): ("query", ""), ("profile", "home address"),
+    ("environment", "Weather"); ("", "") when it declares none."""
+    source = str(spec.get("x-source", "")) if isinstance(spec, dict) else ""
+    kind, _, name = source.partition(":")
+    if kind == "query" and not name:
+        return "query", ""
+    if kind in ("profile", "environment") and name.strip():
+        return kind, " ".join(name.split())
+    return "", ""
+
+
+def is_placeholder(param: str, value: Any) -> bool:
+    """A made-up value that only repeats the parameter's name with a number: "cuisine 51",
+    "cabin class 67", "CON-38631" (for contact_number)."""
+    if not isinstance(value, str):
+        return False
+    words = re.findall(r"[a-z]+|[0-9]+", value.lower())
+    letters = [w for w in words if not w.isdigit()]
+    if len(letters) == len(words) or not letters:
+        return False
+    names = tokens(param) | set(re.findall(r"[a-z]+", param.lower()))
+    return all(any(n.startswith(w) for n in names) for w in letters)
+
+
+def source_problems(function: dict[str, Any], environment: bool = False) -> list[tuple[str, str]]:
+    """What is wrong with a spec's declared sources and examples, as (reason, message) pairs:
+    "missing_source" (none, or an environment source outside the environment mode),
+    "raw_feature_name" (a profile feature named like a parameter, not by what it is),
+    "bad_examples" (not 3-8 distinct values of the type, outside the enum, or placeholders),
+    "invalid_api_spec" (no query or no profile parameter)."""
+    problems: list[tuple[str, str]] = []
+    kinds: set[str] = set()
+    properties = (function.get("parameters") or {}).get("properties") or {}
+    for param, spec in properties.items():
+        kind, name = source_of(spec)
+        if not kind or (kind == "environment" and not environment):
+            problems.append(("missing_source", f"parameter {param!r} declares no usable x-source"))
+        elif kind == "profile" and not _FEATURE_NAME.match(name):
+            problems.append(("raw_feature_name", f"parameter {param!r} names its profile feature {name!r}, "
+                                                 "not by what it is"))  # fmt: skip
+        kinds.add(kind)
+        problem = _examples_problem(str(param), spec)
+        if problem:
+            problems.append(("bad_examples", problem))
+    if problems:
+        return problems
+    if not {"query", "profile"} <= kinds:
+        problems.append(("invalid_api_spec", "needs at least one query and one profile parameter"))
+    return problems
+
+
+def _examples_problem(param: str, spec: dict[str, Any]) -> str:
+    examples = spec.get("examples")
+    kind = spec.get("type")
+    fewest = 2 if kind == "boolean" else 3  # a boolean has only two values
+    if not isinstance(examples, list) or not fewest <= len(examples) <= 8:
+        return f"parameter {param!r} has not {fewest}-8 examples"
+    fits = _ENUM_TYPES.get(str(kind), (str,))
+    if not all(isinstance(v, fits) and not (kind != "boolean" and isinstance(v, bool)) for v in examples):
+        return f"parameter {param!r} has examples that do not fit its type"
+    if len({json.dumps(v, sort_keys=True).lower() for v in examples}) < len(examples):
+        return f"parameter {param!r} repeats an example"
+    enum = spec.get("enum")
+    if isinstance(enum, list) and any(v not in enum for v in examples):
+        return f"parameter {param!r} has examples outside its enum"
+    bad = [v for v in examples if is_placeholder(param, v) or (isinstance(v, str) and not v.strip())]
+    if bad:
+        return f"parameter {param!r} has placeholder examples {bad[:2]}"
+    return ""
+
+
 def similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Jaccard similarity of the content words of two specs' names and descriptions."""
     ta = tokens(str(a.get("name", ""))) | tokens(str(a.get("description", "")))
@@ -293,6 +435,8 @@ async def run(ctx: StageContext) -> None:
     nodes = ctx.dir.read(NODES, NodeRecord)
     drafts = ctx.dir.read(DRAFTS, DraftRecord)
     apis = ctx.dir.read("apis", ApiRecord)
+    chains = ctx.dir.read("chains", ChainRecord)
+    chain_steps = ctx.dir.read(CHAIN_STEPS, ChainStepRecord)
     for scenario in sorted(ctx.config.scenarios, key=lambda s: s.name):
         await _platforms(ctx, scenario, platforms)
         if ctx.config.environment:  # ToolSpectrum mode (ts): factors, platform rules, parameters
@@ -301,6 +445,7 @@ async def run(ctx: StageContext) -> None:
         await _refine(ctx, scenario, [], nodes, leaves)
         await _drafts(ctx, scenario, leaves, drafts)
         _write_apis(ctx, scenario, leaves, drafts, apis)
+        await _chains(ctx, scenario, apis, chains, chain_steps)
         if ctx.config.environment:  # ToolSpectrum mode (ts): prohibitions, checkable
             await environment.policies(ctx, scenario)
 
@@ -384,20 +529,25 @@ async def _refine(ctx: StageContext, scenario: ScenarioConfig, path: list[str], 
 async def _drafts(ctx: StageContext, scenario: ScenarioConfig, leaves: list[list[str]],
                   drafts: dict[str, DraftRecord]) -> None:  # fmt: skip
     todo = [leaf for leaf in leaves if node_key(scenario.name, leaf) not in drafts]
+    instructions = API_INSTRUCTIONS.format(environment=API_ENVIRONMENT if ctx.config.environment else "")
 
-    async def fetch(leaf: list[str]) -> ApiOut | None:
-        inputs = {"scenario": scenario.name, "description": scenario.description, "path": leaf}
-        return await ctx.llm.ask("tools.api", API_INSTRUCTIONS, inputs, ApiOut, ctx.stats)
-
-    def handle(leaf: list[str], out: ApiOut | None) -> None:
-        if out is None:
-            return
+    def check(out: ApiOut) -> Problems:
         function = function_of(out)
         problem = validate_function(function)
-        if problem:
-            ctx.stats.rejected["invalid_api_spec"] += 1
+        return [("invalid_api_spec", problem)] if problem else source_problems(function, ctx.config.environment)
+
+    async def fetch(leaf: list[str]) -> tuple[ApiOut | None, Problems]:
+        inputs = {"scenario": scenario.name, "description": scenario.description, "path": leaf,
+                  "environment": ctx.config.environment}  # fmt: skip
+        return await ask_checked(ctx, "tools.api", instructions, inputs, ApiOut, check)
+
+    def handle(leaf: list[str], answer: tuple[ApiOut | None, Problems]) -> None:
+        out, problems = answer
+        if out is None:
+            return
         draft = DraftRecord(key=node_key(scenario.name, leaf), scenario=scenario.name, path=leaf,
-                            function=function, problem=problem)  # fmt: skip
+                            function=function_of(out), problem="; ".join(m for _, m in problems),
+                            reasons=sorted({r for r, _ in problems}))  # fmt: skip
         ctx.write(DRAFTS, draft)
         drafts[draft.key] = draft
 
@@ -424,7 +574,75 @@ def _write_apis(ctx: StageContext, scenario: ScenarioConfig, leaves: list[list[s
         apis[key] = record
 
 
+def query_parameters(api: ApiRecord) -> list[str]:
+    """The parameters of an API the user states in the request (declared "query")."""
+    properties = api.function.get("parameters", {}).get("properties", {})
+    return sorted(p for p, spec in properties.items() if source_of(spec)[0] == "query")
+
+
+def chain_problems(answer: ChainOut, apis: dict[str, ApiRecord], seen: set[tuple[str, str]]) -> Problems:
+    """Why a proposed chain is unusable: "unknown_api" (a name that is not one of the
+    scenario's APIs, or the same API twice), "no_shared_parameter" (no shared names, or one
+    that is not a query parameter of both), "duplicate_chain"."""
+    first, second = apis.get(answer.first.strip()), apis.get(answer.second.strip())
+    if first is None or second is None or first.key == second.key:
+        return [("unknown_api", f"{answer.first!r} -> {answer.second!r} are not two APIs of the scenario")]
+    both = set(query_parameters(first)) & set(query_parameters(second))
+    shared = {p.strip() for p in answer.shared}
+    if not shared or not shared <= both:
+        return [("no_shared_parameter", f"{first.key} -> {second.key} share no query parameter {sorted(shared)}")]
+    if (first.key, second.key) in seen:
+        return [("duplicate_chain", f"{first.key} -> {second.key} twice")]
+    return []
+
+
+async def _chains(ctx: StageContext, scenario: ScenarioConfig, apis: dict[str, ApiRecord],
+                  chains: dict[str, ChainRecord], steps: dict[str, ChainStepRecord]) -> None:  # fmt: skip
+    """Task "tools.chains": the pairs of the scenario's APIs one request can need in order,
+    each checked by rules (a bad pair is dropped and counted, the others are kept)."""
+    mine = {a.function["name"]: a for a in sorted(apis.values(), key=lambda a: a.key) if a.scenario == scenario.name}
+    if scenario.name in steps or len(mine) < 2:
+        return
+    inputs = {"scenario": scenario.name, "description": scenario.description,
+              "apis": [{"name": name, "description": a.function.get("description", ""), "path": a.path,
+                        "category": a.category, "query_parameters": query_parameters(a)}
+                       for name, a in mine.items()]}  # fmt: skip
+    out = await ctx.llm.ask("tools.chains", CHAINS_INSTRUCTIONS, inputs, ChainsOut, ctx.stats)
+    if out is None:
+        return
+    seen: set[tuple[str, str]] = set()
+    accepted: list[str] = []
+    for answer in out.chains:
+        problems = chain_problems(answer, mine, seen)
+        if problems:
+            ctx.stats.rejected[problems[0][0]] += 1
+            continue
+        first, second = mine[answer.first.strip()], mine[answer.second.strip()]
+        seen.add((first.key, second.key))
+        shared = sorted({p.strip() for p in answer.shared})
+        record = ChainRecord(key=f"{scenario.name}/{first.function['name']}+{second.function['name']}",
+                             scenario=scenario.name, apis=[first.key, second.key], shared=shared)  # fmt: skip
+        accepted.append(record.key)
+        if record.key not in chains:
+            ctx.stats.accepted += 1
+            ctx.write("chains", record)
+            chains[record.key] = record
+    step = ChainStepRecord(key=scenario.name, chains=accepted)
+    ctx.write(CHAIN_STEPS, step)
+    steps[step.key] = step
+
+
 # -- the scripted answers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter the scripted LLM puts into specs: name, type, description, examples."""
+
+    name: str
+    type: str
+    description: str
+    examples: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -435,10 +653,12 @@ class Domain:
     areas: tuple[tuple[str, str], ...]  # (functional area, the object its operations act on)
     subject: tuple[str, str]  # the query-stated parameter naming what a request is about
     items: tuple[str, ...]  # values of that parameter
-    profile: tuple[str, ...]  # profile-sourced parameters (named as the profile features)
+    profile: tuple[tuple[str, str], ...]  # profile-sourced parameters: (parameter name, feature name)
     actions: tuple[str, ...]  # history actions, with an {item} slot
+    details: tuple[Param, Param]  # two more query-stated parameters (find, update)
 
 
+_DATES = ("2025-03-14", "2025-04-02", "2025-05-21", "2025-06-09", "2025-07-30")
 DOMAINS: dict[str, Domain] = {
     "shopping": Domain(
         ("shop", "store", "retail", "buy", "commerce", "mall", "fashion"),
@@ -447,8 +667,11 @@ DOMAINS: dict[str, Domain] = {
         ("item", "The product the request is about"),
         ("wireless earbuds", "running shoes", "desk lamp", "water bottle", "yoga mat", "hiking backpack",
          "coffee grinder", "phone case"),
-        ("delivery_address", "payment_method", "phone", "clothing_size"),
-        ("Bought {item}", "Ordered {item} and kept it", "Reordered {item}", "Added {item} to the cart")),
+        (("delivery_address", "home address"), ("payment_method", "payment method"),
+         ("contact_phone", "phone number"), ("clothing_size", "clothing size")),
+        ("Bought {item}", "Ordered {item} and kept it", "Reordered {item}", "Added {item} to the cart"),
+        (Param("color", "string", "The colour the user wants", ("black", "white", "navy", "red", "olive")),
+         Param("max_price", "number", "The most the user will pay, in dollars", (25, 50, 100, 200, 400)))),
     "takeout": Domain(
         ("food", "takeout", "take-out", "meal", "restaurant", "dining", "grocer", "eat"),
         (("meal orders", "meal order"), ("restaurant search", "restaurant"),
@@ -457,18 +680,25 @@ DOMAINS: dict[str, Domain] = {
         ("dish", "The dish the request is about"),
         ("pad thai", "margherita pizza", "chicken burrito", "sushi platter", "falafel wrap", "ramen bowl",
          "caesar salad", "butter chicken"),
-        ("delivery_address", "dietary_needs", "phone", "payment_method"),
+        (("delivery_address", "home address"), ("dietary_restrictions", "dietary needs"),
+         ("contact_number", "phone number"), ("payment_method", "payment method")),
         ("Ordered {item} for dinner", "Had {item} delivered", "Rated the {item} highly",
-         "Ordered {item} for lunch")),
+         "Ordered {item} for lunch"),
+        (Param("cuisine", "string", "The cuisine the user wants", ("Thai", "Italian", "Mexican", "Japanese",
+                                                                    "Indian", "Lebanese")),
+         Param("party_size", "integer", "How many people eat", (1, 2, 3, 4, 6)))),
     "travel": Domain(
         ("travel", "trip", "flight", "hotel", "train", "vacation", "holiday", "tour"),
         (("flight bookings", "flight"), ("hotel stays", "hotel room"), ("train tickets", "train ticket"),
          ("car rentals", "rental car"), ("itineraries", "itinerary"), ("travel insurance", "insurance plan")),
         ("destination", "The destination city of the trip"),
         ("Lisbon", "Kyoto", "Vancouver", "Marrakesh", "Reykjavik", "Buenos Aires", "Prague", "Cape Town"),
-        ("seat_preference", "email", "payment_method", "phone"),
+        (("seat_type", "seat preference"), ("contact_email", "email address"),
+         ("payment_method", "payment method"), ("traveler_phone", "phone number")),
         ("Booked a trip to {item}", "Flew to {item}", "Stayed three nights in {item}",
-         "Paid for a tour of {item}")),
+         "Paid for a tour of {item}"),
+        (Param("cabin_class", "string", "The travel class", ("economy", "premium economy", "business", "first")),
+         Param("departure_date", "string", "The day of departure, as YYYY-MM-DD", _DATES))),
     "entertainment": Domain(
         ("movie", "music", "entertain", "stream", "game", "ticket", "show", "concert", "video", "film"),
         (("movie tickets", "movie ticket"), ("music streaming", "playlist"),
@@ -477,8 +707,12 @@ DOMAINS: dict[str, Domain] = {
         ("title", "The title the request is about"),
         ("Midnight Harbor", "The Glass Orchard", "Neon Tide", "Paper Comets", "Echo Valley",
          "Silver Lantern", "Quiet Meridian", "Saltwater Kings"),
-        ("email", "language", "payment_method", "phone"),
-        ("Watched {item}", "Listened to {item}", "Got tickets for {item}", "Spent an evening on {item}")),
+        (("account_email", "email address"), ("audio_language", "preferred language"),
+         ("payment_method", "payment method"), ("mobile", "phone number")),
+        ("Watched {item}", "Listened to {item}", "Got tickets for {item}", "Spent an evening on {item}"),
+        (Param("genre", "string", "The genre the user wants", ("comedy", "thriller", "jazz", "documentary",
+                                                                "science fiction", "animation")),
+         Param("tickets", "integer", "How many tickets or seats", (1, 2, 3, 4, 5)))),
     "work": Domain(
         ("work", "office", "productivity", "meeting", "business", "job", "team"),
         (("meetings", "meeting"), ("office supplies", "supply order"), ("documents", "document"),
@@ -486,9 +720,12 @@ DOMAINS: dict[str, Domain] = {
         ("subject", "What the request is about"),
         ("quarterly report", "printer paper", "project kickoff", "budget review", "whiteboard markers",
          "client proposal", "onboarding plan", "team offsite"),
-        ("email", "work_address", "phone", "language"),
+        (("work_email", "email address"), ("office_address", "work address"), ("phone", "phone number"),
+         ("document_language", "preferred language")),
         ("Ordered {item} for the office", "Shared the {item}", "Scheduled the {item}",
-         "Requested {item} for the team")),
+         "Requested {item} for the team"),
+        (Param("priority", "string", "How urgent the request is", ("low", "normal", "high", "urgent")),
+         Param("deadline", "string", "The date it is due, as YYYY-MM-DD", _DATES))),
     "generic": Domain(
         (),
         (("requests", "request"), ("bookings", "booking"), ("orders", "service order"),
@@ -496,17 +733,41 @@ DOMAINS: dict[str, Domain] = {
         ("item", "What the request is about"),
         ("basic plan", "premium plan", "family bundle", "weekend pass", "starter kit", "annual membership",
          "gift voucher", "trial package"),
-        ("email", "phone", "home_address", "payment_method"),
-        ("Used {item}", "Paid for {item}", "Renewed {item}", "Signed up for {item}")),
+        (("email", "email address"), ("phone", "phone number"), ("home_address", "home address"),
+         ("payment_method", "payment method")),
+        ("Used {item}", "Paid for {item}", "Renewed {item}", "Signed up for {item}"),
+        (Param("duration_months", "integer", "For how many months", (1, 3, 6, 12)),
+         Param("note", "string", "A note for the provider", ("please call first", "leave at the door",
+                                                             "no rush", "needed by Friday")))),
 }  # fmt: skip
 VERBS = ("create", "find", "update", "cancel", "check", "schedule")
 VARIANTS = ("in bulk", "as a gift", "for today", "for later", "again", "with express handling")
+QUANTITY = Param("quantity", "integer", "How many to order", (1, 2, 3, 4, 6))
+DATE = Param("date", "string", "The date, as YYYY-MM-DD", _DATES)
+REASON = Param("reason", "string", "Why the user cancels", ("changed my mind", "found a better price",
+                                                             "ordered by mistake", "no longer needed"))  # fmt: skip
+# Realistic values of the profile features the scripted specs declare (also the features
+# stage's scripted candidates).
+FEATURE_VALUES: dict[str, tuple[str, ...]] = {
+    "home address": ("12 Maple Row, Northvale", "48 Harbor Lane, Port Ellery", "7 Orchard Street, Kingsbridge",
+                     "230 Birch Avenue, Ashford Bay", "19 Quarry Road, Millbrook", "5 Linden Court, Cedar Falls"),
+    "work address": ("1 Exchange Square, Northvale", "400 Market Street, Port Ellery",
+                     "88 Innovation Drive, Kingsbridge", "15 Commerce Plaza, Ashford Bay"),
+    "phone number": ("+1-555-210-4471", "+1-555-318-9025", "+1-555-402-1187", "+1-555-577-3390"),
+    "email address": ("ava.hartley@mailbox.example", "liam.okafor@mailbox.example",
+                      "maya.lindqvist@mailbox.example", "noah.moreau@mailbox.example"),
+    "payment method": ("credit card", "debit card", "PayFlow wallet", "bank transfer", "cash on delivery"),
+    "clothing size": ("S", "M", "L", "XL"),
+    "dietary needs": ("vegetarian", "vegan", "gluten-free", "halal", "lactose-free", "no restrictions"),
+    "seat preference": ("window seat", "aisle seat", "extra legroom", "quiet carriage"),
+    "preferred language": ("English", "Spanish", "French", "German", "Japanese"),
+}  # fmt: skip
 PROFILE_DESCRIPTIONS = {
-    "delivery_address": "The address to deliver to", "payment_method": "How the user pays",
-    "phone": "The user's phone number", "email": "The user's email address",
-    "clothing_size": "The user's clothing size", "dietary_needs": "The user's dietary needs",
-    "seat_preference": "The user's preferred seat", "language": "The user's preferred language",
-    "work_address": "The user's office address", "home_address": "The user's home address",
+    "home address": "The address to deliver to", "work address": "The user's office address",
+    "phone number": "The user's phone number", "email address": "The user's email address",
+    "payment method": "How the user pays", "clothing size": "The user's clothing size",
+    "dietary needs": "The user's dietary needs", "seat preference": "The user's preferred seat",
+    "preferred language": "The user's preferred language",
 }  # fmt: skip
 PRICE_LEVELS = ("low", "moderate", "high")
 SPEEDS = ("fast", "average", "slow")
@@ -519,6 +780,19 @@ POLICIES = (
     "A phone number is required for every order",
     "At most 5 units of one item per order",
 )
+# A deterministic minority of the scripted answers is wrong, so that every rejection rule of the
+# stage fires in an offline run: an answer is wrong when stable(its inputs) % FAULT_CYCLE picks
+# a fault; a second ask (inputs carry `rejected`) is always answered right.
+FAULT_CYCLE = 24
+
+
+def fault_of(task: str, inputs: dict[str, Any], faults: Sequence[str]) -> str:
+    """The fault a scripted answer carries ("" for a right answer): a pure function of the
+    task and the inputs, never on a second ask."""
+    if inputs.get("rejected"):
+        return ""
+    pick = stable(task + json.dumps(inputs, sort_keys=True, ensure_ascii=False)) % FAULT_CYCLE
+    return faults[pick] if pick < len(faults) else ""
 
 
 def domain_of(scenario: str) -> Domain:
@@ -557,41 +831,102 @@ def _scripted_refine(inputs: dict[str, Any]) -> dict[str, Any]:
     domain = domain_of(str(inputs.get("scenario", "")))
     path = [str(p) for p in inputs.get("path") or []]
     branching = max(1, int(inputs.get("branching") or 2))
+    return {"children": _children(domain, path)[:branching], "leaf": False}
+
+
+def _children(domain: Domain, path: list[str]) -> list[str]:
     if not path:
-        children = [area for area, _ in domain.areas]
-    elif len(path) == 1:
+        return [area for area, _ in domain.areas]
+    if len(path) == 1:
         noun = dict(domain.areas).get(path[0], path[0])
-        children = [f"{verb} {noun}" for verb in VERBS]
-    else:
-        children = [f"{path[-1]} {variant}" for variant in VARIANTS]
-    return {"children": children[:branching], "leaf": False}
+        return [f"{verb} {noun}" for verb in VERBS]
+    # variants: three or four per operation (a real tree is not uniform either)
+    return [f"{path[-1]} {variant}" for variant in VARIANTS[: 3 + stable(" > ".join(path)) % 2]]
+
+
+def _param(param: Param, source: str, rotate: int = 0) -> dict[str, Any]:
+    examples = list(param.examples[rotate % len(param.examples):] + param.examples[: rotate % len(param.examples)])
+    return {"type": param.type, "description": param.description, "source": source, "examples": examples[:6]}
+
+
+_API_FAULTS = ("missing_source", "bad_examples", "raw_feature_name", "invalid_api_spec", "near_duplicate")
 
 
 def _scripted_api(inputs: dict[str, Any]) -> dict[str, Any]:
     scenario = str(inputs.get("scenario") or "service")
     domain = domain_of(scenario)
     path = [str(p) for p in inputs.get("path") or []]
+    fault = fault_of("tools.api", inputs, _API_FAULTS)
+    if fault == "near_duplicate":  # answers as for the first sibling (merged into it)
+        first = _children(domain, path[:-1])[:1]
+        if path and first and first[0] != path[-1]:
+            path = [*path[:-1], first[0]]
     leaf = path[-1] if path else scenario
     name = camel(leaf)
-    subject, subject_text = domain.subject
-    properties: dict[str, Any] = {subject: {"type": "string", "description": subject_text}}
+    shift = stable(name)
+    subject = Param(domain.subject[0], "string", domain.subject[1], domain.items)
     verb = leaf.split()[0].lower() if leaf.split() else ""
-    if verb == "create":
-        properties["quantity"] = {"type": "integer", "description": "How many to order"}
-    elif verb == "schedule":
-        properties["date"] = {"type": "string", "description": "The date, as YYYY-MM-DD"}
-    start = stable(name) % len(domain.profile)
+    extra = {"create": QUANTITY, "find": domain.details[0], "update": domain.details[1], "cancel": REASON,
+             "schedule": DATE}.get(verb)  # fmt: skip
+    properties: dict[str, Any] = {subject.name: _param(subject, "query", shift)}
+    if extra is not None:
+        properties[extra.name] = _param(extra, "query", shift)
     for offset in range(2):
-        param = domain.profile[(start + offset) % len(domain.profile)]
-        text = PROFILE_DESCRIPTIONS.get(param, f"The user's {param}")
-        properties[param] = {"type": "string", "description": text}
+        param, feature = domain.profile[(shift + offset) % len(domain.profile)]
+        values = FEATURE_VALUES.get(feature, ("standard", "custom", "none"))
+        properties[param] = _param(Param(param, "string", PROFILE_DESCRIPTIONS.get(feature, f"The user's {feature}"),
+                                         values), f"profile:{feature}", shift)  # fmt: skip
+    if fault == "missing_source":
+        properties[subject.name]["source"] = ""
+    elif fault == "bad_examples":
+        words = subject.name.replace("_", " ")
+        properties[subject.name]["examples"] = [f"{words} {10 + 7 * n}" for n in range(4)]
+    elif fault == "raw_feature_name":
+        param = next(p for p, spec in properties.items() if spec["source"].startswith("profile:"))
+        properties[param]["source"] = f"profile:{param}"
+    elif fault == "invalid_api_spec":
+        name = leaf  # words, not an identifier
     description = f"{leaf[:1].upper()}{leaf[1:]} for the user."
     parameters = {"type": "object", "properties": properties, "required": list(properties)}
     return {"name": name, "description": description, "parameters": parameters}
+
+
+_CHAIN_ORDER = (("find", "create"), ("find", "update"), ("check", "cancel"), ("check", "schedule"))
+_CHAIN_FAULTS = ("unknown_api", "no_shared_parameter", "duplicate_chain")
+
+
+def _scripted_chains(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Pairs of one category whose operations follow each other (find, then create the same
+    thing), on the same variant at depth 3; sharing the query parameters both state."""
+    apis = [a for a in inputs.get("apis") or [] if isinstance(a, dict) and a.get("name")]
+
+    def shape(api: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+        path = [str(p) for p in api.get("path") or []]
+        verb = path[1].split()[0].lower() if len(path) > 1 and path[1].split() else ""
+        variant = path[2][len(path[1]):].strip() if len(path) > 2 else ""
+        return verb, str(api.get("category", "")), (variant,)
+
+    chains = []
+    for first in apis:
+        for second in apis:
+            (v1, c1, r1), (v2, c2, r2) = shape(first), shape(second)
+            shared = sorted(set(first.get("query_parameters") or []) & set(second.get("query_parameters") or []))
+            if c1 == c2 and r1 == r2 and (v1, v2) in _CHAIN_ORDER and shared:
+                chains.append({"first": first["name"], "second": second["name"], "shared": shared})
+    # one wrong pair in every answer (a minority of its pairs), of a kind the scenario picks
+    fault = _CHAIN_FAULTS[stable(str(inputs.get("scenario"))) % len(_CHAIN_FAULTS)] if chains else ""
+    if fault == "unknown_api":
+        chains.append({**chains[0], "second": chains[0]["second"] + "Later"})
+    elif fault == "no_shared_parameter":
+        chains.append({**chains[-1], "first": chains[-1]["second"], "second": chains[-1]["first"], "shared": []})
+    elif fault == "duplicate_chain":
+        chains.append(dict(chains[0]))
+    return {"chains": chains}
 
 
 SCRIPTED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "tools.platforms": _scripted_platforms,
     "tools.refine": _scripted_refine,
     "tools.api": _scripted_api,
+    "tools.chains": _scripted_chains,
 }

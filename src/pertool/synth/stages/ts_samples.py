@@ -80,7 +80,7 @@ from pertool.synth.toolspectrum import (
 
 __all__ = ["RULES", "SCRIPTED", "run_queries", "run_solutions", "run_verify", "query_params", "World"]
 
-SUBSET_SHARES = (0.4, 0.3, 0.3)  # persona, environment, persona_environment
+SUBSET_SHARES = (0.3, 0.3, 0.4)  # persona, environment, persona_environment
 REFUSAL_SHARE = 0.5  # of persona_environment plans
 EXPLORE_SHARE = 0.15  # refusal pairs drawn from any policy, not only the ones expected to hold
 RULES = ("no_solution", "value_missing", "value_outside_examples", "value_not_in_query", "quotes_policy",
@@ -184,41 +184,61 @@ def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Rando
     subset = rng.choices(SUBSETS, weights=SUBSET_SHARES)[0]
     scenario = rng.choice(sorted(index))
     world = index[scenario]
-    api = rng.choice(world.apis)
     refusal = rng.random() < REFUSAL_SHARE
+    # Most plans avoid what the rules would reject; a few (`explore`) are drawn blind, so that
+    # the rules, not the planner, have the last word.
     explore = rng.random() < EXPLORE_SHARE
     env = world.environment
     if env is None or not env.factors:
         subset = "persona"
-    platform = preferred(user, scenario, api.category, world.platforms)
-    situation: dict[str, str] | None = None
+    explicit = user.explicit if subset != "environment" else None
     policy = None
-    if subset == "environment":
-        if not env or not env.platform_rules:
-            return None
-        rule = rng.choice(env.platform_rules)
-        platform = rule["platform"]
-        for _ in range(5):  # no refusal in this subset: a situation no policy forbids, where one exists
+    if subset == "persona_environment" and refusal and world.policies and env is not None:
+        policy = _refusal_policy(world, user, rng, explore)
+    for _ in range(1 if explore else 8):  # until nothing forbids the call and one app is decided
+        restricted = [a for a in world.apis if policy and a.function["name"] in policy.apis]
+        api = rng.choice(restricted or world.apis)
+        platform = preferred(user, scenario, api.category, world.platforms)
+        situation: dict[str, str] | None = None
+        if subset == "environment":
+            if not env or not env.platform_rules:
+                return None
+            rule = rng.choice(env.platform_rules)
+            platform = rule["platform"]
             situation = _situation(env, rng, keep={rule["factor"]: rule["value"]}, avoid_rules=True)
-            if not tripped(world.policies, scenario, platform, api.function["name"], None, situation):
-                break
-    elif subset == "persona_environment" and env is not None:
-        situation = _situation(env, rng)
-        if refusal and world.policies:
-            expected = [p for p in world.policies if p.source == "environment"
-                        or forbids(p, fact_value(p.fact, user.explicit)[1])]  # fmt: skip
-            policy = rng.choice(world.policies if explore or not expected else expected)
-            if policy.source == "environment":
+        elif subset == "persona_environment" and env is not None:
+            situation = _situation(env, rng)
+            if policy is not None and policy.source == "environment":
                 allowed = [v for v in policy.forbidden if str(v) in env.factors.get(policy.fact, [])]
                 if allowed:
                     situation[policy.fact] = str(rng.choice(allowed))
-            api = next((a for a in world.apis if a.function["name"] in policy.apis), api)
-        fired = triggered_rules(env, situation, world.platforms)
-        if len(fired) == 1:
-            platform = fired[0]
+            fired = triggered_rules(env, situation, world.platforms)
+            platform = fired[0] if len(fired) == 1 else platform
+            if len(fired) > 1:
+                continue
+        name = str(api.function["name"])
+        if policy is not None or platform is None or not tripped(world.policies, scenario, platform, name,
+                                                                 explicit, situation):  # fmt: skip
+            break
     if platform is None:
         platform = rng.choice(world.platforms)  # no preference known: the rule app_undecided decides
     return _Plan(key, user, scenario, subset, api, platform, situation, policy)
+
+
+def _refusal_policy(world: World, user: UserRecord, rng: random.Random, explore: bool) -> PolicyRecord:
+    """The prohibition a refusal rests on: one every platform enforces whose fact the user (a
+    profile fact) or a situation (an environment fact) can have forbidden; any, when exploring."""
+    every = set(world.platforms)
+    expected = [p for p in world.policies if set(p.platforms) >= every and (
+        p.source == "environment" or forbids(p, fact_value(p.fact, user.explicit)[1]))]  # fmt: skip
+    return rng.choice(world.policies if explore or not expected else expected)
+
+
+def _plan_signature(plan: _Plan | None) -> str:
+    if plan is None:
+        return ""
+    return json.dumps([plan.subset, plan.api.key, plan.environment, plan.policy.key if plan.policy else ""],
+                      sort_keys=True)  # fmt: skip
 
 
 async def run_queries(ctx: StageContext) -> None:
@@ -230,8 +250,14 @@ async def run_queries(ctx: StageContext) -> None:
     rng = ctx.rng
     plans = []
     for user in sorted(users.values(), key=lambda u: u.key):
+        seen: set[str] = set()
         for i in range(ctx.config.queries_per_user):
-            plan = _plan(f"{user.key}/{i}", user, index, rng)
+            for _ in range(5):  # the same plan twice would get the same (cached) query: draw again
+                plan = _plan(f"{user.key}/{i}", user, index, rng)
+                signature = _plan_signature(plan)
+                if signature not in seen:
+                    break
+            seen.add(signature)
             if plan is not None and plan.key not in done:
                 plans.append(plan)
 
@@ -413,7 +439,7 @@ def _words(name: str) -> str:
 def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
     """Values from each parameter's enum or examples (picked by a stable hash), stated as
     `the <parameter words> is "<value>"`. Wrong in a minority: one value left out of the text
-    (1 in 9), one value outside its examples (1 in 11), a refusal quoting its policy (1 in 3)."""
+    (1 in 13), one value outside its examples (1 in 11), a refusal quoting its policy (1 in 3)."""
     api = inputs.get("api") or {}
     seed = stable(json.dumps(inputs, sort_keys=True, default=str))
     values: dict[str, Any] = {}
@@ -428,7 +454,7 @@ def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
         else:
             values[param] = _FALLBACK[(seed + n) % len(_FALLBACK)]
     stated = dict(values)
-    if stated and seed % 9 == 4:
+    if stated and seed % 13 == 4:
         stated.pop(sorted(stated)[0])  # left out of the text
     if values and seed % 11 == 5:
         param = sorted(values)[-1]

@@ -59,11 +59,13 @@ from pertool.synth.records import (
     PolicyRecord,
     QueryRecord,
     SolutionRecord,
+    SynthConfig,
     UserRecord,
     VerdictRecord,
 )
 from pertool.synth.stages.environment import ENVIRONMENTS, POLICIES
 from pertool.synth.stages.tools import each_in_order, stable
+from pertool.synth.store import PipelineDir
 from pertool.synth.toolspectrum import (
     SUBSETS,
     environmental_values,
@@ -78,7 +80,8 @@ from pertool.synth.toolspectrum import (
     tripped,
 )
 
-__all__ = ["RULES", "SCRIPTED", "run_queries", "run_solutions", "run_verify", "query_params", "World"]
+__all__ = ["RULES", "SCRIPTED", "World", "query_params", "rule_failures", "run_queries", "run_solutions",
+           "run_verify", "worlds_of"]  # fmt: skip
 
 SUBSET_SHARES = (0.3, 0.3, 0.4)  # persona, environment, persona_environment
 REFUSAL_SHARE = 0.5  # of persona_environment plans
@@ -119,12 +122,17 @@ class World:
 
 
 def worlds(ctx: StageContext) -> dict[str, World]:
-    platforms = ctx.dir.read("platforms", PlatformRecord)
-    apis = ctx.dir.read("apis", ApiRecord)
-    environments = ctx.dir.read(ENVIRONMENTS, EnvironmentRecord)
-    policies = ctx.dir.read(POLICIES, PolicyRecord)
+    return worlds_of(ctx.dir, ctx.config)
+
+
+def worlds_of(d: PipelineDir, config: SynthConfig) -> dict[str, World]:
+    """The config's scenarios that have platforms and APIs, with their environment and policies."""
+    platforms = d.read("platforms", PlatformRecord)
+    apis = d.read("apis", ApiRecord)
+    environments = d.read(ENVIRONMENTS, EnvironmentRecord)
+    policies = d.read(POLICIES, PolicyRecord)
     out = {}
-    for scenario in sorted(s.name for s in ctx.config.scenarios):
+    for scenario in sorted(s.name for s in config.scenarios):
         names = sorted(p.name for p in platforms.values() if p.scenario == scenario)
         mine = sorted((a for a in apis.values() if a.scenario == scenario), key=lambda a: a.key)
         if names and mine:
@@ -439,7 +447,7 @@ def _words(name: str) -> str:
 def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
     """Values from each parameter's enum or examples (picked by a stable hash), stated as
     `the <parameter words> is "<value>"`. Wrong in a minority: one value left out of the text
-    (1 in 13), one value outside its examples (1 in 11), a refusal quoting its policy (1 in 3)."""
+    (1 in 17), one value outside its examples (1 in 11), a refusal quoting its policy (1 in 3)."""
     api = inputs.get("api") or {}
     seed = stable(json.dumps(inputs, sort_keys=True, default=str))
     values: dict[str, Any] = {}
@@ -454,7 +462,7 @@ def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
         else:
             values[param] = _FALLBACK[(seed + n) % len(_FALLBACK)]
     stated = dict(values)
-    if stated and seed % 13 == 4:
+    if stated and seed % 17 == 4:
         stated.pop(sorted(stated)[0])  # left out of the text
     if values and seed % 11 == 5:
         param = sorted(values)[-1]

@@ -273,46 +273,8 @@ def test_a_crash_mid_stage_resumes_without_repeating_a_request(tmp_path, server,
     assert lines(d, name) == 12
 
 
-def test_environment_option_gives_environments_and_refusal_golds(tmp_path, server):
-    cfg = config(environment=True, queries_per_user=10)
-    d = start(tmp_path / "run", cfg)
-    summary = run(server, d.path, cfg)
-    qs, sols, verdicts = d.read("queries", QueryRecord), d.read("solutions", SolutionRecord), d.read(
-        "verdicts", VerdictRecord)
-    # 10 queries a user over few examples: the user agent cannot always avoid repeating itself
-    assert set(summary["queries"]["rejected"]) <= {"duplicate_query"}
-    assert len(verdicts) == len(qs) >= 25 and all(v.accepted for v in verdicts.values()), summary["verify"]
-    refusals = [k for k, q in qs.items() if q.violates_policy]
-    assert refusals and len(refusals) < len(qs)
-    platforms = {p.name: p for p in PLATFORMS}
-    for key in refusals:
-        assert sols[key].platform is None and sols[key].calls == []
-        assert any(rule in qs[key].query for rule in platforms[qs[key].platform].policy)
-    envs = [q for q in qs.values() if q.environment]
-    assert envs and all(set(q.environment) <= set(queries.ENVIRONMENT) for q in envs)
-    environmental = [(k, i, p) for k, s in sols.items() for i, c in enumerate(s.calls)
-                     for p, src in c.sources.items() if src == "environmental"]
-    assert environmental  # e.g. order_food's location, taken from the situation
-    for key, i, param in environmental:
-        assert sols[key].calls[i].arguments[param] == qs[key].environment[param]
-
-    # a policy-breaking query answered instead of refused, an environmental value not in the
-    # environment: rejected by the rules
-    answered = sols[refusals[0]].model_copy(update={"platform": qs[refusals[0]].platform})
-    key, i, param = next(e for e in environmental if e[0] != refusals[0])
-    moved = sols[key].model_copy(deep=True)
-    moved.calls[i].arguments[param] = "on the moon"
-    write(d, "solutions", [*(v for k, v in sols.items() if k not in (refusals[0], key)), answered, moved])
-    (d.path / "verdicts.jsonl").unlink()
-    (d.path / ".done-verify").unlink()
-    before = server.total
-    summary = run(server, d.path, cfg)
-    verdicts = d.read("verdicts", VerdictRecord)
-    assert verdicts[refusals[0]].reasons == ["format", "refusal_expected", "intended_api_missing"]
-    assert verdicts[key].reasons == ["environment_value_not_in_environment"]
-    assert summary["verify"]["rejected"] == {"format": 1, "refusal_expected": 1, "intended_api_missing": 1,
-                                             "environment_value_not_in_environment": 1}
-    assert server.total == before  # everything else judged from the cache
+# The environment option (ToolSpectrum mode) runs stages/ts_samples.py instead of these stages'
+# PTBench logic: tests/test_synth_toolspectrum.py covers it (ts, issue 14).
 
 
 def test_scripted_judge_flags_inconsistent_solutions():

@@ -111,6 +111,9 @@ class EnvironmentRecord(_Record):
     factors: dict[str, list[str]]  # e.g. "Weather": ["sunny", "snowstorm"], "Battery Level": [...]
     # A situation that decides the app: {"factor", "value", "platform"}; the rest leave it to the user.
     platform_rules: list[dict[str, str]] = Field(default_factory=list)
+    # The environmental API parameters every API of the scenario takes (added by `ts`): name ->
+    # a JSON-schema property with "x-source": "environment:<factor>" and "x-values".
+    parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class PolicyRecord(_Record):

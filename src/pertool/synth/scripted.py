@@ -11,7 +11,8 @@ from typing import Any
 
 __all__ = ["answer", "known_tasks"]
 
-_STAGE_MODULES = ("tools", "features", "users", "histories", "queries", "solutions", "verify")
+_STAGE_MODULES = ("tools", "features", "users", "histories", "queries", "solutions", "verify",
+                  "environment", "ts_samples")  # the last two: ToolSpectrum mode (ts)
 
 
 def _registry() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:

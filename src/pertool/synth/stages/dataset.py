@@ -66,6 +66,10 @@ async def run(ctx: StageContext) -> None:
     manifest = {"benchmark": BENCHMARK, "config": ctx.config.model_dump(mode="json"),
                 "counts": {k: len(v) for k, v in splits.items()}}  # fmt: skip
     write_samples(splits["train"], splits["trained"] + splits["untrained"], ctx.dir.path, "pertool", manifest)
+    if ctx.config.environment:  # ToolSpectrum mode (ts): also ToolSpectrum's own layout
+        from pertool.synth.toolspectrum_writer import write_toolspectrum
+
+        write_toolspectrum(ctx.dir)
     ctx.save()
 
 

@@ -380,6 +380,10 @@ class Plan:
 
 
 async def run(ctx: StageContext) -> None:
+    if ctx.config.environment:  # ToolSpectrum mode (ts): stages/ts_samples.py
+        from pertool.synth.stages.ts_samples import run_queries
+
+        return await run_queries(ctx)
     index = scenario_index(ctx)
     users = ctx.dir.read("users", UserRecord)
     done = ctx.dir.read("queries", QueryRecord)

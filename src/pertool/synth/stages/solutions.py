@@ -131,6 +131,10 @@ def solve_inputs(query: QueryRecord, user: UserRecord, scenario: Scenario,
 
 
 async def run(ctx: StageContext) -> None:
+    if ctx.config.environment:  # ToolSpectrum mode (ts): stages/ts_samples.py
+        from pertool.synth.stages.ts_samples import run_solutions
+
+        return await run_solutions(ctx)
     index = scenario_index(ctx)
     users = ctx.dir.read("users", UserRecord)
     histories = ctx.dir.read("histories", HistoryRecord)

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pertool.synth.pipeline import StageContext
 from pertool.synth.records import ApiRecord, ChainRecord, PlatformRecord, ScenarioConfig
+from pertool.synth.stages import environment  # ToolSpectrum mode (ts)
 
 __all__ = [
     "SCRIPTED", "DraftRecord", "NodeRecord", "each_in_order", "is_identifier", "merge_near_duplicates",
@@ -439,11 +440,15 @@ async def run(ctx: StageContext) -> None:
     chain_steps = ctx.dir.read(CHAIN_STEPS, ChainStepRecord)
     for scenario in sorted(ctx.config.scenarios, key=lambda s: s.name):
         await _platforms(ctx, scenario, platforms)
+        if ctx.config.environment:  # ToolSpectrum mode (ts): factors, platform rules, parameters
+            await environment.environments(ctx, scenario)
         leaves: list[list[str]] = []
         await _refine(ctx, scenario, [], nodes, leaves)
         await _drafts(ctx, scenario, leaves, drafts)
         _write_apis(ctx, scenario, leaves, drafts, apis)
         await _chains(ctx, scenario, apis, chains, chain_steps)
+        if ctx.config.environment:  # ToolSpectrum mode (ts): prohibitions, checkable
+            await environment.policies(ctx, scenario)
 
 
 async def _platforms(ctx: StageContext, scenario: ScenarioConfig, have: dict[str, PlatformRecord]) -> None:
@@ -561,6 +566,8 @@ def _write_apis(ctx: StageContext, scenario: ScenarioConfig, leaves: list[list[s
         key = f"{scenario.name}/{function['name']}"
         if key in apis:
             continue
+        if ctx.config.environment:  # ToolSpectrum mode (ts): the scenario's environmental parameters
+            function = environment.with_environment(ctx, scenario.name, function)
         record = ApiRecord(key=key, scenario=scenario.name, path=by_key[kept].path, function=function,
                            merged_from=folded)  # fmt: skip
         ctx.stats.accepted += 1

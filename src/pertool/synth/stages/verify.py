@@ -188,6 +188,10 @@ def _telling(value: Any) -> bool:
 
 
 async def run(ctx: StageContext) -> None:
+    if ctx.config.environment:  # ToolSpectrum mode (ts): stages/ts_samples.py
+        from pertool.synth.stages.ts_samples import run_verify
+
+        return await run_verify(ctx)
     index = scenario_index(ctx)
     users = ctx.dir.read("users", UserRecord)
     histories = ctx.dir.read("histories", HistoryRecord)

@@ -97,5 +97,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         lock.release()
     print(format_synth_summary(summary_before, summary, done_before))
-    print(f"\nsummary: {out / 'summary.json'}; evaluate with --benchmark dataset:{out}")
+    # A ToolSpectrum-mode dataset is scored by the ToolSpectrum scorer, from its own layout.
+    ts_mode = PipelineDir(out).config().environment
+    spec = f"toolspectrum:all --data-dir {out / 'toolspectrum'}" if ts_mode else f"dataset:{out}"
+    print(f"\nsummary: {out / 'summary.json'}; evaluate with --benchmark {spec}")
     return 0

@@ -33,6 +33,7 @@ from pertool.synth.records import (
     VerdictRecord,
 )
 from pertool.synth.stages import queries, solutions, verify
+from pertool.synth.stages.needs import phrasings
 from pertool.synth.stages.queries import occurs, properties
 from pertool.synth.store import PipelineDir
 from support.scripted_llm import ScriptedLLM
@@ -210,7 +211,9 @@ def test_coherent_input_is_all_accepted_and_a_rerun_asks_nothing(tmp_path, serve
         assert q.condition == apis[q.apis[0]].category
         if q.need:  # the need decides: the platform whose characteristic it is
             needs += 1
-            assert q.need["value"] in q.query and q.platform != user.preferences[q.scenario][q.condition]
+            assert q.need["phrasing"] in phrasings(q.need["characteristic"], q.need["value"])
+            assert q.need["phrasing"].casefold() in q.query.casefold()
+            assert q.platform != user.preferences[q.scenario][q.condition]
         else:  # the preference for the query's condition decides
             assert q.platform == user.preferences[q.scenario][q.condition]
         assert s.platform == q.platform and not q.violates_policy and q.environment is None

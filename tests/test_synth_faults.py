@@ -19,7 +19,7 @@ from pertool.models.registry import ModelOptions, create_backend
 from pertool.synth.api import stage_functions
 from pertool.synth.llm import SynthLLM
 from pertool.synth.pipeline import run_stages
-from pertool.synth.records import ApiRecord, ScenarioConfig, SynthConfig, VerdictRecord
+from pertool.synth.records import ScenarioConfig, SynthConfig, VerdictRecord
 from pertool.synth.stages.verify import RULES, SCORES
 from pertool.synth.store import PipelineDir
 from support.cli import run_pertool
@@ -31,13 +31,14 @@ CONFIG = SynthConfig(
     tree_depth=2, branching=2, users_per_layer=[2, 5], history_per_scenario=4, queries_per_user=8,
     untrained_users=2, chain_share=0.2, need_share=0.2,
 )  # fmt: skip
-ENVIRONMENT_ONLY = {"refusal_expected", "environment_value_not_in_environment"}  # ToolSpectrum mode
+# Every reason each back stage rejects for, with no exception: each one must fire in the run below,
+# and the stages must reject for no other.
 REASONS = {
     "histories": {"unknown_platform", "unknown_condition", "empty_action", "states_preference",
                   "preference_not_revealed"},
     "queries": {"duplicate_query", "missing_value", "invalid_value", "placeholder_value", "value_not_in_query",
                 "states_profile", "need_not_stated"},
-    "verify": (set(RULES) - ENVIRONMENT_ONLY) | {f"judge:{score}" for score in SCORES},
+    "verify": set(RULES) | {f"judge:{score}" for score in SCORES},
     "dataset": {"duplicate_across_splits"},
 }  # fmt: skip
 
@@ -69,12 +70,10 @@ def test_every_rejection_rule_rejects_a_scripted_answer(pipeline):
     verdicts = PipelineDir(out).read("verdicts", VerdictRecord)
     fired = Counter(reason.split("=")[0] for v in verdicts.values() for reason in v.reasons)
     assert dict(fired) == summary["verify"]["rejected"]  # verdicts.jsonl and summary.json agree
-    expected = {stage: set(reasons) for stage, reasons in REASONS.items()}
-    apis = PipelineDir(out).read("apis", ApiRecord).values()
-    if not any("enum" in spec for a in apis for spec in a.function["parameters"]["properties"].values()):
-        expected["verify"].discard("enum_violation")  # no API of the scripted tools declares an enum
-    missing = {stage: sorted(reasons - set(summary[stage]["rejected"])) for stage, reasons in expected.items()}
+    missing = {stage: sorted(reasons - set(summary[stage]["rejected"])) for stage, reasons in REASONS.items()}
     assert not any(missing.values()), missing
+    unlisted = {stage: sorted(set(summary[stage]["rejected"]) - reasons) for stage, reasons in REASONS.items()}
+    assert not any(unlisted.values()), unlisted
     for verdict in verdicts.values():  # a judged sample carries its three scores
         assert verdict.accepted == (not verdict.reasons)
         if any(r.startswith("judge:") for r in verdict.reasons):

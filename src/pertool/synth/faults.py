@@ -1,10 +1,11 @@
 """Where the scripted LLM answers wrongly on purpose, so an offline run exercises every rejection
 path of the back stages (issue 14), not only acceptance.
 
-A query "user-<n>/<i>" has the slot 8n + i. The j-th wrong answer of FAULTS is given at the
-slots s with s % PERIOD == j * GAP: a run of 10 users with 8 queries each (80 slots) meets every
-one exactly once (about a quarter of its queries answered wrongly); users 10-19 get none, 20-29
-all again, so a large run has about len(FAULTS) / (PERIOD / GAP) = 12 % wrong answers.
+The users of each block of USERS (user-<n> with n % USERS = 0, 1, ...) carry FAULTS in order,
+PER_USER each, at their queries 0, 2, 4 (so a config of 5 or more queries per user meets them
+all): a run of 7 or more users meets every fault exactly once (the test run of 10 users with 8
+queries each answers about a quarter of its queries wrongly); a large run of 6 queries per user
+has about len(FAULTS) / (USERS * 6) = 18 % wrong answers.
 A fault is a pure function of the key, so the scripted LLM stays a pure function of its inputs
 (the response cache and zero-call re-runs rely on that).
 """
@@ -22,12 +23,14 @@ FAULTS = (
     "duplicate_query", "reveals_profile",
     # solutions.solve (the assistant)
     "bad_arguments", "required_missing", "profile_value_in_query", "format", "unexpected_refusal",
-    "unknown_platform", "platform_not_targeted", "unknown_tool", "intended_api_missing",
+    "unknown_platform", "platform_not_targeted", "unknown_tool", "intended_api_missing", "enum_violation",
+    # solutions.solve, then solutions.annotate (a value from nowhere put down to the situation)
+    "environment_value_not_in_environment",
     # verify.judge (a judge too strict on a good sample)
     "judge:parameters", "judge:hallucination", "judge:solves",
 )  # fmt: skip
-GAP = 4
-PERIOD = 160
+USERS = 20
+PER_USER = 3
 _KEY = re.compile(r"^user-(\d+)/(\d+)$")
 
 
@@ -42,5 +45,8 @@ def fault_at(key: str) -> str | None:
     match = _KEY.match(key)
     if not match:
         return None
-    step, rest = divmod((int(match.group(1)) * 8 + int(match.group(2))) % PERIOD, GAP)
-    return FAULTS[step] if rest == 0 and step < len(FAULTS) else None
+    user, query = int(match.group(1)), int(match.group(2))
+    if query % 2 or query >= 2 * PER_USER:
+        return None
+    step = (user % USERS) * PER_USER + query // 2
+    return FAULTS[step] if step < len(FAULTS) else None

@@ -172,7 +172,7 @@ class QueryRecord(_Record):
     environment: dict[str, Any] | None = None
     violates_policy: bool = False
     condition: str = ""  # the category whose preference decides the platform
-    need: dict[str, str] | None = None  # a stated need that decides instead: {characteristic, value}
+    need: dict[str, str] | None = None  # a stated need that decides: {characteristic, value, phrasing}
     values: dict[str, Any] = Field(default_factory=dict)  # query values the user agent chose
     platform_order: list[str] = Field(default_factory=list)  # as shown to the model (shuffled)
     subset: str = ""  # ToolSpectrum mode: persona, environment or persona_environment

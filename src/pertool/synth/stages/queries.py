@@ -10,7 +10,8 @@ a resumed run draws the same plans):
   scenario's API categories) and an API of it. The condition of a chain is its first API's;
 - the target platform: the user's preference for that condition (`UserRecord.preferences`), or,
   for `need_share` of the queries, another platform singled out by a characteristic no other
-  platform of the scenario shares: the query states that need, and the need decides;
+  platform of the scenario shares: the query states that need in one of its declared phrasings
+  (stages/needs.py, not the characteristic's value), and the need decides;
 - the query-stated parameters (declared `x-source: query`): required ones always, optional ones
   half of the time; profile- and environment-sourced ones are never stated;
 - the order the platforms are shown in (`platform_order`, shuffled per sample);
@@ -29,9 +30,12 @@ evidence, in this order (the first that fails is the reason it is rejected):
     value_not_in_query  a value that does not occur in the query text
     states_profile      a value or the text gives away a personal identifier of the profile (name,
                         address, phone, ...) or a profile value the API itself takes
-    need_not_stated     a need was asked for, its value does not occur in the query
+    need_not_stated     a need was asked for, the query contains none of its phrasings (the
+                        user agent gets `need.phrasings`, ways to say it without quoting the
+                        characteristic's value: stages/needs.py)
 
-Output: queries.jsonl (QueryRecord with condition, need, apis in order, values, platform_order).
+Output: queries.jsonl (QueryRecord with condition, need, apis in order, values, platform_order;
+a need is {characteristic, value, phrasing}, the phrasing the query used).
 The helpers here (parameter sources, value text, scenarios) are shared with the later stages.
 """
 
@@ -60,6 +64,7 @@ from pertool.synth.records import (
     UserRecord,
 )
 from pertool.synth.stages.conditions import conditions_of, declared_source, preferred_for
+from pertool.synth.stages.needs import phrasings, stated_phrasing
 from pertool.synth.stages.tools import domain_of, is_identifier, stable
 from pertool.values import normalize_text
 
@@ -93,7 +98,8 @@ INSTRUCTIONS = (
     "it appears in the query. Do not reveal any fact of your profile (name, addresses, phone, "
     "e-mail, payment method, sizes, preferences, ...) and do not name a platform: the assistant "
     "knows your profile and history. The request is of the kind `condition`. If `need` is "
-    "given, say that this time its characteristic matters most, using its value verbatim. Do "
+    "given, say that this time it matters most to you, using one of `need.phrasings` word for "
+    "word (they say it without quoting the platform characteristic). Do "
     "not repeat any of your `earlier` requests. `environment`, if given, is the situation you "
     "are in: do not describe it. If `violate_policy` is given, the request must break that "
     "policy of the platform, in the way your profile makes real (e.g. your age, your location)."
@@ -461,7 +467,8 @@ def write_inputs(plan: Plan, earlier: list[str]) -> dict[str, Any]:
         "user": user.key, "index": plan.index, "scenario": plan.scenario,
         "persona": {"explicit": user.explicit, "implicit": user.implicit.get(plan.scenario, user.implicit)},
         "apis": [{k: a.function.get(k) for k in ("name", "description", "parameters")} for a in plan.apis],
-        "state": plan.state, "required": plan.required, "condition": plan.condition, "need": plan.need,
+        "state": plan.state, "required": plan.required, "condition": plan.condition,
+        "need": None if plan.need is None else {**plan.need, "phrasings": need_phrasings(plan.need)},
         "earlier": earlier, "environment": plan.environment, "violate_policy": plan.violate,
     }  # fmt: skip
 
@@ -488,7 +495,7 @@ async def _write_user(ctx: StageContext, plans: list[Plan], done: dict[str, Quer
         ctx.write("queries", QueryRecord(
             key=plan.key, user=plan.user.key, scenario=plan.scenario, platform=plan.platform.name,
             apis=[a.key for a in plan.apis], query=text, environment=plan.environment,
-            violates_policy=plan.violate is not None, condition=plan.condition, need=plan.need,
+            violates_policy=plan.violate is not None, condition=plan.condition, need=_stored_need(plan, text),
             values=values, platform_order=plan.platform_order))  # fmt: skip
 
 
@@ -512,9 +519,21 @@ def query_problem(plan: Plan, text: str, values: dict[str, Any], earlier: Sequen
         return "value_not_in_query"
     if _gives_away(plan, text, values):
         return "states_profile"
-    if plan.need and not occurs(plan.need["value"], text):
+    if plan.need and stated_phrasing(need_phrasings(plan.need), text) is None:
         return "need_not_stated"
     return None
+
+
+def _stored_need(plan: Plan, text: str) -> dict[str, str] | None:
+    """The planned need with the phrasing the query used."""
+    if plan.need is None:
+        return None
+    return {**plan.need, "phrasing": stated_phrasing(need_phrasings(plan.need), text) or ""}
+
+
+def need_phrasings(need: dict[str, str]) -> list[str]:
+    """The ways a query may state a planned need (stages/needs.py)."""
+    return phrasings(need["characteristic"], need["value"])
 
 
 def _gives_away(plan: Plan, text: str, values: dict[str, Any]) -> bool:
@@ -534,6 +553,7 @@ def _gives_away(plan: Plan, text: str, values: dict[str, Any]) -> bool:
 
 _OPENINGS = ("Could you {action} for me?", "I'd like to {action}.", "Please {action}.",
              "Can you help me {action}?")  # fmt: skip
+_NEED_FRAMES = ("{p}.", "This time {p}.", "Oh, and {p}.", "One thing matters most this time: {p}.")
 
 
 def _candidates(param: str, spec: dict[str, Any], scenario: str) -> list[Any]:
@@ -555,8 +575,13 @@ def _scripted_text(inputs: dict[str, Any], values: dict[str, Any], need: dict[st
     if values:
         details = "; ".join(f'the {phrase(p)} is "{as_text(v)}"' for p, v in values.items())
         text += f" {details[0].upper()}{details[1:]}."
-    if need:
-        text += f" What matters most to me this time: {need['characteristic']} should be {need['value']}."
+    if need and need.get("quoted"):  # the planned fault: the characteristic quoted, not phrased
+        text += f" The {need['value']} {need['characteristic']} matters most to me this time."
+    elif need:
+        options = need.get("phrasings") or [f"{need['characteristic']} should be {need['value']}"]
+        pick = stable(f"{inputs.get('user')}/{inputs.get('index')}:need")
+        said = _NEED_FRAMES[pick % len(_NEED_FRAMES)].format(p=options[(pick // 7) % len(options)])
+        text += f" {said[0].upper()}{said[1:]}"
     if inputs.get("violate_policy"):
         text += f' I know the rule says "{inputs["violate_policy"]}", but please make an exception for me.'
     return text
@@ -564,15 +589,16 @@ def _scripted_text(inputs: dict[str, Any], values: dict[str, Any], need: dict[st
 
 def _scripted_write(inputs: dict[str, Any]) -> dict[str, Any]:
     """Values chosen among each parameter's examples (another choice while the text repeats an
-    earlier query), stated as `the <parameter words> is "<value>"`, the need as `<characteristic>
-    should be <value>`. Wrong on purpose (faults.py) at the planned slots, and for one in four
-    stated needs of numbered users (the need left out)."""
+    earlier query), stated as `the <parameter words> is "<value>"`, the need in one of its
+    phrasings within one of a few sentences. Wrong on purpose (faults.py) at the planned slots,
+    and for one in six stated needs of numbered users (the characteristic quoted instead)."""
     user, index, scenario = str(inputs.get("user")), inputs.get("index"), str(inputs.get("scenario"))
     state: dict[str, dict[str, Any]] = inputs.get("state") or {}
     earlier = {normalized_query(e) for e in inputs.get("earlier") or []}
     need = inputs.get("need")
-    if need and user_number(user) is not None and stable(f"{user}/{index}:need") % 4 == 0:
-        need = None
+    fault = fault_at(f"{user}/{index}")
+    if need and not fault and user_number(user) is not None and stable(f"{user}/{index}:quoted") % 6 == 0:
+        need = {**need, "quoted": True}  # not where faults.py plans another fault, which it would hide
     values: dict[str, Any] = {}
     for attempt in range(6):
         values = {}
@@ -581,7 +607,6 @@ def _scripted_write(inputs: dict[str, Any]) -> dict[str, Any]:
             values[param] = options[stable(f"{user}/{index}:{param}:{attempt}") % len(options)]
         if normalized_query(_scripted_text(inputs, values, need)) not in earlier:
             break
-    fault = fault_at(f"{user}/{index}")
     if fault == "duplicate_query" and inputs.get("earlier"):
         return {"query": inputs["earlier"][-1], "values": {}}
     stated = dict(values)
@@ -595,6 +620,8 @@ def _scripted_write(inputs: dict[str, Any]) -> dict[str, Any]:
         values[first] = f"{as_text(values[first])} deluxe edition"
     elif fault == "placeholder_value" and first:
         stated[first] = values[first] = f"{phrase(first)} {stable(user) % 90 + 10}"
+    elif fault == "invalid_value" and (listed := [p for p, s in state.items() if s.get("enum")]):
+        stated[listed[0]] = values[listed[0]] = f"{as_text(values[listed[0]])} plus"  # outside the enum
     elif fault == "invalid_value" and first:
         stated[first] = values[first] = 12345
     elif fault in ("states_profile", "reveals_profile") and first:

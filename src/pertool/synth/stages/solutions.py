@@ -28,6 +28,7 @@ from pertool.synth.faults import fault_at
 from pertool.synth.pipeline import StageContext
 from pertool.synth.records import CallRecord, HistoryRecord, QueryRecord, SolutionRecord, UserRecord
 from pertool.synth.stages.conditions import LEGACY_PREFERRED, declared_source
+from pertool.synth.stages.needs import phrasings, stated_phrasing
 from pertool.synth.stages.queries import (
     Scenario,
     as_text,
@@ -171,7 +172,8 @@ async def _solve(ctx: StageContext, query: QueryRecord, inputs: dict[str, Any]) 
                 sources[param] = decided  # type: ignore[assignment]
                 annotated_by[f"{call.name}.{param}"] = "evidence"
                 continue
-            asked = {"query": query.query, "profile": inputs["profile"], "environment": query.environment,
+            asked = {"sample": query.key, "query": query.query, "profile": inputs["profile"],
+                     "environment": query.environment,
                      "tool": call.name, "parameter": param, "spec": spec, "value": value,
                      "declared": declared[0] if declared else None}  # fmt: skip
             answer = await ctx.llm.ask("solutions.annotate", ANNOTATE_INSTRUCTIONS, asked, AnnotateOutput,
@@ -240,9 +242,9 @@ def _arguments(tool: dict[str, Any], query: str, profile: dict[str, Any],
 def _platform(inputs: dict[str, Any], tools: list[dict[str, Any]]) -> str:
     """The platform a stated need singles out, else the preference for the first tool's
     category (the default preference, the history's most used, the first platform)."""
-    query, platforms = str(inputs["query"]).casefold(), inputs["platforms"]
+    query, platforms = str(inputs["query"]), inputs["platforms"]
     needed = next((p["name"] for p in platforms for k, v in p["characteristics"].items()
-                   if f"{k} should be {v}".casefold() in query), None)  # fmt: skip
+                   if stated_phrasing(phrasings(k, str(v)), query)), None)  # fmt: skip
     if needed:
         return str(needed)
     prefs: dict[str, str] = inputs.get("preferences") or {}
@@ -290,6 +292,22 @@ def _wrong(fault: str | None, inputs: dict[str, Any], platform: str,
         calls[0] = {"name": other["name"], "arguments": arguments}
     elif calls and fault in ("bad_arguments", "required_missing", "profile_value_in_query"):
         _wrong_arguments(fault, calls[0], tools.get(calls[0]["name"], {}), inputs["profile"])
+    elif fault == "enum_violation":  # an enum value in other letters ("Business" for "business")
+        for call in calls:
+            specs = properties(tools.get(call["name"], {}))
+            listed = [p for p, v in call["arguments"].items()
+                      if isinstance(v, str) and isinstance(specs.get(p, {}).get("enum"), list)]  # fmt: skip
+            if listed:
+                text = call["arguments"][listed[0]]
+                call["arguments"][listed[0]] = text.title() if text.title() != text else text.swapcase()
+                break
+    elif fault == "environment_value_not_in_environment" and calls:
+        # a value the request never states, which the annotator then puts down to the situation
+        stated = [p for p, spec in properties(tools.get(calls[0]["name"], {})).items()
+                  if p in calls[0]["arguments"] and declared_source(spec) == ("query", "")
+                  and spec.get("type") == "string" and "enum" not in spec]  # fmt: skip
+        if stated:
+            calls[0]["arguments"][stated[0]] = "the usual"
     return {"platform": platform, "calls": calls}
 
 
@@ -320,6 +338,8 @@ def _scripted_annotate(inputs: dict[str, Any]) -> dict[str, Any]:
     does not declare gets no valid answer (verify: source_missing)."""
     if inputs.get("spec") is None:
         return {"source": "unknown"}
+    if fault_at(str(inputs.get("sample", ""))) == "environment_value_not_in_environment":
+        return {"source": "environmental"}  # planned (faults.py): there is no environment
     if inputs.get("declared"):
         return {"source": inputs["declared"]}
     param, value, spec = str(inputs["parameter"]), inputs["value"], inputs.get("spec") or {}

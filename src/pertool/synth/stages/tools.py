@@ -646,12 +646,14 @@ async def _chains(ctx: StageContext, scenario: ScenarioConfig, apis: dict[str, A
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter the scripted LLM puts into specs: name, type, description, examples."""
+    """A parameter the scripted LLM puts into specs: name, type, description, examples, and
+    an enum where the values are a closed set (the examples are then the enum's values)."""
 
     name: str
     type: str
     description: str
     examples: tuple[Any, ...]
+    enum: bool = False
 
 
 @dataclass(frozen=True)
@@ -707,7 +709,7 @@ DOMAINS: dict[str, Domain] = {
         ("Booked a trip to {item}", "Flew to {item}", "Stayed three nights in {item}",
          "Paid for a tour of {item}"),
         (Param("cabin_class", "string", "The travel class",
-               ("economy", "premium economy", "business", "first")),
+               ("economy", "premium economy", "business", "first"), enum=True),
          Param("departure_date", "string", "The day of departure, as YYYY-MM-DD", _DATES))),
     "entertainment": Domain(
         ("movie", "music", "entertain", "stream", "game", "ticket", "show", "concert", "video", "film"),
@@ -734,7 +736,8 @@ DOMAINS: dict[str, Domain] = {
          ("document_language", "preferred language")),
         ("Ordered {item} for the office", "Shared the {item}", "Scheduled the {item}",
          "Requested {item} for the team"),
-        (Param("priority", "string", "How urgent the request is", ("low", "normal", "high", "urgent")),
+        (Param("priority", "string", "How urgent the request is", ("low", "normal", "high", "urgent"),
+               enum=True),
          Param("deadline", "string", "The date it is due, as YYYY-MM-DD", _DATES))),
     "generic": Domain(
         (),
@@ -777,6 +780,9 @@ FEATURE_VALUES: dict[str, tuple[str, ...]] = {
     "seat preference": ("window seat", "aisle seat", "extra legroom", "quiet carriage"),
     "preferred language": ("English", "Spanish", "French", "German", "Japanese"),
 }  # fmt: skip
+# The profile features whose values are a closed set: their API parameters declare an enum.
+ENUM_FEATURES = frozenset({"payment method", "clothing size", "dietary needs", "seat preference",
+                           "preferred language"})  # fmt: skip
 PROFILE_DESCRIPTIONS = {
     "home address": "The address to deliver to", "work address": "The user's office address",
     "phone number": "The user's phone number", "email address": "The user's email address",
@@ -886,7 +892,8 @@ def _param(param: Param, source: str, rotate: int = 0) -> dict[str, Any]:
     examples = list(
         param.examples[rotate % len(param.examples) :] + param.examples[: rotate % len(param.examples)]
     )
-    return {"type": param.type, "description": param.description, "source": source, "examples": examples[:6]}
+    spec = {"type": param.type, "description": param.description, "source": source, "examples": examples[:6]}
+    return {**spec, "enum": list(param.examples)} if param.enum else spec
 
 
 _API_FAULTS = ("missing_source", "bad_examples", "raw_feature_name", "invalid_api_spec", "near_duplicate")
@@ -915,7 +922,8 @@ def _scripted_api(inputs: dict[str, Any]) -> dict[str, Any]:
         param, feature = domain.profile[(shift + offset) % len(domain.profile)]
         values = FEATURE_VALUES.get(feature, ("standard", "custom", "none"))
         text = PROFILE_DESCRIPTIONS.get(feature, f"The user's {feature}")
-        properties[param] = _param(Param(param, "string", text, values), f"profile:{feature}", shift)
+        properties[param] = _param(Param(param, "string", text, values, feature in ENUM_FEATURES),
+                                   f"profile:{feature}", shift)  # fmt: skip
     if fault == "missing_source":
         properties[subject.name]["source"] = ""
     elif fault == "bad_examples":

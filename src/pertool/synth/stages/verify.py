@@ -5,12 +5,12 @@ One verdict per query, keyed by the query. The rules (`RULES`, in order; a sampl
 of every rule it fails as its reasons and is never sent to the judge):
 
     format                      a solution exists; a refusal has no calls, an answer has calls
-    refusal_expected            the query breaks a policy, the solution is not a refusal
-    unexpected_refusal          the solution refuses a query that breaks no policy
+    unexpected_refusal          the solution refuses (no query of this mode breaks a policy)
     unknown_platform            the platform is not one of the scenario's
     platform_evidence           nothing supports the platform: no history record on it for the
                                 query's condition, and the query names neither it nor a
-                                characteristic only it has
+                                characteristic only it has (its value or a phrasing of it,
+                                stages/needs.py)
     platform_not_targeted       the platform is not the query's target: the user's preference for
                                 its condition, or the platform its stated need singles out
     intended_api_missing        an API the query was written for is not called, or a chain's
@@ -24,9 +24,17 @@ of every rule it fails as its reasons and is never sent to the judge):
     query_value_not_in_query    a query-sourced value that does not occur in the query
     profile_value_not_in_profile  a profile-sourced value that occurs in no profile value
     profile_value_in_query      a profile-sourced value stated in the query
-    environment_value_not_in_environment  an environmental value not in the environment
+    environment_value_not_in_environment  a value annotated environmental that is not in the
+                                query's environment (this mode has none: the annotator put a
+                                value from nowhere down to the situation)
     reveals_profile             a value the query states equals a profile value (the user
-                                agent gave away a profile fact; the sample is not personalized)
+                                agent gave away a profile fact; the sample is not personalized);
+                                not a value of the parameter's enum ("low" priority says nothing
+                                of a "low" income level)
+
+These are the PTBench mode's rules: the ToolSpectrum mode (`environment: true`) verifies with
+stages/ts_samples.py, so `refusal_expected` (a policy-breaking query answered) is not one here:
+no query of this mode breaks a policy.
 
 Occurrence is a case-insensitive substring test, as in the built-in benchmark's rules. A sample
 passing every rule goes to the judge (task "verify.judge"), which scores `parameters` (are the
@@ -52,6 +60,7 @@ from pertool.synth.records import (
     UserRecord,
     VerdictRecord,
 )
+from pertool.synth.stages.needs import phrasings, stated_phrasing
 from pertool.synth.stages.queries import (
     Scenario,
     as_text,
@@ -73,7 +82,7 @@ from pertool.synth.stages.solutions import solve_inputs
 __all__ = ["RULES", "SCRIPTED", "JudgeOutput", "rule_failures", "run"]
 
 RULES = (
-    "format", "refusal_expected", "unexpected_refusal", "unknown_platform", "platform_evidence",
+    "format", "unexpected_refusal", "unknown_platform", "platform_evidence",
     "platform_not_targeted", "intended_api_missing", "unknown_tool", "unknown_parameter", "type_mismatch",
     "enum_violation", "required_missing",
     "source_missing", "query_value_not_in_query", "profile_value_not_in_profile", "profile_value_in_query",
@@ -109,8 +118,9 @@ def _platform_supported(name: str, query: QueryRecord, scenario: Scenario,
     platform = scenario.platform(name)
     if platform is None:
         return False
-    return occurs(name, query.query) or any(occurs(v, query.query) for _, v in
-                                            distinct_traits(platform, scenario.platforms))  # fmt: skip
+    text = query.query
+    return occurs(name, text) or any(occurs(v, text) or stated_phrasing(phrasings(k, v), text)
+                                     for k, v in distinct_traits(platform, scenario.platforms))  # fmt: skip
 
 
 def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario: Scenario,
@@ -122,16 +132,14 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario:
     refusal = solution.platform is None
     if refusal == bool(solution.calls):
         failed.add("format")
-    if query.violates_policy and not refusal:
-        failed.add("refusal_expected")
-    if refusal and not query.violates_policy:
+    if refusal:
         failed.add("unexpected_refusal")
     if solution.platform is not None:
         if scenario.platform(solution.platform) is None:
             failed.add("unknown_platform")
         elif not _platform_supported(solution.platform, query, scenario, history):
             failed.add("platform_evidence")
-        if solution.platform != query.platform and not query.violates_policy:
+        if solution.platform != query.platform:
             failed.add("platform_not_targeted")
     tools = {str(a.function.get("name")): a.function for a in scenario.apis}
     if not refusal and not _in_order(_intended(query, scenario), [c.name for c in solution.calls]):
@@ -164,7 +172,8 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario:
                     failed.add("profile_value_in_query")
             elif source == "environmental" and not any(occurs(value, str(v)) for v in leaves(environment)):
                 failed.add("environment_value_not_in_environment")
-            if source != "profile" and _telling(value) and occurs(value, text):
+            listed = spec is not None and isinstance(spec.get("enum"), list) and value in spec["enum"]
+            if source != "profile" and _telling(value) and not listed and occurs(value, text):
                 if equals_any(value, explicit):
                     failed.add("reveals_profile")
     return [r for r in RULES if r in failed]

@@ -19,7 +19,8 @@ The scripted assistant solves from those inputs alone (the API the instruction n
 an app's situation rule or the persona's preference singles out, a refusal where every app's
 policy text forbids the API for this persona or situation). It answers wrongly at the slots
 SLOTS gives ("user-<n>/<i>" -> (16 n + i) % 128: a run of 4 users x 16 requests meets each slot
-once, as does one of 8 users x 10 requests; about 6 % of a large run): an answer not in the schema (no_solution),
+once, one of 8 users x 10 requests each of the first eight; about 6-9 % of a large run): an
+answer not in the schema (no_solution),
 another app, another API, a personalized argument left out, a refusal of an answerable request
 (or an answer to a refusal). The scripted judge scores 9 where the answer fulfils the target,
 and is too strict on purpose (5) at its slots.
@@ -98,7 +99,7 @@ def solution_of(key: str, out: AssistantOut, inputs: dict[str, Any]) -> Solution
         return SolutionRecord(key=key, platform=None, calls=[])
     if not out.API:
         return SolutionRecord(key=key, platform=out.APP, calls=[])
-    tool = next((t for t in inputs["tools"] if t["name"] == out.API), {})
+    tool: dict[str, Any] = next((t for t in inputs["tools"] if t["name"] == out.API), {})
     specs = (tool.get("parameters") or {}).get("properties") or {}
     arguments: dict[str, Any] = {}
     sources: dict[str, Any] = {}
@@ -149,7 +150,8 @@ def judge_inputs(assistant: dict[str, Any], query: QueryRecord, solution: Soluti
         "target_platform": None if query.violates_policy else query.platform,
         "intended_tools": [assistant_api(query)], "stated_values": query.values,
         "violates_policy": query.violates_policy, "policy": policy or None,
-        "solution": {"platform": solution.platform, "calls": [c.model_dump(mode="json") for c in solution.calls]},
+        "solution": {"platform": solution.platform,
+                     "calls": [c.model_dump(mode="json") for c in solution.calls]},
     }  # fmt: skip
 
 
@@ -162,7 +164,9 @@ def assistant_api(query: QueryRecord) -> str:
 
 # slot -> the wrong answer given there (see the module's docstring).
 SLOTS = {2: "no_solution", 5: "assistant_app", 19: "assistant_api", 23: "assistant_params",
-         36: "assistant_refusal", 40: "judge:parameters", 51: "judge:hallucination", 55: "judge:solves"}
+         36: "assistant_refusal", 40: "judge:parameters", 51: "judge:hallucination", 55: "judge:solves",
+         # the judge's again at requests 10-15 of a user (a slot can fall on a sample a rule rejects)
+         13: "judge:parameters", 29: "judge:hallucination", 47: "judge:solves"}
 _KEY = re.compile(r"^user-(\d+)/(\d+)$")
 _RULED = re.compile(r"the app to use when (.+?) is (.+?)(?=;|\.$)")
 _PREFERS = re.compile(r"^In (.+?), (?:for (.+?)|otherwise), usually uses (.+)\.$")
@@ -218,7 +222,8 @@ def _app(inputs: dict[str, Any], tool: dict[str, Any]) -> str | None:
     return choice
 
 
-def _params(tool: dict[str, Any], text: str, persona: dict[str, Any], environment: dict[str, Any]) -> dict[str, Any]:
+def _params(tool: dict[str, Any], text: str, persona: dict[str, Any],
+            environment: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     out: dict[str, Any] = {}
     for name, spec in (tool["parameters"].get("properties") or {}).items():
         kind, fact = source_of(spec)
@@ -240,15 +245,17 @@ def _params(tool: dict[str, Any], text: str, persona: dict[str, Any], environmen
 def _scripted_assistant(inputs: dict[str, Any]) -> dict[str, Any]:
     text, tools, apps = str(inputs["instruction"]), inputs["tools"], inputs["apps"]
     persona, environment = inputs.get("persona") or {}, inputs.get("environment") or {}
-    refusal = {"APP": None, "API": None, "params": {}, "explanation": "Every app's policy forbids this."}
+    refusal: dict[str, Any] = {"APP": None, "API": None, "params": {},
+                               "explanation": "Every app's policy forbids this."}  # fmt: skip
     tool = _named_tool(text, tools)
     if tool is None or not apps:
         return {**refusal, "explanation": "No tool serves this request."}
     name = str(tool["name"])
     forbidding = [a for a in apps if any(_forbidden_by(r, name, persona, environment) for r in a["policy"])]
-    answer = refusal if len(forbidding) == len(apps) else {
-        "APP": _app(inputs, tool) or apps[0]["name"], "API": name,
-        "params": _params(tool, text, persona, environment), "explanation": "As the request, persona and situation say."}  # fmt: skip
+    params = _params(tool, text, persona, environment)
+    answer: dict[str, Any] = refusal if len(forbidding) == len(apps) else {
+        "APP": _app(inputs, tool) or apps[0]["name"], "API": name, "params": params,
+        "explanation": "As the request, persona and situation say."}  # fmt: skip
     fault = slot_fault(str(inputs.get("sample", "")))
     names = [str(a["name"]) for a in apps]
     if fault == "no_solution":  # the keys in lower case: not the schema, asked again, alike
@@ -265,9 +272,9 @@ def _scripted_assistant(inputs: dict[str, Any]) -> dict[str, Any]:
         others = [t for t in tools if t["name"] != name]
         other = next((t for t in others if t.get("category") == tool.get("category")), others[0])
         answer.update(API=other["name"], params=_params(other, text, persona, environment))
-    elif fault == "assistant_params" and answer["params"]:  # a persona fact or a setting left out
-        left = [p for p in answer["params"] if source_of(tool["parameters"]["properties"][p])[0] != "query"]
-        answer["params"].pop((left or sorted(answer["params"]))[0])
+    elif fault == "assistant_params" and params:  # a persona fact or a setting left out
+        left = [p for p in params if source_of(tool["parameters"]["properties"][p])[0] != "query"]
+        params.pop((left or sorted(params))[0])
     return answer
 
 

@@ -48,19 +48,22 @@ the PTBench mode's output and `judge_cutoff`; reasons "judge:<score>=<value>"):
                           either is missing in the other (so a kept answer IS the gold)
   duplicate_query         the same instruction, persona and situation as an earlier sample of
                           the subset that passed the rules (checked whatever else failed)
-The guards on the plan (app_undecided, fact_*, other_app_serves, trips_policy) fire where a
-plan rests on what the planner does not vouch for: a few plans (EXPLORE_SHARE) are drawn blind
-(the first draw kept, other factors not steered clear of platform rules) and some refusals
-(EXPLORE_REFUSAL_SHARE) rest on a policy the planner does NOT expect to hold (a policy on a fact
-profiles lack, one whose `forbidden` restates its condition, one some app does not enforce: the
-scripted policies' slips), so the rules, not the planner, have the last word on them. No user
-agent or assistant answer can trip them: they check the plan and the earlier stages' records.
+The guards on the plan (app_undecided, fact_missing, fact_allowed, other_app_serves,
+trips_policy) check what the planner builds from the earlier stages' records; no user agent or
+assistant answer can trip them, and the planner avoids what they reject. So that they are
+tested, the planner builds, at the slots PROBES names (about 4 % of the requests), one plan
+each rule must reject, resting on what an earlier answer got wrong: the scripted policies'
+slips (a policy on a fact profiles lack -> fact_missing; one whose `forbidden` restates its
+condition -> fact_allowed; one some app does not enforce -> other_app_serves), a policy the
+user's call trips (trips_policy), a situation two platform rules claim (app_undecided).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +84,7 @@ from pertool.synth.records import (
 )
 from pertool.synth.stages import ts_assistant
 from pertool.synth.stages.environment import ENVIRONMENTS, POLICIES
-from pertool.synth.stages.tools import each_in_order, stable
+from pertool.synth.stages.tools import each_in_order
 from pertool.synth.store import PipelineDir
 from pertool.synth.toolspectrum import (
     SUBSETS,
@@ -103,8 +106,11 @@ __all__ = ["RULES", "SCRIPTED", "World", "query_params", "rule_failures", "run_q
 
 SUBSET_SHARES = (0.3, 0.3, 0.4)  # persona, environment, persona_environment
 REFUSAL_SHARE = 0.5  # of persona_environment plans
-EXPLORE_SHARE = 0.15  # plans drawn blind: situations not steered clear of other rules, first draws kept
-EXPLORE_REFUSAL_SHARE = 0.2  # refusals resting on a policy the planner does not expect to hold
+# Plans the planner builds on purpose from records it does not vouch for, at these slots of a
+# query key ("user-<n>/<i>" -> (16 n + i) % 128, as stages/ts_assistant.py's SLOTS), each named
+# by the rule that must reject it: the rules, not the planner, have the last word.
+PROBES = {7: "fact_missing", 9: "other_app_serves", 24: "fact_allowed", 49: "trips_policy",
+          52: "app_undecided"}  # fmt: skip
 RULES = ("no_solution", "value_missing", "value_outside_examples", "value_not_in_query", "quotes_policy",
          "app_undecided", "fact_missing", "fact_allowed", "other_app_serves", "trips_policy",
          "assistant_refusal", "assistant_app", "assistant_api", "assistant_params",
@@ -210,22 +216,22 @@ def _situation(environment: EnvironmentRecord, rng: random.Random, keep: dict[st
 
 
 def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Random) -> _Plan | None:
+    kind = probe_at(key)
+    probe = _probe(kind, key, user, index, rng) if kind else None
+    if probe is not None:
+        return probe
     subset = rng.choices(SUBSETS, weights=SUBSET_SHARES)[0]
     scenario = rng.choice(sorted(index))
     world = index[scenario]
     refusal = rng.random() < REFUSAL_SHARE
-    # Most plans avoid what the rules would reject; a few (`explore`) are drawn blind, so that
-    # the rules, not the planner, have the last word.
-    explore = rng.random() < EXPLORE_SHARE
-    probe = rng.random() < EXPLORE_REFUSAL_SHARE
     env = world.environment
     if env is None or not env.factors:
         subset = "persona"
     explicit = user.explicit if subset != "environment" else None
     policy = None
     if subset == "persona_environment" and refusal and world.policies and env is not None:
-        policy = _refusal_policy(world, user, rng, probe)
-    for _ in range(1 if explore else 8):  # until nothing forbids the call and one app is decided
+        policy = _refusal_policy(world, user, rng)
+    for _ in range(8):  # until nothing forbids the call and one app is decided
         restricted = [a for a in world.apis if policy and a.function["name"] in policy.apis]
         api = rng.choice(restricted or world.apis)
         platform = preferred(user, scenario, api.category, world.platforms)
@@ -235,7 +241,7 @@ def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Rando
                 return None
             rule = rng.choice(env.platform_rules)
             platform = rule["platform"]
-            situation = _situation(env, rng, keep={rule["factor"]: rule["value"]}, avoid_rules=not explore)
+            situation = _situation(env, rng, keep={rule["factor"]: rule["value"]}, avoid_rules=True)
         elif subset == "persona_environment" and env is not None:
             situation = _situation(env, rng)
             if policy is not None and policy.source == "environment":
@@ -255,20 +261,59 @@ def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Rando
     return _Plan(key, user, scenario, subset, api, platform, situation, policy)
 
 
-def _refusal_policy(world: World, user: UserRecord, rng: random.Random, explore: bool) -> PolicyRecord:
+def _refusal_policy(world: World, user: UserRecord, rng: random.Random) -> PolicyRecord:
     """The prohibition a refusal rests on: one every platform enforces whose fact the user (a
-    profile fact) or a situation (an environment fact) can have forbidden; any, when exploring."""
-    every = set(world.platforms)
-
-    def holds(policy: PolicyRecord) -> bool:  # a missing fact is not the value "none"
-        found, value = fact_value(policy.fact, user.explicit)
-        return found and forbids(policy, value)
-
-    expected = [p for p in world.policies if set(p.platforms) >= every and (
-        p.source == "environment" or holds(p))]  # fmt: skip
-    if explore:  # probe the pairs the planner would not take: the rules must reject them
-        return rng.choice([p for p in world.policies if p not in expected] or world.policies)
+    profile fact) or a situation (an environment fact) can have forbidden."""
+    expected = [p for p in world.policies if _grounds(p, world, user) == ""]
     return rng.choice(expected or world.policies)
+
+
+def _grounds(policy: PolicyRecord, world: World, user: UserRecord) -> str:
+    """Why a refusal on `policy` would not hold for the user ("": it can): the rule's name."""
+    if policy.source == "profile":
+        found, value = fact_value(policy.fact, user.explicit)  # a missing fact is not the value "none"
+        if not found:
+            return "fact_missing"
+        if not forbids(policy, value):
+            return "fact_allowed"
+    return "" if set(policy.platforms) >= set(world.platforms) else "other_app_serves"
+
+
+def probe_at(key: str) -> str | None:
+    match = re.match(r"^user-(\d+)/(\d+)$", key)
+    return PROBES.get((16 * int(match.group(1)) + int(match.group(2))) % 128) if match else None
+
+
+def _probe(kind: str, key: str, user: UserRecord, index: dict[str, World],
+           rng: random.Random) -> _Plan | None:  # fmt: skip
+    """A plan the rule `kind` must reject, built on the records as they are (None: none can be)."""
+    for scenario in rng.sample(sorted(index), len(index)):
+        world, env = index[scenario], index[scenario].environment
+        if env is None:
+            continue
+        if kind in ("fact_missing", "fact_allowed", "other_app_serves"):
+            policy = next((p for p in world.policies if _grounds(p, world, user) == kind), None)
+            api = world.api(f"{scenario}/{policy.apis[0]}") if policy else None
+            if policy is None or api is None:
+                continue
+            situation = _situation(env, rng)
+            if policy.source == "environment":
+                situation[policy.fact] = str(policy.forbidden[0])
+            platform = preferred(user, scenario, api.category, world.platforms) or world.platforms[0]
+            return _Plan(key, user, scenario, "persona_environment", api, platform, situation, policy)
+        for api in world.apis if kind == "trips_policy" else []:
+            app = preferred(user, scenario, api.category, world.platforms)
+            if app and tripped(world.policies, scenario, app, str(api.function["name"]), user.explicit, None):
+                return _Plan(key, user, scenario, "persona", api, app, None, None)
+        rules = env.platform_rules
+        pair = next(((a, b) for a in rules for b in rules if a["factor"] != b["factor"]
+                     and a["platform"] != b["platform"]), None)  # fmt: skip
+        if kind == "app_undecided" and pair:
+            situation = _situation(env, rng, keep={pair[0]["factor"]: pair[0]["value"],
+                                                   pair[1]["factor"]: pair[1]["value"]}, avoid_rules=True)
+            return _Plan(key, user, scenario, "environment", rng.choice(world.apis), pair[0]["platform"],
+                         situation, None)  # fmt: skip
+    return None
 
 
 def _plan_signature(plan: _Plan | None) -> str:
@@ -550,11 +595,13 @@ _FALLBACK = ("the usual one", "something simple", "the standard option", "whatev
 def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
     """Values from each parameter's enum or examples (picked by a stable hash), stated as
     `the <parameter words> is "<value>"`. Wrong in a minority: one value left out of the text
-    (1 in 17), one parameter forgotten (no value, not stated: 1 in 23), one value outside its
-    examples (1 in 15), a refusal quoting its policy (1 in 6), and in the persona subset, where
-    there are earlier requests, the last one repeated (1 in 8)."""
+    (1 in 25), one parameter forgotten (no value, not stated: 1 in 29), one value outside its
+    examples (1 in 25), a refusal quoting its policy (1 in 5), and in the persona subset, where
+    there are earlier requests, the last one repeated (1 in 5)."""
     api = inputs.get("api") or {}
-    seed = stable(json.dumps(inputs, sort_keys=True, default=str))
+    # sha256, not crc32: crc32 of near-identical inputs is linear in their differences, so its
+    # small residues are far from uniform.
+    seed = int(hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:12], 16)
     values: dict[str, Any] = {}
     for n, (param, spec) in enumerate(sorted((api.get("parameters") or {}).items())):
         options = spec.get("enum") or spec.get("examples")
@@ -567,14 +614,14 @@ def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
         else:
             values[param] = _FALLBACK[(seed + n) % len(_FALLBACK)]
     earlier = [str(q) for q in inputs.get("earlier") or []]
-    if inputs.get("subset") == "persona" and earlier and seed % 8 == 1:
+    if inputs.get("subset") == "persona" and earlier and seed % 5 == 1:
         return {"query": earlier[-1], "values": values}  # repeats itself
-    if values and seed % 23 == 7:
+    if values and seed % 29 == 7:
         values.pop(sorted(values)[0])  # forgotten
     stated = dict(values)
-    if stated and seed % 17 == 4:
+    if stated and seed % 25 == 4:
         stated.pop(sorted(stated)[0])  # left out of the text
-    if values and seed % 15 == 5:
+    if values and seed % 25 == 5:
         param = sorted(values)[-1]
         if api["parameters"][param].get("enum") or api["parameters"][param].get("examples"):
             values[param] = stated[param] = "something else entirely"
@@ -582,7 +629,7 @@ def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
     if stated:
         details = "; ".join(f'the {ts_assistant.words(p)} is "{_text(v)}"' for p, v in stated.items())
         text += f" {details[0].upper()}{details[1:]}."
-    if inputs.get("policy") and seed % 6 == 1:
+    if inputs.get("policy") and seed % 5 == 1:
         text += f' I know that "{inputs["policy"]}", but go ahead.'
     return {"query": text, "values": values}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ from pertool.synth.records import (
     SolutionRecord,
     SynthConfig,
     UserRecord,
+    VerdictRecord,
 )
-from pertool.synth.stages import ts_samples
+from pertool.synth.stages import environment, ts_samples
 from pertool.synth.stages.environment import PROFILE_FACTS
 from pertool.synth.store import PipelineDir
 from pertool.synth.toolspectrum import FACTORS, persona_of, quotes, refusal_problems, tripped
@@ -38,18 +40,21 @@ from pertool.synth.toolspectrum_writer import PROMPT_FILES
 from support.cli import run_pertool
 from support.scripted_llm import ScriptedLLM
 
+# Every rule of the ToolSpectrum mode, listed by name: the tools stage's environment and policy
+# checks, the samples' rules (plan, user agent, assistant agreement) and the judge's scores.
 TOOLS_RULES = ("incomplete_environment", "invalid_platform_rule", "invalid_environment_parameter",
-               "policy_not_prohibition", "policy_untestable")  # fmt: skip
-# Rules the scripted answers trip in this run. The others are guards the planner mostly avoids
-# (no_solution, app_undecided, fact_missing, fact_allowed, duplicate_query: the example config's
-# run trips fact_allowed too); they are exercised on records below.
-FIRED = ("value_outside_examples", "value_not_in_query", "quotes_policy", "other_app_serves", "trips_policy")
+               "policy_not_prohibition", "policy_untestable", "policy_unknown_target")  # fmt: skip
+SAMPLE_RULES = ("no_solution", "value_missing", "value_outside_examples", "value_not_in_query", "quotes_policy",
+                "app_undecided", "fact_missing", "fact_allowed", "other_app_serves", "trips_policy",
+                "assistant_refusal", "assistant_app", "assistant_api", "assistant_params",
+                "duplicate_query")  # fmt: skip
+JUDGE_RULES = ("judge:parameters", "judge:hallucination", "judge:solves")
 
 
 def config() -> SynthConfig:
     return SynthConfig(scenarios=[ScenarioConfig(name="shopping", platforms=3), ScenarioConfig(name="travel",
-                       platforms=3)], tree_depth=2, branching=2, users_per_layer=[2, 2], queries_per_user=12,
-                       environment=True, seed=0)  # fmt: skip
+                       platforms=3)], tree_depth=2, branching=2, users_per_layer=[2, 2], queries_per_user=16,
+                       environment=True, seed=1)  # fmt: skip
 
 
 def synthesize(directory: Path, url: str) -> dict[str, Any]:
@@ -67,13 +72,18 @@ def synthesize(directory: Path, url: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
-    server = ScriptedLLM()
-    root = tmp_path_factory.mktemp("ts")
+def server() -> Iterator[ScriptedLLM]:
+    scripted = ScriptedLLM()
     try:
-        yield root / "pipe", synthesize(root / "pipe", server.url)
+        yield scripted
     finally:
-        server.stop()
+        scripted.stop()
+
+
+@pytest.fixture(scope="module")
+def pipeline(server: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("ts")
+    return root / "pipe", synthesize(root / "pipe", server.url)
 
 
 def test_environments_and_policies_are_generated_and_checked(pipeline: tuple[Path, dict[str, Any]]) -> None:
@@ -101,13 +111,63 @@ def test_environments_and_policies_are_generated_and_checked(pipeline: tuple[Pat
 
 def test_every_ts_rule_rejects_a_scripted_answer(pipeline: tuple[Path, dict[str, Any]]) -> None:
     _, summary = pipeline
-    rejected = summary["verify"]["rejected"]
-    assert {r for r in FIRED if rejected.get(r, 0) < 1} == set(), rejected
-    assert summary["verify"]["accepted"] > sum(rejected.values())  # most samples still pass
+    assert TOOLS_RULES == environment.RULES and SAMPLE_RULES == ts_samples.RULES  # the lists are complete
+    tools, rejected = summary["tools"]["rejected"], summary["verify"]["rejected"]
+    never = [r for r in TOOLS_RULES if tools.get(r, 0) < 1] + [
+        r for r in SAMPLE_RULES + JUDGE_RULES if rejected.get(r, 0) < 1]  # fmt: skip
+    assert never == [], (never, tools, rejected)
+    assert summary["solutions"]["rejected"] == {"invalid_output": rejected["no_solution"]}
+    assert summary["verify"]["calls"] > 0  # the judge was asked
+    verdicts = summary["queries"]["accepted"]
+    assert summary["verify"]["accepted"] > 0.5 * verdicts, summary["verify"]  # most samples still pass
+
+
+def test_kept_samples_are_the_assistants_answer_and_the_plans_gold(
+    pipeline: tuple[Path, dict[str, Any]],
+) -> None:
+    directory, _ = pipeline
+    d = PipelineDir(directory)
+    world = ts_samples.worlds_of(d, config())
+    users, queries = d.read("users", UserRecord), d.read("queries", QueryRecord)
+    solutions, verdicts = d.read("solutions", SolutionRecord), d.read("verdicts", VerdictRecord)
+    kept = [k for k, v in verdicts.items() if v.accepted]
+    assert kept and all(verdicts[k].scores for k in kept)  # judged
+    for key in kept:
+        query = queries[key]
+        gold = ts_samples.gold_of(query, world[query.scenario], users[query.user])
+        assert gold is not None and solutions[key].platform == gold.platform
+        for mine, theirs in zip(solutions[key].calls, gold.calls, strict=True):
+            assert mine.name == theirs.name and set(mine.arguments) == set(theirs.arguments)
+            assert set(mine.sources) == set(mine.arguments)  # the declared source of each
+    refused = [k for k in kept if queries[k].violates_policy]
+    assert refused and all(solutions[k].platform is None and not solutions[k].calls for k in refused)
+
+
+def test_resume_mid_queries_and_solutions_redoes_alike_from_the_cache(
+    pipeline: tuple[Path, dict[str, Any]], server: ScriptedLLM
+) -> None:
+    """A run cut off mid-queries (and one cut off mid-solutions) ends with the same records, all
+    answers from the response cache: the plans and the rounds' `earlier` are the same again."""
+    directory, _ = pipeline
+    names = ("queries", "solutions", "verdicts")
+    before = {name: (directory / f"{name}.jsonl").read_text().splitlines() for name in names}
+    for at, cut in enumerate(("queries", "solutions")):
+        copy = directory.parent / f"resume-{cut}"
+        shutil.copytree(directory, copy, ignore=shutil.ignore_patterns("toolspectrum"))
+        for stage in ("queries", "solutions", "verify", "dataset")[at:]:
+            (copy / f".done-{stage}").unlink()
+        for name in names[at:]:
+            lines = before[name][: len(before[name]) // 3] if name == cut else []
+            (copy / f"{name}.jsonl").write_text("".join(f"{line}\n" for line in lines))
+        server.take()
+        synthesize(copy, server.url)  # the same server: the response cache is keyed by its address
+        assert server.take() == {}, cut
+        for name, lines in before.items():
+            assert sorted((copy / f"{name}.jsonl").read_text().splitlines()) == sorted(lines), (cut, name)
 
 
 def test_guard_rules_on_records(pipeline: tuple[Path, dict[str, Any]]) -> None:
-    """The rules the planner avoids (so the run rarely trips them), on hand-changed records."""
+    """The plan's guards on hand-changed records of a kept sample."""
     directory, _ = pipeline
     d = PipelineDir(directory)
     world = ts_samples.worlds_of(d, config())["shopping"]
@@ -119,9 +179,9 @@ def test_guard_rules_on_records(pipeline: tuple[Path, dict[str, Any]]) -> None:
     user = users[query.user]
     assert ts_samples.rule_failures(query, None, world, user) == ["no_solution"]
     other = next(p for p in world.platforms if p != query.platform)
-    assert ts_samples.rule_failures(query.model_copy(update={"platform": other}), solutions[query.key], world,
-                                    user) == ["app_undecided"]  # fmt: skip
-    refusal = next(q for q in queries.values() if q.violates_policy)
+    moved = query.model_copy(update={"platform": other})  # the gold moves: the assistant no longer agrees
+    assert ts_samples.rule_failures(moved, solutions[query.key], world, user) == ["app_undecided", "assistant_app"]
+    refusal = next(q for q in queries.values() if q.violates_policy and q.key in solutions)
     missing = refusal.model_copy(update={"policy": "shopping/nope"})
     assert "fact_missing" in ts_samples.rule_failures(
         missing, solutions[refusal.key], world, users[refusal.user]

@@ -20,6 +20,7 @@ from pertool.values import normalize_text
 __all__ = [
     "FACTORS", "SUBSETS", "PROHIBITIVE", "fact_value", "forbids", "tripped", "refusal_problems", "persona_of",
     "source_of", "quotes", "triggered_rules", "environmental_values", "personalized_values", "key_words",
+    "persona_key", "same",
 ]  # fmt: skip
 
 # The factors every generated environment must have (ToolSpectrum's field names).
@@ -55,12 +56,14 @@ def fact_value(fact: str, data: Mapping[str, Any] | None) -> tuple[bool, Any]:
     return False, None
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
+    """Two values alike as normalized text (16 == "16", "Low" == "low")."""
     return normalize_text(str(a)) == normalize_text(str(b))
 
 
+
 def forbids(policy: PolicyRecord, value: Any) -> bool:
-    return any(_same(value, f) for f in policy.forbidden)
+    return any(same(value, f) for f in policy.forbidden)
 
 
 def source_of(spec: Mapping[str, Any]) -> tuple[str, str]:
@@ -119,7 +122,7 @@ def triggered_rules(environment: EnvironmentRecord | None, situation: Mapping[st
         return []
     out = []
     for rule in environment.platform_rules:
-        if rule.get("platform") in platforms and _same(
+        if rule.get("platform") in platforms and same(
             situation.get(rule.get("factor", ""), ""), rule.get("value")
         ):
             if rule["platform"] not in out:
@@ -135,7 +138,7 @@ def environmental_values(api: ApiRecord, situation: Mapping[str, Any] | None) ->
         if kind != "environment" or not situation or factor not in situation:
             continue
         values = spec.get("x-values") or {}
-        hit = next((v for k, v in values.items() if _same(k, situation[factor])), None)
+        hit = next((v for k, v in values.items() if same(k, situation[factor])), None)
         if hit is not None:
             out[param] = hit
     return out
@@ -159,6 +162,13 @@ def _number(value: Any) -> Any:
     return int(text) if re.fullmatch(r"\d{1,3}", text) else value
 
 
+def persona_key(name: str) -> str:
+    """The key a profile feature has in a ToolSpectrum persona ("occupation" -> "Profession")."""
+    words = set(key_words(name))
+    key = next((k for hints, k in _PERSONA_KEYS if words & hints and len(words) <= 2), None)
+    return key or " ".join(w.capitalize() for w in key_words(name))
+
+
 def persona_of(user: UserRecord, scenarios: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
     """The user as a ToolSpectrum persona: demographics under ToolSpectrum's keys (Gender, Age,
     Profession, Income Level, ...), the other explicit features title-cased, and "Preferences":
@@ -167,9 +177,7 @@ def persona_of(user: UserRecord, scenarios: Mapping[str, Mapping[str, str]] | No
     ({scenario: {platform: "<characteristic> is <value>"}}), else by name."""
     persona: dict[str, Any] = {}
     for name, value in user.explicit.items():
-        words = set(key_words(name))
-        key = next((k for hints, k in _PERSONA_KEYS if words & hints and len(words) <= 2), None)
-        key = key or " ".join(w.capitalize() for w in key_words(name))
+        key = persona_key(name)
         persona.setdefault(key, _number(value) if key in ("Age", "Height (cm)", "Weight (kg)") else value)
     sentences = []
     for scenario, prefs in sorted(user.implicit.items()):

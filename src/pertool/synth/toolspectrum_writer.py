@@ -31,14 +31,13 @@ from pertool.synth.records import (
     PlatformRecord,
     PolicyRecord,
     QueryRecord,
-    SolutionRecord,
     UserRecord,
     VerdictRecord,
 )
 from pertool.synth.store import PipelineDir
 from pertool.synth.toolspectrum import SUBSETS, persona_of, source_of
 
-__all__ = ["OUT", "write_toolspectrum", "PROMPTS"]
+__all__ = ["OUT", "write_toolspectrum", "PROMPTS", "apps_of"]
 
 OUT = "toolspectrum"
 _TYPES = {
@@ -114,7 +113,7 @@ def _distinct(platforms: list[PlatformRecord]) -> dict[str, str]:
     return out
 
 
-def _apps(d: PipelineDir) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+def apps_of(d: PipelineDir) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """The full toolset, and per scenario each app's distinct characteristic."""
     platforms = d.read("platforms", PlatformRecord)
     apis = d.read("apis", ApiRecord)
@@ -169,18 +168,24 @@ def _prompts(target: Path) -> str:
 
 
 def write_toolspectrum(d: PipelineDir) -> dict[str, Any]:
-    """Write `<pipeline>/toolspectrum/` from the accepted samples; returns the manifest."""
+    """Write `<pipeline>/toolspectrum/` from the accepted samples, each with the plan's gold (the
+    assistant agreed with it); returns the manifest."""
+    from pertool.synth.stages.ts_samples import gold_of, worlds_of
+
     users = d.read("users", UserRecord)
     queries = d.read("queries", QueryRecord)
-    solutions = d.read("solutions", SolutionRecord)
     verdicts = d.read("verdicts", VerdictRecord)
-    apps, described = _apps(d)
+    index = worlds_of(d, d.config())
+    apps, described = apps_of(d)
     samples: dict[str, list[dict[str, Any]]] = {s: [] for s in SUBSETS}
     seen: set[str] = set()
     duplicates = 0
     for key in sorted(queries):
-        query, solution, verdict = queries[key], solutions.get(key), verdicts.get(key)
-        if verdict is None or not verdict.accepted or solution is None or query.subset not in samples:
+        query, verdict, world = queries[key], verdicts.get(key), index.get(queries[key].scenario)
+        if verdict is None or not verdict.accepted or world is None or query.subset not in samples:
+            continue
+        solution = gold_of(query, world, users[query.user])
+        if solution is None:
             continue
         record: dict[str, Any] = {"instruction": query.query}
         if query.subset != "environment":

@@ -38,9 +38,11 @@ from pertool.synth.pipeline import StageContext
 from pertool.synth.records import ApiRecord, EnvironmentRecord, PlatformRecord, PolicyRecord, ScenarioConfig
 from pertool.synth.toolspectrum import FACTORS, PROHIBITIVE, key_words
 
-__all__ = ["SCRIPTED", "environments", "policies", "with_environment", "PROFILE_FACTS"]
+__all__ = ["RULES", "SCRIPTED", "environments", "policies", "with_environment", "PROFILE_FACTS"]
 
 ENVIRONMENTS, POLICIES = "environments", "policies"
+RULES = ("incomplete_environment", "invalid_platform_rule", "invalid_environment_parameter",
+         "policy_not_prohibition", "policy_untestable", "policy_unknown_target")  # fmt: skip
 PROFILE_FACTS = ("age", "gender", "occupation", "income level")  # the demographics every profile has
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _TYPES = ("string", "integer", "number", "boolean")
@@ -301,16 +303,20 @@ def _scripted_environment(inputs: dict[str, Any]) -> dict[str, Any]:
 
 def _scripted_policies(inputs: dict[str, Any]) -> dict[str, Any]:
     """Two grounded prohibitions enforced by every platform (an age limit, a network condition),
-    one by all but the last platform (an income limit), and two wrong ones: a perk, and a
-    prohibition on a weather the scenario never has."""
+    one by all but the last platform (an income limit: no refusal can rest on it, since the last
+    app serves), and slips a model makes: a perk (not a prohibition), a prohibition on a weather
+    the scenario never has (untestable), one naming an API the scenario lacks (unknown target),
+    one on a fact profiles do not carry (membership; its refusals lack the fact) and one whose
+    `forbidden` restates the condition instead of listing values (no age equals "under 16": its
+    refusals have an allowed fact, and the assistant, reading the text, disagrees)."""
     platforms = [str(p) for p in inputs.get("platforms") or []]
     apis = [str(a["name"]) for a in inputs.get("apis") or []]
     first, second = apis[0::2] or apis, apis[1::2] or apis
-    listed = ", ".join(first[:3])
+    listed, others = ", ".join(first), ", ".join(second)
     policies = [
         {"text": f"Users under 18 are not allowed to use {listed}.", "platforms": platforms, "fact": "age",
          "source": "profile", "forbidden": [str(a) for a in range(0, 18)], "apis": first},
-        {"text": f"While the network is offline, {', '.join(second[:3])} cannot be used.",
+        {"text": f"While the network is offline, {others} cannot be used.",
          "platforms": platforms, "fact": "Network Condition", "source": "environment",
          "forbidden": ["Offline"], "apis": second},
         {"text": f"Low-income users may not use {listed}.", "platforms": platforms[:-1] or platforms,
@@ -319,8 +325,14 @@ def _scripted_policies(inputs: dict[str, Any]) -> dict[str, Any]:
          "source": "profile", "forbidden": [str(a) for a in range(60, 100)], "apis": first},
         {"text": "Orders are not allowed during hail.", "platforms": platforms, "fact": "Weather",
          "source": "environment", "forbidden": ["Hail"], "apis": apis},
+        {"text": f"Users under 13 may not use {apis[0]}Express.", "platforms": platforms, "fact": "age",
+         "source": "profile", "forbidden": [str(a) for a in range(0, 13)], "apis": [f"{apis[0]}Express"]},
+        {"text": f"Users without a premium membership may not use {others}.", "platforms": platforms,
+         "fact": "membership level", "source": "profile", "forbidden": ["basic", "none"], "apis": second},
+        {"text": f"Users under 16 are not allowed to use {others}.", "platforms": platforms,
+         "fact": "age", "source": "profile", "forbidden": ["under 16"], "apis": second},
     ]  # fmt: skip
-    return {"policies": policies}
+    return {"policies": policies if apis else []}
 
 
 SCRIPTED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

@@ -16,16 +16,20 @@ one ToolSpectrum subset:
                        the planner expects to hold, a few any policy of the scenario: the rules
                        decide).
 The user agent (task "queries.toolspectrum") gets the persona and/or situation, the API with
-its query-stated parameters (their `examples` or enum are the range to choose within) and, for
-a refusal, the policy it must not quote; it answers {query, values}.
+its query-stated parameters (their `examples` or enum are the range to choose within), its own
+`earlier` requests of the subset (not to repeat) and, for a refusal, the policy it
+must not quote; it answers {query, values}. Plans are asked in rounds (every user's i-th plan,
+then the (i+1)-th), so `earlier` is known, the same on a resumed run.
 
-solutions: the gold is the plan's: the app, the API, the query values the user agent chose,
-personalized values from the profile (persona subsets), environmental values from `x-values`
-(environment subsets); a refusal is platform null and no calls. Sources are the declared ones.
-No assistant agent and no judge run in this mode (their checks are the rules below).
+solutions: the assistant agent (stages/ts_assistant.py, task "solutions.toolspectrum") answers
+each query from ToolSpectrum's view of it: {APP, API, params} or a refusal. The gold stays the
+plan's (`gold_of`): the app, the API, the query values the user agent chose, personalized values
+from the profile (persona subsets), environmental values from `x-values` (environment subsets);
+a refusal is platform null and no calls. A sample is kept only where the assistant agrees.
 
-verify: the rules (RULES, reasons of a rejected verdict):
-  no_solution             no solution record
+verify: the rules (RULES, reasons of a rejected verdict), then the judge (task "verify.judge",
+the PTBench mode's output and `judge_cutoff`; reasons "judge:<score>=<value>"):
+  no_solution             the assistant gave no answer in the schema (after the re-asks)
   value_missing           a query-stated parameter of the API the user agent gave no value
   value_outside_examples  a value outside the parameter's enum or examples
   value_not_in_query      a stated value that does not occur in the query
@@ -37,14 +41,29 @@ verify: the rules (RULES, reasons of a rejected verdict):
   fact_allowed            a refusal whose fact has a value the policy does not forbid
   other_app_serves        a refusal although a platform offering the API forbids nothing here
   trips_policy            a call that a policy of its app forbids, given the sample's facts
+  assistant_refusal       the assistant refuses where the gold answers, or answers a refusal
+  assistant_app           the assistant's app is not the gold app
+  assistant_api           the assistant calls no API or another one than the gold's
+  assistant_params        an argument of the assistant differs from the gold's, or one of
+                          either is missing in the other (so a kept answer IS the gold)
   duplicate_query         the same instruction, persona and situation as an earlier sample of
-                          the subset
+                          the subset that passed the rules (checked whatever else failed)
+The guards on the plan (app_undecided, fact_missing, fact_allowed, other_app_serves,
+trips_policy) check what the planner builds from the earlier stages' records; no user agent or
+assistant answer can trip them, and the planner avoids what they reject. So that they are
+tested, the planner builds, at the slots PROBES names (about 4 % of the requests), one plan
+each rule must reject, resting on what an earlier answer got wrong: the scripted policies'
+slips (a policy on a fact profiles lack -> fact_missing; one whose `forbidden` restates its
+condition -> fact_allowed; one some app does not enforce -> other_app_serves), a policy the
+user's call trips (trips_policy), a situation two platform rules claim (app_undecided).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,8 +82,9 @@ from pertool.synth.records import (
     UserRecord,
     VerdictRecord,
 )
+from pertool.synth.stages import ts_assistant
 from pertool.synth.stages.environment import ENVIRONMENTS, POLICIES
-from pertool.synth.stages.tools import each_in_order, stable
+from pertool.synth.stages.tools import each_in_order
 from pertool.synth.store import PipelineDir
 from pertool.synth.toolspectrum import (
     SUBSETS,
@@ -75,6 +95,7 @@ from pertool.synth.toolspectrum import (
     personalized_values,
     quotes,
     refusal_problems,
+    same,
     source_of,
     triggered_rules,
     tripped,
@@ -85,9 +106,14 @@ __all__ = ["RULES", "SCRIPTED", "World", "query_params", "rule_failures", "run_q
 
 SUBSET_SHARES = (0.3, 0.3, 0.4)  # persona, environment, persona_environment
 REFUSAL_SHARE = 0.5  # of persona_environment plans
-EXPLORE_SHARE = 0.15  # refusal pairs drawn from any policy, not only the ones expected to hold
+# Plans the planner builds on purpose from records it does not vouch for, at these slots of a
+# query key ("user-<n>/<i>" -> (16 n + i) % 128, as stages/ts_assistant.py's SLOTS), each named
+# by the rule that must reject it: the rules, not the planner, have the last word.
+PROBES = {7: "fact_missing", 9: "other_app_serves", 24: "fact_allowed", 49: "trips_policy",
+          52: "app_undecided"}  # fmt: skip
 RULES = ("no_solution", "value_missing", "value_outside_examples", "value_not_in_query", "quotes_policy",
          "app_undecided", "fact_missing", "fact_allowed", "other_app_serves", "trips_policy",
+         "assistant_refusal", "assistant_app", "assistant_api", "assistant_params",
          "duplicate_query")  # fmt: skip
 
 INSTRUCTIONS = (
@@ -95,8 +121,9 @@ INSTRUCTIONS = (
     "Write ONE natural request to your assistant that the API `api` serves, and choose a value "
     "for each parameter in `api.parameters` within its enum or `examples` (the range to choose "
     "within); state each chosen value verbatim in the request. Do not describe your persona or "
-    "situation and do not name an app. If `policy` is given, the request is one that policy "
-    "restricts: do not quote or mention it. Reply {query, values}."
+    "situation and do not name an app, and do not repeat any of your `earlier` requests. If "
+    "`policy` is given, the request is one that policy restricts: do not quote or mention it. "
+    "Reply {query, values}."
 )
 
 
@@ -189,21 +216,22 @@ def _situation(environment: EnvironmentRecord, rng: random.Random, keep: dict[st
 
 
 def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Random) -> _Plan | None:
+    kind = probe_at(key)
+    probe = _probe(kind, key, user, index, rng) if kind else None
+    if probe is not None:
+        return probe
     subset = rng.choices(SUBSETS, weights=SUBSET_SHARES)[0]
     scenario = rng.choice(sorted(index))
     world = index[scenario]
     refusal = rng.random() < REFUSAL_SHARE
-    # Most plans avoid what the rules would reject; a few (`explore`) are drawn blind, so that
-    # the rules, not the planner, have the last word.
-    explore = rng.random() < EXPLORE_SHARE
     env = world.environment
     if env is None or not env.factors:
         subset = "persona"
     explicit = user.explicit if subset != "environment" else None
     policy = None
     if subset == "persona_environment" and refusal and world.policies and env is not None:
-        policy = _refusal_policy(world, user, rng, explore)
-    for _ in range(1 if explore else 8):  # until nothing forbids the call and one app is decided
+        policy = _refusal_policy(world, user, rng)
+    for _ in range(8):  # until nothing forbids the call and one app is decided
         restricted = [a for a in world.apis if policy and a.function["name"] in policy.apis]
         api = rng.choice(restricted or world.apis)
         platform = preferred(user, scenario, api.category, world.platforms)
@@ -233,13 +261,59 @@ def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Rando
     return _Plan(key, user, scenario, subset, api, platform, situation, policy)
 
 
-def _refusal_policy(world: World, user: UserRecord, rng: random.Random, explore: bool) -> PolicyRecord:
+def _refusal_policy(world: World, user: UserRecord, rng: random.Random) -> PolicyRecord:
     """The prohibition a refusal rests on: one every platform enforces whose fact the user (a
-    profile fact) or a situation (an environment fact) can have forbidden; any, when exploring."""
-    every = set(world.platforms)
-    expected = [p for p in world.policies if set(p.platforms) >= every and (
-        p.source == "environment" or forbids(p, fact_value(p.fact, user.explicit)[1]))]  # fmt: skip
-    return rng.choice(world.policies if explore or not expected else expected)
+    profile fact) or a situation (an environment fact) can have forbidden."""
+    expected = [p for p in world.policies if _grounds(p, world, user) == ""]
+    return rng.choice(expected or world.policies)
+
+
+def _grounds(policy: PolicyRecord, world: World, user: UserRecord) -> str:
+    """Why a refusal on `policy` would not hold for the user ("": it can): the rule's name."""
+    if policy.source == "profile":
+        found, value = fact_value(policy.fact, user.explicit)  # a missing fact is not the value "none"
+        if not found:
+            return "fact_missing"
+        if not forbids(policy, value):
+            return "fact_allowed"
+    return "" if set(policy.platforms) >= set(world.platforms) else "other_app_serves"
+
+
+def probe_at(key: str) -> str | None:
+    match = re.match(r"^user-(\d+)/(\d+)$", key)
+    return PROBES.get((16 * int(match.group(1)) + int(match.group(2))) % 128) if match else None
+
+
+def _probe(kind: str, key: str, user: UserRecord, index: dict[str, World],
+           rng: random.Random) -> _Plan | None:  # fmt: skip
+    """A plan the rule `kind` must reject, built on the records as they are (None: none can be)."""
+    for scenario in rng.sample(sorted(index), len(index)):
+        world, env = index[scenario], index[scenario].environment
+        if env is None:
+            continue
+        if kind in ("fact_missing", "fact_allowed", "other_app_serves"):
+            policy = next((p for p in world.policies if _grounds(p, world, user) == kind), None)
+            api = world.api(f"{scenario}/{policy.apis[0]}") if policy else None
+            if policy is None or api is None:
+                continue
+            situation = _situation(env, rng)
+            if policy.source == "environment":
+                situation[policy.fact] = str(policy.forbidden[0])
+            platform = preferred(user, scenario, api.category, world.platforms) or world.platforms[0]
+            return _Plan(key, user, scenario, "persona_environment", api, platform, situation, policy)
+        for api in world.apis if kind == "trips_policy" else []:
+            app = preferred(user, scenario, api.category, world.platforms)
+            if app and tripped(world.policies, scenario, app, str(api.function["name"]), user.explicit, None):
+                return _Plan(key, user, scenario, "persona", api, app, None, None)
+        rules = env.platform_rules
+        pair = next(((a, b) for a in rules for b in rules if a["factor"] != b["factor"]
+                     and a["platform"] != b["platform"]), None)  # fmt: skip
+        if kind == "app_undecided" and pair:
+            situation = _situation(env, rng, keep={pair[0]["factor"]: pair[0]["value"],
+                                                   pair[1]["factor"]: pair[1]["value"]}, avoid_rules=True)
+            return _Plan(key, user, scenario, "environment", rng.choice(world.apis), pair[0]["platform"],
+                         situation, None)  # fmt: skip
+    return None
 
 
 def _plan_signature(plan: _Plan | None) -> str:
@@ -256,9 +330,10 @@ async def run_queries(ctx: StageContext) -> None:
     if not index:
         return
     rng = ctx.rng
-    plans = []
+    by_user: list[list[_Plan]] = []
     for user in sorted(users.values(), key=lambda u: u.key):
         seen: set[str] = set()
+        mine = []
         for i in range(ctx.config.queries_per_user):
             for _ in range(5):  # the same plan twice would get the same (cached) query: draw again
                 plan = _plan(f"{user.key}/{i}", user, index, rng)
@@ -266,8 +341,15 @@ async def run_queries(ctx: StageContext) -> None:
                 if signature not in seen:
                     break
             seen.add(signature)
-            if plan is not None and plan.key not in done:
-                plans.append(plan)
+            if plan is not None:
+                mine.append(plan)
+        by_user.append(mine)
+    # The user's earlier requests of the plan's subset, in plan order (written ones too): a
+    # request of another scenario with the same persona or situation would be a duplicate too.
+    earlier: dict[tuple[str, str], list[str]] = {}
+
+    def before(plan: _Plan) -> list[str]:
+        return earlier.setdefault((plan.user.key, plan.subset), [])
 
     async def fetch(plan: _Plan) -> QueryOut | None:
         api = plan.api.function
@@ -278,6 +360,7 @@ async def run_queries(ctx: StageContext) -> None:
             "api": {"name": api["name"], "description": api.get("description", ""),
                     "parameters": query_params(plan.api)},
             "policy": plan.policy.text if plan.policy else None,
+            "earlier": list(before(plan)),
         }  # fmt: skip
         return await ctx.llm.ask("queries.toolspectrum", INSTRUCTIONS, inputs, QueryOut, ctx.stats)
 
@@ -285,13 +368,21 @@ async def run_queries(ctx: StageContext) -> None:
         if out is None:  # counted as "invalid_output" by the client
             return
         ctx.stats.accepted += 1
+        before(plan).append(out.query.strip())
         ctx.write("queries", QueryRecord(
             key=plan.key, user=plan.user.key, scenario=plan.scenario, platform=plan.platform,
             apis=[plan.api.key], query=out.query.strip(), environment=plan.environment,
             violates_policy=plan.policy is not None, condition=plan.api.category, values=out.values,
             subset=plan.subset, policy=plan.policy.key if plan.policy else ""))  # fmt: skip
 
-    await each_in_order(plans, fetch, handle)
+    for i in range(max(map(len, by_user), default=0)):  # round i: every user's i-th plan
+        batch = []
+        for mine in by_user:
+            if i < len(mine) and mine[i].key in done:
+                before(mine[i]).append(done[mine[i].key].query)
+            elif i < len(mine):
+                batch.append(mine[i])
+        await each_in_order(batch, fetch, handle)
 
 
 # -- solutions ----------------------------------------------------------------------------------
@@ -310,23 +401,19 @@ def gold_call(query: QueryRecord, api: ApiRecord, user: UserRecord) -> CallRecor
     return CallRecord(name=str(api.function["name"]), arguments=arguments, sources=sources)
 
 
+def gold_of(query: QueryRecord, world: World, user: UserRecord) -> SolutionRecord | None:
+    """The plan's gold (None where the query's API is unknown): a refusal, or the call on its app."""
+    api = world.api(query.apis[0]) if query.apis else None
+    if api is None:
+        return None
+    if query.violates_policy:
+        return SolutionRecord(key=query.key, platform=None, calls=[])
+    return SolutionRecord(key=query.key, platform=query.platform, calls=[gold_call(query, api, user)])
+
+
 async def run_solutions(ctx: StageContext) -> None:
-    index = worlds(ctx)
-    users = ctx.dir.read("users", UserRecord)
-    done = ctx.dir.read("solutions", SolutionRecord)
-    for key, query in sorted(ctx.dir.read("queries", QueryRecord).items()):
-        world = index.get(query.scenario)
-        api = world.api(query.apis[0]) if world and query.apis else None
-        if key in done or api is None or query.user not in users:
-            continue
-        if query.violates_policy:
-            record = SolutionRecord(key=key, platform=None, calls=[])
-        else:
-            record = SolutionRecord(
-                key=key, platform=query.platform, calls=[gold_call(query, api, users[query.user])]
-            )
-        ctx.stats.accepted += 1
-        ctx.write("solutions", record)
+    """Stage `solutions`, ToolSpectrum mode: the assistant agent (stages/ts_assistant.py)."""
+    await ts_assistant.run_solutions(ctx)
 
 
 # -- verify --------------------------------------------------------------------------------------
@@ -338,13 +425,31 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _disagreement(solution: SolutionRecord, gold: SolutionRecord) -> str | None:
+    """The assistant rule the answer fails against the gold (None: they agree)."""
+    if (solution.platform is None) != (gold.platform is None):
+        return "assistant_refusal"
+    if gold.platform is None:
+        return None
+    if solution.platform != gold.platform:
+        return "assistant_app"
+    if len(solution.calls) != 1 or solution.calls[0].name != gold.calls[0].name:
+        return "assistant_api"
+    mine, theirs = solution.calls[0].arguments, gold.calls[0].arguments
+    if set(mine) != set(theirs) or any(not same(_text(mine[p]), _text(theirs[p])) for p in theirs):
+        return "assistant_params"
+    return None
+
+
 def rule_failures(
     query: QueryRecord, solution: SolutionRecord | None, world: World, user: UserRecord
 ) -> list[str]:
-    """The rules a ToolSpectrum-mode sample fails, in RULES order (empty: it passes)."""
+    """The rules a ToolSpectrum-mode sample fails, in RULES order (empty: it passes), but for
+    duplicate_query (run_verify's, over the samples)."""
     failed: set[str] = set()
     api = world.api(query.apis[0]) if query.apis else None
-    if solution is None or api is None:
+    gold = gold_of(query, world, user)
+    if solution is None or api is None or gold is None:
         return ["no_solution"]
     low = query.query.casefold()
     for param, spec in query_params(api).items():
@@ -387,9 +492,11 @@ def rule_failures(
             failed.update(
                 refusal_problems(policy, world.platforms, name, world.policies, explicit, situation)
             )
-    elif solution.platform is not None and tripped(world.policies, query.scenario, solution.platform, name,
-                                                   explicit, situation):  # fmt: skip
+    elif tripped(world.policies, query.scenario, query.platform, name, explicit, situation):
         failed.add("trips_policy")
+    disagreement = _disagreement(solution, gold)
+    if disagreement:
+        failed.add(disagreement)
     return [r for r in RULES if r in failed]
 
 
@@ -401,30 +508,77 @@ def _signature(query: QueryRecord, user: UserRecord) -> str:
 
 
 async def run_verify(ctx: StageContext) -> None:
+    from pertool.synth.stages.queries import run_all
+    from pertool.synth.toolspectrum_writer import apps_of
+
     index = worlds(ctx)
     users = ctx.dir.read("users", UserRecord)
     solutions = ctx.dir.read("solutions", SolutionRecord)
     done = ctx.dir.read("verdicts", VerdictRecord)
     queries = ctx.dir.read("queries", QueryRecord)
+    apps, described = apps_of(ctx.dir)
+    policies = {p.key: p.text for w in index.values() for p in w.policies}
     seen: set[str] = set()
+    jobs = []
     for key in sorted(queries):
         query = queries[key]
         world, user = index.get(query.scenario), users.get(query.user)
         if world is None or user is None:
             continue
-        failed = rule_failures(query, solutions.get(key), world, user)
+        solution = solutions.get(key)
+        failed = rule_failures(query, solution, world, user)
         signature = _signature(query, user)
-        if not failed and signature in seen:
-            failed = ["duplicate_query"]
-        if not failed:
+        if signature in seen:
+            failed.append("duplicate_query")
+        elif not failed:
             seen.add(signature)  # verdicts already written count too, so a resume decides alike
         if key in done:
             continue
-        for reason in failed:
-            ctx.stats.rejected[reason] += 1
-        if not failed:
-            ctx.stats.accepted += 1
-        ctx.write("verdicts", VerdictRecord(key=key, accepted=not failed, reasons=failed))
+        if failed or solution is None:
+            _reject(ctx, key, failed)
+            continue
+        shown = ts_assistant.assistant_inputs(query, user, world, apps, described.get(query.scenario, {}))
+        inputs = ts_assistant.judge_inputs(shown, query, solution, policies.get(query.policy, ""))
+        jobs.append(_judge(ctx, key, inputs))
+    await run_all(jobs)
+
+
+def _reject(ctx: StageContext, key: str, reasons: list[str], scores: dict[str, int] | None = None) -> None:
+    for reason in reasons:
+        ctx.stats.rejected[reason.split("=", 1)[0]] += 1
+    ctx.write("verdicts", VerdictRecord(key=key, accepted=False, reasons=reasons, scores=scores or {}))
+
+
+async def _judge(ctx: StageContext, key: str, inputs: dict[str, Any]) -> None:
+    """The PTBench mode's judge task on a ToolSpectrum sample: three 1-10 scores, each at least
+    `judge_cutoff` to keep it."""
+    from pertool.synth.stages.verify import SCORES, JudgeOutput
+
+    out = await ctx.llm.ask("verify.judge", JUDGE_INSTRUCTIONS, inputs, JudgeOutput, ctx.stats)
+    if out is None:  # the client counted it as "invalid_output"
+        ctx.write("verdicts", VerdictRecord(key=key, accepted=False, reasons=["judge:invalid_output"]))
+        return
+    scores = {name: int(getattr(out, name)) for name in SCORES}
+    short = [f"judge:{name}={value}" for name, value in scores.items() if value < ctx.config.judge_cutoff]
+    if short:
+        _reject(ctx, key, short, scores)
+        return
+    ctx.stats.accepted += 1
+    ctx.write("verdicts", VerdictRecord(key=key, accepted=True, scores=scores))
+
+
+JUDGE_INSTRUCTIONS = (
+    "You judge one synthesized ToolSpectrum sample: the user's instruction (`instruction`), the "
+    "persona and the environment shown with it (either may be null), the apps (descriptions and "
+    "policies) and tools, and the assistant's `solution` (platform null with no calls is a "
+    "refusal). `target_platform` is the app the sample was built for (null: a refusal is right, "
+    "by the policy `policy`), `intended_tools` the API it was built for, `stated_values` the "
+    "values the user meant to state. Score from 1 (worst) to 10 (best): `parameters`: are the "
+    "argument values right for the instruction, the persona and the environment; "
+    "`hallucination`: 10 when no app, API, parameter or value is invented; `solves`: does the "
+    "answer (or the refusal) fulfil the instruction, and can the app be told from the persona or "
+    "the environment shown."
+)
 
 
 # -- the scripted user agent ----------------------------------------------------------------------
@@ -438,18 +592,16 @@ _OPENINGS = (
 _FALLBACK = ("the usual one", "something simple", "the standard option", "whatever is quickest")
 
 
-def _words(name: str) -> str:
-    import re
-
-    return " ".join(w.lower() for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", name))
-
-
 def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
     """Values from each parameter's enum or examples (picked by a stable hash), stated as
     `the <parameter words> is "<value>"`. Wrong in a minority: one value left out of the text
-    (1 in 17), one value outside its examples (1 in 11), a refusal quoting its policy (1 in 3)."""
+    (1 in 25), one parameter forgotten (no value, not stated: 1 in 29), one value outside its
+    examples (1 in 25), a refusal quoting its policy (1 in 5), and in the persona subset, where
+    there are earlier requests, the last one repeated (1 in 5)."""
     api = inputs.get("api") or {}
-    seed = stable(json.dumps(inputs, sort_keys=True, default=str))
+    # sha256, not crc32: crc32 of near-identical inputs is linear in their differences, so its
+    # small residues are far from uniform.
+    seed = int(hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:12], 16)
     values: dict[str, Any] = {}
     for n, (param, spec) in enumerate(sorted((api.get("parameters") or {}).items())):
         options = spec.get("enum") or spec.get("examples")
@@ -461,20 +613,25 @@ def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
             values[param] = bool((seed + n) % 2)
         else:
             values[param] = _FALLBACK[(seed + n) % len(_FALLBACK)]
+    earlier = [str(q) for q in inputs.get("earlier") or []]
+    if inputs.get("subset") == "persona" and earlier and seed % 5 == 1:
+        return {"query": earlier[-1], "values": values}  # repeats itself
+    if values and seed % 29 == 7:
+        values.pop(sorted(values)[0])  # forgotten
     stated = dict(values)
-    if stated and seed % 17 == 4:
+    if stated and seed % 25 == 4:
         stated.pop(sorted(stated)[0])  # left out of the text
-    if values and seed % 11 == 5:
+    if values and seed % 25 == 5:
         param = sorted(values)[-1]
         if api["parameters"][param].get("enum") or api["parameters"][param].get("examples"):
             values[param] = stated[param] = "something else entirely"
-    text = _OPENINGS[seed % len(_OPENINGS)].format(action=_words(str(api.get("name", "help"))))
+    text = _OPENINGS[seed % len(_OPENINGS)].format(action=ts_assistant.words(str(api.get("name", "help"))))
     if stated:
-        details = "; ".join(f'the {_words(p)} is "{_text(v)}"' for p, v in stated.items())
+        details = "; ".join(f'the {ts_assistant.words(p)} is "{_text(v)}"' for p, v in stated.items())
         text += f" {details[0].upper()}{details[1:]}."
-    if inputs.get("policy") and seed % 3 == 1:
+    if inputs.get("policy") and seed % 5 == 1:
         text += f' I know that "{inputs["policy"]}", but go ahead.'
     return {"query": text, "values": values}
 
 
-SCRIPTED = {"queries.toolspectrum": _scripted_query}
+SCRIPTED = {"queries.toolspectrum": _scripted_query, **ts_assistant.SCRIPTED}

@@ -260,6 +260,10 @@ def _scripted_judge(inputs: dict[str, Any]) -> dict[str, Any]:
     stated (hallucination 2),
     values not found where their source says or other than the user stated (parameters 4).
     Too strict on purpose (5) at the slots faults.py plans for "judge:<score>"."""
+    if inputs.get("toolspectrum"):  # ToolSpectrum mode (ts): its own scripted judge
+        from pertool.synth.stages.ts_assistant import scripted_judge
+
+        return scripted_judge(inputs)
     solution = inputs["solution"]
     refusal = solution["platform"] is None
     if inputs["violates_policy"] or refusal:

@@ -37,7 +37,7 @@ REASONS = {
     "histories": {"unknown_platform", "unknown_condition", "empty_action", "states_preference",
                   "preference_not_revealed"},
     "queries": {"duplicate_query", "missing_value", "invalid_value", "placeholder_value", "value_not_in_query",
-                "states_profile", "need_not_stated"},
+                "states_profile", "need_not_stated", "names_platform", "no_history"},
     "verify": set(RULES) | {f"judge:{score}" for score in SCORES},
     "dataset": {"duplicate_across_splits"},
 }  # fmt: skip

@@ -234,8 +234,8 @@ def _scripted_roleplay(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 # Past-tense actions on a condition's object ("order", "hotel room", "playlist") and an item.
-_ACTIONS = ("Sorted out a {object} for {item}", "Went through with a {object} for {item}",
-            "Handled the {object} for {item}", "Finished a {object} for {item}")
+_ACTIONS = ("Went ahead with the {object} for {item}", "Sorted out the {object} for {item}",
+            "Completed the {object} for {item}", "Dealt with the {object} for {item}")
 
 
 SCRIPTED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"histories.roleplay": _scripted_roleplay}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pertool.synth.records import ApiRecord, FeatureRecord, ScenarioConfig, UserRecord
-from pertool.synth.stages.features import MAX_VALUES
+from pertool.synth.stages.features import MAX_UNION
 from pertool.synth.stages.tools import (
     ApiOut,
     ChainOut,
@@ -167,7 +167,7 @@ def test_feature_names_are_normalized_not_rejected() -> None:
 
 def test_feature_values_stay_capped_down_the_tree(tmp_path: Path) -> None:
     """However many values each answer gives per parent value, a feature keeps at most
-    MAX_VALUES, and so asks at most MAX_VALUES times (one per parent value)."""
+    MAX_UNION, and so asks at most MAX_UNION times (one per parent value)."""
     words = ["amber", "birch", "cedar", "dune", "ember", "fjord", "grove", "heath"]
 
     def many(task: str, inputs: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def test_feature_values_stay_capped_down_the_tree(tmp_path: Path) -> None:
                                                               for g in features)]  # fmt: skip
     assert deep  # a grandchild: its parent's values were themselves capped
     for feature in features:
-        assert len(feature.values) <= MAX_VALUES, feature.name
-        assert len(feature.values_by_parent) <= MAX_VALUES
+        assert len(feature.values) <= MAX_UNION, feature.name
+        assert len(feature.values_by_parent) <= MAX_UNION
         assert all(set(v) <= set(feature.values) for v in feature.values_by_parent.values())
-    assert asked["features.values"] <= MAX_VALUES * len(features)
+    assert asked["features.values"] <= MAX_UNION * len(features)

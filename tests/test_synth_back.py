@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from pertool.synth.records import (
     UserRecord,
     VerdictRecord,
 )
-from pertool.synth.stages import queries, solutions, verify
+from pertool.synth.stages import dataset, histories, queries, solutions, verify
+from pertool.synth.stages.histories import HistoryOut
 from pertool.synth.stages.needs import phrasings
 from pertool.synth.stages.queries import occurs, properties
 from pertool.synth.store import PipelineDir
@@ -54,13 +56,13 @@ def server():
 
 
 def run(server: ScriptedLLM, directory: Path, config: SynthConfig, only: list[str] | None = None,
-        concurrency: int = 8) -> dict[str, Any]:
+        concurrency: int = 8, stages: dict[str, Any] | None = None) -> dict[str, Any]:
     async def go() -> dict[str, Any]:
         backend = create_backend("openai-compatible/scripted", ModelOptions(base_url=server.url))
         cache = ResponseCache(directory.parent / f"{directory.name}.sqlite3")
         llm = SynthLLM(backend, cache, Sampling(), concurrency=concurrency)
         try:
-            return await run_stages(PipelineDir(directory), config, llm, STAGES, only)
+            return await run_stages(PipelineDir(directory), config, llm, stages or STAGES, only)
         finally:
             await backend.aclose()
             cache.close()
@@ -295,3 +297,209 @@ def test_scripted_judge_flags_inconsistent_solutions():
                                                                           "solves": 9}
     assert scripted.answer("verify.judge", {**base, "solution": {"platform": None, "calls": []}})["solves"] == 2
     assert set(scripted.known_tasks()) >= {"queries.write", "solutions.solve", "solutions.annotate", "verify.judge"}
+
+
+# -- review findings (issue 14): each rule or bound on its own ------------------------------------
+
+
+def _query(user: UserRecord, api: ApiRecord, text: str, **more: Any) -> QueryRecord:
+    return QueryRecord(key=f"{user.key}/0", user=user.key, scenario=api.scenario,
+                       platform=user.preferences[api.scenario][api.category], apis=[api.key], query=text,
+                       condition=api.category, platform_order=["SwiftCart", "MegaMart"], **more)  # fmt: skip
+
+
+def test_a_call_beyond_the_intended_ones_is_rejected():
+    """An added or repeated call is a T-excess error: only the intended calls pass the rules."""
+    index = {"shopping": verify.Scenario([p for p in PLATFORMS if p.scenario == "shopping"],
+                                         [a for a in APIS if a.scenario == "shopping"])}  # fmt: skip
+    maya, search = USERS[0], APIS[1]
+    query = _query(maya, search, 'Please search products. The keyword is "yoga mat".', values={"keyword": "yoga mat"})
+    call = CallRecord(name="search_products", arguments={"keyword": "yoga mat"}, sources={"keyword": "query"})
+    history = [h for h in HISTORIES if h.user == "maya" and h.scenario == "shopping"]
+
+    def failures(*calls: CallRecord) -> list[str]:
+        solution = SolutionRecord(key=query.key, platform=query.platform, calls=list(calls))
+        return verify.rule_failures(query, solution, index["shopping"], maya.explicit, history)
+
+    assert failures(call) == []
+    assert failures(call, call) == ["unexpected_call"]
+    order = CallRecord(name="place_order", arguments={}, sources={})
+    assert "unexpected_call" in failures(call, order)
+    assert failures(order) == ["intended_api_missing", "required_missing"]  # swapped, not extra
+
+
+def test_a_named_platform_is_no_evidence_for_it():
+    """Naming a platform in the query does not support it: only the history of the query's
+    condition or a stated need does (and the queries stage rejects a named platform)."""
+    index = {"shopping": verify.Scenario([p for p in PLATFORMS if p.scenario == "shopping"],
+                                         [a for a in APIS if a.scenario == "shopping"])}  # fmt: skip
+    maya, search = USERS[0], APIS[1]
+    query = _query(maya, search, 'Search products on MegaMart. The keyword is "yoga mat".',
+                   values={"keyword": "yoga mat"})  # fmt: skip
+    solution = SolutionRecord(key=query.key, platform="MegaMart", calls=[CallRecord(
+        name="search_products", arguments={"keyword": "yoga mat"}, sources={"keyword": "query"})])
+    history = [h for h in HISTORIES if h.user == "maya" and h.scenario == "shopping" and h.condition != "search"]
+    assert "platform_evidence" in verify.rule_failures(query, solution, index["shopping"], maya.explicit, history)
+
+
+def test_annotations_skip_undeclared_arguments_and_are_bounded(tmp_path):
+    """Junk arguments and calls to unknown tools cost no annotation; a solution whose every
+    argument needs one asks at most MAX_ANNOTATIONS, and verify rejects the rest unannotated."""
+    asked: list[tuple[str, str]] = []
+
+    def hostile(task: str, inputs: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        if task == "solutions.solve":
+            for call in answer["calls"]:
+                call["arguments"] = {p: "zzz" for p in properties(APIS_BY_NAME[call["name"]].function)}
+                call["arguments"].update({f"junk{i}": i for i in range(40)})
+            answer["calls"].append({"name": "teleport", "arguments": {"where": "zzz"}})
+        if task == "solutions.annotate":
+            asked.append((inputs["sample"], inputs["parameter"]))
+        return answer
+
+    server = ScriptedLLM(override=hostile)
+    try:
+        cfg = config()
+        d = start(tmp_path / "run", cfg)
+        summary = run(server, d.path, cfg)
+    finally:
+        server.stop()
+    assert asked and not any(p.startswith("junk") or p == "where" for _, p in asked)
+    per_solution = Counter(sample for sample, _ in asked)
+    assert max(per_solution.values()) == solutions.MAX_ANNOTATIONS  # place_order has more than that
+    assert server.tasks["solutions.annotate"] == len(asked) <= 12 * solutions.MAX_ANNOTATIONS
+    assert summary["verify"]["accepted"] == 0
+    assert {"unknown_parameter", "unknown_tool", "source_missing"} <= set(summary["verify"]["rejected"])
+
+
+APIS_BY_NAME = {a.function["name"]: a for a in APIS}
+
+
+def test_histories_are_asked_again_and_require_their_condition(tmp_path):
+    """A first answer whose records lack a known condition is asked again with the problems; the
+    schema itself requires each record's condition."""
+    assert "condition" in HistoryOut.model_json_schema()["$defs"]["ActionOut"]["required"]
+
+    def unlabelled(task: str, inputs: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        if task == "histories.roleplay" and not inputs.get("rejected"):
+            for record in answer["records"]:
+                record["condition"] = "misc"
+        return answer
+
+    server = ScriptedLLM(override=unlabelled)
+    cfg = config()
+    d = start(tmp_path / "run", cfg)
+    (d.path / "histories.jsonl").unlink()
+    try:
+        summary = run(server, d.path, cfg, stages={"histories": histories.run})
+    finally:
+        server.stop()
+    batches = len(USERS) * 2
+    assert server.tasks["histories.roleplay"] == 2 * batches
+    assert summary["histories"]["rejected"] == {"unknown_condition": batches, "preference_not_revealed": batches}
+    written = d.read("histories", HistoryRecord)
+    assert {(h.user, h.scenario) for h in written.values()} == {(u.key, s) for u in USERS for s in ("shopping",
+                                                                                                     "takeout")}
+    assert all(h.condition in ("orders", "search", "delivery", "tables") for h in written.values())
+
+
+def test_no_query_is_asked_where_the_user_has_no_history(tmp_path, server):
+    """A plan whose user has no history for its scenario and condition is rejected "no_history"
+    without a call; the other plans are the same as with the full history."""
+    cfg = config()
+    full = start(tmp_path / "full", cfg)
+    run(server, full.path, cfg, only=["queries"])
+    d = start(tmp_path / "gap", cfg)
+    write(d, "histories", [h for h in HISTORIES if not (h.user == "owen" and h.scenario == "takeout")])
+    server.reset()
+    summary = run(server, d.path, cfg, only=["queries"])
+    before, after = d.read("queries", QueryRecord), full.read("queries", QueryRecord)
+    gone = {k for k, q in after.items() if q.user == "owen" and q.scenario == "takeout"}
+    assert gone and set(before) == set(after) - gone
+    assert all(before[k] == after[k] for k in before)  # the same plans, the same queries
+    assert summary["queries"]["rejected"] == {"no_history": len(gone)}
+    assert server.tasks["queries.write"] == len(before)
+
+
+@pytest.mark.parametrize("stage", ["histories", "queries"])
+def test_a_resumed_run_counts_each_rejection_once(tmp_path, stage):
+    """Rejected batches and queries are kept (history_rejections, query_rejections), so a crash
+    and resume gives the summary of an uninterrupted run, and asks nothing twice."""
+
+    def wrong(task: str, inputs: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        if task == "histories.roleplay" and inputs["user"] == "owen":  # never revealing a preference
+            names = [p["name"] for p in inputs["platforms"]]
+            for record in answer["records"]:
+                record["platform"] = next(n for n in names if n != record["platform"])
+        if task == "queries.write" and inputs["index"] % 2:
+            answer["values"] = {}  # a required value missing
+        return answer
+
+    stages = {"histories": histories.run, "queries": queries.run}
+    cfg = config()
+
+    def fresh(name: str) -> PipelineDir:
+        d = start(tmp_path / name, cfg)
+        (d.path / "histories.jsonl").unlink()
+        return d
+
+    server = ScriptedLLM(override=wrong)
+    try:
+        clean = fresh("clean")
+        reference = run(server, clean.path, cfg, concurrency=1, stages=stages)
+        per_run = server.total
+        assert reference["histories"]["rejected"]["preference_not_revealed"] == 4  # owen's, asked twice each
+        assert reference["queries"]["rejected"]["missing_value"] >= 1
+        server.reset()
+        d = fresh("crash")
+        server.fail_after = (reference["histories"]["calls"] if stage == "queries" else 0) + 2
+        with pytest.raises(BackendError, match="scripted crash"):
+            run(server, d.path, cfg, concurrency=1, stages=stages)
+        assert not d.done(stage)
+        server.fail_after = None
+        summary = run(server, d.path, cfg, concurrency=1, stages=stages)
+    finally:
+        server.stop()
+    assert server.total == per_run and max(server.contents.values()) == 1
+    for s in stages:
+        assert summary[s]["rejected"] == reference[s]["rejected"], s
+        assert summary[s]["accepted"] == reference[s]["accepted"], s
+
+
+def test_queries_moved_to_train_are_not_counted_as_rejected(tmp_path, server):
+    """A trained user's test query that train also has moves to train: still accepted, noted in
+    manifest.json as moved_to_train, not counted as a rejection."""
+    cfg = config(untrained_users=0, test_share=0.5, queries_per_user=8)
+    d = start(tmp_path / "run", cfg)
+    run(server, d.path, cfg)
+    lines_ = [QueryRecord.model_validate_json(line) for line in (d.path / "queries.jsonl").read_text().splitlines()]
+    texts = {q.key.split("/")[1]: q.query for q in lines_ if q.user == "maya"}
+    same = [q.model_copy(update={"query": texts.get(q.key.split("/")[1], q.query)}) for q in lines_]
+    write(d, "queries", same)  # every user asks what maya asks at the same index
+    summary = run(server, d.path, cfg, stages={"dataset": dataset.run})
+    manifest = json.loads((d.path / "manifest.json").read_text())
+    assert manifest["moved_to_train"] >= 1
+    assert summary["dataset"]["rejected"] == {}
+    accepted = sum(v.accepted for v in d.read("verdicts", VerdictRecord).values())
+    assert sum(manifest["counts"].values()) == summary["dataset"]["accepted"] == accepted > 20
+
+
+def test_judge_and_user_agent_get_no_environment_fields(tmp_path):
+    """The PTBench mode has no situations or policy breaks: the user agent is told neither, and
+    the judge is not told a policy flag that is always false."""
+    seen: dict[str, set[str]] = {}
+
+    def capture(task: str, inputs: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        seen.setdefault(task, set()).update(inputs)
+        return answer
+
+    server = ScriptedLLM(override=capture)
+    try:
+        cfg = config()
+        d = start(tmp_path / "run", cfg)
+        run(server, d.path, cfg)
+    finally:
+        server.stop()
+    assert not {"environment", "violate_policy"} & seen["queries.write"] and "platforms" in seen["queries.write"]
+    assert "violates_policy" not in seen["verify.judge"]
+    assert not hasattr(queries, "situation") and not hasattr(queries, "ENVIRONMENT")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pertool.models.registry import ModelOptions, create_backend
 from pertool.synth.api import stage_functions
 from pertool.synth.llm import SynthLLM
 from pertool.synth.pipeline import run_stages
-from pertool.synth.records import ScenarioConfig, SynthConfig, VerdictRecord
+from pertool.synth.records import HistoryRecord, ScenarioConfig, SynthConfig, VerdictRecord
 from pertool.synth.stages.verify import RULES, SCORES
 from pertool.synth.store import PipelineDir
 from support.cli import run_pertool
@@ -37,7 +38,7 @@ REASONS = {
     "histories": {"unknown_platform", "unknown_condition", "empty_action", "states_preference",
                   "preference_not_revealed"},
     "queries": {"duplicate_query", "missing_value", "invalid_value", "placeholder_value", "value_not_in_query",
-                "states_profile", "need_not_stated"},
+                "states_profile", "need_not_stated", "names_platform", "no_history"},
     "verify": set(RULES) | {f"judge:{score}" for score in SCORES},
     "dataset": {"duplicate_across_splits"},
 }  # fmt: skip
@@ -104,3 +105,43 @@ def test_stats_give_the_issue_figures(pipeline):
 def test_stats_of_a_pipeline_without_a_dataset_is_a_clear_error(tmp_path):
     proc = run_pertool("synth", "stats", "--out", tmp_path, timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith("pertool: error:") and "no dataset" in proc.stderr
+
+
+def test_stats_report_the_majority_within_the_condition(pipeline):
+    """The shortcut the data allows by design (a preference per context, learnable from that
+    context's history) is reported on its own line; the history actions do not label their
+    condition."""
+    out, _ = pipeline
+    stats = json.loads(run_pertool("synth", "stats", "--out", out, "--json", timeout=60).stdout)
+    within, overall = stats["gold_is_condition_majority"], stats["gold_is_history_majority"]
+    assert within["without_need"]["of"] == overall["without_need"]["of"] > 20
+    assert within["without_need"]["share"] == 1.0 > overall["without_need"]["share"]
+    assert within["with_need"]["of"] == overall["with_need"]["of"] and within["with_need"]["share"] < 1.0
+    text = run_pertool("synth", "stats", "--out", out, timeout=60).stdout
+    line = "gold platform = history-majority within the query's condition: "
+    assert line in text and "  without a stated need: 100.0%" in text.split(line, 1)[1]
+    histories = PipelineDir(out).read("histories", HistoryRecord).values()
+    assert histories and not any(h.condition.casefold() in h.action.casefold() for h in histories)
+
+
+def test_stats_count_placeholders_by_the_queries_rule(pipeline, tmp_path):
+    """A gold value like "destination_3" or "Item 3" is counted, by the rule the queries stage
+    rejects it with."""
+    out, _ = pipeline
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    lines = (copy / "test.jsonl").read_text().splitlines()
+    for n, line in enumerate(lines):
+        sample = json.loads(line)
+        call = sample["gold_calls"][0] if sample["gold_calls"] else {"arguments": {}, "sources": {}}
+        stated = [p for p, v in call["arguments"].items() if call["sources"].get(p) == "query" and isinstance(v[0], str)]
+        if stated:
+            call["arguments"][stated[0]] = [f"{stated[0]}_3"]
+            lines[n] = json.dumps(sample)
+            break
+    else:
+        raise AssertionError("no sample with a query-stated string value")
+    (copy / "test.jsonl").write_text("\n".join(lines) + "\n")
+    proc = run_pertool("synth", "stats", "--out", copy, "--json", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["placeholder_values"] == 1

@@ -316,7 +316,9 @@ def test_histories_reveal_the_preference(finished: Finished) -> None:
     platforms = d.read("platforms", PlatformRecord).values()
     history = d.read("histories", HistoryRecord)
     assert len(history) == len(the_users) * 2 * 3 == summary["histories"]["accepted"]
-    assert asked["histories.roleplay"] == len(the_users) * 2
+    # users n % 4 == 1 answer with records the rules drop, and are asked again (stages/histories.py)
+    again = sum(int(key.split("-")[1]) % 4 == 1 for key in the_users)
+    assert asked["histories.roleplay"] == (len(the_users) + again) * 2
     for user in the_users.values():
         for scenario in ("shopping", "travel"):
             mine = [history[f"{user.key}/{scenario}/{i}"] for i in range(3)]

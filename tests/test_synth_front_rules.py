@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from pertool.synth.records import ApiRecord, FeatureRecord, ScenarioConfig, UserRecord
-from pertool.synth.stages.tools import ChainOut, DraftRecord, chain_problems, is_placeholder, source_problems
+from pertool.synth.stages.features import MAX_UNION
+from pertool.synth.stages.tools import (
+    ApiOut,
+    ChainOut,
+    DraftRecord,
+    chain_problems,
+    function_of,
+    is_placeholder,
+    source_problems,
+)
 from pertool.synth.stages.users import preference_problems
 from pertool.synth.store import PipelineDir
 from support.scripted_llm import ScriptedLLM
@@ -138,3 +147,47 @@ def test_every_front_rule_rejects_a_scripted_answer(tmp_path: Path) -> None:
     wrong = sum(n for stage in REASONS for n in summary[stage]["rejected"].values())
     assert wrong <= 0.2 * sum(asked.values()), (wrong, asked)
     assert all(f.values for f in d.read("features", FeatureRecord).values())
+
+
+def test_feature_names_are_normalized_not_rejected() -> None:
+    """A profile feature named by what it is, in any letters or script, is kept in lower case; a
+    parameter-like name (snake_case, camelCase) is still rejected."""
+    for written, kept in (("Home Address", "home address"), ("ZIP code", "zip code"),
+                          ("Número de  teléfono", "número de teléfono"), ("address line 2", "address line 2")):  # fmt: skip
+        assert source_problems(spec(dish=DISH, contact=dict(PHONE, **{"x-source": f"profile:{written}"}))) == []
+        out = ApiOut.model_validate({"name": "orderMeal", "description": "Order a meal.", "parameters": {
+            "type": "object", "required": [], "properties": {
+                "contact": {"type": "string", "description": "Phone", "source": f"profile:{written}",
+                            "examples": PHONE["examples"]}}}})  # fmt: skip
+        assert function_of(out)["parameters"]["properties"]["contact"]["x-source"] == f"profile:{kept}"
+    for raw in ("contact_number", "phoneNumber", "user phone_2"):
+        assert [r for r, _ in source_problems(spec(dish=DISH, contact=dict(PHONE, **{"x-source": f"profile:{raw}"})))] == [
+            "raw_feature_name"], raw  # fmt: skip
+
+
+def test_feature_values_stay_capped_down_the_tree(tmp_path: Path) -> None:
+    """However many values each answer gives per parent value, a feature keeps at most
+    MAX_UNION, and so asks at most MAX_UNION times (one per parent value)."""
+    words = ["amber", "birch", "cedar", "dune", "ember", "fjord", "grove", "heath"]
+
+    def many(task: str, inputs: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        if task == "features.values":
+            answer["values"] = [f"{inputs.get('parent_value') or 'plain'} {w}" for w in words]
+        return answer
+
+    server = ScriptedLLM(override=many)
+    try:
+        run_front(tmp_path / "pipe", config(), server.url, tmp_path / "cache.sqlite3", upto="features")
+        asked = server.take()
+    finally:
+        server.stop()
+    features = PipelineDir(tmp_path / "pipe").read("features", FeatureRecord).values()
+    assert any(f.values_by_parent for f in features)
+    deep = [f for f in features if f.values_by_parent and any(g.name == f.parent and g.values_by_parent
+                                                              for g in features)]  # fmt: skip
+    assert deep  # a grandchild: its parent's values were themselves capped
+    for feature in features:
+        assert len(feature.values) <= MAX_UNION, feature.name
+        assert len(feature.values_by_parent) <= MAX_UNION
+        assert all(set(v) <= set(feature.values) for v in feature.values_by_parent.values())
+    assert asked["features.values"] <= MAX_UNION * len(features)

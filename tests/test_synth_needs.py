@@ -6,11 +6,19 @@ from __future__ import annotations
 import random
 
 import pytest
+from pydantic import ValidationError
 
-from pertool.synth import scripted
+from pertool.synth import scripted, stats
 from pertool.synth.records import ApiRecord, PlatformRecord, UserRecord
 from pertool.synth.stages.needs import PHRASINGS, phrasings, stated_phrasing
-from pertool.synth.stages.queries import Plan, mentions, query_problem, write_inputs
+from pertool.synth.stages.queries import (
+    Plan,
+    QueryOutput,
+    is_placeholder,
+    mentions,
+    query_problem,
+    write_inputs,
+)
 
 ALL_VALUES = {v for rows in PHRASINGS.values() for values, _ in rows for v in values}
 PLATFORMS = [PlatformRecord(key=f"travel/{name}", scenario="travel", name=name, characteristics=traits)
@@ -80,3 +88,35 @@ def test_the_scripted_agents_phrase_a_need_and_read_it_back():
             "preferences": USER.preferences["travel"], "history": [], "environment": None}  # fmt: skip
         assert scripted.answer("solutions.solve", solve)["platform"] == "JetNest"  # the need, not the preference
     assert len(texts) >= 4  # a few ways, not one sentence
+
+
+@pytest.mark.parametrize(("values", "text", "reason"), [
+    ({"destination": "Kyoto", "cabin_class": "business"}, "Find a flight to Kyoto in business on JetNest.",
+     "names_platform"),  # the choice is the assistant's
+    ({"destination": "Kyoto", "cabin_class": "business"}, "Find a flight to Kyoto in business, tripHub style.",
+     "names_platform"),  # any platform, in any letters
+    ({"destination": "Destination 12", "cabin_class": "business"}, "Destination 12, business.", "placeholder_value"),
+    ({"destination": "Destination_3", "cabin_class": "business"}, "Destination_3, business.", "placeholder_value"),
+    ({"destination": "Dest 3", "cabin_class": "business"}, "Dest 3, business.", "placeholder_value"),
+])  # fmt: skip
+def test_the_user_agent_rules_reject_named_platforms_and_placeholders(values, text, reason):
+    assert query_problem(plan(), text, values, []) == reason
+
+
+def test_one_placeholder_rule_for_the_queries_stage_and_stats():
+    for param, value in (("restaurant_name", "Restaurant 12"), ("dish_name", "dish 3"), ("item", "Item_3"),
+                         ("cuisine", "cuisine_51"), ("cabin_class", "Class 2"), ("contact_number", "CON-38631"),
+                         ("note", "<your note>"), ("note", "TBD")):  # fmt: skip
+        assert is_placeholder(value, param, {}), (param, value)
+        assert not is_placeholder(value, param, {"examples": [value, "x", "y"]})  # a declared example is one
+    for param, value in (("cuisine", "Thai"), ("departure_date", "2025-03-14"), ("party_size", 4),
+                         ("title", "Neon Tide"), ("contact_number", "+1-555-210-4471")):  # fmt: skip
+        assert not is_placeholder(value, param, {}), (param, value)
+    assert stats.is_placeholder is is_placeholder
+
+
+def test_a_blank_query_is_no_valid_answer():
+    for text in ("   ", "\n\t", ""):
+        with pytest.raises(ValidationError):
+            QueryOutput.model_validate({"query": text, "values": {}})
+    assert QueryOutput.model_validate({"query": "¿Vuelo a Kioto?"}).query

@@ -3,9 +3,10 @@ path of the back stages (issue 14), not only acceptance.
 
 The users of each block of USERS (user-<n> with n % USERS = 0, 1, ...) carry FAULTS in order,
 PER_USER each, at their queries 0, 2, 4 (so a config of 5 or more queries per user meets them
-all): a run of 7 or more users meets every fault exactly once (the test run of 10 users with 8
-queries each answers about a quarter of its queries wrongly); a large run of 6 queries per user
-has about len(FAULTS) / (USERS * 6) = 18 % wrong answers.
+all): a run of 8 or more users meets every fault exactly once (the test run of 10 users with 8
+queries each answers about a quarter of its queries wrongly), 10 or more users also one whose
+histories never reveal a preference (NO_HISTORY_USER); a large run of 6 queries per user has
+about len(FAULTS) / (USERS * 6) = 19 % wrong answers.
 A fault is a pure function of the key, so the scripted LLM stays a pure function of its inputs
 (the response cache and zero-call re-runs rely on that).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["FAULTS", "fault_at", "user_number"]
+__all__ = ["FAULTS", "NO_HISTORY_USER", "USERS", "fault_at", "user_number"]
 
 # In the order of the stages that give them; each name is the reason it should be rejected for.
 FAULTS = (
@@ -28,9 +29,16 @@ FAULTS = (
     "environment_value_not_in_environment",
     # verify.judge (a judge too strict on a good sample)
     "judge:parameters", "judge:hallucination", "judge:solves",
+    # added later, kept last so that the slots above stay where they were:
+    "names_platform",  # queries.write: the text names a platform
+    "unexpected_call",  # solutions.solve: a call the query was not written for (repeated)
 )  # fmt: skip
 USERS = 20
 PER_USER = 3
+# Users n % USERS == NO_HISTORY_USER carry no fault above (those fill the slots of users 0-7):
+# their histories never reveal the preference, so the histories stage rejects every batch and
+# the queries stage plans their queries without asking for them ("no_history").
+NO_HISTORY_USER = 9
 _KEY = re.compile(r"^user-(\d+)/(\d+)$")
 
 

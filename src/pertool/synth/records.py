@@ -12,6 +12,7 @@
     queries.jsonl     QueryRecord       stage `queries` (user agent)
     solutions.jsonl   SolutionRecord    stage `solutions` (assistant agent + provenance annotation)
     verdicts.jsonl    VerdictRecord     stage `verify` (rules, then the LLM judge)
+    *_rejections.jsonl RejectionRecord  working files: keys a stage rejected for good (resume)
     dataset/          the accepted samples, in the built-in benchmark's format (stage `dataset`)
 
 Every record has a stable `key`: a stage resumes by skipping keys it already wrote.
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "ApiRecord", "FeatureRecord", "HistoryRecord", "PlatformRecord", "QueryRecord", "SolutionRecord",
     "SynthConfig", "UserRecord", "VerdictRecord", "ScenarioConfig", "CallRecord", "ChainRecord",
-    "EnvironmentRecord", "PolicyRecord",
+    "EnvironmentRecord", "PolicyRecord", "RejectionRecord",
 ]  # fmt: skip
 
 
@@ -197,3 +198,11 @@ class VerdictRecord(_Record):
     accepted: bool
     reasons: list[str] = Field(default_factory=list)  # why rejected (rule names, judge scores)
     scores: dict[str, int] = Field(default_factory=dict)  # the judge's 1-10 scores
+
+
+class RejectionRecord(_Record):
+    """A key a stage rejected for good, with the reasons counted for it: a resumed run neither
+    asks it again nor counts it twice."""
+
+    key: str
+    reasons: list[str] = Field(default_factory=list)

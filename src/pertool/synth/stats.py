@@ -1,9 +1,13 @@
 """`pertool synth stats`: what a finished pipeline's dataset lets a shortcut get away with, and
 what it contains (issue 14's figures): samples per split; how often the gold platform is the
 user's most used platform of the scenario in the history (the counting rule), with and without
-a stated need; how often a string rule on the need gets it (the platform whose characteristic
-value the query says); placeholder query values; two-call samples; repeated queries within a
-user and across train and test; refusals."""
+a stated need; how often it is the most used platform within the query's CONDITION (the
+history records of its category, from the pipeline's histories.jsonl: by design the preference
+per context is learnable from that context's history, which is what a model must do, so this
+is the shortcut the data really allows; n/a where the directory holds no histories); how often
+a string rule on the need gets it (the platform whose characteristic value the query says);
+placeholder query values (the queries stage's own rule, `queries.is_placeholder`); two-call
+samples; repeated queries within a user and across train and test; refusals."""
 
 from __future__ import annotations
 
@@ -14,8 +18,10 @@ from typing import Any
 from pertool.benchmarks.dataset import load_dataset
 from pertool.errors import PertoolError
 from pertool.schema import Sample
+from pertool.synth.records import HistoryRecord
 from pertool.synth.stages.conditions import majority_platform
 from pertool.synth.stages.queries import is_placeholder, mentions, normalized_query
+from pertool.synth.store import PipelineDir
 
 __all__ = ["dataset_stats", "format_stats"]
 
@@ -31,11 +37,20 @@ def dataset_stats(directory: Path) -> dict[str, Any]:
     without = [s for s in answered if not _need(s)]
     per_user = Counter((s.user_id, normalized_query(s.query)) for s in samples)
     seen_in_train = {normalized_query(s.query) for s in train}
+    by_condition = _condition_histories(directory)
+
+    def condition_majority(sample: Sample) -> bool:
+        key = (str(sample.user_id), str(sample.extra.get("scenario", "")), _condition(sample))
+        return majority_platform(by_condition.get(key, [])) == sample.gold_platform
+
     return {
         "samples": dict(Counter(s.split for s in samples)),
         "gold_is_history_majority": {"all": _share(answered, _is_majority),
                                      "without_need": _share(without, _is_majority),
                                      "with_need": _share(with_need, _is_majority)},  # fmt: skip
+        "gold_is_condition_majority": {"all": _share(answered, condition_majority, by_condition),
+                                       "without_need": _share(without, condition_majority, by_condition),
+                                       "with_need": _share(with_need, condition_majority, by_condition)},
         "need_rule": _share(with_need, lambda s: _need_rule(s) == s.gold_platform),
         "placeholder_values": sum(_placeholders(s) for s in samples),
         "two_call_share": _share(samples, lambda s: len(s.gold_calls) >= 2)["share"],
@@ -52,7 +67,25 @@ def _need(sample: Sample) -> dict[str, Any] | None:
     return need if isinstance(need, dict) else None
 
 
-def _share(samples: list[Sample], test: Any) -> dict[str, Any]:
+def _condition(sample: Sample) -> str:
+    return str((sample.extra.get("synth") or {}).get("condition") or "")
+
+
+def _condition_histories(directory: Path) -> dict[tuple[str, str, str], list[str]]:
+    """(user, scenario, condition) -> the platforms of those history records, in key order."""
+    if not (directory / "histories.jsonl").is_file():
+        return {}
+    found: dict[tuple[str, str, str], list[str]] = {}
+    records = PipelineDir(directory).read("histories", HistoryRecord)
+    for key in sorted(records):  # the order the dataset lists them in
+        h = records[key]
+        found.setdefault((h.user, h.scenario, h.condition), []).append(h.platform)
+    return found
+
+
+def _share(samples: list[Sample], test: Any, known: Any = True) -> dict[str, Any]:
+    if not known:  # the figure cannot be computed here
+        return {"hits": None, "of": len(samples), "share": None}
     hits = sum(bool(test(s)) for s in samples)
     return {"hits": hits, "of": len(samples), "share": round(hits / len(samples), 4) if samples else None}
 
@@ -88,12 +121,16 @@ def format_stats(stats: dict[str, Any]) -> str:
         return "n/a" if share is None else f"{100 * share:.1f}% ({part['hits']} of {part['of']})"
 
     majority, dup = stats["gold_is_history_majority"], stats["duplicate_queries"]
+    within = stats["gold_is_condition_majority"]
     two = stats["two_call_share"]
     lines = [
         "samples: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["samples"].items())),
         f"gold platform = history-majority platform: {pct(majority['all'])}",
         f"  without a stated need: {pct(majority['without_need'])}",
         f"  with a stated need: {pct(majority['with_need'])}",
+        f"gold platform = history-majority within the query's condition: {pct(within['all'])}",
+        f"  without a stated need: {pct(within['without_need'])}",
+        f"  with a stated need: {pct(within['with_need'])}",
         f"need-string rule gets the gold platform: {pct(stats['need_rule'])}",
         f"placeholder query values: {stats['placeholder_values']}",
         f"two-call samples: {'n/a' if two is None else f'{100 * two:.1f}%'}",

@@ -5,9 +5,10 @@ schema, split into trained and untrained users, written into the pipeline direct
 Splits: `untrained_users` users drawn at random (seeded) only appear in the test split
 (`untrained`); each trained user's queries go to the test split (`trained`) with probability
 `test_share`, otherwise to `train`; the draw is seeded. No query text (normalized) is in both
-train and test: a trained user's test query that train also has moves to train, and train
-samples repeating an untrained user's query are dropped (each counted as rejected
-"duplicate_across_splits"). A refusal gold (a policy-violating instruction) keeps
+train and test: a trained user's test query that train also has moves to train (still accepted:
+counted in manifest.json as "moved_to_train", not as a rejection), and train samples repeating
+an untrained user's query are dropped (each counted as rejected "duplicate_across_splits"). A
+refusal gold (a policy-violating instruction) keeps
 `gold_platform` null. Platforms are listed in the sample's `platform_order`; `extra.synth`
 carries the query's condition and stated need.
 """
@@ -55,16 +56,16 @@ async def run(ctx: StageContext) -> None:
         split = "untrained" if query.user in untrained else (
             "trained" if rng.random() < ctx.config.test_share else "train")
         chosen[split].append(query)
-    moved_or_dropped = sum(_separate(chosen))
-    if moved_or_dropped:
-        ctx.stats.rejected["duplicate_across_splits"] += moved_or_dropped
+    moved, dropped = _separate(chosen)
+    if dropped:
+        ctx.stats.rejected["duplicate_across_splits"] += dropped
     splits: dict[str, list[Sample]] = {}
     for split, picked in chosen.items():
         splits[split] = [_sample(f"{split}:{i}", split, q, solutions[q.key], profiles, platforms, tools)
                          for i, q in enumerate(sorted(picked, key=lambda q: q.key))]  # fmt: skip
         ctx.stats.accepted += len(splits[split])
     manifest = {"benchmark": BENCHMARK, "config": ctx.config.model_dump(mode="json"),
-                "counts": {k: len(v) for k, v in splits.items()}}  # fmt: skip
+                "counts": {k: len(v) for k, v in splits.items()}, "moved_to_train": moved}  # fmt: skip
     write_samples(splits["train"], splits["trained"] + splits["untrained"], ctx.dir.path, "pertool", manifest)
     if ctx.config.environment:  # ToolSpectrum mode (ts): also ToolSpectrum's own layout
         from pertool.synth.toolspectrum_writer import write_toolspectrum
@@ -73,7 +74,7 @@ async def run(ctx: StageContext) -> None:
     ctx.save()
 
 
-def _separate(chosen: dict[str, list[QueryRecord]]) -> list[int]:
+def _separate(chosen: dict[str, list[QueryRecord]]) -> tuple[int, int]:
     """Keep every query text out of train or out of test: a trained user's test query that train
     has too moves to train; train queries an untrained user's test query repeats are dropped.
     Returns how many were moved, then how many dropped."""
@@ -85,7 +86,7 @@ def _separate(chosen: dict[str, list[QueryRecord]]) -> list[int]:
     kept = [q for q in chosen["train"] if normalized_query(q.query) not in held]
     dropped = len(chosen["train"]) - len(kept)
     chosen["train"] = kept
-    return [len(moving), dropped]
+    return len(moving), dropped
 
 
 def _scenarios(

@@ -16,9 +16,12 @@ most `feature_threshold` nodes.
 Values are generated top-down (task "features.values"): a root feature's `values`, then, for
 each child feature, its values for EACH value of its parent (`values_by_parent`, the parent's
 value in the inputs), so a child never contradicts its parent ("budget-minded" gets the low price
-levels). A child's `values` are the union. An answer with fewer than two values (one for a
-parent value) is rejected "too_few_values", one with a placeholder value ("home address 2")
-"placeholder_value"; either is asked again once.
+levels). A child's `values` are the union, capped at MAX_UNION (taken round-robin over the
+parent's values, so each keeps its first; `values_by_parent` keeps only those), and a feature
+asks once per parent value, at most MAX_UNION times: the calls per feature stay bounded however
+deep the tree, instead of growing with the product of the value counts above it. An answer
+with fewer than two values (one for a parent value) is rejected "too_few_values", one with a
+placeholder value ("home address 2") "placeholder_value"; either is asked again once.
 
 Output: features.jsonl (FeatureRecord), every node of both trees: `layer` counts from the root
 of its own kind's tree (0 = broadest); leaves have no children. Working file:
@@ -56,7 +59,8 @@ KINDS: tuple[Kind, Kind] = ("explicit", "implicit")
 STEPS = "feature_clusters"
 LEAVES = "leaves"
 MAX_ROUNDS = 8  # clustering rounds per kind above the leaves
-MAX_VALUES = 8
+MAX_VALUES = 8  # per answer
+MAX_UNION = 3 * MAX_VALUES  # a child's values over all its parent's values
 DEMOGRAPHICS = ("age", "gender", "occupation", "income level")  # in every profile
 
 
@@ -332,9 +336,13 @@ async def run(ctx: StageContext) -> None:
         parent = have.get((node["layer"] - 1, node["parent"])) if node["parent"] else None
         if parent is None or not parent.values:
             return await ask(node, None, ""), {}
-        answers = await asyncio.gather(*(ask(node, parent, value) for value in parent.values))
-        by_parent = {value: answer for value, answer in zip(parent.values, answers) if answer}
-        return _distinct([v for answer in answers for v in answer], None), by_parent
+        asked = parent.values[:MAX_UNION]  # one call per parent value, never more than MAX_UNION
+        answers = await asyncio.gather(*(ask(node, parent, value) for value in asked))
+        values = _distinct([a[i] for i in range(MAX_VALUES) for a in answers if i < len(a)], MAX_UNION)
+        canon = {v.lower(): v for v in values}  # each value as the union spells it
+        by_parent = {value: kept for value, answer in zip(asked, answers)
+                     if (kept := [canon[v.lower()] for v in answer if v.lower() in canon])}  # fmt: skip
+        return values, by_parent
 
     def handle(node: dict[str, Any], answer: tuple[list[str], dict[str, list[str]]]) -> None:
         values, by_parent = answer

@@ -1,5 +1,5 @@
-"""Stage `queries`: the user agent writes the queries (PTool, paper section 4.3; environment and
-policy samples in the style of ToolSpectrum when the config asks for them).
+"""Stage `queries`: the user agent writes the queries (PTool, paper section 4.3). The
+ToolSpectrum mode (`environment: true`) writes its queries with stages/ts_samples.py instead.
 
 For each user, `queries_per_user` queries, keyed "<user>/<i>". Each plan (`plan_query`) draws,
 from the stage's seeded generator in a fixed order whether or not the key is already written (so
@@ -14,28 +14,35 @@ a resumed run draws the same plans):
   (stages/needs.py, not the characteristic's value), and the need decides;
 - the query-stated parameters (declared `x-source: query`): required ones always, optional ones
   half of the time; profile- and environment-sourced ones are never stated;
-- the order the platforms are shown in (`platform_order`, shuffled per sample);
-- with `environment` on (`situation`): an environment for ENVIRONMENT_SHARE of the queries, and
-  for VIOLATION_SHARE an instruction that breaks a target platform's policy.
+- the order the platforms are shown in (`platform_order`, shuffled per sample).
+
+A plan whose user has no history record for its scenario and condition (the batch was
+rejected in `histories`) is not asked for (rejected "no_history"): nothing would show the
+preference it targets. Its draws are still made, so the other plans do not shift.
 
 The user agent (task "queries.write") gets the persona (explicit and implicit features), the
 API(s), the parameters to state with their examples, the condition or need, and its own earlier
 queries, and answers {query, values}: it CHOOSES the values itself. Rules check the answer by
-evidence, in this order (the first that fails is the reason it is rejected):
+evidence, in this order (the first that fails is the reason it is rejected; a query whose
+text is blank is no valid answer at all, asked again by the client):
 
     duplicate_query     the same text (normalized) as an earlier query of the user
     missing_value       a required query parameter without a value
     invalid_value       a value not of the parameter's type or outside its enum
-    placeholder_value   a value like "<parameter words> <n>", "<PREFIX>-<digits>", "<...>", "TBD"
+    placeholder_value   a value that stands for one (`is_placeholder`: the parameter's words with a
+                        number, "Restaurant 12", "Item_3", "CON-38631", "<...>", "TBD")
     value_not_in_query  a value that does not occur in the query text
     states_profile      a value or the text gives away a personal identifier of the profile (name,
                         address, phone, ...) or a profile value the API itself takes
+    names_platform      the text names a platform of the scenario (the choice is the assistant's)
     need_not_stated     a need was asked for, the query contains none of its phrasings (the
                         user agent gets `need.phrasings`, ways to say it without quoting the
                         characteristic's value: stages/needs.py)
 
 Output: queries.jsonl (QueryRecord with condition, need, apis in order, values, platform_order;
-a need is {characteristic, value, phrasing}, the phrasing the query used).
+a need is {characteristic, value, phrasing}, the phrasing the query used). Working file:
+query_rejections.jsonl (RejectionRecord), the keys rejected for good, so a resumed run neither
+asks them again nor counts their rejection twice.
 The helpers here (parameter sources, value text, scenarios) are shared with the later stages.
 """
 
@@ -61,11 +68,13 @@ from pertool.synth.records import (
     HistoryRecord,
     PlatformRecord,
     QueryRecord,
+    RejectionRecord,
     UserRecord,
 )
 from pertool.synth.stages.conditions import conditions_of, declared_source, preferred_for
 from pertool.synth.stages.needs import phrasings, stated_phrasing
 from pertool.synth.stages.tools import domain_of, is_identifier, stable
+from pertool.synth.stages.tools import is_placeholder as names_a_placeholder
 from pertool.values import normalize_text
 
 __all__ = [
@@ -77,16 +86,7 @@ __all__ = [
 ]  # fmt: skip
 
 OPTIONAL_SHARE = 0.5  # optional query-stated parameters the query states
-ENVIRONMENT_SHARE = 0.5  # with `environment`: queries made in a described situation
-VIOLATION_SHARE = 0.25  # with `environment`: queries breaking a policy of the target platform
-ENVIRONMENT: dict[str, tuple[str, ...]] = {
-    "weather": ("sunny", "heavy rain", "snowstorm", "heatwave", "strong wind"),
-    "network": ("home wifi", "weak mobile signal", "metered roaming data", "fast office network"),
-    "battery": ("8% battery", "35% battery", "fully charged"),
-    "accessibility": ("screen reader on", "large text mode", "voice control"),
-    "time_of_day": ("early morning", "lunchtime", "late evening", "past midnight"),
-    "location": ("at home", "at the office", "on a train", "at the airport"),
-}  # fmt: skip
+REJECTIONS = "query_rejections"  # the working file of keys rejected for good
 
 INSTRUCTIONS = (
     "You role-play the user whose persona is given: `persona.explicit` holds observable facts, "
@@ -96,13 +96,11 @@ INSTRUCTIONS = (
     "(or like them) and its enum, and state each one literally in the request; `required` ones "
     "always. Reply {query, values}: `values` maps each stated parameter to the value exactly as "
     "it appears in the query. Do not reveal any fact of your profile (name, addresses, phone, "
-    "e-mail, payment method, sizes, preferences, ...) and do not name a platform: the assistant "
-    "knows your profile and history. The request is of the kind `condition`. If `need` is "
-    "given, say that this time it matters most to you, using one of `need.phrasings` word for "
-    "word (they say it without quoting the platform characteristic). Do "
-    "not repeat any of your `earlier` requests. `environment`, if given, is the situation you "
-    "are in: do not describe it. If `violate_policy` is given, the request must break that "
-    "policy of the platform, in the way your profile makes real (e.g. your age, your location)."
+    "e-mail, payment method, sizes, preferences, ...) and do not name any of the `platforms`: "
+    "the assistant knows your profile and history and chooses. The request is of the kind "
+    "`condition`. If `need` is given, say that this time it matters most to you, using one of "
+    "`need.phrasings` word for word (they say it without quoting the platform characteristic). "
+    "Do not repeat any of your `earlier` requests."
 )
 
 # Parameter-name words that never decide which profile feature or factor a parameter names.
@@ -120,7 +118,7 @@ _PERSON = frozenset("name full first last customer user contact guest passenger 
 
 
 class QueryOutput(BaseModel):
-    query: str = Field(min_length=1)
+    query: str = Field(min_length=1, pattern=r"\w")  # a blank text is no answer
     values: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -260,16 +258,18 @@ _FILLER = re.compile(r"<[^>]*>|\b(placeholder|tbd|todo|xxx+|lorem ipsum|example 
 
 
 def is_placeholder(value: Any, param: str, spec: dict[str, Any]) -> bool:
-    """A value that stands for one instead of being one: "<param words> <n>" ("cuisine 51"),
-    "<PREFIX>-<digits>" ("CON-38631"), "<...>", "TBD"; never one of the parameter's examples."""
+    """A value that stands for one instead of being one, never one of the parameter's examples:
+    the parameter's words (or their starts) with a number ("cuisine 51", "Restaurant 12" for
+    restaurant_name, "Item_3", "Class 2" for cabin_class, the tools stage's rule), a code
+    "<PREFIX>-<digits>" ("CON-38631"), "<...>", "TBD". The one definition the queries rule and
+    `pertool synth stats` share."""
     if not isinstance(value, str):
         return False
     known = [v for key in ("examples", "enum") if isinstance(spec.get(key), list) for v in spec[key]]
     if value in known:
         return False
     text = " ".join(value.split())
-    numbered = re.fullmatch(rf"{re.escape(phrase(param))} \d+", text.casefold()) if phrase(param) else None
-    return bool(numbered or _CODE.fullmatch(text) or _FILLER.search(text))
+    return bool(names_a_placeholder(param, text) or _CODE.fullmatch(text) or _FILLER.search(text))
 
 
 def properties(function: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -381,8 +381,6 @@ class Plan:
     state: dict[str, dict[str, Any]]  # the query-stated parameters: name -> spec
     required: list[str]  # of `state`, those a call cannot do without
     platform_order: list[str]
-    environment: dict[str, str] | None = None
-    violate: str | None = None
 
 
 async def run(ctx: StageContext) -> None:
@@ -395,16 +393,26 @@ async def run(ctx: StageContext) -> None:
     done = ctx.dir.read("queries", QueryRecord)
     if not index:
         return
+    shown = {(h.user, h.scenario, h.condition) for h in ctx.dir.read("histories", HistoryRecord).values()}
+    finished = set(done) | set(ctx.dir.read(REJECTIONS, RejectionRecord))
     rng = ctx.rng
     per_user: list[list[Plan]] = []
     for user in sorted(users.values(), key=lambda u: u.key):
         plans = [plan_query(f"{user.key}/{i}", i, user, index, ctx.config.chain_share, ctx.config.need_share,
                             rng) for i in range(ctx.config.queries_per_user)]  # fmt: skip
-        if ctx.config.environment:
-            for plan in plans:
-                situation(plan, rng)
+        for plan in plans:  # drawn all the same, so that the plans after them do not shift
+            if plan.key not in finished and (user.key, plan.scenario, plan.condition) not in shown:
+                _reject(ctx, plan.key, "no_history")
+                finished.add(plan.key)
         per_user.append(plans)
-    await run_all([_write_user(ctx, plans, done) for plans in per_user])
+    await run_all([_write_user(ctx, plans, done, finished) for plans in per_user])
+
+
+def _reject(ctx: StageContext, key: str, reason: str, counted: bool = True) -> None:
+    """Count the rejection (unless the client did) and keep it, so a resume skips the key."""
+    if counted:
+        ctx.stats.rejected[reason] += 1
+    ctx.write(REJECTIONS, RejectionRecord(key=key, reasons=[reason]))
 
 
 def plan_query(key: str, index: int, user: UserRecord, scenarios: dict[str, Scenario], chain_share: float,
@@ -448,18 +456,6 @@ def plan_query(key: str, index: int, user: UserRecord, scenarios: dict[str, Scen
     return Plan(key, index, user, scenario, apis, condition, platform, need, state, must, order)
 
 
-def situation(plan: Plan, rng: random.Random) -> None:
-    """With `environment` on: the situation of the query and a policy it may break. The
-    ToolSpectrum mode replaces this (it owns environments and policies)."""
-    if rng.random() < ENVIRONMENT_SHARE:
-        plan.environment = {f: rng.choice(ENVIRONMENT[f]) for f in sorted(rng.sample(sorted(ENVIRONMENT), 3))}
-        plan.state = {p: s for p, s in plan.state.items()
-                      if environment_factor(p, plan.environment, s) is None}  # fmt: skip
-        plan.required = [p for p in plan.required if p in plan.state]
-    if plan.platform.policy and rng.random() < VIOLATION_SHARE:
-        plan.violate = rng.choice(plan.platform.policy)
-
-
 def write_inputs(plan: Plan, earlier: list[str]) -> dict[str, Any]:
     """What the user agent sees."""
     user = plan.user
@@ -469,34 +465,36 @@ def write_inputs(plan: Plan, earlier: list[str]) -> dict[str, Any]:
         "apis": [{k: a.function.get(k) for k in ("name", "description", "parameters")} for a in plan.apis],
         "state": plan.state, "required": plan.required, "condition": plan.condition,
         "need": None if plan.need is None else {**plan.need, "phrasings": need_phrasings(plan.need)},
-        "earlier": earlier, "environment": plan.environment, "violate_policy": plan.violate,
+        "earlier": earlier, "platforms": sorted(plan.platform_order),
     }  # fmt: skip
 
 
-async def _write_user(ctx: StageContext, plans: list[Plan], done: dict[str, QueryRecord]) -> None:
+async def _write_user(ctx: StageContext, plans: list[Plan], done: dict[str, QueryRecord],
+                      finished: set[str]) -> None:  # fmt: skip
     """One user's queries in order: each sees the ones before it (not to repeat them)."""
     earlier: list[str] = []
     for plan in plans:
         if plan.key in done:
             earlier.append(done[plan.key].query)
+        if plan.key in finished:
             continue
         inputs = write_inputs(plan, earlier)
         out = await ctx.llm.ask("queries.write", INSTRUCTIONS, inputs, QueryOutput, ctx.stats)
         if out is None:  # counted as "invalid_output" by the client
+            _reject(ctx, plan.key, "invalid_output", counted=False)
             continue
         text = " ".join(out.query.split())
         values = {p: v for p, v in out.values.items() if p in plan.state}
         problem = query_problem(plan, text, values, earlier)
         if problem:
-            ctx.stats.rejected[problem] += 1
+            _reject(ctx, plan.key, problem)
             continue
         earlier.append(text)
         ctx.stats.accepted += 1
         ctx.write("queries", QueryRecord(
             key=plan.key, user=plan.user.key, scenario=plan.scenario, platform=plan.platform.name,
-            apis=[a.key for a in plan.apis], query=text, environment=plan.environment,
-            violates_policy=plan.violate is not None, condition=plan.condition, need=_stored_need(plan, text),
-            values=values, platform_order=plan.platform_order))  # fmt: skip
+            apis=[a.key for a in plan.apis], query=text, condition=plan.condition,
+            need=_stored_need(plan, text), values=values, platform_order=plan.platform_order))  # fmt: skip
 
 
 def normalized_query(text: str) -> str:
@@ -519,6 +517,8 @@ def query_problem(plan: Plan, text: str, values: dict[str, Any], earlier: Sequen
         return "value_not_in_query"
     if _gives_away(plan, text, values):
         return "states_profile"
+    if any(mentions(name, text) for name in plan.platform_order):
+        return "names_platform"
     if plan.need and stated_phrasing(need_phrasings(plan.need), text) is None:
         return "need_not_stated"
     return None
@@ -582,8 +582,6 @@ def _scripted_text(inputs: dict[str, Any], values: dict[str, Any], need: dict[st
         pick = stable(f"{inputs.get('user')}/{inputs.get('index')}:need")
         said = _NEED_FRAMES[pick % len(_NEED_FRAMES)].format(p=options[(pick // 7) % len(options)])
         text += f" {said[0].upper()}{said[1:]}"
-    if inputs.get("violate_policy"):
-        text += f' I know the rule says "{inputs["violate_policy"]}", but please make an exception for me.'
     return text
 
 
@@ -630,7 +628,11 @@ def _scripted_write(inputs: dict[str, Any]) -> dict[str, Any]:
                      and is_identifier(k) == personal and not v.isdigit()), None)  # fmt: skip
         if leak is not None:
             stated[first] = values[first] = leak
-    return {"query": _scripted_text(inputs, stated, need), "values": values}
+    text = _scripted_text(inputs, stated, need)
+    if fault == "names_platform" and inputs.get("platforms"):
+        names = inputs["platforms"]
+        text += f" Use {names[stable(user) % len(names)]} for it."
+    return {"query": text, "values": values}
 
 
 SCRIPTED = {"queries.write": _scripted_write}

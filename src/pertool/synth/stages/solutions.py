@@ -14,7 +14,10 @@ the value occurs in the query -> "query"; it equals a profile value -> "profile"
 value of the environment -> "environmental". Where the declaration and the evidence agree (or,
 for a spec that declares nothing, the evidence names exactly one source) that is the source;
 otherwise the LLM decides (task "solutions.annotate"). `annotated_by["<function>.<parameter>"]`
-says which.
+says which. An argument of a tool the scenario lacks, or one its tool does not declare, is not
+annotated (`verify` rejects it: unknown_tool, unknown_parameter, source_missing), and a solution
+asks for at most MAX_ANNOTATIONS annotations (the rest stay unannotated: source_missing), so an
+answer full of junk arguments costs no more calls than a few.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from pertool.synth.stages.queries import (
 __all__ = ["SCRIPTED", "AnnotateOutput", "SolveOutput", "coerce", "evidence", "run", "solve_inputs"]
 
 Source = Literal["query", "profile", "environmental"]
+MAX_ANNOTATIONS = 6  # "solutions.annotate" asks per solution
 
 SOLVE_INSTRUCTIONS = (
     "You are a personalized assistant who knows the user: their explicit profile, their implicit "
@@ -159,12 +163,15 @@ async def _solve(ctx: StageContext, query: QueryRecord, inputs: dict[str, Any]) 
     tools = {str(t.get("name")): t for t in inputs["tools"]}
     calls: list[CallRecord] = []
     annotated_by: dict[str, Literal["evidence", "llm"]] = {}
+    asks = 0
     for call in out.calls:
         sources: dict[str, Source] = {}
         specs = properties(tools.get(call.name, {}))
         for param, value in call.arguments.items():
             spec = specs.get(param)
-            declared = declared_source(spec or {})
+            if spec is None:  # an unknown tool or parameter: rejected by `verify` whatever its source
+                continue
+            declared = declared_source(spec)
             found = evidence(value, query.query, inputs["profile"], query.environment)
             decided = (declared[0] if declared and found == {declared[0]} else None) if declared else (
                 next(iter(found)) if len(found) == 1 else None)  # fmt: skip
@@ -172,6 +179,9 @@ async def _solve(ctx: StageContext, query: QueryRecord, inputs: dict[str, Any]) 
                 sources[param] = decided  # type: ignore[assignment]
                 annotated_by[f"{call.name}.{param}"] = "evidence"
                 continue
+            if asks == MAX_ANNOTATIONS:
+                continue
+            asks += 1
             asked = {"sample": query.key, "query": query.query, "profile": inputs["profile"],
                      "environment": query.environment,
                      "tool": call.name, "parameter": param, "spec": spec, "value": value,
@@ -284,6 +294,8 @@ def _wrong(fault: str | None, inputs: dict[str, Any], platform: str,
         platform = f"{platform} Plus"
     elif fault == "platform_not_targeted" and len(names) > 1:
         platform = names[(names.index(platform) + 1) % len(names)] if platform in names else names[0]
+    elif fault == "unexpected_call" and calls:
+        calls = [*calls, dict(calls[-1], arguments=dict(calls[-1]["arguments"]))]  # the last call again
     elif fault == "unknown_tool" and calls:
         calls[0]["name"] += "V2"
     elif fault == "intended_api_missing" and calls:
@@ -334,10 +346,7 @@ def _wrong_arguments(fault: str, call: dict[str, Any], tool: dict[str, Any], pro
 
 
 def _scripted_annotate(inputs: dict[str, Any]) -> dict[str, Any]:
-    """The declared source; without a declaration, what the names say. An argument the tool
-    does not declare gets no valid answer (verify: source_missing)."""
-    if inputs.get("spec") is None:
-        return {"source": "unknown"}
+    """The declared source; without a declaration, what the names say."""
     if fault_at(str(inputs.get("sample", ""))) == "environment_value_not_in_environment":
         return {"source": "environmental"}  # planned (faults.py): there is no environment
     if inputs.get("declared"):

@@ -41,7 +41,8 @@ from pertool.synth.records import ApiRecord, ChainRecord, PlatformRecord, Scenar
 from pertool.synth.stages import environment  # ToolSpectrum mode (ts)
 
 __all__ = [
-    "SCRIPTED", "DraftRecord", "NodeRecord", "each_in_order", "is_identifier", "merge_near_duplicates",
+    "SCRIPTED", "DraftRecord", "NodeRecord", "each_in_order", "feature_name", "is_identifier",
+    "merge_near_duplicates",
     "near_duplicate", "run", "similarity", "tokens", "validate_function",
 ]  # fmt: skip
 
@@ -279,7 +280,7 @@ def function_of(out: ApiOut) -> dict[str, Any]:
         spec: dict[str, Any] = {"type": param.type, "description": param.description}
         if param.enum is not None:
             spec["enum"] = list(param.enum)
-        spec["x-source"] = " ".join(param.source.split())
+        spec["x-source"] = _normalized_source(" ".join(param.source.split()))
         spec["examples"] = list(param.examples)
         properties[name] = spec
     return {"name": out.name.strip(), "description": out.description.strip(),
@@ -324,7 +325,24 @@ def validate_function(function: dict[str, Any]) -> str:
     return ""
 
 
-_FEATURE_NAME = re.compile(r"^[a-z][a-z' -]*[a-z]$")
+_FEATURE_NAME = re.compile(r"[^\W\d_](?:[\w' -]*\w)?")  # words of any script, digits after the first
+_RAW_NAME = re.compile(r"_|[a-z][A-Z]")  # snake_case or camelCase: a parameter's name, not a feature's
+
+
+def feature_name(name: str) -> str | None:
+    """A profile feature's name as the records keep it ("Home Address", "ZIP code", "Número de
+    teléfono" -> lower case, single spaces), or None for a parameter-like name ("contact_number",
+    "phoneNumber") or one with odd characters."""
+    text = " ".join(name.split())
+    if _RAW_NAME.search(text) or not _FEATURE_NAME.fullmatch(text):
+        return None
+    return text.casefold()
+
+
+def _normalized_source(source: str) -> str:
+    kind, _, name = source.partition(":")
+    feature = feature_name(name) if kind == "profile" else None
+    return f"profile:{feature}" if feature else source
 
 
 def source_of(spec: Any) -> tuple[str, str]:
@@ -365,7 +383,7 @@ def source_problems(function: dict[str, Any], environment: bool = False) -> list
         kind, name = source_of(spec)
         if not kind or (kind == "environment" and not environment):
             problems.append(("missing_source", f"parameter {param!r} declares no usable x-source"))
-        elif kind == "profile" and not _FEATURE_NAME.match(name):
+        elif kind == "profile" and feature_name(name) is None:
             problems.append(("raw_feature_name", f"parameter {param!r} names its profile feature {name!r}, "
                                                  "not by what it is"))  # fmt: skip
         kinds.add(kind)

@@ -8,13 +8,15 @@ of every rule it fails as its reasons and is never sent to the judge):
     unexpected_refusal          the solution refuses (no query of this mode breaks a policy)
     unknown_platform            the platform is not one of the scenario's
     platform_evidence           nothing supports the platform: no history record on it for the
-                                query's condition, and the query names neither it nor a
-                                characteristic only it has (its value or a phrasing of it,
-                                stages/needs.py)
+                                query's condition, and the query says no characteristic only it
+                                has (its value or a phrasing of it, stages/needs.py); naming the
+                                platform is no evidence (the queries stage rejects that)
     platform_not_targeted       the platform is not the query's target: the user's preference for
                                 its condition, or the platform its stated need singles out
     intended_api_missing        an API the query was written for is not called, or a chain's
                                 calls are out of order
+    unexpected_call             a call beyond those the query was written for (another tool, or
+                                one of them again): the calls must be exactly the intended ones
     unknown_tool                a call to a function no API of the scenario has
     unknown_parameter           an argument the function does not declare
     type_mismatch               a value not of the declared JSON type
@@ -39,7 +41,7 @@ no query of this mode breaks a policy.
 Occurrence is a case-insensitive substring test, as in the built-in benchmark's rules. A sample
 passing every rule goes to the judge (task "verify.judge"), which scores `parameters` (are the
 values right), `hallucination` (10: nothing invented) and `solves` (does the solution fulfil
-the query; for a policy-breaking query only a refusal does); it is accepted only if all three
+the query); it is accepted only if all three
 reach `config.judge_cutoff`, else its reasons are "judge:<score>=<value>" for each one short.
 `ctx.stats.rejected` counts each reason once per sample (judge reasons without the value).
 """
@@ -83,8 +85,8 @@ __all__ = ["RULES", "SCRIPTED", "JudgeOutput", "rule_failures", "run"]
 
 RULES = (
     "format", "unexpected_refusal", "unknown_platform", "platform_evidence",
-    "platform_not_targeted", "intended_api_missing", "unknown_tool", "unknown_parameter", "type_mismatch",
-    "enum_violation", "required_missing",
+    "platform_not_targeted", "intended_api_missing", "unexpected_call", "unknown_tool", "unknown_parameter",
+    "type_mismatch", "enum_violation", "required_missing",
     "source_missing", "query_value_not_in_query", "profile_value_not_in_profile", "profile_value_in_query",
     "environment_value_not_in_environment", "reveals_profile",
 )  # fmt: skip
@@ -93,11 +95,11 @@ SCORES = ("parameters", "hallucination", "solves")
 INSTRUCTIONS = (
     "You judge one synthesized sample of personalized tool use: a user's request (`query`, in "
     "the situation `environment`), the user's profile and history, the platforms and tools, "
-    "and the proposed `solution` (platform null with no calls is a refusal). `target_platform` "
+    "and the proposed `solution` (platform null with no calls is a refusal, never right here). "
+    "`target_platform` "
     "is the platform the request was written for (the user's preference for its `condition`, or "
     "the one its stated `need` singles out), `intended_tools` the functions it was written for, "
-    "in order, `stated_values` the values the user meant to state, `violates_policy` whether it "
-    "breaks a platform policy (then only a refusal is right). "
+    "in order, `stated_values` the values the user meant to state. "
     "Score from 1 (worst) to 10 (best): `parameters`: are the argument values correct for the "
     "request, the profile and the environment; `hallucination`: 10 when no tool, parameter or "
     "value is invented; `solves`: do the platform and calls fulfil the request."
@@ -119,8 +121,8 @@ def _platform_supported(name: str, query: QueryRecord, scenario: Scenario,
     if platform is None:
         return False
     text = query.query
-    return occurs(name, text) or any(occurs(v, text) or stated_phrasing(phrasings(k, v), text)
-                                     for k, v in distinct_traits(platform, scenario.platforms))  # fmt: skip
+    return any(occurs(v, text) or stated_phrasing(phrasings(k, v), text)
+               for k, v in distinct_traits(platform, scenario.platforms))  # fmt: skip
 
 
 def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario: Scenario,
@@ -142,8 +144,11 @@ def rule_failures(query: QueryRecord, solution: SolutionRecord | None, scenario:
         if solution.platform != query.platform:
             failed.add("platform_not_targeted")
     tools = {str(a.function.get("name")): a.function for a in scenario.apis}
-    if not refusal and not _in_order(_intended(query, scenario), [c.name for c in solution.calls]):
+    wanted, called = _intended(query, scenario), [c.name for c in solution.calls]
+    if not refusal and not _in_order(wanted, called):
         failed.add("intended_api_missing")
+    if len(called) > len(wanted):
+        failed.add("unexpected_call")
     text, environment = query.query, query.environment or {}
     for call in solution.calls:
         if call.name not in tools:
@@ -220,10 +225,8 @@ async def run(ctx: StageContext) -> None:
             _reject(ctx, key, failed)
             continue
         inputs = solve_inputs(query, user, scenario, history)
-        inputs.update(target_platform=None if query.violates_policy else query.platform,
-                      intended_tools=_intended(query, scenario), condition=query.condition, need=query.need,
-                      stated_values=query.values,
-                      violates_policy=query.violates_policy,
+        inputs.update(target_platform=query.platform, intended_tools=_intended(query, scenario),
+                      condition=query.condition, need=query.need, stated_values=query.values,
                       solution={"platform": solution.platform,
                                 "calls": [c.model_dump(mode="json") for c in solution.calls]})  # fmt: skip
         jobs.append(_judge(ctx, key, inputs))
@@ -254,8 +257,8 @@ async def _judge(ctx: StageContext, key: str, inputs: dict[str, Any]) -> None:
 
 
 def _scripted_judge(inputs: dict[str, Any]) -> dict[str, Any]:
-    """9 on every score for a coherent solution; low where it is not: a refusal of a request
-    that breaks no policy or an answer to one that does, another platform than the target, other
+    """9 on every score for a coherent solution; low where it is not: a refusal (no request
+    of this mode breaks a policy), another platform than the target, other
     calls than the intended ones (solves 3), invented tools, parameters or values the user never
     stated (hallucination 2),
     values not found where their source says or other than the user stated (parameters 4).
@@ -265,10 +268,8 @@ def _scripted_judge(inputs: dict[str, Any]) -> dict[str, Any]:
 
         return scripted_judge(inputs)
     solution = inputs["solution"]
-    refusal = solution["platform"] is None
-    if inputs["violates_policy"] or refusal:
-        right = refusal == bool(inputs["violates_policy"]) and not solution["calls"]
-        return {"parameters": 9, "hallucination": 9, "solves": 9 if right else 2}
+    if solution["platform"] is None:
+        return {"parameters": 9, "hallucination": 9, "solves": 2}
     tools = {t.get("name"): properties(t) for t in inputs["tools"]}
     calls = solution["calls"]
     invented = any(c["name"] not in tools or set(c["arguments"]) - set(tools[c["name"]]) for c in calls)

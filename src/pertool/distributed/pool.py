@@ -150,8 +150,8 @@ class RayPool:
             if self._members:
                 return min(self._members, key=lambda m: m.in_flight)
             if not any(not task.done() for task in self._starting):
-                raise BackendError("every Ray replica died and no more may be started "
-                                   f"(the pool's restarts are used up); {_resume_hint()}", fatal=True)  # fmt: skip
+                raise BackendError("every Ray replica died and no more may be started (the pool's "
+                                   f"restarts are used up); {_resume_hint()}", fatal=True)  # fmt: skip
             await self._wait_for_change()
 
     def _replace(self, member: _Member) -> None:
@@ -198,8 +198,8 @@ class RayPool:
         for key, option, need in (("CPU", "--replica-cpus", self.settings.replica_cpus),
                                   ("GPU", "--replica-gpus", self.settings.replica_gpus)):  # fmt: skip
             if need and need > have.get(key, 0):
-                raise PertoolError(f"{option} {need:g}: the local Ray instance has {have.get(key, 0):g} {key}s "
-                                   "(give --ray-address of a cluster that has them)")  # fmt: skip
+                raise PertoolError(f"{option} {need:g}: the local Ray instance has {have.get(key, 0):g} "
+                                   f"{key}s (give --ray-address of a cluster that has them)")  # fmt: skip
 
     def _stop_all(self) -> None:
         for member in self._members:

@@ -37,6 +37,7 @@ class _Member:
     actor: Any
     number: int  # the n-th replica started, for messages
     in_flight: int = 0
+    answered: int = 0
     retries: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -60,6 +61,7 @@ class RayPool:
         self.ray = import_ray()
         self._started_ray = connect(self.settings.address)
         self._members: list[_Member] = []
+        self._gone: list[_Member] = []  # replaced, kept for the summary
         self._dead_retries = 0
         self._started = 0
         self._starting: set[asyncio.Task[None]] = set()
@@ -98,6 +100,18 @@ class RayPool:
         """The worker processes of the live replicas (for tests and logs)."""
         return [m.info["pid"] for m in self._members if m.info]
 
+    def summary(self) -> str:
+        """One line: who answered how much, on how many nodes, and how many replicas died."""
+        members = sorted([*self._members, *self._gone], key=lambda m: m.number)
+        served = [m for m in members if m.answered]
+        nodes = {m.info.get("node") for m in served}
+        each = ", ".join(f"replica {m.number}: {m.answered} on node {str(m.info.get('node'))[:8]}"
+                         for m in served)  # fmt: skip
+        died = f"; {len(self._gone)} replica(s) died and were replaced or retired" if self._gone else ""
+        total = sum(m.answered for m in members)
+        return (f"ray executor: {total} requests answered by {len(served)} replicas on {len(nodes)} nodes "
+                f"({each}){died}")  # fmt: skip
+
     async def complete(self, request: Request) -> Completion:
         lost: list[str] = []
         while len(lost) < self.attempts:
@@ -117,6 +131,7 @@ class RayPool:
             if "error" in result:
                 raise result["error"]
             completion: Completion = result["completion"]
+            member.answered += 1
             return completion
         raise BackendError(f"the Ray replicas answering this request died {len(lost)} times "
                            f"(last: {lost[-1]})")  # fmt: skip
@@ -159,6 +174,7 @@ class RayPool:
         if member not in self._members:
             return
         self._members.remove(member)
+        self._gone.append(member)
         self._dead_retries += member.retries
         self.ray.kill(member.actor, no_restart=True)
         if self.restarts_left > 0:

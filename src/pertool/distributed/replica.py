@@ -40,7 +40,8 @@ class Replica:
             return {"error": self.error}
         backend = self.backend
         return {"identity": backend.identity(), "name": backend.name, "model": backend.model,
-                "context_window": getattr(backend, "context_window", None), "pid": os.getpid()}  # fmt: skip
+                "context_window": getattr(backend, "context_window", None), "pid": os.getpid(),
+                "node": _node_id()}  # fmt: skip
 
     def pid(self) -> int:
         return os.getpid()
@@ -58,6 +59,12 @@ class Replica:
     async def aclose(self) -> None:
         if self.backend is not None:
             await self.backend.aclose()
+
+
+def _node_id() -> str:
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
 
 
 def portable(exc: BaseException) -> BaseException:

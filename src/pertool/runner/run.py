@@ -18,6 +18,7 @@ from an older version, is dropped and asked again).
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
@@ -191,6 +192,8 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
         await backend.aclose()
         if cache is not None:
             cache.close()
+        if isinstance(backend, RayPool):  # where the answers came from: the one line Ray adds
+            print(backend.summary(), file=sys.stderr)
     return finish(run, config, samples, finished, retries=backend_retries(backend)[0],
                   context_window=getattr(backend, "context_window", None))  # fmt: skip
 

@@ -30,7 +30,8 @@ __all__ = ["LoopbackNamespace", "RAY_ENV", "namespace_problem", "ray_command"]
 
 TAG = "PERTOOL_TEST_NAMESPACE"
 # RAY_AUTH_MODE: without it a token left in ~/.ray/auth_token makes a second node fail to join.
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+# OMP_NUM_THREADS: torch on one thread; two spin-wait on each other on 2 shared cores.
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
 
 
 def namespace_problem() -> str | None:

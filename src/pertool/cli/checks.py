@@ -42,6 +42,9 @@ RUN_OPTION_RANGES: dict[str, tuple[float, float]] = {
     "max_tokens": (1, 10**7),
     "resamples": (0, 10**6),  # 0 turns the intervals off
     "seed": (0, 2**63 - 1),
+    "replicas": (1, 4096),
+    "replica_cpus": (0.0, 1e6),
+    "replica_gpus": (0.0, 1e4),
 }
 
 
@@ -56,7 +59,8 @@ def check_run_options(args: object) -> None:
 _CONFIG_OPTION_NAMES = {"timeout_s": "timeout", "deadline_s": "deadline", "max_attempts": "max_attempts",
                         "max_response_mb": "max_response_mb", "backoff_cap_s": "backoff_cap",
                         "batch_size": "batch_size"}  # fmt: skip
-_CONFIG_FIELDS = ("temperature", "max_tokens", "limit", "max_concurrency", "resamples", "seed")
+_CONFIG_FIELDS = ("temperature", "max_tokens", "limit", "max_concurrency", "resamples", "seed", "replicas",
+                  "replica_cpus", "replica_gpus")  # fmt: skip
 
 
 def check_run_config(config: Any, file: str) -> None:

@@ -36,7 +36,24 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="what the model sees of the user (ablation; default all; persona-only and "
                    "environment-only are ToolSpectrum's conditions; on PEToolBench no-history hides the "
                    "interaction history)")  # fmt: skip
+    add_executor_options(p)
     p.set_defaults(run=run)
+
+
+# Where the model runs; changes no result, so a resume may change these (like --max-concurrency).
+_EXECUTOR_OPTIONS = ("executor", "ray_address", "replicas", "replica_cpus", "replica_gpus")
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=["local", "ray"],
+                   help="where the model runs: local (default, this process) or ray (replica actors on a "
+                   "Ray cluster; extra `ray`); the driver writes the run directory either way")  # fmt: skip
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster to join (HOST:PORT, ray://HOST:PORT, or auto: RAY_ADDRESS or the "
+                   "cluster running here; default: start a local Ray for this run)")  # fmt: skip
+    p.add_argument("--replicas", type=int, help="model replicas, one Ray actor each (default 1)")
+    p.add_argument("--replica-cpus", type=float, metavar="F", help="CPUs reserved per replica")
+    p.add_argument("--replica-gpus", type=float, metavar="F", help="GPUs per replica (1: an hf/ model each)")
 
 
 def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
@@ -123,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
             config.order = args.order
         if args.no_cache:  # this resume only; config.json keeps the run's setting
             config.use_cache = False
+        for name in _EXECUTOR_OPTIONS:  # this resume only, like --max-concurrency
+            if getattr(args, name) is not None:
+                setattr(config, name, getattr(args, name))
     else:
         config = config_from_args(args)
         run_dir = RunDir.create(Path(args.out) if args.out else default_out_dir(config.model),
@@ -219,6 +239,7 @@ def config_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         "use_cache": not args.no_cache,
         "resamples": args.resamples if args.resamples is not None else DEFAULT_RESAMPLES,
         "seed": args.seed or 0, "prices": prices,
+        **{name: getattr(args, name) for name in _EXECUTOR_OPTIONS if getattr(args, name, None) is not None},
     }  # fmt: skip
     try:
         return EvalConfig.model_validate(fields)

@@ -39,13 +39,22 @@ def evaluate(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     show_progress: bool = False,
+    executor: Literal["local", "ray"] = "local",
+    ray_address: str | None = None,
+    replicas: int = 1,
+    replica_cpus: float | None = None,
+    replica_gpus: float | None = None,
 ) -> ScoreReport:
     """Evaluate `model` on `benchmark` (the specs `pertool eval` takes) into the run directory
     `out` (default: runs/<time>-<model>), and return its scores.
 
     `options` are the backend settings (`ModelOptions`, or a mapping of its fields: base_url,
     api_key_env, timeout_s, ...). Raises `PertoolError` with the message the CLI would print;
-    a run that failed before any sample finished leaves nothing behind."""
+    a run that failed before any sample finished leaves nothing behind.
+
+    `executor="ray"` runs the model as `replicas` Ray actors (each holding `replica_cpus` CPUs
+    and `replica_gpus` GPUs) on the cluster at `ray_address` (None: a local Ray started for
+    this run; "auto": RAY_ADDRESS or the cluster running here); the results are the same."""
     base = options if isinstance(options, ModelOptions) else replace(ModelOptions(), **dict(options or {}))
     where = str(Path(data_dir).resolve()) if data_dir is not None else None
     if where is not None and base.data_dir is None:
@@ -57,6 +66,8 @@ def evaluate(
         "temperature": sampling["temperature"] if temperature is None else temperature,
         "max_tokens": sampling["max_tokens"] if max_tokens is None else max_tokens,
         "max_concurrency": max_concurrency, "use_cache": use_cache, "resamples": resamples, "seed": seed,
+        "executor": executor, "ray_address": ray_address, "replicas": replicas, "replica_cpus": replica_cpus,
+        "replica_gpus": replica_gpus,
     }  # fmt: skip
     try:
         config = EvalConfig.model_validate(fields)

@@ -18,6 +18,7 @@ from an older version, is dropped and asked again).
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
@@ -26,12 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from pertool import answerers
 from pertool.benchmarks.views import ProfileView
+from pertool.distributed import RayPool, RaySettings
 from pertool.errors import BackendError, ContextOverflow, DataError
 from pertool.fileio import jsonl_dumps
 from pertool.kinds import all_kinds, check_settings, kind_of_samples, load_benchmark, view_samples
 from pertool.kinds.score import check_compat, score
 from pertool.modelcalls import CachedCalls, Unusable, Usage, open_cache
-from pertool.models.base import Completion, Sampling
+from pertool.models.base import Backend, Completion, Sampling
 from pertool.models.registry import ModelOptions
 from pertool.runner.fingerprint import FINGERPRINT_KEY, SCORED_FILES_KEY, benchmark_fingerprint
 from pertool.runner.limit import limit_samples
@@ -99,6 +101,13 @@ class EvalConfig(BaseModel):
     resamples: int = DEFAULT_RESAMPLES
     seed: int = 0
     prices: dict[str, float] | None = None  # USD per million tokens: {"input": .., "output": ..}
+    # Where the model runs: in this process, or on Ray replicas (pertool.distributed). Changes
+    # no result, so a resume may change these, like max_concurrency.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None  # None: a local Ray started for the run; "auto"; HOST:PORT
+    replicas: int = Field(1, ge=1)
+    replica_cpus: float | None = Field(None, ge=0)
+    replica_gpus: float | None = Field(None, ge=0)
     pertool_version: str = __version__
 
     @field_serializer("options")
@@ -110,6 +119,10 @@ class EvalConfig(BaseModel):
 
     def model_options(self) -> ModelOptions:
         return ModelOptions(**self.options)
+
+    def ray_settings(self) -> RaySettings:
+        return RaySettings(address=self.ray_address, replicas=self.replicas, replica_cpus=self.replica_cpus,
+                           replica_gpus=self.replica_gpus)  # fmt: skip
 
     def task(self) -> Task:
         sampling = Sampling(temperature=self.temperature, max_tokens=self.max_tokens)
@@ -167,7 +180,7 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
     check_compat(kind, config.compat)
     finished = run.finished(repair=True)
     pending = send_order([s for s in samples if s.id not in finished], config.order, config.seed)
-    backend = answerers.create_model(config.model, config.model_options(), samples)
+    backend = create_backend(config, samples)
     cache = open_cache(backend, config.use_cache)
     try:
         with run.appender(PREDICTIONS) as out, run.appender(ERRORS, truncate=True) as errors, \
@@ -179,8 +192,18 @@ async def run_eval(run: RunDir, config: EvalConfig, *, show_progress: bool = Tru
         await backend.aclose()
         if cache is not None:
             cache.close()
+        if isinstance(backend, RayPool):  # where the answers came from: the one line Ray adds
+            print(backend.summary(), file=sys.stderr)
     return finish(run, config, samples, finished, retries=backend_retries(backend)[0],
                   context_window=getattr(backend, "context_window", None))  # fmt: skip
+
+
+def create_backend(config: EvalConfig, samples: list[Sample]) -> Backend:
+    """The run's model: built here, or (--executor ray) as replicas on Ray that the driver
+    sends its requests to; the same identity, so the same cache entries, either way."""
+    if config.executor == "ray":
+        return RayPool(config.model, config.model_options(), samples, config.ray_settings())
+    return answerers.create_model(config.model, config.model_options(), samples)
 
 
 class _Worker:

@@ -23,7 +23,9 @@ once, one of 8 users x 10 requests each of the first eight; about 6-9 % of a lar
 answer not in the schema (no_solution),
 another app, another API, a personalized argument left out, a refusal of an answerable request
 (or an answer to a refusal). The scripted judge scores 9 where the answer fulfils the target,
-and is too strict on purpose (5) at its slots.
+and is too strict on purpose (5) at its slots. The planner gives these slots a plan of the
+kind the fault needs (an app and settings to get wrong, a clean sample for the judge:
+stages/ts_samples.py SHAPES), so each fault shows whatever the seed.
 """
 
 from __future__ import annotations

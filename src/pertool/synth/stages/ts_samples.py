@@ -11,15 +11,19 @@ one ToolSpectrum subset:
                        parameters from the parameters' `x-values`;
   persona_environment  both: a situation that fires a platform rule decides, else the
                        preference; REFUSAL_SHARE of them are refusals, each drawn from a
-                       (fact, prohibition) pair: an environment fact set to a forbidden value,
-                       or a profile fact of the user the policy forbids (most draws take a pair
-                       the planner expects to hold, a few any policy of the scenario: the rules
-                       decide).
-The user agent (task "queries.toolspectrum") gets the persona and/or situation, the API with
-its query-stated parameters (their `examples` or enum are the range to choose within), its own
-`earlier` requests of the subset (not to repeat) and, for a refusal, the policy it
-must not quote; it answers {query, values}. Plans are asked in rounds (every user's i-th plan,
-then the (i+1)-th), so `earlier` is known, the same on a resumed run.
+                       (fact, prohibition) pair the planner expects to hold: an environment
+                       fact set to a forbidden value, or a profile fact of the user the policy
+                       forbids (none: the plan is no refusal).
+Before planning, the profile-fact policies are checked against the users, which exist only
+now: a policy no user's fact trips (a fact the profiles lack, values or a threshold none has)
+can ground no refusal; it is counted once as "policy_untestable" in this stage's summary and
+left out of the refusal draws (the apps still state it, and `trips_policy` still reads it).
+The user agent (task "queries.toolspectrum") gets the query key (`sample`), the persona
+without its app preferences (it must not name an app, so it is not told one) and/or the
+situation, the API with its query-stated parameters (their `examples` or enum are the range to
+choose within), its own `earlier` requests of the subset (not to repeat) and, for a refusal,
+the policy it must not quote; it answers {query, values}. Plans are asked in rounds (every
+user's i-th plan, then the (i+1)-th), so `earlier` is known, the same on a resumed run.
 
 solutions: the assistant agent (stages/ts_assistant.py, task "solutions.toolspectrum") answers
 each query from ToolSpectrum's view of it: {APP, API, params} or a refusal. The gold stays the
@@ -34,6 +38,10 @@ the PTBench mode's output and `judge_cutoff`; reasons "judge:<score>=<value>"):
   value_outside_examples  a value outside the parameter's enum or examples
   value_not_in_query      a stated value that does not occur in the query
   quotes_policy           the query quotes a policy of the scenario
+  names_app               the query names an app of the scenario ("ShoppingHub", "shopping hub")
+  states_situation        the query states a deciding fact: a situation value that fires a
+                          platform rule, or a refusal's fact ("it is snowing", "I am 16", "my
+                          income is low"; not a value the user states for the request)
   app_undecided           the subset's deciding fact does not single out the gold app (no
                           preference; not exactly one platform rule firing in the environment
                           subset; two rules firing in persona_environment)
@@ -52,10 +60,15 @@ The guards on the plan (app_undecided, fact_missing, fact_allowed, other_app_ser
 trips_policy) check what the planner builds from the earlier stages' records; no user agent or
 assistant answer can trip them, and the planner avoids what they reject. So that they are
 tested, the planner builds, at the slots PROBES names (about 4 % of the requests), one plan
-each rule must reject, resting on what an earlier answer got wrong: the scripted policies'
-slips (a policy on a fact profiles lack -> fact_missing; one whose `forbidden` restates its
-condition -> fact_allowed; one some app does not enforce -> other_app_serves), a policy the
-user's call trips (trips_policy), a situation two platform rules claim (app_undecided).
+each rule must reject: candidates from the records the run has (a refusal on each policy with
+its fact forbidden or allowed, a call each policy forbids, a situation two platform rules
+claim), the first one the rule, run on it, rejects; so a probe fires whatever the seed and the
+users drawn (a policy on a fact profiles lack -> fact_missing; an environment policy in an
+allowed situation -> fact_allowed; one some app does not enforce -> other_app_serves).
+The scripted user agent is wrong at the slots QUERY_SLOTS names, the scripted assistant and
+judge at stages/ts_assistant.py's SLOTS; at the slots SHAPES names the plan's kind is fixed so
+that the fault there has what it needs (a policy to quote, a situation to state, a clean earlier
+request to repeat, settings to leave out). Slots: "user-<n>/<i>" -> (16 n + i) % 128.
 """
 
 from __future__ import annotations

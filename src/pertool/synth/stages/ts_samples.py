@@ -260,7 +260,7 @@ def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Rando
     policy = None
     if subset == "persona_environment" and refusal and world.policies and env is not None:
         policy = _refusal_policy(world, user, rng, untestable)
-    for _ in range(8):  # until nothing forbids the call and one app is decided
+    for _ in range(16):  # until nothing forbids the call and one app is decided
         restricted = [a for a in world.apis if policy and a.function["name"] in policy.apis]
         api = rng.choice(restricted or world.apis)
         platform = preferred(user, scenario, api.category, world.platforms)

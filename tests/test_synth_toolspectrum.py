@@ -24,6 +24,7 @@ from pertool.synth.pipeline import run_stages
 from pertool.synth.records import (
     ApiRecord,
     EnvironmentRecord,
+    PlatformRecord,
     PolicyRecord,
     QueryRecord,
     ScenarioConfig,
@@ -45,25 +46,26 @@ from support.scripted_llm import ScriptedLLM
 TOOLS_RULES = ("incomplete_environment", "invalid_platform_rule", "invalid_environment_parameter",
                "policy_not_prohibition", "policy_untestable", "policy_unknown_target")  # fmt: skip
 SAMPLE_RULES = ("no_solution", "value_missing", "value_outside_examples", "value_not_in_query", "quotes_policy",
-                "app_undecided", "fact_missing", "fact_allowed", "other_app_serves", "trips_policy",
+                "names_app", "states_situation", "app_undecided", "fact_missing", "fact_allowed", "other_app_serves", "trips_policy",
                 "assistant_refusal", "assistant_app", "assistant_api", "assistant_params",
                 "duplicate_query")  # fmt: skip
 JUDGE_RULES = ("judge:parameters", "judge:hallucination", "judge:solves")
 
 
-def config() -> SynthConfig:
+def config(seed: int = 1) -> SynthConfig:
     return SynthConfig(scenarios=[ScenarioConfig(name="shopping", platforms=3), ScenarioConfig(name="travel",
                        platforms=3)], tree_depth=2, branching=2, users_per_layer=[2, 2], queries_per_user=16,
-                       environment=True, seed=1)  # fmt: skip
+                       environment=True, seed=seed)  # fmt: skip
 
 
-def synthesize(directory: Path, url: str) -> dict[str, Any]:
+def synthesize(directory: Path, url: str, cfg: SynthConfig | None = None,
+               only: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     async def go() -> dict[str, Any]:
         backend = create_backend("openai-compatible/scripted", ModelOptions(base_url=url, max_attempts=1))
         cache = ResponseCache(directory.parent / "cache.sqlite3")
         try:
-            return await run_stages(PipelineDir(directory), config(), SynthLLM(backend, cache, Sampling()),
-                                    stage_functions())  # fmt: skip
+            return await run_stages(PipelineDir(directory), cfg or config(), SynthLLM(backend, cache, Sampling()),
+                                    stage_functions(), only=only)  # fmt: skip
         finally:
             await backend.aclose()  # type: ignore[attr-defined]
             cache.close()
@@ -102,9 +104,13 @@ def test_environments_and_policies_are_generated_and_checked(pipeline: tuple[Pat
     policies = d.read("policies", PolicyRecord)
     assert policies
     for policy in policies.values():
-        assert policy.forbidden and policy.apis and policy.platforms
+        assert (policy.forbidden or policy.threshold) and policy.apis and policy.platforms
         if policy.source == "environment":
             assert set(map(str, policy.forbidden)) <= set(environments[policy.scenario].factors[policy.fact])
+            assert policy.threshold is None
+    # a limit stated in words ("under 16") is read as a threshold, as one given as such
+    limits = {(p.text.split(" are ")[0], p.threshold.op, p.threshold.value) for p in policies.values() if p.threshold}
+    assert limits >= {("Users under 16", "<", 16.0), ("Users under 18", "<", 18.0)}, limits
     for rule in TOOLS_RULES:
         assert summary["tools"]["rejected"].get(rule, 0) >= 1, rule
 
@@ -112,10 +118,16 @@ def test_environments_and_policies_are_generated_and_checked(pipeline: tuple[Pat
 def test_every_ts_rule_rejects_a_scripted_answer(pipeline: tuple[Path, dict[str, Any]]) -> None:
     _, summary = pipeline
     assert TOOLS_RULES == environment.RULES and SAMPLE_RULES == ts_samples.RULES  # the lists are complete
+    assert_every_rule_fires(summary)
+
+
+def assert_every_rule_fires(summary: dict[str, Any]) -> None:
     tools, rejected = summary["tools"]["rejected"], summary["verify"]["rejected"]
     never = [r for r in TOOLS_RULES if tools.get(r, 0) < 1] + [
         r for r in SAMPLE_RULES + JUDGE_RULES if rejected.get(r, 0) < 1]  # fmt: skip
     assert never == [], (never, tools, rejected)
+    # the profile-fact policies no user can trip (membership, "under 16"), found once users exist
+    assert summary["queries"]["rejected"].get("policy_untestable", 0) >= 2, summary["queries"]
     assert summary["solutions"]["rejected"] == {"invalid_output": rejected["no_solution"]}
     assert summary["verify"]["calls"] > 0  # the judge was asked
     verdicts = summary["queries"]["accepted"]
@@ -258,17 +270,15 @@ def test_toolspectrum_layout_and_oracle_scores_one(
 
 def test_ptbench_export_says_why_refusals_are_left_out(pipeline: tuple[Path, dict[str, Any]],
                                                        tmp_path: Path) -> None:  # fmt: skip
-    directory, _ = pipeline
-    proc = run_pertool("data", "export", "--benchmark", f"dataset:{directory}", "--format", "ptbench",
-                       "--out", tmp_path / "export", timeout=120)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    from pertool.kinds import load_benchmark
-
-    test = [s for s in load_benchmark(f"dataset:{directory}") if s.split != "train"]
-    refusals = sum(s.gold_platform is None for s in test)
+    """The synthesized data in ToolSpectrum's layout (whose refusals do not depend on which
+    samples the pipeline's own dataset happened to draw for its test splits)."""
+    root = pipeline[0] / "toolspectrum"
+    refusals = sum(json.loads((root / "manifest.json").read_text())["refusals"].values())
     assert refusals > 0
-    if refusals:
-        assert f"{refusals} refusal golds left out (they have no ptbench form)" in proc.stdout
+    proc = run_pertool("data", "export", "--benchmark", "toolspectrum:all", "--format", "ptbench",
+                       "--out", tmp_path / "export", env={"PERTOOL_DATA_DIR": str(root)}, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"{refusals} refusal golds left out (they have no ptbench form)" in proc.stdout
     exported = [
         r
         for d in (tmp_path / "export").iterdir()
@@ -299,3 +309,163 @@ def test_real_templates_are_copied_when_toolspectrum_data_resolves(
         .read_text()
         .startswith("REAL prompt_call_api.txt")
     )
+
+
+def test_every_ts_rule_fires_for_another_seed(server: ScriptedLLM, tmp_path: Path) -> None:
+    """The faults sit at fixed slots of the query keys (with a plan of the kind each needs) and
+    the probes are built from, and checked against, the records the run has: no seed misses a
+    rule (seeds 0-4 checked by hand; this is one other than the module's)."""
+    assert_every_rule_fires(synthesize(tmp_path / "pipe", server.url, config(seed=3)))
+
+
+def test_fault_slots_do_not_collide() -> None:
+    from pertool.synth.stages.ts_assistant import SLOTS
+
+    tables = (set(ts_samples.PROBES), set(ts_samples.QUERY_SLOTS), set(SLOTS))
+    assert sum(map(len, tables)) == len(set().union(*tables))
+    assert set(ts_samples.QUERY_SLOTS.values()) <= set(SAMPLE_RULES)
+    # the repeated request and the one it repeats are of one subset
+    repeat = next(s for s, f in ts_samples.QUERY_SLOTS.items() if f == "duplicate_query")
+    assert ts_samples.SHAPES[repeat] == ts_samples.SHAPES[repeat - 1]
+
+
+# -- the tools stage on hostile answers ---------------------------------------------------------
+
+
+def small(*names: str) -> SynthConfig:
+    return SynthConfig(scenarios=[ScenarioConfig(name=n, platforms=3) for n in names], tree_depth=2, branching=2,
+                       users_per_layer=[2, 2], queries_per_user=2, environment=True, seed=1)  # fmt: skip
+
+
+def tools_only(tmp_path: Path, override: Any, cfg: SynthConfig) -> tuple[PipelineDir, dict[str, Any]]:
+    hostile = ScriptedLLM(override=override)
+    try:
+        summary = synthesize(tmp_path / "pipe", hostile.url, cfg, only=["tools"])
+    finally:
+        hostile.stop()
+    return PipelineDir(tmp_path / "pipe"), summary
+
+
+def test_environment_parameter_values_must_be_scalars_of_their_type(tmp_path: Path) -> None:
+    """A setting whose values are objects (it crashed the stage) or "yes"/"no" for a boolean (it
+    reached the golds as darkMode: "yes") is dropped and counted, like one missing a value."""
+
+    def override(task: str, inputs: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        for param in answer.get("parameters", []) if task == "tools.environment" else []:
+            if param["name"] == "performanceMode":
+                param["values"] = {k: {"mode": v} for k, v in param["values"].items()}
+            if param["name"] == "darkMode":
+                param["values"] = {k: "yes" if v else "no" for k, v in param["values"].items()}
+        return answer
+
+    d, summary = tools_only(tmp_path, override, small("shopping"))
+    env = d.read("environments", EnvironmentRecord)["shopping"]
+    assert set(env.parameters) == {"resourceLoading", "preferredOrientation"}
+    # the two broken ones and the scripted one that misses two situations
+    assert summary["tools"]["rejected"]["invalid_environment_parameter"] == 3
+    kinds = {"string": str, "boolean": bool}
+    for api in d.read("apis", ApiRecord).values():
+        for spec in api.function["parameters"]["properties"].values():
+            if spec.get("x-source", "").startswith("environment:"):
+                assert all(isinstance(v, kinds[spec["type"]]) for v in spec["x-values"].values()), spec
+
+
+def test_a_platform_name_another_scenario_has_is_rejected_early(tmp_path: Path) -> None:
+    """ToolSpectrum's layout keys apps by name: a name another scenario already has is rejected
+    in the tools stage (it used to fail only when the dataset was written, on every re-run)."""
+    from pertool.synth import scripted
+    from pertool.synth.toolspectrum_writer import apps_of
+
+    taken = scripted.answer("tools.platforms", {"scenario": "shopping", "count": 3, "environment": True})
+    names = [p["name"] for p in taken["platforms"] if p["policy"]]
+
+    def override(task: str, inputs: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        if task == "tools.platforms" and inputs["scenario"] == "travel":
+            right = [p for p in answer["platforms"] if p["policy"]]
+            right[0]["name"] = names[-1].upper()  # case aside, shopping's
+        return answer
+
+    d, summary = tools_only(tmp_path, override, small("shopping", "travel"))
+    platforms = d.read("platforms", PlatformRecord).values()
+    assert len({p.name.casefold() for p in platforms}) == len(platforms) >= 5
+    assert summary["tools"]["rejected"]["duplicate_platform"] >= 1
+    apps, _ = apps_of(d)  # the writer's keying holds
+    assert len(apps) == len(platforms)
+
+
+def test_policy_limits_in_words_thresholds_and_malformed_ones(tmp_path: Path) -> None:
+    """`forbidden: ["under 18"]` is an age limit (a threshold), as `threshold` is; an object in
+    `forbidden` or a threshold with an unknown operator is untestable."""
+
+    def override(task: str, inputs: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        if task != "tools.policies":
+            return answer
+        first = {**answer["policies"][0], "forbidden": ["under 18"]}
+        first.pop("threshold")
+        broken = [{**first, "forbidden": [{"lt": 18}]}, {**first, "forbidden": [], "threshold": {"op": "lt", "value": 1}}]
+        return {"policies": [first, *broken, *answer["policies"][1:]]}
+
+    d, summary = tools_only(tmp_path, override, small("shopping"))
+    policies = sorted(d.read("policies", PolicyRecord).values(), key=lambda p: p.key)
+    age = policies[0]
+    assert age.text.startswith("Users under 18") and age.forbidden == [] and age.threshold is not None
+    assert (age.threshold.op, age.threshold.value) == ("<", 18.0)
+    from pertool.synth.toolspectrum import forbids
+
+    assert [forbids(age, v) for v in (16, "17", "17 years old", 18, "30", "unknown")] == [True] * 3 + [False] * 3
+    # the two, and the scripted prohibition on a weather the scenario never has
+    assert summary["tools"]["rejected"]["policy_untestable"] == 3
+
+
+def test_resume_mid_policies_writes_the_missing_ones(server: ScriptedLLM, tmp_path: Path) -> None:
+    """A run killed after the first policy of a scenario: the resumed run writes the others
+    (it used to skip the scenario as soon as one policy existed) and counts as an uncut run."""
+    import yaml
+
+    cfg = small("shopping")
+    reference = synthesize(tmp_path / "ref" / "pipe", server.url, cfg, only=["tools"])
+    ref = tmp_path / "ref" / "pipe"
+    policies = (ref / "policies.jsonl").read_text().splitlines()
+    assert len(policies) >= 3
+    writes = sum(len(f.read_text().splitlines()) for f in ref.glob("*.jsonl"))
+    steps = ref / "policy_answers.jsonl"
+    cut = writes - len(policies) - (len(steps.read_text().splitlines()) if steps.exists() else 0) + 1
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    out = tmp_path / "cut" / "pipe"
+    proc = run_pertool("synth", "run", "--config", tmp_path / "cfg.yaml", "--model", "openai-compatible/scripted",
+                       "--base-url", server.url, "--out", out, "--no-progress", "--no-cache",
+                       env={"PERTOOL_SYNTH_CRASH_AFTER": f"tools:{cut}"}, timeout=120)  # fmt: skip
+    assert proc.returncode == 137, proc.stderr
+    assert len((out / "policies.jsonl").read_text().splitlines()) == 1
+    resumed = synthesize(out, server.url, cfg, only=["tools"])
+    assert sorted((out / "policies.jsonl").read_text().splitlines()) == sorted(policies)
+    for key in ("accepted", "rejected"):
+        assert resumed["tools"][key] == reference["tools"][key], key
+
+
+def test_queries_name_no_app_and_state_no_deciding_fact(pipeline: tuple[Path, dict[str, Any]]) -> None:
+    """The rules names_app and states_situation on hand-changed requests of kept samples, and
+    the user agent's persona names no app (so a request has no app name to copy)."""
+    directory, _ = pipeline
+    d = PipelineDir(directory)
+    world = ts_samples.worlds_of(d, config())["shopping"]
+    users, solutions = d.read("users", UserRecord), d.read("solutions", SolutionRecord)
+    kept = [q for q in d.read("queries", QueryRecord).values() if q.scenario == "shopping"
+            and not ts_samples.rule_failures(q, solutions.get(q.key), world, users[q.user])]  # fmt: skip
+    ruled = next(q for q in kept if q.subset == "environment")
+    rule = next(r for r in world.environment.platform_rules if r["platform"] == ruled.platform)  # type: ignore[union-attr]
+    told = ruled.model_copy(update={"query": f"{ruled.query} Outside: {rule['value'].lower()}."})
+    assert ts_samples.rule_failures(told, solutions[ruled.key], world, users[ruled.user]) == ["states_situation"]
+    named = ruled.model_copy(update={"query": f"{ruled.query} On {ruled.platform}, please."})
+    assert ts_samples.rule_failures(named, solutions[ruled.key], world, users[ruled.user]) == ["names_app"]
+    refusals = [q for q in kept if q.violates_policy]
+    assert refusals
+    for refusal in refusals:  # "I am 16." / "It is Offline." gives the refusal away
+        fact, value, profile = ts_samples.deciding_facts(refusal, world, users[refusal.user])[-1]  # the policy's
+        said = f"{refusal.query} My {fact} is {value}." if profile else f"{refusal.query} It is {value}."
+        told = refusal.model_copy(update={"query": said})
+        assert ts_samples.rule_failures(told, solutions[refusal.key], world, users[refusal.user]) == [
+            "states_situation"], (refusal.policy, said)  # fmt: skip
+    for user in users.values():
+        persona = json.dumps(persona_of(user, apps=False))
+        assert not any(p in persona for w in ts_samples.worlds_of(d, config()).values() for p in w.platforms)

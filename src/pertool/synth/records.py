@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "ApiRecord", "FeatureRecord", "HistoryRecord", "PlatformRecord", "QueryRecord", "SolutionRecord",
     "SynthConfig", "UserRecord", "VerdictRecord", "ScenarioConfig", "CallRecord", "ChainRecord",
-    "EnvironmentRecord", "PolicyRecord", "RejectionRecord",
+    "EnvironmentRecord", "PolicyRecord", "RejectionRecord", "Threshold",
 ]  # fmt: skip
 
 
@@ -117,6 +117,14 @@ class EnvironmentRecord(_Record):
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class Threshold(BaseModel):
+    """A numeric limit on a fact: the policy forbids the values `op` `value` (age < 18)."""
+
+    model_config = ConfigDict(extra="forbid")
+    op: Literal["<", "<=", ">", ">="]
+    value: float
+
+
 class PolicyRecord(_Record):
     """ToolSpectrum mode: a prohibition of some platforms, checkable against one fact."""
 
@@ -128,6 +136,8 @@ class PolicyRecord(_Record):
     source: Literal["profile", "environment"]
     forbidden: list[Any]  # the fact's values under which the APIs are refused
     apis: list[str]  # the function names it restricts
+    # ts3: a numeric fact's forbidden range (age < 18), besides or instead of `forbidden`
+    threshold: Threshold | None = None
 
 
 class FeatureRecord(_Record):

@@ -5,22 +5,24 @@ the writer (toolspectrum_writer.py).
 
 A fact is one profile feature (found by its words: "age", "Income Level" and "income_level" are
 one) or one environment factor. A policy forbids its APIs on its platforms when the sample's
-fact has one of the policy's `forbidden` values (compared as normalized text, so 16 == "16").
+fact has one of the policy's `forbidden` values (compared as normalized text, so 16 == "16"),
+or a number in its `threshold` (age < 18: "16", 16 and "16 years" are forbidden).
 """
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pertool.synth.records import ApiRecord, EnvironmentRecord, PolicyRecord, UserRecord
+from pertool.synth.records import ApiRecord, EnvironmentRecord, PolicyRecord, Threshold, UserRecord
 from pertool.values import normalize_text
 
 __all__ = [
     "FACTORS", "SUBSETS", "PROHIBITIVE", "fact_value", "forbids", "tripped", "refusal_problems", "persona_of",
     "source_of", "quotes", "triggered_rules", "environmental_values", "personalized_values", "key_words",
-    "persona_key", "same",
+    "persona_key", "same", "number_of", "threshold_of", "names_app", "states_fact",
 ]  # fmt: skip
 
 # The factors every generated environment must have (ToolSpectrum's field names).
@@ -62,8 +64,40 @@ def same(a: Any, b: Any) -> bool:
 
 
 
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+# A bound stated in words, as a model writes `forbidden` ("under 18", "65 or older", "60+").
+_BELOW = re.compile(r"^(?:under|below|less than|younger than|fewer than)\s+(\d+(?:\.\d+)?)$")
+_ABOVE = re.compile(r"^(?:over|above|more than|older than)\s+(\d+(?:\.\d+)?)$")
+_AT_MOST = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:or|and)\s+(?:under|below|younger|less|fewer)$")
+_AT_LEAST = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:\+|(?:or|and)\s+(?:over|above|older|more))$")
+
+
+def number_of(value: Any) -> float | None:
+    """The number a fact's value states (16, "16", "16 years old"); None where it states none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)(?:\s+[a-z]+){0,2}\s*", str(value).lower())
+    return float(match.group(1)) if match else None
+
+
+def threshold_of(text: Any) -> Threshold | None:
+    """A bound a `forbidden` entry states in words ("under 18" -> < 18); None where it states none."""
+    low = " ".join(str(text).lower().replace("years old", "").replace("years", "").split())
+    for pattern, op in ((_BELOW, "<"), (_ABOVE, ">"), (_AT_MOST, "<="), (_AT_LEAST, ">=")):
+        match = pattern.fullmatch(low)
+        if match:
+            return Threshold.model_validate({"op": op, "value": float(match.group(1))})
+    return None
+
+
 def forbids(policy: PolicyRecord, value: Any) -> bool:
-    return any(same(value, f) for f in policy.forbidden)
+    if any(same(value, f) for f in policy.forbidden):
+        return True
+    number = number_of(value) if policy.threshold is not None else None
+    return number is not None and policy.threshold is not None and bool(
+        _OPS[policy.threshold.op](number, policy.threshold.value))  # fmt: skip
 
 
 def source_of(spec: Mapping[str, Any]) -> tuple[str, str]:
@@ -113,6 +147,33 @@ def quotes(query: str, rule: str, run: int = 5) -> bool:
     return n > 0 and any(
         f" {' '.join(theirs[i : i + n])} " in f" {mine} " for i in range(len(theirs) - n + 1)
     )
+
+
+def _phrase_in(phrase: str, text: str) -> bool:
+    words = " ".join(re.findall(r"[a-z0-9]+", phrase.lower()))
+    return bool(words) and f" {words} " in f" {' '.join(re.findall(r'[a-z0-9]+', text.lower()))} "
+
+
+def names_app(query: str, platforms: Iterable[str]) -> list[str]:
+    """The platforms the query names, as written or as words ("ShoppingHub", "shopping hub")."""
+    spaced = {p: re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", p) for p in platforms}
+    return [p for p, words in spaced.items() if _phrase_in(p, query) or _phrase_in(words, query)]
+
+
+_GENERIC = {"level", "type", "status", "condition", "of", "the"}  # words too common to point at a fact
+
+
+def states_fact(query: str, fact: str, value: Any, profile: bool, stated: Iterable[Any] = ()) -> bool:
+    """Whether the query states that the fact has this value: a situation's value as a phrase
+    ("snowstorm"); a profile's number as a number ("I'm 16"), its other values only next to the
+    fact's words ("my income is low"); not where the user states it as a value of the request."""
+    text = str(value).strip()
+    if not text or any(same(text, s) for s in stated) or not _phrase_in(text, query):
+        return False
+    if not profile or number_of(text) is not None:
+        return True
+    return all(_phrase_in(w, query) for w in key_words(fact) if w not in _GENERIC) and any(
+        w not in _GENERIC for w in key_words(fact))  # fmt: skip
 
 
 def triggered_rules(environment: EnvironmentRecord | None, situation: Mapping[str, Any] | None,
@@ -169,12 +230,14 @@ def persona_key(name: str) -> str:
     return key or " ".join(w.capitalize() for w in key_words(name))
 
 
-def persona_of(user: UserRecord, scenarios: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+def persona_of(user: UserRecord, scenarios: Mapping[str, Mapping[str, str]] | None = None,
+               apps: bool = True) -> dict[str, Any]:  # fmt: skip
     """The user as a ToolSpectrum persona: demographics under ToolSpectrum's keys (Gender, Age,
     Profession, Income Level, ...), the other explicit features title-cased, and "Preferences":
     free-text sentences of the implicit features and the conditional app preferences. A
     preference names the app by a characteristic only it has, where `scenarios` gives one
-    ({scenario: {platform: "<characteristic> is <value>"}}), else by name."""
+    ({scenario: {platform: "<characteristic> is <value>"}}), else by name. Without `apps`, no
+    app preference (the user agent's view: it must not name an app, so it is not told one)."""
     persona: dict[str, Any] = {}
     for name, value in user.explicit.items():
         key = persona_key(name)
@@ -185,7 +248,7 @@ def persona_of(user: UserRecord, scenarios: Mapping[str, Mapping[str, str]] | No
             traits = "; ".join(f"{k}: {v}" for k, v in sorted(prefs.items()) if k != "preferred_platform")
             if traits:
                 sentences.append(f"In {scenario}: {traits}.")
-    for scenario, by_condition in sorted(user.preferences.items()):
+    for scenario, by_condition in sorted(user.preferences.items() if apps else ()):
         described = (scenarios or {}).get(scenario, {})
         for condition, platform in sorted(by_condition.items()):
             app = f"the app whose {described[platform]}" if platform in described else platform

@@ -11,36 +11,52 @@ Battery Level "Low Battery" -> performanceMode "battery_saver"), written as Envi
 environment:<factor>`, `x-values`) to each API of the scenario as it is written.
 
 `policies` (task "tools.policies", after the APIs): prohibitions, each testable against one
-profile feature or one environment factor, written as PolicyRecord (policies.jsonl).
+profile feature or one environment factor, written as PolicyRecord (policies.jsonl); a numeric
+profile fact's limit is a `threshold` ({"op": "<", "value": 18}, also read from a `forbidden`
+entry in words: "under 18", "65 or older"). The batch ends with a step record
+(policy_answers.jsonl), so a run cut off mid-batch asks again (the response cache answers) and
+writes only the policies it lacks. Whether a profile fact is one the users have is known only
+once they exist: the queries stage checks it (stages/ts_samples.py).
 
 Rules (rejection reasons, counted in the tools stage's summary):
     incomplete_environment         a required factor missing or with fewer than two values (asked
                                    again once, with the problem; then left without environment)
     invalid_platform_rule          a rule on an unknown factor value or platform, or a situation
                                    already ruled to another platform (the rule is dropped)
-    invalid_environment_parameter  not an identifier, an unknown factor, or `values` not covering
-                                   every value of its factor (the parameter is dropped)
+    invalid_environment_parameter  not an identifier, an unknown factor, `values` not covering
+                                   every value of its factor, or a value that is not a scalar of
+                                   the declared type ("yes" for a boolean, a dict; dropped)
     policy_not_prohibition         the rule forbids nothing (a perk, a reminder)
-    policy_untestable              no fact or no forbidden value; for an environment fact, a factor
-                                   the scenario lacks or a forbidden value it never takes
+    policy_untestable              no fact, or neither a forbidden value nor a threshold (a value
+                                   that is not a scalar, two thresholds); for an environment fact,
+                                   a factor the scenario lacks, a forbidden value it never takes
+                                   or a threshold
     policy_unknown_target          no platform or API, or one the scenario does not have
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pertool.synth.pipeline import StageContext
-from pertool.synth.records import ApiRecord, EnvironmentRecord, PlatformRecord, PolicyRecord, ScenarioConfig
-from pertool.synth.toolspectrum import FACTORS, PROHIBITIVE, key_words
+from pertool.synth.records import (
+    ApiRecord,
+    EnvironmentRecord,
+    PlatformRecord,
+    PolicyRecord,
+    ScenarioConfig,
+    Threshold,
+)
+from pertool.synth.toolspectrum import FACTORS, PROHIBITIVE, key_words, threshold_of
 
-__all__ = ["RULES", "SCRIPTED", "environments", "policies", "with_environment", "PROFILE_FACTS"]
+__all__ = ["RULES", "SCRIPTED", "environments", "policies", "with_environment", "PROFILE_FACTS",
+           "name_taken", "PolicyStepRecord"]  # fmt: skip
 
-ENVIRONMENTS, POLICIES = "environments", "policies"
+ENVIRONMENTS, POLICIES, POLICY_STEPS = "environments", "policies", "policy_answers"
 RULES = ("incomplete_environment", "invalid_platform_rule", "invalid_environment_parameter",
          "policy_not_prohibition", "policy_untestable", "policy_unknown_target")  # fmt: skip
 PROFILE_FACTS = ("age", "gender", "occupation", "income level")  # the demographics every profile has
@@ -73,8 +89,17 @@ class PolicyOut(BaseModel):
     platforms: list[str]
     fact: str
     source: Literal["profile", "environment"]
-    forbidden: list[Any]
+    forbidden: list[Any] = Field(default_factory=list)
+    threshold: Any = None  # {"op": "<", "value": 18}; checked by the rules, not the schema
     apis: list[str]
+
+
+class PolicyStepRecord(BaseModel):
+    """A scenario's policies as answered and checked (policy_answers.jsonl): the batch is done."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str  # the scenario
+    policies: list[str] = Field(default_factory=list)  # the accepted PolicyRecord keys
 
 
 class PoliciesOut(BaseModel):
@@ -96,8 +121,9 @@ POLICIES_INSTRUCTIONS = (
     "forbid something and be testable against ONE fact: a profile feature among `profile_facts` "
     "(source profile) or an environment factor among `environment` (source environment); "
     "`forbidden` lists the fact's values under which it applies (for an environment factor, "
-    "values from its list), `apis` the function names it restricts, `platforms` the platforms "
-    "enforcing it."
+    "values from its list); for a numeric profile fact give `threshold` instead, e.g. "
+    '{"op": "<", "value": 18} for an age limit. `apis` lists the function names it restricts, '
+    "`platforms` the platforms enforcing it."
 )
 
 
@@ -153,7 +179,8 @@ async def environments(ctx: StageContext, scenario: ScenarioConfig) -> None:
     for param in out.parameters:
         values = {str(k).strip(): v for k, v in param.values.items()}
         if (not _IDENT.match(param.name) or param.type not in _TYPES or param.factor not in factors
-                or set(factors[param.factor]) - set(values) or param.name in parameters):  # fmt: skip
+                or set(factors[param.factor]) - set(values) or param.name in parameters
+                or not all(_typed(values[v], param.type) for v in factors[param.factor])):  # fmt: skip
             ctx.stats.rejected["invalid_environment_parameter"] += 1
             continue
         options = list(dict.fromkeys(values[v] for v in factors[param.factor]))
@@ -163,6 +190,22 @@ async def environments(ctx: StageContext, scenario: ScenarioConfig) -> None:
     ctx.stats.accepted += 1
     ctx.write(ENVIRONMENTS, EnvironmentRecord(key=scenario.name, factors=factors, platform_rules=rules,
                                               parameters=parameters))  # fmt: skip
+
+
+def _typed(value: Any, kind: str) -> bool:
+    """A scalar of the declared JSON type (a gold argument carries it as is)."""
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind in ("integer", "number"):
+        numeric = (int,) if kind == "integer" else (int, float)
+        return isinstance(value, numeric) and not isinstance(value, bool)
+    return isinstance(value, str) and bool(value.strip())
+
+
+def name_taken(name: str, scenario: str, platforms: Iterable[PlatformRecord]) -> bool:
+    """Whether another scenario has a platform of this name: ToolSpectrum's layout keys apps by
+    name (hook: stages/tools.py `_platforms`, in this mode)."""
+    return any(p.name.casefold() == name.casefold() and p.scenario != scenario for p in platforms)
 
 
 def with_environment(ctx: StageContext, scenario: str, function: dict[str, Any]) -> dict[str, Any]:
@@ -181,17 +224,36 @@ def with_environment(ctx: StageContext, scenario: str, function: dict[str, Any])
 # -- policies --------------------------------------------------------------------------------
 
 
+def _limits(policy: PolicyOut) -> tuple[list[Any], Threshold | None] | None:
+    """The policy's forbidden values and threshold (a `forbidden` entry in words, "under 18",
+    read as the threshold); None where they are malformed (a value not a scalar, two thresholds,
+    a threshold not {op, value})."""
+    if any(isinstance(v, (dict, list)) for v in policy.forbidden):
+        return None
+    forbidden = [v for v in policy.forbidden if str(v).strip()]
+    stated = [t for t in map(threshold_of, forbidden) if t is not None] if policy.source == "profile" else []
+    if policy.threshold is not None:
+        try:
+            stated.insert(0, Threshold.model_validate(policy.threshold))
+        except ValidationError:
+            return None
+    if len({(t.op, t.value) for t in stated}) > 1:
+        return None
+    values = [v for v in forbidden if threshold_of(v) is None] if stated else forbidden
+    return values, (stated[0] if stated else None)
+
+
 def _policy_problem(
     policy: PolicyOut, factors: dict[str, list[str]], platforms: set[str], apis: set[str]
 ) -> str:
     if not PROHIBITIVE.search(policy.text):
         return "policy_not_prohibition"
-    forbidden = [v for v in policy.forbidden if str(v).strip()]
-    if not key_words(policy.fact) or not forbidden:
+    limits = _limits(policy)
+    if not key_words(policy.fact) or limits is None or not (limits[0] or limits[1]):
         return "policy_untestable"
     if policy.source == "environment":
         factor = next((f for f in factors if key_words(f) == key_words(policy.fact)), None)
-        if factor is None or any(str(v) not in factors[factor] for v in forbidden):
+        if factor is None or limits[1] is not None or any(str(v) not in factors[factor] for v in limits[0]):
             return "policy_untestable"
     if (
         not policy.platforms
@@ -204,10 +266,11 @@ def _policy_problem(
 
 
 async def policies(ctx: StageContext, scenario: ScenarioConfig) -> None:
-    """The scenario's PolicyRecords, unless written (hook: after its APIs are written)."""
-    have = ctx.dir.read(POLICIES, PolicyRecord)
-    if any(p.scenario == scenario.name for p in have.values()):
+    """The scenario's PolicyRecords, unless its step record is written (hook: after its APIs are
+    written). A batch cut off midway is asked again and only its missing policies are written."""
+    if scenario.name in ctx.dir.read(POLICY_STEPS, PolicyStepRecord):
         return
+    have = {k for k, p in ctx.dir.read(POLICIES, PolicyRecord).items() if p.scenario == scenario.name}
     environment = ctx.dir.read(ENVIRONMENTS, EnvironmentRecord).get(scenario.name)
     platforms = sorted(p.name for p in ctx.dir.read("platforms", PlatformRecord).values()
                        if p.scenario == scenario.name)  # fmt: skip
@@ -224,22 +287,31 @@ async def policies(ctx: StageContext, scenario: ScenarioConfig) -> None:
     if out is None:
         return
     names = {str(a.function["name"]) for a in apis}
-    index = 0
+    # An interrupted run wrote the first `len(have)` of them, its counts up to the last of those
+    # saved with it: count again only what comes after.
+    unseen = len(have)
+    accepted: list[str] = []
     for policy in out.policies:
         problem = _policy_problem(policy, factors, set(platforms), names)
         if problem:
-            ctx.stats.rejected[problem] += 1
+            if not unseen:
+                ctx.stats.rejected[problem] += 1
+            continue
+        key = f"{scenario.name}/{len(accepted)}"
+        accepted.append(key)
+        if key in have:
+            unseen -= 1
             continue
         fact = policy.fact.strip()
         if policy.source == "environment":  # the factor's own spelling
             fact = next(f for f in factors if key_words(f) == key_words(fact))
+        forbidden, threshold = _limits(policy) or ([], None)
         ctx.stats.accepted += 1
         ctx.write(POLICIES, PolicyRecord(
-            key=f"{scenario.name}/{index}", scenario=scenario.name, platforms=sorted(set(policy.platforms)),
-            text=policy.text.strip(), fact=fact, source=policy.source,
-            forbidden=[v for v in policy.forbidden if str(v).strip()],
-            apis=sorted(set(policy.apis))))  # fmt: skip
-        index += 1
+            key=key, scenario=scenario.name, platforms=sorted(set(policy.platforms)),
+            text=policy.text.strip(), fact=fact, source=policy.source, forbidden=forbidden,
+            threshold=threshold, apis=sorted(set(policy.apis))))  # fmt: skip
+    ctx.write(POLICY_STEPS, PolicyStepRecord(key=scenario.name, policies=accepted))
 
 
 # -- the scripted answers ----------------------------------------------------------------------
@@ -302,31 +374,35 @@ def _scripted_environment(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _scripted_policies(inputs: dict[str, Any]) -> dict[str, Any]:
-    """Two grounded prohibitions enforced by every platform (an age limit, a network condition),
-    one by all but the last platform (an income limit: no refusal can rest on it, since the last
-    app serves), and slips a model makes: a perk (not a prohibition), a prohibition on a weather
-    the scenario never has (untestable), one naming an API the scenario lacks (unknown target),
-    one on a fact profiles do not carry (membership; its refusals lack the fact) and one whose
-    `forbidden` restates the condition instead of listing values (no age equals "under 16": its
-    refusals have an allowed fact, and the assistant, reading the text, disagrees)."""
+    """Three grounded prohibitions every platform enforces (an age limit as a threshold, a
+    network condition, an income level), one all but the last platform enforce (a heatwave: no
+    refusal can rest on it, since the last app serves), one whose `forbidden` states its limit
+    in words ("under 16", read as a threshold; no scripted user is that young, so the queries
+    stage finds it untestable), and slips a model makes: a perk (not a prohibition), a
+    prohibition on a weather the scenario never has (untestable), one naming an API the scenario
+    lacks (unknown target), one on a fact profiles do not carry (membership: the queries stage
+    finds it untestable; refusals resting on it lack the fact)."""
     platforms = [str(p) for p in inputs.get("platforms") or []]
     apis = [str(a["name"]) for a in inputs.get("apis") or []]
     first, second = apis[0::2] or apis, apis[1::2] or apis
     listed, others = ", ".join(first), ", ".join(second)
     policies = [
         {"text": f"Users under 18 are not allowed to use {listed}.", "platforms": platforms, "fact": "age",
-         "source": "profile", "forbidden": [str(a) for a in range(0, 18)], "apis": first},
+         "source": "profile", "threshold": {"op": "<", "value": 18}, "apis": first},
         {"text": f"While the network is offline, {others} cannot be used.",
          "platforms": platforms, "fact": "Network Condition", "source": "environment",
          "forbidden": ["Offline"], "apis": second},
-        {"text": f"Low-income users may not use {listed}.", "platforms": platforms[:-1] or platforms,
-         "fact": "income level", "source": "profile", "forbidden": ["low", "low income"], "apis": first},
+        {"text": f"Low-income users may not use {listed}.", "platforms": platforms,
+         "fact": "income level", "source": "profile", "forbidden": ["low"], "apis": first},
+        {"text": f"While the weather is Heatwave, {others} are unavailable.",
+         "platforms": platforms[:-1] or platforms, "fact": "Weather", "source": "environment",
+         "forbidden": ["Heatwave"], "apis": second},
         {"text": "Users over 60 get a 10% discount.", "platforms": platforms, "fact": "age",
-         "source": "profile", "forbidden": [str(a) for a in range(60, 100)], "apis": first},
+         "source": "profile", "forbidden": ["over 60"], "apis": first},
         {"text": "Orders are not allowed during hail.", "platforms": platforms, "fact": "Weather",
          "source": "environment", "forbidden": ["Hail"], "apis": apis},
         {"text": f"Users under 13 may not use {apis[0]}Express.", "platforms": platforms, "fact": "age",
-         "source": "profile", "forbidden": [str(a) for a in range(0, 13)], "apis": [f"{apis[0]}Express"]},
+         "source": "profile", "forbidden": ["under 13"], "apis": [f"{apis[0]}Express"]},
         {"text": f"Users without a premium membership may not use {others}.", "platforms": platforms,
          "fact": "membership level", "source": "profile", "forbidden": ["basic", "none"], "apis": second},
         {"text": f"Users under 16 are not allowed to use {others}.", "platforms": platforms,

@@ -502,6 +502,9 @@ async def _platforms(ctx: StageContext, scenario: ScenarioConfig, have: dict[str
         if any(p.name.lower() == name.lower() or p.characteristics == characteristics for p in accepted):
             ctx.stats.rejected["duplicate_platform"] += 1
             continue
+        if ctx.config.environment and environment.name_taken(name, scenario.name, have.values()):
+            ctx.stats.rejected["duplicate_platform"] += 1  # ToolSpectrum mode (ts): apps keyed by name
+            continue
         if ctx.config.environment and not policy:
             ctx.stats.rejected["missing_policy"] += 1
             continue

@@ -23,7 +23,9 @@ once, one of 8 users x 10 requests each of the first eight; about 6-9 % of a lar
 answer not in the schema (no_solution),
 another app, another API, a personalized argument left out, a refusal of an answerable request
 (or an answer to a refusal). The scripted judge scores 9 where the answer fulfils the target,
-and is too strict on purpose (5) at its slots.
+and is too strict on purpose (5) at its slots. The planner gives these slots a plan of the
+kind the fault needs (an app and settings to get wrong, a clean sample for the judge:
+stages/ts_samples.py SHAPES), so each fault shows whatever the seed.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pertool.synth.stages.solutions import coerce
 from pertool.synth.toolspectrum import fact_value, persona_key, persona_of, same, source_of
 
 __all__ = ["SCRIPTED", "SLOTS", "AssistantOut", "assistant_inputs", "judge_inputs", "run_solutions",
-           "scripted_judge", "slot_fault", "words"]  # fmt: skip
+           "scripted_judge", "slot_fault", "slot_of", "words"]  # fmt: skip
 
 INSTRUCTIONS = (
     "You are a personalized tool assistant. Given the user's instruction, persona (may be null), "
@@ -172,9 +174,15 @@ _RULED = re.compile(r"the app to use when (.+?) is (.+?)(?=;|\.$)")
 _PREFERS = re.compile(r"^In (.+?), (?:for (.+?)|otherwise), usually uses (.+)\.$")
 
 
-def slot_fault(key: str) -> str | None:
+def slot_of(key: str) -> int | None:
+    """A query key's slot ("user-<n>/<i>" -> (16 n + i) % 128; None for another key)."""
     match = _KEY.match(key)
-    return SLOTS.get((16 * int(match.group(1)) + int(match.group(2))) % 128) if match else None
+    return (16 * int(match.group(1)) + int(match.group(2))) % 128 if match else None
+
+
+def slot_fault(key: str) -> str | None:
+    slot = slot_of(key)
+    return SLOTS.get(slot) if slot is not None else None
 
 
 def words(name: str) -> str:
@@ -190,14 +198,16 @@ def _named_tool(text: str, tools: list[dict[str, Any]]) -> dict[str, Any] | None
 
 def _forbidden_by(rule: str, api: str, persona: dict[str, Any], environment: dict[str, Any]) -> bool:
     """Whether a policy text forbids `api` here, as a reader of the scripted policies' wording
-    ("under <n>", "while the network is <v>", "low-income"); a wording it does not know forbids nothing."""
+    ("under <n>", "while the network (weather) is <v>", "low-income"); a wording it does not know
+    forbids nothing."""
     if not re.search(rf"\b{re.escape(api)}\b", rule):
         return False
     if age := re.search(r"\bunder (\d+)\b", rule):
         found = str(persona.get("Age", "")).strip()
         return found.isdigit() and int(found) < int(age.group(1))
-    if network := re.search(r"\bwhile the network is ([a-z ]+?),", rule, re.IGNORECASE):
-        return same(environment.get("Network Condition", ""), network.group(1))
+    if situation := re.search(r"\bwhile the (network|weather) is ([a-z ]+?),", rule, re.IGNORECASE):
+        factor = {"network": "Network Condition", "weather": "Weather"}[situation.group(1).lower()]
+        return same(environment.get(factor, ""), situation.group(2))
     if re.search(r"\blow-income\b", rule, re.IGNORECASE):
         return str(persona.get("Income Level", "")).strip().casefold() in ("low", "low income")
     return False

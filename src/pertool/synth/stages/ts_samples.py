@@ -11,15 +11,19 @@ one ToolSpectrum subset:
                        parameters from the parameters' `x-values`;
   persona_environment  both: a situation that fires a platform rule decides, else the
                        preference; REFUSAL_SHARE of them are refusals, each drawn from a
-                       (fact, prohibition) pair: an environment fact set to a forbidden value,
-                       or a profile fact of the user the policy forbids (most draws take a pair
-                       the planner expects to hold, a few any policy of the scenario: the rules
-                       decide).
-The user agent (task "queries.toolspectrum") gets the persona and/or situation, the API with
-its query-stated parameters (their `examples` or enum are the range to choose within), its own
-`earlier` requests of the subset (not to repeat) and, for a refusal, the policy it
-must not quote; it answers {query, values}. Plans are asked in rounds (every user's i-th plan,
-then the (i+1)-th), so `earlier` is known, the same on a resumed run.
+                       (fact, prohibition) pair the planner expects to hold: an environment
+                       fact set to a forbidden value, or a profile fact of the user the policy
+                       forbids (none: the plan is no refusal).
+Before planning, the profile-fact policies are checked against the users, which exist only
+now: a policy no user's fact trips (a fact the profiles lack, values or a threshold none has)
+can ground no refusal; it is counted once as "policy_untestable" in this stage's summary and
+left out of the refusal draws (the apps still state it, and `trips_policy` still reads it).
+The user agent (task "queries.toolspectrum") gets the query key (`sample`), the persona
+without its app preferences (it must not name an app, so it is not told one) and/or the
+situation, the API with its query-stated parameters (their `examples` or enum are the range to
+choose within), its own `earlier` requests of the subset (not to repeat) and, for a refusal,
+the policy it must not quote; it answers {query, values}. Plans are asked in rounds (every
+user's i-th plan, then the (i+1)-th), so `earlier` is known, the same on a resumed run.
 
 solutions: the assistant agent (stages/ts_assistant.py, task "solutions.toolspectrum") answers
 each query from ToolSpectrum's view of it: {APP, API, params} or a refusal. The gold stays the
@@ -34,6 +38,10 @@ the PTBench mode's output and `judge_cutoff`; reasons "judge:<score>=<value>"):
   value_outside_examples  a value outside the parameter's enum or examples
   value_not_in_query      a stated value that does not occur in the query
   quotes_policy           the query quotes a policy of the scenario
+  names_app               the query names an app of the scenario ("ShoppingHub", "shopping hub")
+  states_situation        the query states a deciding fact: a situation value that fires a
+                          platform rule, or a refusal's fact ("it is snowing", "I am 16", "my
+                          income is low"; not a value the user states for the request)
   app_undecided           the subset's deciding fact does not single out the gold app (no
                           preference; not exactly one platform rule firing in the environment
                           subset; two rules firing in persona_environment)
@@ -52,10 +60,15 @@ The guards on the plan (app_undecided, fact_missing, fact_allowed, other_app_ser
 trips_policy) check what the planner builds from the earlier stages' records; no user agent or
 assistant answer can trip them, and the planner avoids what they reject. So that they are
 tested, the planner builds, at the slots PROBES names (about 4 % of the requests), one plan
-each rule must reject, resting on what an earlier answer got wrong: the scripted policies'
-slips (a policy on a fact profiles lack -> fact_missing; one whose `forbidden` restates its
-condition -> fact_allowed; one some app does not enforce -> other_app_serves), a policy the
-user's call trips (trips_policy), a situation two platform rules claim (app_undecided).
+each rule must reject: candidates from the records the run has (a refusal on each policy with
+its fact forbidden or allowed, a call each policy forbids, a situation two platform rules
+claim), the first one the rule, run on it, rejects; so a probe fires whatever the seed and the
+users drawn (a policy on a fact profiles lack -> fact_missing; an environment policy in an
+allowed situation -> fact_allowed; one some app does not enforce -> other_app_serves).
+The scripted user agent is wrong at the slots QUERY_SLOTS names, the scripted assistant and
+judge at stages/ts_assistant.py's SLOTS; at the slots SHAPES names the plan's kind is fixed so
+that the fault there has what it needs (a policy to quote, a situation to state, a clean earlier
+request to repeat, settings to leave out). Slots: "user-<n>/<i>" -> (16 n + i) % 128.
 """
 
 from __future__ import annotations
@@ -63,7 +76,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,12 +104,14 @@ from pertool.synth.toolspectrum import (
     environmental_values,
     fact_value,
     forbids,
+    names_app,
     persona_of,
     personalized_values,
     quotes,
     refusal_problems,
     same,
     source_of,
+    states_fact,
     triggered_rules,
     tripped,
 )
@@ -111,8 +126,18 @@ REFUSAL_SHARE = 0.5  # of persona_environment plans
 # by the rule that must reject it: the rules, not the planner, have the last word.
 PROBES = {7: "fact_missing", 9: "other_app_serves", 24: "fact_allowed", 49: "trips_policy",
           52: "app_undecided"}  # fmt: skip
+# The scripted user agent's wrong answers, by slot (it sees the query key as `sample`, as the
+# assistant does), and the slots whose plan kind is fixed so that a scripted fault there has
+# what it needs: a policy to quote, a deciding situation to state, an earlier request of the
+# subset to repeat (32, a clean one), an app and settings for the assistant's faults, a clean
+# sample for the judge's (stages/ts_assistant.py SLOTS).
+QUERY_SLOTS = {17: "value_missing", 34: "value_not_in_query", 50: "value_outside_examples",
+               20: "quotes_policy", 38: "names_app", 54: "states_situation", 33: "duplicate_query"}
+SHAPES = {20: "refusal", 54: "environment", 32: "persona", 33: "persona",
+          **dict.fromkeys((5, 19, 23, 13, 29, 40, 47, 51, 55), "environment")}  # fmt: skip
 RULES = ("no_solution", "value_missing", "value_outside_examples", "value_not_in_query", "quotes_policy",
-         "app_undecided", "fact_missing", "fact_allowed", "other_app_serves", "trips_policy",
+         "names_app", "states_situation", "app_undecided", "fact_missing", "fact_allowed", "other_app_serves",
+         "trips_policy",
          "assistant_refusal", "assistant_app", "assistant_api", "assistant_params",
          "duplicate_query")  # fmt: skip
 
@@ -215,7 +240,8 @@ def _situation(environment: EnvironmentRecord, rng: random.Random, keep: dict[st
     return out
 
 
-def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Random) -> _Plan | None:
+def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Random,
+          untestable: set[str]) -> _Plan | None:  # fmt: skip
     kind = probe_at(key)
     probe = _probe(kind, key, user, index, rng) if kind else None
     if probe is not None:
@@ -224,14 +250,17 @@ def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Rando
     scenario = rng.choice(sorted(index))
     world = index[scenario]
     refusal = rng.random() < REFUSAL_SHARE
+    shape = SHAPES.get(ts_assistant.slot_of(key) or 0)
+    if shape:  # a slot whose scripted fault needs this kind of plan
+        subset, refusal = ("persona_environment", True) if shape == "refusal" else (shape, False)
     env = world.environment
     if env is None or not env.factors:
         subset = "persona"
     explicit = user.explicit if subset != "environment" else None
     policy = None
     if subset == "persona_environment" and refusal and world.policies and env is not None:
-        policy = _refusal_policy(world, user, rng)
-    for _ in range(8):  # until nothing forbids the call and one app is decided
+        policy = _refusal_policy(world, user, rng, untestable)
+    for _ in range(16):  # until nothing forbids the call and one app is decided
         restricted = [a for a in world.apis if policy and a.function["name"] in policy.apis]
         api = rng.choice(restricted or world.apis)
         platform = preferred(user, scenario, api.category, world.platforms)
@@ -261,11 +290,12 @@ def _plan(key: str, user: UserRecord, index: dict[str, World], rng: random.Rando
     return _Plan(key, user, scenario, subset, api, platform, situation, policy)
 
 
-def _refusal_policy(world: World, user: UserRecord, rng: random.Random) -> PolicyRecord:
+def _refusal_policy(world: World, user: UserRecord, rng: random.Random,
+                    untestable: set[str]) -> PolicyRecord | None:  # fmt: skip
     """The prohibition a refusal rests on: one every platform enforces whose fact the user (a
-    profile fact) or a situation (an environment fact) can have forbidden."""
-    expected = [p for p in world.policies if _grounds(p, world, user) == ""]
-    return rng.choice(expected or world.policies)
+    profile fact) or a situation (an environment fact) can have forbidden (None: there is none)."""
+    expected = [p for p in world.policies if p.key not in untestable and _grounds(p, world, user) == ""]
+    return rng.choice(expected) if expected else None
 
 
 def _grounds(policy: PolicyRecord, world: World, user: UserRecord) -> str:
@@ -279,41 +309,73 @@ def _grounds(policy: PolicyRecord, world: World, user: UserRecord) -> str:
     return "" if set(policy.platforms) >= set(world.platforms) else "other_app_serves"
 
 
+def untestable_policies(index: dict[str, World], users: Iterable[UserRecord]) -> list[PolicyRecord]:
+    """The profile-fact policies no user's fact trips (a fact the profiles lack, values or a
+    threshold none of them has): no refusal can rest on them. Known only once users exist."""
+    users = list(users)
+    out = []
+    for world in index.values():
+        for policy in world.policies:
+            values = [v for found, v in (fact_value(policy.fact, u.explicit) for u in users) if found]
+            if policy.source == "profile" and not any(forbids(policy, v) for v in values):
+                out.append(policy)
+    return out
+
+
 def probe_at(key: str) -> str | None:
-    match = re.match(r"^user-(\d+)/(\d+)$", key)
-    return PROBES.get((16 * int(match.group(1)) + int(match.group(2))) % 128) if match else None
+    slot = ts_assistant.slot_of(key)
+    return PROBES.get(slot) if slot is not None else None
 
 
 def _probe(kind: str, key: str, user: UserRecord, index: dict[str, World],
            rng: random.Random) -> _Plan | None:  # fmt: skip
-    """A plan the rule `kind` must reject, built on the records as they are (None: none can be)."""
+    """A plan the rule `kind` must reject, built on the records as they are (None: none can be):
+    the first candidate the rule, run on it, does reject."""
     for scenario in rng.sample(sorted(index), len(index)):
         world, env = index[scenario], index[scenario].environment
-        if env is None:
+        if env is None or not env.factors:
             continue
-        if kind in ("fact_missing", "fact_allowed", "other_app_serves"):
-            policy = next((p for p in world.policies if _grounds(p, world, user) == kind), None)
-            api = world.api(f"{scenario}/{policy.apis[0]}") if policy else None
-            if policy is None or api is None:
-                continue
-            situation = _situation(env, rng)
-            if policy.source == "environment":
-                situation[policy.fact] = str(policy.forbidden[0])
-            platform = preferred(user, scenario, api.category, world.platforms) or world.platforms[0]
-            return _Plan(key, user, scenario, "persona_environment", api, platform, situation, policy)
-        for api in world.apis if kind == "trips_policy" else []:
-            app = preferred(user, scenario, api.category, world.platforms)
-            if app and tripped(world.policies, scenario, app, str(api.function["name"]), user.explicit, None):
-                return _Plan(key, user, scenario, "persona", api, app, None, None)
-        rules = env.platform_rules
-        pair = next(((a, b) for a in rules for b in rules if a["factor"] != b["factor"]
-                     and a["platform"] != b["platform"]), None)  # fmt: skip
-        if kind == "app_undecided" and pair:
-            situation = _situation(env, rng, keep={pair[0]["factor"]: pair[0]["value"],
-                                                   pair[1]["factor"]: pair[1]["value"]}, avoid_rules=True)
-            return _Plan(key, user, scenario, "environment", rng.choice(world.apis), pair[0]["platform"],
-                         situation, None)  # fmt: skip
+        for plan in _candidates(kind, key, user, scenario, world, env, rng):
+            if kind in guard_failures(_as_query(plan), world, user, plan.api):
+                return plan
     return None
+
+
+def _candidates(kind: str, key: str, user: UserRecord, scenario: str, world: World, env: EnvironmentRecord,
+                rng: random.Random) -> Iterator[_Plan]:  # fmt: skip
+    """Plans that may trip the guard `kind`: a situation two platform rules claim (app_undecided);
+    a refusal on each policy, its fact forbidden (other_app_serves, fact_missing) or allowed
+    (fact_allowed); a call each policy forbids (trips_policy)."""
+    rules = env.platform_rules
+    for a, b in ((a, b) for a in rules for b in rules if kind == "app_undecided"):
+        if a["factor"] != b["factor"] and a["platform"] != b["platform"]:
+            situation = _situation(env, rng, keep={a["factor"]: a["value"], b["factor"]: b["value"]},
+                                   avoid_rules=True)  # fmt: skip
+            api = rng.choice(world.apis)
+            yield _Plan(key, user, scenario, "environment", api, a["platform"], situation, None)
+    for policy in world.policies if kind != "app_undecided" else []:
+        apis = [a for a in (world.api(f"{scenario}/{n}") for n in policy.apis) if a is not None]
+        values = env.factors.get(policy.fact, []) if policy.source == "environment" else []
+        wanted = [v for v in values if forbids(policy, v) != (kind == "fact_allowed")]
+        for _ in range(4 if apis else 0):  # a few situations: another policy may forbid it elsewhere too
+            situation = _situation(env, rng)
+            if wanted:
+                situation[policy.fact] = rng.choice(wanted)
+            api = rng.choice(apis)
+            if kind == "trips_policy":
+                for platform in (p for p in policy.platforms if p in world.platforms):
+                    yield _Plan(key, user, scenario, "persona_environment", api, platform, situation, None)
+            else:
+                platform = preferred(user, scenario, api.category, world.platforms) or world.platforms[0]
+                yield _Plan(key, user, scenario, "persona_environment", api, platform, situation, policy)
+
+
+def _as_query(plan: _Plan) -> QueryRecord:
+    """The plan as the query record it would become (no request written yet)."""
+    return QueryRecord(key=plan.key, user=plan.user.key, scenario=plan.scenario, platform=plan.platform,
+                       apis=[plan.api.key], query="", environment=plan.environment,
+                       violates_policy=plan.policy is not None, condition=plan.api.category,
+                       subset=plan.subset, policy=plan.policy.key if plan.policy else "")  # fmt: skip
 
 
 def _plan_signature(plan: _Plan | None) -> str:
@@ -329,6 +391,9 @@ async def run_queries(ctx: StageContext) -> None:
     done = ctx.dir.read("queries", QueryRecord)
     if not index:
         return
+    untestable = {p.key for p in untestable_policies(index, users.values())}
+    if not done:  # counted once: a resumed run has the counts its first query saved
+        ctx.stats.rejected["policy_untestable"] += len(untestable)
     rng = ctx.rng
     by_user: list[list[_Plan]] = []
     for user in sorted(users.values(), key=lambda u: u.key):
@@ -336,7 +401,7 @@ async def run_queries(ctx: StageContext) -> None:
         mine = []
         for i in range(ctx.config.queries_per_user):
             for _ in range(5):  # the same plan twice would get the same (cached) query: draw again
-                plan = _plan(f"{user.key}/{i}", user, index, rng)
+                plan = _plan(f"{user.key}/{i}", user, index, rng, untestable)
                 signature = _plan_signature(plan)
                 if signature not in seen:
                     break
@@ -354,8 +419,8 @@ async def run_queries(ctx: StageContext) -> None:
     async def fetch(plan: _Plan) -> QueryOut | None:
         api = plan.api.function
         inputs = {
-            "scenario": plan.scenario, "subset": plan.subset,
-            "persona": persona_of(plan.user) if plan.subset != "environment" else None,
+            "sample": plan.key, "scenario": plan.scenario, "subset": plan.subset,
+            "persona": persona_of(plan.user, apps=False) if plan.subset != "environment" else None,
             "environment": plan.environment,
             "api": {"name": api["name"], "description": api.get("description", ""),
                     "parameters": query_params(plan.api)},
@@ -468,6 +533,41 @@ def rule_failures(
             failed.add("value_not_in_query")
     if any(quotes(query.query, p.text) for p in world.policies):
         failed.add("quotes_policy")
+    if names_app(query.query, world.platforms):
+        failed.add("names_app")
+    if any(states_fact(query.query, fact, value, profile, query.values.values())
+           for fact, value, profile in deciding_facts(query, world, user)):  # fmt: skip
+        failed.add("states_situation")
+    failed.update(guard_failures(query, world, user, api))
+    disagreement = _disagreement(solution, gold)
+    if disagreement:
+        failed.add(disagreement)
+    return [r for r in RULES if r in failed]
+
+
+def deciding_facts(query: QueryRecord, world: World, user: UserRecord) -> list[tuple[str, Any, bool]]:
+    """The facts that decide the sample, (fact, value, from the profile): the situation's values
+    that fire a platform rule, and a refusal's policy fact. Stating one in the request gives the
+    answer away (the preference's deciding fact is the app itself: names_app)."""
+    situation = (query.environment if query.subset != "persona" else None) or {}
+    rules = world.environment.platform_rules if world.environment else []
+    out: list[tuple[str, Any, bool]] = []
+    for rule in rules:
+        value = situation.get(rule["factor"], "")
+        if rule.get("platform") in world.platforms and same(value, rule["value"]):
+            out.append((rule["factor"], value, False))
+    policy = next((p for p in world.policies if p.key == query.policy and query.violates_policy), None)
+    if policy is not None:
+        profile = policy.source == "profile"
+        found, value = fact_value(policy.fact, user.explicit if profile else situation)
+        if found:
+            out.append((policy.fact, value, profile))
+    return out
+
+
+def guard_failures(query: QueryRecord, world: World, user: UserRecord, api: ApiRecord) -> set[str]:
+    """The plan's guards a sample fails: app_undecided, the refusal's grounds, trips_policy."""
+    failed: set[str] = set()
     explicit = user.explicit if query.subset != "environment" else None
     situation = query.environment if query.subset != "persona" else None
     fired = triggered_rules(world.environment, situation, world.platforms)
@@ -494,10 +594,7 @@ def rule_failures(
             )
     elif tripped(world.policies, query.scenario, query.platform, name, explicit, situation):
         failed.add("trips_policy")
-    disagreement = _disagreement(solution, gold)
-    if disagreement:
-        failed.add(disagreement)
-    return [r for r in RULES if r in failed]
+    return failed
 
 
 def _signature(query: QueryRecord, user: UserRecord) -> str:
@@ -592,16 +689,27 @@ _OPENINGS = (
 _FALLBACK = ("the usual one", "something simple", "the standard option", "whatever is quickest")
 
 
+def _scripted_app(scenario: str) -> str:
+    """The name of the scenario's first scripted app (stages/tools.py names them): the app a
+    user who knows the brands might name."""
+    from pertool.synth.stages.tools import SUFFIXES, camel
+
+    stem = camel(scenario)
+    return f"{stem[:1].upper()}{stem[1:]}{SUFFIXES[0]}"
+
+
 def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
     """Values from each parameter's enum or examples (picked by a stable hash), stated as
-    `the <parameter words> is "<value>"`. Wrong in a minority: one value left out of the text
-    (1 in 25), one parameter forgotten (no value, not stated: 1 in 29), one value outside its
-    examples (1 in 25), a refusal quoting its policy (1 in 5), and in the persona subset, where
-    there are earlier requests, the last one repeated (1 in 5)."""
+    `the <parameter words> is "<value>"`. Wrong at the slots QUERY_SLOTS gives (by the query key,
+    `sample`): one parameter forgotten (no value, not stated), one value left out of the text,
+    one value outside its examples, a refusal quoting its policy, an app named, the situation
+    described, the last earlier request of the subset repeated."""
     api = inputs.get("api") or {}
     # sha256, not crc32: crc32 of near-identical inputs is linear in their differences, so its
     # small residues are far from uniform.
     seed = int(hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:12], 16)
+    slot = ts_assistant.slot_of(str(inputs.get("sample", "")))
+    fault = QUERY_SLOTS.get(slot) if slot is not None else None
     values: dict[str, Any] = {}
     for n, (param, spec) in enumerate(sorted((api.get("parameters") or {}).items())):
         options = spec.get("enum") or spec.get("examples")
@@ -614,23 +722,27 @@ def _scripted_query(inputs: dict[str, Any]) -> dict[str, Any]:
         else:
             values[param] = _FALLBACK[(seed + n) % len(_FALLBACK)]
     earlier = [str(q) for q in inputs.get("earlier") or []]
-    if inputs.get("subset") == "persona" and earlier and seed % 5 == 1:
+    if fault == "duplicate_query" and earlier:
         return {"query": earlier[-1], "values": values}  # repeats itself
-    if values and seed % 29 == 7:
+    if values and fault == "value_missing":
         values.pop(sorted(values)[0])  # forgotten
     stated = dict(values)
-    if stated and seed % 25 == 4:
+    if stated and fault == "value_not_in_query":
         stated.pop(sorted(stated)[0])  # left out of the text
-    if values and seed % 25 == 5:
-        param = sorted(values)[-1]
-        if api["parameters"][param].get("enum") or api["parameters"][param].get("examples"):
-            values[param] = stated[param] = "something else entirely"
+    specs = api.get("parameters") or {}
+    ranged = [p for p in sorted(values) if specs[p].get("enum") or specs[p].get("examples")]
+    if ranged and fault == "value_outside_examples":
+        values[ranged[0]] = stated[ranged[0]] = "something else entirely"
     text = _OPENINGS[seed % len(_OPENINGS)].format(action=ts_assistant.words(str(api.get("name", "help"))))
     if stated:
         details = "; ".join(f'the {ts_assistant.words(p)} is "{_text(v)}"' for p, v in stated.items())
         text += f" {details[0].upper()}{details[1:]}."
-    if inputs.get("policy") and seed % 5 == 1:
+    if inputs.get("policy") and fault == "quotes_policy":
         text += f' I know that "{inputs["policy"]}", but go ahead.'
+    if fault == "names_app":
+        text += f" I always use {_scripted_app(str(inputs.get('scenario', '')))} for this."
+    if inputs.get("environment") and fault == "states_situation":
+        text += f" Right now it is {', '.join(map(str, inputs['environment'].values()))}."
     return {"query": text, "values": values}
 
 

@@ -47,7 +47,8 @@ def test_rows_share_one_schema_and_answers_are_cut_at_stops() -> None:
 
 def test_without_vllm_the_spec_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = run_pertool("eval", "--model", "vllm-batch/some/model", "--limit", "2", "--out", out, "--no-progress")
+    proc = run_pertool("eval", "--model", "vllm-batch/some/model", "--limit", "2", "--out", out,
+                       "--no-progress")  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == ["pertool: error: vllm-batch/some/model needs vLLM, which is not "
                                                 "installed: pip install vllm (CUDA wheels; on a machine with a "
@@ -64,7 +65,8 @@ def test_batches_through_the_ray_data_processor_answer_each_request_its_own(tmp_
 
     problem = namespace_problem()
     if problem is not None:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"Ray tests need a loopback-only namespace: {problem}")
+        stop = pytest.fail if os.environ.get("CI") else pytest.skip
+        stop(f"Ray tests need a loopback-only namespace: {problem}")
     model = build_tiny_model(tmp_path / "tiny")  # for its tokenizer and chat template
     out = tmp_path / "out.json"
     with LoopbackNamespace() as ns:

@@ -9,6 +9,8 @@ nothing on the cluster), and one that finds Ray already initialized in its proce
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +54,18 @@ def connect(address: str | None) -> bool:
     ray = import_ray()
     if ray.is_initialized():
         return False
+    # ray.init takes over SIGTERM (it exits 15 with a stack dump): pertool's own handler, the
+    # Ctrl-C path that saves the run and prints the resume command, is put back.
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:  # "local": a new local instance even when RAY_ADDRESS is set
         ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)  # fmt: skip
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise PertoolError(f"could not start or join {where}: {str(exc).splitlines()[0][:300]}") from None
+    finally:
+        if threading.current_thread() is threading.main_thread() and on_sigterm is not None:
+            signal.signal(signal.SIGTERM, on_sigterm)
     return True
 
 

@@ -61,7 +61,8 @@ class RayPool:
         self.ray = import_ray()
         self._started_ray = connect(self.settings.address)
         self._members: list[_Member] = []
-        self._gone: list[_Member] = []  # replaced, kept for the summary
+        self._everyone: list[_Member] = []  # every replica started, for the summary
+        self._gone: list[_Member] = []
         self._dead_retries = 0
         self._started = 0
         self._starting: set[asyncio.Task[None]] = set()
@@ -102,7 +103,7 @@ class RayPool:
 
     def summary(self) -> str:
         """One line: who answered how much, on how many nodes, and how many replicas died."""
-        members = sorted([*self._members, *self._gone], key=lambda m: m.number)
+        members = self._everyone
         served = [m for m in members if m.answered]
         nodes = {m.info.get("node") for m in served}
         each = ", ".join(f"replica {m.number}: {m.answered} on node {str(m.info.get('node'))[:8]}"
@@ -156,7 +157,9 @@ class RayPool:
         if s.replica_gpus is not None:
             resources["num_gpus"] = s.replica_gpus
         actor = self._actor_class.options(**resources).remote(self.spec, self.options, self._samples)
-        return _Member(actor=actor, number=self._started)
+        member = _Member(actor=actor, number=self._started)
+        self._everyone.append(member)
+        return member
 
     async def _least_loaded(self) -> _Member:
         """The live replica with the fewest requests in flight (the earliest on a tie); waits for

@@ -30,7 +30,8 @@ __all__ = ["LoopbackNamespace", "RAY_ENV", "namespace_problem", "ray_command"]
 
 TAG = "PERTOOL_TEST_NAMESPACE"
 # RAY_AUTH_MODE: without it a token left in ~/.ray/auth_token makes a second node fail to join.
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+# OMP_NUM_THREADS: torch on one thread; two spin-wait on each other on 2 shared cores.
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
 
 
 def namespace_problem() -> str | None:
@@ -85,12 +86,12 @@ class LoopbackNamespace:
         kwargs.setdefault("env", self.env())
         return subprocess.run(self.command(argv), text=True, capture_output=True, timeout=timeout, **kwargs)
 
-    def start_ray_node(self, *args: str, startup_s: float = 60.0) -> subprocess.Popen[str]:
-        """`ray start ARGS --block` (a head or a node joining one), once it says it runs."""
-        proc = self.start(ray_command("start", *args, "--block", "--disable-usage-stats"),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    def start_until(self, argv: Sequence[str], says: str, within_s: float = 60.0,
+                    **kwargs: Any) -> subprocess.Popen[str]:  # fmt: skip
+        """A child (stdout and stderr together) once a line of its output contains `says`."""
+        proc = self.start(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
         lines = _drain(proc)
-        deadline = time.monotonic() + startup_s
+        deadline = time.monotonic() + within_s
         seen: list[str] = []
         while time.monotonic() < deadline:
             try:
@@ -100,9 +101,14 @@ class LoopbackNamespace:
             if line is None:  # it exited
                 break
             seen.append(line)
-            if "Ray runtime started" in line:
+            if says in line:
                 return proc
-        raise RuntimeError("`ray start` did not start:\n" + "".join(seen[-30:]))
+        raise RuntimeError(f"{' '.join(argv[:4])} did not say {says!r}:\n" + "".join(seen[-30:]))
+
+    def start_ray_node(self, *args: str, within_s: float = 60.0) -> subprocess.Popen[str]:
+        """`ray start ARGS --block` (a head, or a node joining one), once it says it runs."""
+        argv = ray_command("start", *args, "--block", "--disable-usage-stats")
+        return self.start_until(argv, "Ray runtime started", within_s)
 
     def leftovers(self) -> list[int]:
         """Processes carrying this namespace's tag, other than its holder (Ray's included)."""
@@ -134,11 +140,18 @@ class LoopbackNamespace:
             except subprocess.TimeoutExpired:
                 continue
 
-    def close(self) -> None:
+    def close(self) -> list[int]:
+        """Stop every child, then kill what is left of them; returns those leftovers' pids (a
+        test asserts there were none: Ray stopped all it started)."""
         for proc in reversed(self._children):
             self.stop(proc)
+        graceful = time.monotonic() + 5.0  # a node's processes end shortly after its `ray start`
+        while self.leftovers() and time.monotonic() < graceful:
+            time.sleep(0.1)
+        forced: set[int] = set()
         deadline = time.monotonic() + 10.0
         while (left := self.leftovers()) and time.monotonic() < deadline:
+            forced.update(left)
             for pid in left:  # what outlived its parent: tagged, so ours
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -151,6 +164,7 @@ class LoopbackNamespace:
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
+        return sorted(forced)
 
     def __enter__(self) -> LoopbackNamespace:
         return self

@@ -19,8 +19,6 @@ from pertool.testing.raycluster import LoopbackNamespace, namespace_problem, rea
 if not os.environ.get("CI"):  # in CI the extra must be installed: a missing one fails
     pytest.importorskip("ray")
 
-pytestmark = pytest.mark.slow
-
 PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "synth-small.yaml"
 # The dataset itself and every .json file must be byte for byte the local run's. The stages'
@@ -42,6 +40,22 @@ def _answered(log: Path) -> int:
     return sum(1 for line in log.read_text().splitlines() if json.loads(line).get("status") == 200)
 
 
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--replicas", "0", "--replicas must be at least 1, not 0"),
+    ("--replica-gpus", "nan", "--replica-gpus must be 0 or more, not nan"),
+    ("--replica-cpus", "-1", "--replica-cpus must be 0 or more, not -1.0"),
+])  # fmt: skip
+def test_bad_executor_options_are_one_line_before_anything_is_written(tmp_path: Path, option: str, value: str,
+                                                                       message: str) -> None:  # fmt: skip
+    out = tmp_path / "run"
+    proc = subprocess.run([*PERTOOL, "synth", "run", "--config", str(CONFIG), "--model", "openai-compatible/scripted",
+                           "--base-url", "http://127.0.0.1:9/v1", "--out", str(out), "--executor", "ray", option,
+                           value], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"pertool: error: {message}"], proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.slow
 def test_synth_on_ray_writes_the_local_dataset_and_a_rerun_makes_no_call(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     ns = _namespace()

@@ -51,7 +51,8 @@ def test_bad_executor_options_are_one_line_before_anything_is_written(tmp_path: 
     proc = subprocess.run([*PERTOOL, "synth", "run", "--config", str(CONFIG), "--model", "openai-compatible/scripted",
                            "--base-url", "http://127.0.0.1:9/v1", "--out", str(out), "--executor", "ray", option,
                            value], capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"pertool: error: {message}"], proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"pertool: error: {message}"]
     assert not out.exists()
 
 

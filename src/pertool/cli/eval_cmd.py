@@ -93,7 +93,8 @@ def add_run_options(p: argparse.ArgumentParser, *, out_help: str) -> None:
                    help="refuse a larger answer, a per-sample error (default 32)")
     p.add_argument("--max-attempts", type=int, help="attempts per request (default 6)")
     p.add_argument("--backoff-cap", type=float, help="longest wait between attempts, seconds (default 30)")
-    p.add_argument("--batch-size", type=int, help="batch size of local backends (default 8)")
+    p.add_argument("--batch-size", type=int, help="batch size of local backends (default 8; vllm-batch/: "
+                   "requests per Ray Dataset, best in the hundreds)")  # fmt: skip
     p.add_argument("--train", metavar="SPEC", help="training benchmark for learned baselines "
                    "(baseline/rules; default: k-fold cross-fitting on the evaluated benchmark)")
     p.add_argument("--prices", metavar="FILE",

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+from pertool.cli.eval_cmd import add_executor_options
+
+if TYPE_CHECKING:
+    from pertool.distributed import RaySettings
 
 HELP = "synthesize personalized tool-use data with an LLM (PTool), resumable stage by stage"
 STAGES = ("tools", "features", "users", "histories", "queries", "solutions", "verify", "dataset")
@@ -50,7 +56,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="bypass the response cache")
     p.add_argument("--prices", metavar="FILE", help='JSON {"input": USD/1M tokens, "output": ...}')
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_executor_options(p)  # per invocation, like --max-concurrency: they change no record
     p.set_defaults(run=run, only=None)
+
+
+def ray_settings(args: argparse.Namespace) -> RaySettings | None:
+    """--executor ray's settings (None: the model runs here); bad values are one line."""
+    from pertool.distributed import RaySettings
+
+    if (args.executor or "local") == "local":
+        return None
+    return RaySettings(address=args.ray_address, replicas=1 if args.replicas is None else args.replicas,
+                       replica_cpus=args.replica_cpus, replica_gpus=args.replica_gpus)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         raise PertoolError(f"{out} has no pipeline yet: give --config FILE")
     prices = read_prices(args.prices) if args.prices else None
     options = ModelOptions(base_url=args.base_url, api_key_env=args.api_key_env)
+    ray = ray_settings(args)
     before = PipelineDir(out)  # to tell this run's calls from the totals in summary.json
     summary_before, done_before = before.summary(), [s for s in STAGES if before.done(s)]
     entries_before = {p.name for p in out.iterdir()} if out.is_dir() else set()
@@ -84,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = asyncio.run(run_synthesis(out, args.model, config=config, options=options, only=args.only,
                                             use_cache=not args.no_cache, concurrency=args.max_concurrency,
-                                            prices=prices, show_progress=not args.no_progress))  # fmt: skip
+                                            prices=prices, show_progress=not args.no_progress,
+                                            ray=ray))  # fmt: skip
     except PertoolError:  # e.g. a missing API key: a run that made nothing takes back what it wrote
         new = [p for p in out.iterdir() if p.name not in entries_before and p.name not in (MARKER, ".lock")]
         if not any(p.name.startswith(".done-") or (p.suffix == ".jsonl" and p.stat().st_size) for p in new):

@@ -15,7 +15,6 @@ CUDA when available (bf16 where supported, else fp16), float32 on CPU. Needs the
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 import time
 import warnings
@@ -25,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from pertool.errors import BackendError, ContextOverflow, MissingDependency, SpecError
 from pertool.models.base import Completion, Request
-from pertool.models.wire import MalformedResponse, load_body
+from pertool.models.text_tool_calls import text_tool_calls
+from pertool.models.text_tool_calls import text_tool_calls as _tool_calls  # noqa: F401 - its older name
 
 try:
     import torch
@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     from pertool.models.registry import ModelOptions
 
 __all__ = ["HFBackend", "create"]
-
-# Qwen/Hermes-style native tool calls: <tool_call>{"name": ..., "arguments": {...}}</tool_call>
-_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
 
 
 @dataclass
@@ -209,7 +206,7 @@ class HFBackend:
         cuts = [i for i in (text.find(stop) for stop in sampling.stop if stop) if i >= 0]
         if cuts:
             text = text[: min(cuts)]
-        calls = _tool_calls(text) if job.request.tools else []
+        calls = text_tool_calls(text) if job.request.tools else []
         return Completion(text=text, tool_calls=calls, input_tokens=len(job.input_ids),
                           output_tokens=len(tokens))  # fmt: skip
 
@@ -263,18 +260,6 @@ def _end_tokens(model: Any, tokenizer: Any) -> set[int]:
     if not ends:
         raise SpecError("the model defines no end-of-sequence token (generation_config or tokenizer)")
     return ends
-
-
-def _tool_calls(text: str) -> list[dict[str, Any]]:
-    calls = []
-    for body in _TOOL_CALL.findall(text):
-        try:
-            call = load_body(body)  # bounded: deep nesting, NaN or a huge integer are not a crash
-        except MalformedResponse:
-            continue  # left in the text for the answer parser to judge
-        if isinstance(call, dict) and "name" in call:
-            calls.append({"name": call["name"], "arguments": call.get("arguments", {})})
-    return calls
 
 
 def create(rest: str, options: ModelOptions) -> HFBackend:

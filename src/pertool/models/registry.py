@@ -6,6 +6,8 @@
     litellm/<provider>/<model>     through LiteLLM (extra `litellm`)
     hf/<path>                      local Transformers model, optional --adapter (extra `hf`)
     vllm/<path>                    a managed `vllm serve`, optional --adapter
+    vllm-batch/<path>              batch inference through Ray Data's LLM processors (vLLM engine;
+                                   --batch-size requests per Ray Dataset, --vllm-args as engine kwargs)
     llamacpp/<name or path.gguf>   a managed llama.cpp server (llama-cpp-python, extra `llamacpp`)
                                    for a bundled model name or a GGUF file
 
@@ -117,6 +119,7 @@ BUILTIN: dict[str, Factory] = {
     "litellm": _lazy("pertool.models.litellm_backend", "create"),
     "hf": _lazy("pertool.models.hf", "create"),
     "vllm": _lazy("pertool.models.vllm", "create"),
+    "vllm-batch": _lazy("pertool.models.vllm_batch", "create"),
     "llamacpp": _lazy("pertool.models.llamacpp", "create"),
 }
 

@@ -1,0 +1,112 @@
+"""`vllm-batch/` with a stand-in for vLLM's engine stage (vLLM cannot be installed here).
+
+    vllm_batch_run.py MODEL_DIR OUT.json     (inside a loopback-only namespace; starts its own Ray)
+
+Real: `BatchProcessorBackend` (collecting, batching, rendering with the model's tokenizer,
+futures, errors), `vllm_processor` (`ray.data.llm.build_processor` with a real
+`vLLMEngineProcessorConfig`, our preprocess and postprocess), and Ray Data running each batch
+as a Dataset with the engine stage's own map_batches settings (actor pool, one GPU per engine:
+Ray is started with one logical GPU). Stand-in: only the engine stage's UDF, which answers as
+`stand_in_text` says and yields vLLM's output columns (generated_text, num_input_tokens,
+num_generated_tokens, __inference_error__) instead of running vLLM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+from typing import Any
+
+FAIL = "PLEASE-FAIL"
+CALL = "PLEASE-CALL"
+
+
+def stand_in_text(prompt: str, max_tokens: int) -> str:
+    """The stand-in engine's answer: a digest of the exact prompt text it was given."""
+    if CALL in prompt:
+        return '<tool_call>{"name": "lookup", "arguments": {"q": "x"}}</tool_call>'
+    words = ["seen", hashlib.sha256(prompt.encode()).hexdigest()[:12], *["more"] * 10]
+    return " ".join(words[:max_tokens])
+
+
+def with_stand_in_engine(processor: Any) -> Any:
+    """`processor` with its vLLMEngineStage's UDF replaced; every other setting kept."""
+    from ray.llm._internal.batch.stages.base import StatefulStage, StatefulStageUDF
+
+    class StandInEngineUDF(StatefulStageUDF):
+        def __init__(self, data_column: str, expected_input_keys: list[str], **_: Any):
+            super().__init__(data_column, expected_input_keys)
+
+        async def udf(self, batch: list[dict[str, Any]]) -> Any:
+            for row in batch:
+                out: dict[str, Any] = {self.IDX_IN_BATCH_COLUMN: row[self.IDX_IN_BATCH_COLUMN]}
+                prompt, params = row["prompt"], row["sampling_params"]
+                if FAIL in prompt:
+                    yield {**out, "__inference_error__": "ValueError: the stand-in engine refused this row"}
+                    continue
+                text = stand_in_text(prompt, int(params["max_tokens"]))
+                yield {**out, "prompt": prompt, "generated_text": text, "num_input_tokens": len(prompt.split()),
+                       "num_generated_tokens": len(text.split()), "__inference_error__": ""}  # fmt: skip
+
+    class StandInEngineStage(StatefulStage):
+        fn: type = StandInEngineUDF
+
+    real = processor.stages["vLLMEngineStage"]
+    processor.stages["vLLMEngineStage"] = StandInEngineStage(map_batches_kwargs=dict(real.map_batches_kwargs))
+    return processor
+
+
+async def scenario(backend: Any) -> list[dict[str, Any]]:
+    from pertool.models.base import Request, Sampling
+
+    def chat(text: str, **kw: Any) -> Request:
+        return Request(messages=({"role": "user", "content": text},), sampling=Sampling(max_tokens=5), **kw)
+
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    requests = [chat(f"question {i}") for i in range(4)]
+    requests += [chat(f"question {FAIL}"), chat(f"question {CALL}", tools=(tool,)),
+                 Request(prompt="raw text prompt", sampling=Sampling(max_tokens=1))]  # fmt: skip
+    answers = await asyncio.gather(*(backend.complete(r) for r in requests), return_exceptions=True)
+    out = []
+    for request, answer in zip(requests, answers):
+        prompt = backend._render(request)
+        entry: dict[str, Any] = {"prompt": prompt, "max_tokens": request.sampling.max_tokens}
+        if isinstance(answer, BaseException):
+            entry["error"] = f"{type(answer).__name__}: {answer}"
+        else:
+            entry.update(text=answer.text, tool_calls=answer.tool_calls, input_tokens=answer.input_tokens,
+                         output_tokens=answer.output_tokens)  # fmt: skip
+        out.append(entry)
+    return out
+
+
+def main(model_dir: str, out_file: str) -> None:
+    import ray
+
+    from pertool.models.registry import ModelOptions
+    from pertool.models.vllm_batch import BatchProcessorBackend, prompt_renderer, vllm_processor
+
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    options = ModelOptions(batch_size=4, vllm_args="--max-model-len 512 --enforce-eager")
+    built: dict[str, Any] = {}
+
+    def make_processor() -> Any:
+        processor = vllm_processor(model_dir, options)
+        engine = processor.stages["vLLMEngineStage"]
+        built.update(stages=processor.list_stage_names(), engine=engine.fn_constructor_kwargs["engine_kwargs"],
+                     num_gpus=engine.map_batches_kwargs.get("num_gpus"))  # fmt: skip
+        return with_stand_in_engine(processor)
+
+    backend = BatchProcessorBackend(model_dir, render=prompt_renderer(model_dir), make_processor=make_processor,
+                                    batch_size=4, batch_wait_s=0.5)  # fmt: skip
+    results = asyncio.run(scenario(backend))
+    asyncio.run(backend.aclose())
+    ray.shutdown()
+    with open(out_file, "w") as f:
+        json.dump({"results": results, "batches": backend.batches, "processor": built}, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

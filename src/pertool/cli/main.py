@@ -22,6 +22,7 @@ from pertool.cli import (
     score_cmd,
     synth_cmd,
     train_cmd,
+    view_cmd,
 )
 from pertool.versions import __version__
 
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pertool {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (eval_cmd, score_cmd, generate_cmd, synth_cmd, train_cmd, data_cmd, models_cmd, prompt_cmd,
-                   mock_server_cmd, audit_cmd, compare_cmd, ablate_cmd, report_cmd):  # fmt: skip
+                   mock_server_cmd, audit_cmd, compare_cmd, ablate_cmd, report_cmd, view_cmd):  # fmt: skip
         module.register(commands)
     return parser
 

@@ -285,8 +285,10 @@ def default_metric(kind: BenchmarkKind) -> str:
     return kind.headline
 
 
-def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[RunScores]:
-    """Load each run directory as scored; refuses runs of different benchmarks or scoring modes."""
+def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+              partial: bool = False) -> list[RunScores]:  # fmt: skip
+    """Load each run directory as scored; refuses runs of different benchmarks or scoring modes.
+    `partial`: runs still being written, scored on the samples answered so far (`pertool view`)."""
     from pertool.report.scored_run import load_scored_run
     from pertool.runner.run import load_config
     from pertool.runner.rundir import RunDir
@@ -304,7 +306,7 @@ def load_runs(paths: Sequence[Path], *, resamples: int = DEFAULT_RESAMPLES, seed
         names = [str(p) for p in paths]
     out = []
     for path, name in zip(paths, names):
-        run = load_scored_run(Path(path))
+        run = load_scored_run(Path(path), partial=partial)
         scored, kind, config = run.report.scored, run.kind, run.config
         rows_by_split: dict[str, list[tuple[float, ...]]] = {}
         for s in scored:

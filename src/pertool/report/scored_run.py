@@ -7,6 +7,9 @@ config selects now was scored against other benchmark content: it is refused (re
 run written by an older pertool (no scores.jsonl or no fingerprint), or one whose scores.jsonl
 lacks answers that predictions.jsonl holds (a resume that stopped before its end), is re-scored
 once, in memory, from predictions.jsonl, with a note saying so; nothing is written.
+
+`partial` (`pertool view`, a run still being written): samples without a prediction yet are
+left out of the metrics like failed requests, instead of scoring as unparsable answers.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class ScoredRun:
         return {s.sample_id: s for s in self.report.scored}
 
 
-def load_scored_run(path: Path, *, data_dir: str | None = None) -> ScoredRun:
+def load_scored_run(path: Path, *, data_dir: str | None = None, partial: bool = False) -> ScoredRun:
     run = RunDir.open(path)
     config = load_config(run)
     if data_dir:
@@ -80,8 +83,9 @@ def load_scored_run(path: Path, *, data_dir: str | None = None) -> ScoredRun:
         out.report = report
         return out
     outputs = {i: r.get("output") for i, r in records.items()}
+    pending = {s.id for s in samples if s.id not in records} if partial else set()
     out.report = score(samples, outputs, compat=config.compat, resamples=config.resamples, seed=config.seed,
-                       no_answer=failed, context_overflow=overflows)  # fmt: skip
+                       no_answer=failed | pending, context_overflow=overflows)  # fmt: skip
     if changed:
         out.notes.append(f"{', '.join(changed)} changed since the run was scored (edited, or the run was "
                          "stopped between its final writes): re-scored from predictions.jsonl; "

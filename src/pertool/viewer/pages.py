@@ -16,7 +16,7 @@ from pertool.versions import __version__
 
 __all__ = ["compare_page", "error_page", "index_page", "run_href", "samples_page"]
 
-POLL_MS = 1500
+POLL_MS = 1000
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0 1.5em 2em; color: #222; }
@@ -41,7 +41,7 @@ _INDEX_JS = r"""
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls;
     if (text !== undefined && text !== null) e.textContent = String(text); return e; };
   const num = (v) => (v === null || v === undefined) ? "n/a" : v.toFixed(4);
-  const state = { runs: [] };
+  const state = { runs: [], polls: 0 };
   function fill(select, values) {
     const keep = select.value;
     const have = Array.from(select.options).map((o) => o.value);
@@ -139,6 +139,7 @@ _INDEX_JS = r"""
       const response = await fetch("api/runs", { cache: "no-store" });
       if (response.ok) { const data = await response.json(); state.runs = data.runs;
         $("notes").textContent = data.notes.join("; "); $("updated").textContent = new Date().toLocaleTimeString(); render(); }
+      document.documentElement.dataset.polls = String(++state.polls);
       $("offline").textContent = response.ok ? "" : "the server answered " + response.status;
     } catch (e) { $("offline").textContent = "the server does not answer (stopped?)"; }
     setTimeout(poll, POLL_MS);

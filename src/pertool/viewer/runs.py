@@ -28,7 +28,7 @@ __all__ = ["MAX_FILE_BYTES", "MAX_RUNS", "RunsIndex", "lock_held", "run_signatur
 MAX_RUNS = 1000  # run directories listed; more are left out, with a note
 MAX_ENTRIES = 5000  # directory entries looked at per directory scanned
 MAX_FILE_BYTES = 512 * 1024**2  # a run file larger than this is shown as a problem, not read
-RUNNING_REFRESH_S = 1.0  # a run being written is re-scored at most this often
+RUNNING_REFRESH_S = 0.5  # a run being written is re-scored at most this often
 _FILES = (CONFIG, PREDICTIONS, ERRORS, METRICS, SCORES)
 try:
     import fcntl
@@ -123,7 +123,7 @@ class RunsIndex:
         if old is not None and old.signature == signature:
             return old
         if old is not None and running and time.monotonic() - old.checked < RUNNING_REFRESH_S:
-            return old  # being written: re-score at most once a second
+            return old  # being written: re-scored at most every RUNNING_REFRESH_S
         state = RunState(name, path, signature, "problem", checked=time.monotonic())
         try:
             _load(state, running)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "browse a directory of runs in a local web app: leaderboard, reports, answers side by side, live progress"
+HELP = ("browse a directory of runs in a local web app: leaderboard, reports, answers side by side, "
+        "live progress")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("view", help=HELP, description=HELP + ". Serves on 127.0.0.1 only; Ctrl-C stops it. "
-                            "Runs still being written show their progress and partial scores; the page "
+    p = commands.add_parser("view", help=HELP, description=HELP + ". Serves on 127.0.0.1 only; Ctrl-C stops "
+                            "it. Runs still being written show their progress and partial scores; the page "
                             "updates itself.")  # fmt: skip
     p.add_argument("runs_dir", nargs="?", default="runs", metavar="RUNS_DIR",
-                   help="the directory holding run directories (default: ./runs, where `pertool eval` writes)")
+                   help="the directory holding run directories (default: ./runs, where `pertool eval` "
+                   "writes)")  # fmt: skip
     p.add_argument("--port", type=int, default=0,
                    help="port to listen on (default: a free one, printed)")
     p.set_defaults(run=run)
@@ -29,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     check_range("--port", args.port, low=0, high=65535)
     root = Path(args.runs_dir)
     if not root.is_dir():
-        default = " (the default; give RUNS_DIR, or run `pertool eval` here first)" if args.runs_dir == "runs" else ""
+        default = ""
+        if args.runs_dir == "runs":
+            default = " (the default; give RUNS_DIR, or run `pertool eval` here first)"
         raise PertoolError(f"runs directory {root} does not exist or is not a directory{default}")
     try:
         server = make_server(root, args.port)

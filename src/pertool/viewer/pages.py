@@ -68,7 +68,9 @@ _INDEX_JS = r"""
       groups.get(key).push(r);
     });
     const board = $("board"); board.textContent = "";
-    if (!runs.length) board.appendChild(el("p", "hint", "No run directories here yet; this page updates itself."));
+    if (!runs.length) {
+      board.appendChild(el("p", "hint", "No run directories here yet; this page updates itself."));
+    }
     Array.from(groups.keys()).sort().forEach((key) => board.appendChild(table(key, groups.get(key))));
     $("count").textContent = shown.length + " of " + runs.length + " runs";
     document.documentElement.dataset.ready = "1";
@@ -89,10 +91,14 @@ _INDEX_JS = r"""
       const tr = el("tr", "run"); tr.dataset.name = r.name; tr.dataset.status = r.status;
       const pick = el("input"); pick.type = "checkbox"; pick.className = "pick"; pick.value = r.name;
       pick.checked = picked.has(r.name);
-      pick.addEventListener("change", () => { pick.checked ? picked.add(r.name) : picked.delete(r.name); pickedChanged(); });
+      pick.addEventListener("change", () => {
+        if (pick.checked) picked.add(r.name); else picked.delete(r.name);
+        pickedChanged();
+      });
       tr.appendChild(el("td")).appendChild(pick);
       tr.appendChild(el("td", "num", r.rank === null ? "" : r.rank));
-      tr.appendChild(el("td")).appendChild(r.status === "problem" ? el("span", "", r.name) : runLink(r.name, r.name));
+      tr.appendChild(el("td")).appendChild(
+        r.status === "problem" ? el("span", "", r.name) : runLink(r.name, r.name));
       tr.appendChild(el("td", "", r.model + (r.profile_view !== "all" ? " [" + r.profile_view + "]" : "")));
       tr.appendChild(el("td", "status-" + r.status, r.status));
       const prog = el("td", "progress");
@@ -104,20 +110,31 @@ _INDEX_JS = r"""
       }
       tr.appendChild(prog);
       cols.forEach((c) => {
-        const m = r.metrics.find((x) => x.key === c.key); const td = el("td", "num metric"); td.dataset.key = c.key;
-        if (m) { td.appendChild(el("span", "value", num(m.value)));
-          if (m.interval) td.appendChild(el("div", "ci", m.interval[0].toFixed(3) + "–" + m.interval[1].toFixed(3))); }
+        const m = r.metrics.find((x) => x.key === c.key);
+        const td = el("td", "num metric"); td.dataset.key = c.key;
+        if (m) {
+          td.appendChild(el("span", "value", num(m.value)));
+          if (m.interval) {
+            td.appendChild(el("div", "ci", m.interval[0].toFixed(3) + "–" + m.interval[1].toFixed(3)));
+          }
+        }
         tr.appendChild(td);
       });
       const vs = el("td", "test");
       if (r.test) {
-        vs.appendChild(el("span", "", (r.test.difference === null ? "n/a" : (r.test.difference >= 0 ? "+" : "")
-          + r.test.difference.toFixed(4)) + " "));
-        if (r.test.p !== null) vs.appendChild(el("span", r.test.significant ? "sig" : "ns",
-          r.test.significant ? "significant (p " + r.test.p.toFixed(4) + ")" : "n.s. (p " + r.test.p.toFixed(4) + ")"));
-        vs.title = r.test.metric + " minus the best (" + r.test.best + ") on " + r.test.shared + " shared samples";
+        const d = r.test.difference;
+        vs.appendChild(el("span", "", (d === null ? "n/a" : (d >= 0 ? "+" : "") + d.toFixed(4)) + " "));
+        if (r.test.p !== null) {
+          const p = "(p " + r.test.p.toFixed(4) + ")";
+          vs.appendChild(el("span", r.test.significant ? "sig" : "ns",
+                            (r.test.significant ? "significant " : "n.s. ") + p));
+        }
+        vs.title = r.test.metric + " minus the best (" + r.test.best + ") on " + r.test.shared
+          + " shared samples";
       } else if (r.rank === 1) vs.textContent = "best";
-      else if (r.status === "running" || r.status === "stopped") vs.textContent = "partial: " + r.done + " answered";
+      else if (r.status === "running" || r.status === "stopped") {
+        vs.textContent = "partial: " + r.done + " answered";
+      }
       tr.appendChild(vs);
       tr.appendChild(el("td", "problem", [r.problem].concat(r.notes).filter(Boolean).join("; ")));
       body.appendChild(tr);
@@ -137,8 +154,13 @@ _INDEX_JS = r"""
   async function poll() {
     try {
       const response = await fetch("api/runs", { cache: "no-store" });
-      if (response.ok) { const data = await response.json(); state.runs = data.runs;
-        $("notes").textContent = data.notes.join("; "); $("updated").textContent = new Date().toLocaleTimeString(); render(); }
+      if (response.ok) {
+        const data = await response.json();
+        state.runs = data.runs;
+        $("notes").textContent = data.notes.join("; ");
+        $("updated").textContent = new Date().toLocaleTimeString();
+        render();
+      }
       document.documentElement.dataset.polls = String(++state.polls);
       $("offline").textContent = response.ok ? "" : "the server answered " + response.status;
     } catch (e) { $("offline").textContent = "the server does not answer (stopped?)"; }
@@ -173,7 +195,8 @@ def index_page(root: str) -> str:
             "progress and the scores of the samples answered so far.</p>"
             '<div class="filters"><label>benchmark <select id="f-benchmark"></select></label>'
             '<label>model <select id="f-model"></select></label>'
-            '<a id="compare-link"></a></div><p id="notes" class="hint"></p><div id="board"></div>')  # fmt: skip
+            '<a id="compare-link"></a></div><p id="notes" class="hint"></p>'
+            '<div id="board"></div>')  # fmt: skip
     return _page("pertool view", body, _INDEX_JS.replace("POLL_MS", str(POLL_MS)))
 
 
@@ -203,13 +226,16 @@ def samples_page(a: RunData, b: RunData, names: Sequence[str]) -> str:
     for view in shared:
         other = theirs[view.id]
         differ = (view.correct != other.correct)
+        href = escape(_compare_href(names[0], names[1], view.id))
         rows.append(f'<tr class="sample{" differ" if differ else ""}" data-id="{escape(view.id)}">'
-                    f'<td><a href="{escape(_compare_href(names[0], names[1], view.id))}">{escape(view.id)}</a></td>'
-                    f"<td>{escape(view.split)}</td><td>{_outcome(view)}</td><td>{_outcome(other)}</td></tr>")  # fmt: skip
+                    f'<td><a href="{href}">{escape(view.id)}</a></td><td>{escape(view.split)}</td>'
+                    f"<td>{_outcome(view)}</td><td>{_outcome(other)}</td></tr>")  # fmt: skip
     body = (f"<p><a href=\"/\">runs</a></p><h1>{escape(names[0])} vs {escape(names[1])}</h1>"
-            f'<p class="meta">{len(shared)} shared samples ({sum(v.correct != theirs[v.id].correct for v in shared)} '
-            f"where the outcomes differ) · {escape(a.benchmark)} / {escape(b.benchmark)}</p>"
-            f"<table><thead><tr><th>sample</th><th>split</th><th>{escape(names[0])}</th><th>{escape(names[1])}</th>"
+            f'<p class="meta">{len(shared)} shared samples '
+            f"({sum(v.correct != theirs[v.id].correct for v in shared)} where the outcomes differ) · "
+            f"{escape(a.benchmark)} / {escape(b.benchmark)}</p>"
+            f"<table><thead><tr><th>sample</th><th>split</th><th>{escape(names[0])}</th>"
+            f"<th>{escape(names[1])}</th>"
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
     if not shared:
         body += '<p class="hint">The two runs share no sample id.</p>'
@@ -218,9 +244,10 @@ def samples_page(a: RunData, b: RunData, names: Sequence[str]) -> str:
 
 def _side(name: str, view: SampleView | None) -> str:
     if view is None:
-        return f'<div class="run"><h2>{escape(name)}</h2><p class="hint">this run has no such sample</p></div>'
-    parts = [f'<div class="run" data-run="{escape(name)}"><h2><a href="{escape(run_href(name))}#'
-             f'{escape(urlencode({"run": 0, "open": view.id}))}">{escape(name)}</a></h2><p>{_outcome(view)}']  # fmt: skip
+        return f'<div class="run"><h2>{escape(name)}</h2><p class="hint">no such sample in this run</p></div>'
+    href = escape(run_href(name) + "#" + urlencode({"run": 0, "open": view.id}))
+    parts = [f'<div class="run" data-run="{escape(name)}"><h2><a href="{href}">{escape(name)}</a></h2>'
+             f"<p>{_outcome(view)}"]  # fmt: skip
     if view.categories:
         parts.append(f' <span class="hint">({escape(", ".join(view.categories))})</span>')
     parts.append("</p><h3>output</h3>" f'<pre class="output">{escape(view.output)}</pre>')
@@ -238,8 +265,10 @@ def compare_page(a: RunData, b: RunData, names: Sequence[str], sample_id: str) -
     either = mine or theirs
     assert either is not None
     prompt = "".join(f"<h3>{escape(role)}</h3><pre>{escape(text)}</pre>" for role, text in either.prompt)
-    body = (f'<p><a href="/">runs</a> · <a href="{escape(_compare_href(names[0], names[1]))}">all shared samples</a></p>'
-            f'<h1 id="sample">{escape(sample_id)}</h1><h2>gold</h2><pre class="gold">{escape(either.gold)}</pre>'
+    listing = escape(_compare_href(names[0], names[1]))
+    body = (f'<p><a href="/">runs</a> · <a href="{listing}">all shared samples</a></p>'
+            f'<h1 id="sample">{escape(sample_id)}</h1><h2>gold</h2>'
+            f'<pre class="gold">{escape(either.gold)}</pre>'
             f'<div class="side">{_side(names[0], mine)}{_side(names[1], theirs)}</div>'
             f"<details><summary>prompt</summary>{prompt}</details>")  # fmt: skip
     return _page(f"pertool view: {sample_id}", body)

@@ -97,7 +97,8 @@ class RunsIndex:
                     found[f"{child.name}/{grandchild.name}"] = grandchild
             if len(found) >= MAX_RUNS:
                 break
-        self.notes = [f"more than {MAX_RUNS} runs: only the first {MAX_RUNS} are shown"] if len(found) >= MAX_RUNS else []
+        many = len(found) >= MAX_RUNS
+        self.notes = [f"more than {MAX_RUNS} runs: only the first {MAX_RUNS} are shown"] if many else []
         return dict(itertools.islice(sorted(found.items()), MAX_RUNS))
 
     def path_of(self, name: str) -> Path | None:
@@ -156,12 +157,14 @@ class RunsIndex:
             del self._boards[key]
         return out
 
-    def _row(self, state: RunState, groups: dict[tuple[Any, ...], tuple[Leaderboard | None, str]]) -> dict[str, Any]:
+    def _row(self, state: RunState, groups: dict[tuple[Any, ...], tuple[Leaderboard | None, str]],
+             ) -> dict[str, Any]:  # fmt: skip
         config = state.config
         row: dict[str, Any] = {
             "name": state.name, "status": state.status, "problem": state.problem,
             "benchmark": str(config.get("benchmark", "")), "model": str(config.get("model", "")),
-            "compat": str(config.get("compat") or ""), "profile_view": str(config.get("profile_view") or "all"),
+            "compat": str(config.get("compat") or ""),
+            "profile_view": str(config.get("profile_view") or "all"),
             "done": state.done, "total": state.total, "failed": state.failed,
             "metrics": [], "headline": None, "rank": None, "test": None, "notes": [],
         }  # fmt: skip
@@ -170,7 +173,8 @@ class RunsIndex:
             return row
         titles = metric_titles(scores.kind)
         board, problem = groups.get(_group(state), (None, ""))
-        columns = board.metrics if board else [k for k in scores.kind.metric_tables[0] if scores.metrics.get(k) is not None]
+        own = [k for k in scores.kind.metric_tables[0] if scores.metrics.get(k) is not None]
+        columns = board.metrics if board else own
         row["headline"] = board.metric if board else scores.kind.headline
         row["n"] = scores.n
         row["metrics"] = [{"key": k, "title": titles.get(k, k), "value": scores.metrics.get(k),
@@ -184,7 +188,8 @@ class RunsIndex:
             if test is not None:
                 row["test"] = {"shared": test.shared, "difference": test.difference, "low": test.low,
                                "high": test.high, "p": test.p_value, "significant": test.significant,
-                               "best": board.runs[0].name, "metric": titles.get(board.metric, board.metric)}  # fmt: skip
+                               "best": board.runs[0].name,
+                               "metric": titles.get(board.metric, board.metric)}  # fmt: skip
         if scores.answered_line and state.status == "finished" and scores.no_answer:
             row["notes"].append(scores.answered_line)
         return row
@@ -198,7 +203,8 @@ def _load(state: RunState, running: bool) -> None:
     for name in _FILES:
         file = path / name
         if file.exists() and file.stat().st_size > MAX_FILE_BYTES:
-            raise ValueError(f"{name} is {file.stat().st_size} bytes, more than the {MAX_FILE_BYTES} the viewer reads")
+            raise ValueError(f"{name} is {file.stat().st_size} bytes, more than the {MAX_FILE_BYTES} "
+                             "the viewer reads")  # fmt: skip
     run = RunDir.open(path)
     config = load_config(run)
     state.config = config.model_dump(mode="json")
@@ -219,7 +225,7 @@ def _group(state: RunState) -> tuple[Any, ...]:
 
 
 def run_signature(path: Path) -> tuple[Any, ...]:
-    out = []
+    out: list[tuple[int, int] | None] = []
     for name in _FILES:
         try:
             info = (path / name).stat()

@@ -134,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> tuple[int, str, str]:
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
         if host not in ("127.0.0.1", "localhost", "[::1]"):
-            return HTTPStatus.FORBIDDEN, "text/html", error_page(403, "pertool view answers on 127.0.0.1 only")
+            return HTTPStatus.FORBIDDEN, "text/html", error_page(403, "pertool view answers 127.0.0.1 only")
         url = urlsplit(self.path)
         if len(url.query) > _MAX_QUERY:
             raise _NotFound("query too long")

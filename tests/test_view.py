@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from pertool.cli.main import main
 from pertool.kinds import kind_of_samples
 from pertool.kinds.kind import gold_text
 from pertool.report.compare import build_leaderboard, load_runs
 from pertool.runner.run import EvalConfig, finish, select_samples
 from pertool.runner.rundir import RunDir, append_line
 from pertool.testing.browser import ReportBrowser
-from support.cli import PERTOOL, run_pertool
+from support.cli import PERTOOL
 from support.rundirs import write_run
 
 EVIL_MODEL = "<i>evil</i>-model"
@@ -83,6 +84,8 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                 ("mini", EvalConfig(benchmark="builtin-mini:test", model="good-model", limit=6,
                                                     resamples=200), 3)):  # fmt: skip
         write_run(root / name, config, outputs(config, wrong))
+    nested = EvalConfig(benchmark="builtin-mini:train", model="ablated-model", limit=4, resamples=0)
+    write_run(root / "ablate-x" / "limit-4", nested, outputs(nested))  # as `pertool ablate` nests its runs
     (root / "broken").mkdir()
     (root / "broken" / "config.json").write_text('{"benchmark": "example", "model": ')  # half-written
     return root
@@ -223,17 +226,19 @@ def test_urls_never_leave_the_runs_directory(viewer: Viewer, runs_dir: Path, tmp
         assert status == 200 and "link-out" not in names and {"ex-good", "broken"} <= names
         assert viewer.get("/api/runs", host="attacker.example:80")[0] == 403  # DNS rebinding
         assert viewer.get("/run/broken/")[0] == 422
+        assert "ablate-x/limit-4" in names and viewer.get("/run/ablate-x%2Flimit-4/")[0] == 200
         assert viewer.get("/compare?a=ex-good&b=ex-bad&id=nope")[0] == 404
     finally:
         (runs_dir / "link-out").unlink()
 
 
-def test_bad_input_and_ctrl_c(tmp_path: Path):
-    proc = run_pertool("view", tmp_path / "missing", timeout=30)
-    assert proc.returncode == 2 and proc.stderr.startswith("pertool: error: runs directory")
-    assert str(tmp_path / "missing") in proc.stderr and len(proc.stderr.splitlines()) == 1
-    proc = run_pertool("view", tmp_path, "--port", "70000", timeout=30)
-    assert proc.returncode == 2 and "--port" in proc.stderr
+def test_bad_input_and_ctrl_c(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["view", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pertool: error: runs directory") and str(tmp_path / "missing") in err
+    assert len(err.splitlines()) == 1
+    assert main(["view", str(tmp_path), "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
     server = Viewer(tmp_path)
     status, body = server.get("/api/runs")
     assert status == 200 and json.loads(body)["runs"] == []

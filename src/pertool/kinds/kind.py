@@ -46,6 +46,10 @@ __all__ = [
     "view_samples",
 ]
 
+# The spec of a benchmark saved by `pertool data export --format hf` (pertool.hfdata): any kind,
+# the one recorded in the export.
+HF_SPEC = "hf"
+
 # Kind modules, each exposing `KIND`; imported on first use so that `pertool --help` stays fast.
 _KIND_MODULES = (
     "pertool.kinds.ptbench",
@@ -68,6 +72,10 @@ class SpecHelp:
 
     spec: str
     meaning: str
+
+
+# Spec forms that are no one kind's: an hf export loads as the kind it records.
+GENERIC_SPECS = (SpecHelp("hf:PATH", "a benchmark saved by `pertool data export --format hf` (any kind)"),)
 
 
 @runtime_checkable
@@ -98,6 +106,8 @@ class BenchmarkKind(Protocol):
     # The sample browser's label for the diff's first row (`diff()["platform"]`); None omits it.
     platform_title: str | None
     ablation_conditions: tuple[str, ...]  # `pertool ablate` conditions, the first = nothing hidden
+    # Spec prefix -> the license note a dataset card gives (`data export --format hf`).
+    license_notes: Mapping[str, str]
 
     def load(self, name: str, arg: str, data_dir: str | Path | None) -> list[Sample]:
         """Samples for the spec `name[:arg]` (`name` in `spec_names`)."""
@@ -256,7 +266,11 @@ def kind_of_samples(samples: Iterable[Sample]) -> BenchmarkKind:
 
 
 def kind_for_spec(spec: str) -> BenchmarkKind:
-    name = spec.partition(":")[0]
+    name, _, arg = spec.partition(":")
+    if name == HF_SPEC:
+        from pertool.hfdata.benchmark import export_info
+
+        return kind_named(export_info(arg)["kind"])
     for kind in all_kinds():
         if name in kind.spec_names:
             return kind
@@ -264,7 +278,7 @@ def kind_for_spec(spec: str) -> BenchmarkKind:
 
 
 def spec_summary() -> str:
-    forms = [h.spec for kind in all_kinds() for h in kind.specs]
+    forms = [h.spec for kind in all_kinds() for h in kind.specs] + [h.spec for h in GENERIC_SPECS]
     return ", ".join(forms[:-1]) + " or " + forms[-1]
 
 
@@ -272,6 +286,10 @@ def load_benchmark(spec: str, data_dir: str | Path | None = None) -> list[Sample
     """Samples of a benchmark spec (`pertool --help` lists the forms), loaded by the kind that
     owns its prefix."""
     name, _, arg = spec.partition(":")
+    if name == HF_SPEC:  # the kind the export records; its files travel with it (no data_dir)
+        from pertool.hfdata.benchmark import load_hf_benchmark
+
+        return load_hf_benchmark(arg, kind_for_spec(spec).name)
     return kind_for_spec(spec).load(name, arg, data_dir)
 
 

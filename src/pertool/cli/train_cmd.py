@@ -113,8 +113,8 @@ def run_hf_export(args: argparse.Namespace) -> int:
         target.discard()
         raise
     per_split = ", ".join(f"{split} {count}" for split, count in counts.items())
-    print(f"exported {len(samples)} records in hf format ({args.tool_mode} tool mode) to {out} ({per_split}); "
-          "load with datasets.load_from_disk")  # fmt: skip
+    print(f"exported {len(samples)} records in hf format ({args.tool_mode} tool mode) to {out} "
+          f"({per_split}); load with datasets.load_from_disk")  # fmt: skip
     return 0
 
 

@@ -115,7 +115,8 @@ def _with_location_files(samples: Sequence[Sample], out: Path) -> list[Sample]:
 
 def _copy_tree(source: Path, dest: Path, key: str) -> None:
     if not source.is_dir():
-        raise PertoolError(f"{source} (the samples' {key}) is not a directory; cannot carry it into the export")
+        raise PertoolError(f"{source} (the samples' {key}) is not a directory; cannot carry it into the "
+                           "export")
     files = [p for p in sorted(source.rglob("*")) if p.is_file() and not p.is_symlink()]
     size = sum(p.stat().st_size for p in files)
     if size > MAX_LOCATION_BYTES:
@@ -139,7 +140,8 @@ def export_info(path: str | Path) -> dict[str, Any]:
         info = read_json(info_file)
     except DataError as exc:
         raise SpecError(f"hf:{path}: {exc}") from None
-    if not isinstance(info, dict) or info.get("format") != BENCHMARK_FORMAT or not isinstance(info.get("kind"), str):
+    if not (isinstance(info, dict) and info.get("format") == BENCHMARK_FORMAT
+            and isinstance(info.get("kind"), str)):  # fmt: skip
         raise SpecError(f"hf:{path}: {info_file.name} does not describe a pertool benchmark export "
                         f"(expected format {BENCHMARK_FORMAT!r} and a kind)")  # fmt: skip
     return info
@@ -153,7 +155,7 @@ def load_hf_benchmark(path: str, kind_name: str) -> list[Sample]:
     if not path:
         raise SpecError("hf: needs a path: hf:DIR, a directory written by `pertool data export --format hf`")
     root = Path(path)
-    info = export_info(root)
+    export_info(root)  # one line for a directory that is not an export, before datasets reads it
     datasets = datasets_module()
     try:
         saved = datasets.load_from_disk(str(root))
@@ -168,8 +170,9 @@ def load_hf_benchmark(path: str, kind_name: str) -> list[Sample]:
         for index, row in enumerate(table):
             sample = sample_of(row, where, index)
             if kind_of(sample).name != kind_name:
-                raise DataError(where, f"sample {sample.id} belongs to the {kind_of(sample).name} kind, not "
-                                f"{kind_name} as {INFO_FILE} records", index=index, field="benchmark")  # fmt: skip
+                raise DataError(where, f"sample {sample.id} belongs to the {kind_of(sample).name} kind, "
+                                f"not {kind_name} as {INFO_FILE} records", index=index,
+                                field="benchmark")  # fmt: skip
             placed.append((row["position"], _located(sample, root)))
     placed.sort(key=lambda item: item[0])
     return [sample for _, sample in placed]
@@ -180,7 +183,7 @@ def _located(sample: Sample, root: Path) -> Sample:
     from pertool.kinds import kind_of
 
     changed = {key: str(root.resolve() / sample.extra[key]) for key in kind_of(sample).location_keys
-               if isinstance(sample.extra.get(key), str) and sample.extra[key].startswith(FILES_DIR + "/")}  # fmt: skip
+               if str(sample.extra.get(key, "")).startswith(FILES_DIR + "/")}  # fmt: skip
     return sample.model_copy(update={"extra": {**sample.extra, **changed}}) if changed else sample
 
 

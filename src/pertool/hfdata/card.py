@@ -16,11 +16,12 @@ def dataset_card(*, title: str, source: str, kind: str, license_note: str, split
     total = sum(splits.values())
     lines = ["---", f"pretty_name: {_yaml_text(title)}", "tags:", "- pertool", "- tool-calling",
              "- personalization", "---", "", f"# {title}", "",
-             f"Written by pertool {__version__} (`pertool data export --format hf` / `pertool train export "
-             "--format hf`) as a saved Hugging Face `datasets` DatasetDict: load it with "
+             f"Written by pertool {__version__} (`pertool data export --format hf` / `pertool train "
+             "export --format hf`) as a saved Hugging Face `datasets` DatasetDict: load it with "
              "`datasets.load_from_disk(DIR)`, or evaluate it with `pertool eval --benchmark hf:DIR`.", "",
              f"- Source: `{source}`", f"- Benchmark kind: `{kind}`", f"- License: {license_note}",
-             f"- pertool version: {__version__}", "", "## Splits", "", "| split | rows |", "|---|---:|"]  # fmt: skip
+             f"- pertool version: {__version__}", "", "## Splits", "", "| split | rows |",
+             "|---|---:|"]  # fmt: skip
     lines += [f"| {name} | {count} |" for name, count in splits.items()]
     lines += [f"| (all) | {total} |", "", "## Fields", "", "| field | type | meaning |", "|---|---|---|"]
     lines += [f"| `{name}` | {kind_} | {meaning} |" for name, kind_, meaning in fields]

@@ -19,7 +19,8 @@ from pertool.schema import Sample
 
 __all__ = ["JSON_FIELDS", "STRING_FIELDS", "benchmark_features", "row_of", "sample_of"]
 
-STRING_FIELDS = ("id", "benchmark", "split", "user_id", "query", "gold_platform")  # user_id, gold_platform nullable
+# user_id and gold_platform may be null
+STRING_FIELDS = ("id", "benchmark", "split", "user_id", "query", "gold_platform")
 JSON_FIELDS = ("profile", "environment", "platforms", "tools", "gold_calls", "extra")
 NAME_LISTS = ("platform_names", "tool_names", "gold_call_names")
 
@@ -66,7 +67,7 @@ def sample_of(row: dict[str, Any], where: str, index: int) -> Sample:
     try:
         return Sample.model_validate(record)
     except ValueError as exc:  # pydantic's ValidationError: name the first problem only
-        errors = getattr(exc, "errors", lambda: [])()
+        errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
         first = errors[0] if errors else {"loc": (), "msg": str(exc).splitlines()[0]}
         field = ".".join(map(str, first["loc"]))
         raise DataError(where, str(first["msg"]), index=index, field=field) from None

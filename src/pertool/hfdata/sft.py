@@ -35,16 +35,19 @@ def sft_features(datasets: Any) -> Any:
     string = datasets.Value("string")
     call = {"type": string, "function": {"name": string, "arguments": string}}
     message = {"role": string, "content": string, "tool_calls": datasets.List(call)}
-    return datasets.Features({"id": string, "split": string, "messages": datasets.List(message), "tools": string})
+    return datasets.Features({"id": string, "split": string, "messages": datasets.List(message),
+                              "tools": string})
 
 
 def row_of(sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
     messages = []
     for m in record["messages"]:
         calls = m.get("tool_calls")
-        messages.append({"role": m.get("role"), "content": m.get("content"), "tool_calls": None if calls is None else
-                         [{"type": c.get("type"), "function": {"name": c["function"].get("name"), "arguments":
-                           json.dumps(c["function"].get("arguments"), ensure_ascii=False)}} for c in calls]})  # fmt: skip
+        typed = None if calls is None else [
+            {"type": c.get("type"), "function": {"name": c["function"].get("name"),
+             "arguments": json.dumps(c["function"].get("arguments"), ensure_ascii=False)}}
+            for c in calls]  # fmt: skip
+        messages.append({"role": m.get("role"), "content": m.get("content"), "tool_calls": typed})
     tools = record.get("tools")
     return {"id": sample.id, "split": sample.split, "messages": messages,
             "tools": None if tools is None else json.dumps(tools, ensure_ascii=False)}  # fmt: skip
@@ -83,10 +86,9 @@ def export_sft(samples: Sequence[Sample], records: Sequence[dict[str, Any]], out
               for name, rows in by_split.items()}  # fmt: skip
     datasets.DatasetDict(splits).save_to_disk(str(out))
     counts = {name: len(rows) for name, rows in by_split.items()}
-    card = dataset_card(title=f"{source} (pertool SFT export, {tool_mode} tool mode)", source=source, kind=kind,
-                        license_note=license_note, splits=counts, fields=_FIELDS,
-                        notes=("Records are TRL's conversational format (`pertool train export --format trl`); "
-                               "`json.loads` the tool-call arguments and the tools column to feed them to a "
-                               "chat template.",))  # fmt: skip
+    note = ("Records are TRL's conversational format (`pertool train export --format trl`); `json.loads` "
+            "the tool-call arguments and the tools column to feed them to a chat template.")
+    card = dataset_card(title=f"{source} (pertool SFT export, {tool_mode} tool mode)", source=source,
+                        kind=kind, license_note=license_note, splits=counts, fields=_FIELDS, notes=(note,))
     atomic_write_text(out / "README.md", card)
     return counts

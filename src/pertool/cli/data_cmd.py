@@ -80,9 +80,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_hf_export(args: argparse.Namespace) -> int:
-    from pertool.hfdata.benchmark import export_benchmark, push_export, source_and_license
+    from pertool.hfdata.benchmark import export_benchmark, push_export
     from pertool.hfdata.need import datasets_module
-    from pertool.kinds import kind_of_samples, load_benchmark
+    from pertool.kinds import export_source, kind_of, kind_of_samples, load_benchmark
     from pertool.outpaths import check_out_dir
 
     # a user's directory, or an earlier export, is refused up front: `save_to_disk` would leave
@@ -91,11 +91,12 @@ def run_hf_export(args: argparse.Namespace) -> int:
     datasets_module()  # a missing extra is said before anything is loaded or written
     samples = load_benchmark(args.benchmark, args.data_dir)
     kind = kind_of_samples(samples)
-    source, license_note = source_and_license(args.benchmark)
+    source, license_note = export_source(args.benchmark)
     out = target.make()
     try:
         counts = export_benchmark(samples, args.benchmark, out, kind=kind.name, license_note=license_note,
-                                  source=source)  # fmt: skip
+                                  source=source,
+                                  location_keys=lambda s: kind_of(s).location_keys)  # fmt: skip
     except BaseException:
         target.discard()  # only the marker and directories left empty: nothing of the user's
         raise

@@ -87,10 +87,9 @@ def run_export(args: argparse.Namespace) -> int:
 def run_hf_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pertool.hfdata.benchmark import source_and_license
     from pertool.hfdata.need import datasets_module
     from pertool.hfdata.sft import export_sft
-    from pertool.kinds import check_settings, kind_of_samples, load_benchmark, view_samples
+    from pertool.kinds import check_settings, export_source, kind_of_samples, load_benchmark, view_samples
     from pertool.outpaths import check_out_dir
     from pertool.training.sft import check_trainable, sft_conversation, to_format
 
@@ -104,7 +103,7 @@ def run_hf_export(args: argparse.Namespace) -> int:
     check_settings(kind, args.benchmark, tool_mode=args.tool_mode)
     samples = view_samples(samples, args.profile_view)
     records = [to_format(*sft_conversation(s, args.tool_mode), "trl") for s in samples]
-    source, license_note = source_and_license(args.benchmark)
+    source, license_note = export_source(args.benchmark)
     out = target.make()
     try:
         counts = export_sft(samples, records, out, source=source, kind=kind.name, license_note=license_note,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,13 @@ from pertool.fileio import atomic_write_text, read_json
 from pertool.hfdata.card import dataset_card
 from pertool.hfdata.need import datasets_module
 from pertool.hfdata.rows import benchmark_features, row_of, sample_of
-from pertool.kinds.kind import HF_SPEC
 from pertool.schema import Sample
 from pertool.versions import __version__
 
-__all__ = ["HF_SPEC", "INFO_FILE", "export_benchmark", "export_info", "load_hf_benchmark", "push_export",
-           "source_and_license"]
+__all__ = ["HF_SPEC", "INFO_FILE", "export_benchmark", "export_info", "load_hf_benchmark", "push_export"]
 
 INFO_FILE = "pertool-dataset.json"
+HF_SPEC = "hf"  # the spec prefix: hf:PATH
 BENCHMARK_FORMAT = "pertool-benchmark"
 FILES_DIR = "pertool_files"
 MAX_LOCATION_BYTES = 64 * 1024 * 1024  # a kind's data directory copied into the export, at most
@@ -59,8 +58,12 @@ _NOTES = (
 )
 
 
+# A sample's kind's `location_keys` (passed in: this layer sits below the kinds).
+LocationKeys = Callable[[Sample], Sequence[str]]
+
+
 def export_benchmark(samples: Sequence[Sample], spec: str, out: Path, *, kind: str, license_note: str,
-                     source: str | None = None) -> dict[str, int]:  # fmt: skip
+                     location_keys: LocationKeys, source: str | None = None) -> dict[str, int]:  # fmt: skip
     """Write `samples` (all of one kind) into the empty directory `out`; the counts per split."""
     import re
 
@@ -71,7 +74,7 @@ def export_benchmark(samples: Sequence[Sample], spec: str, out: Path, *, kind: s
     if bad is not None:
         raise PertoolError(f"sample {bad.id}: split {bad.split!r} is not a valid Hugging Face split name "
                            "(letters, digits, underscores and dots)")  # fmt: skip
-    samples = _with_location_files(samples, out)
+    samples = _with_location_files(samples, out, location_keys)
     features = benchmark_features(datasets)
     by_split: dict[str, list[dict[str, Any]]] = {}
     for position, sample in enumerate(samples):
@@ -91,16 +94,14 @@ def export_benchmark(samples: Sequence[Sample], spec: str, out: Path, *, kind: s
     return counts
 
 
-def _with_location_files(samples: Sequence[Sample], out: Path) -> list[Sample]:
+def _with_location_files(samples: Sequence[Sample], out: Path, location_keys: LocationKeys) -> list[Sample]:
     """Copy each directory a sample's location keys name into the export (bounded, regular files
     only) and point the samples there; the run fingerprint ignores these keys."""
-    from pertool.kinds import kind_of
-
     copies: dict[tuple[str, str], str] = {}
     result = []
     for sample in samples:
         changed = {}
-        for key in kind_of(sample).location_keys:
+        for key in location_keys(sample):
             where = sample.extra.get(key)
             if not isinstance(where, str):
                 continue
@@ -147,11 +148,9 @@ def export_info(path: str | Path) -> dict[str, Any]:
     return info
 
 
-def load_hf_benchmark(path: str, kind_name: str) -> list[Sample]:
-    """The samples of an export, in the source's order, as the kind `kind_name` (the recorded
-    one) owns them; a sample another kind owns is refused."""
-    from pertool.kinds import kind_of
-
+def load_hf_benchmark(path: str, location_keys: LocationKeys) -> list[Sample]:
+    """The samples of an export, in the source's order (the caller checks they are of the kind
+    the export records)."""
     if not path:
         raise SpecError("hf: needs a path: hf:DIR, a directory written by `pertool data export --format hf`")
     root = Path(path)
@@ -169,20 +168,14 @@ def load_hf_benchmark(path: str, kind_name: str) -> list[Sample]:
         where = f"{root}/{split}"
         for index, row in enumerate(table):
             sample = sample_of(row, where, index)
-            if kind_of(sample).name != kind_name:
-                raise DataError(where, f"sample {sample.id} belongs to the {kind_of(sample).name} kind, "
-                                f"not {kind_name} as {INFO_FILE} records", index=index,
-                                field="benchmark")  # fmt: skip
-            placed.append((row["position"], _located(sample, root)))
+            placed.append((row["position"], _located(sample, root, location_keys(sample))))
     placed.sort(key=lambda item: item[0])
     return [sample for _, sample in placed]
 
 
-def _located(sample: Sample, root: Path) -> Sample:
+def _located(sample: Sample, root: Path, keys: Sequence[str]) -> Sample:
     """Location keys that point into the export's copied files, made absolute."""
-    from pertool.kinds import kind_of
-
-    changed = {key: str(root.resolve() / sample.extra[key]) for key in kind_of(sample).location_keys
+    changed = {key: str(root.resolve() / sample.extra[key]) for key in keys
                if str(sample.extra.get(key, "")).startswith(FILES_DIR + "/")}  # fmt: skip
     return sample.model_copy(update={"extra": {**sample.extra, **changed}}) if changed else sample
 
@@ -210,16 +203,3 @@ def push_export(out: Path, repo: str) -> str:
                            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); the dataset is "
                            f"saved in {out}") from None  # fmt: skip
     return f"https://huggingface.co/datasets/{repo}"
-
-
-def source_and_license(spec: str) -> tuple[str, str]:
-    """The source a card names and its license note: the kind's note for the spec's form; an
-    export of an export keeps the original's."""
-    from pertool.kinds import kind_for_spec
-
-    name, _, arg = spec.partition(":")
-    if name == HF_SPEC:
-        info = export_info(arg)
-        return str(info.get("source", spec)), str(info.get("license", ""))
-    notes = kind_for_spec(spec).license_notes
-    return spec, notes.get(name, "see the source's own terms")

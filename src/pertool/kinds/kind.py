@@ -19,7 +19,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pertool.errors import PertoolError, SpecError
+from pertool.errors import DataError, PertoolError, SpecError
+from pertool.hfdata.benchmark import HF_SPEC  # a benchmark saved by `data export --format hf`: any kind
 from pertool.schema import Call, Prediction, Sample
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ __all__ = [
     "kind_of",
     "kind_of_samples",
     "download_names",
+    "export_source",
     "gold_text",
     "load_benchmark",
     "remote_dataset",
@@ -46,9 +48,6 @@ __all__ = [
     "view_samples",
 ]
 
-# The spec of a benchmark saved by `pertool data export --format hf` (pertool.hfdata): any kind,
-# the one recorded in the export.
-HF_SPEC = "hf"
 
 # Kind modules, each exposing `KIND`; imported on first use so that `pertool --help` stays fast.
 _KIND_MODULES = (
@@ -287,10 +286,32 @@ def load_benchmark(spec: str, data_dir: str | Path | None = None) -> list[Sample
     owns its prefix."""
     name, _, arg = spec.partition(":")
     if name == HF_SPEC:  # the kind the export records; its files travel with it (no data_dir)
-        from pertool.hfdata.benchmark import load_hf_benchmark
-
-        return load_hf_benchmark(arg, kind_for_spec(spec).name)
+        return _load_hf(spec, arg)
     return kind_for_spec(spec).load(name, arg, data_dir)
+
+
+def _load_hf(spec: str, path: str) -> list[Sample]:
+    from pertool.hfdata.benchmark import INFO_FILE, load_hf_benchmark
+
+    kind = kind_for_spec(spec)
+    samples = load_hf_benchmark(path, lambda sample: kind_of(sample).location_keys)
+    other = next((s for s in samples if kind_of(s) is not kind), None)
+    if other is not None:
+        raise DataError(f"{path}/{other.split}", f"sample {other.id} belongs to the {kind_of(other).name} "
+                        f"kind, not {kind.name} as {INFO_FILE} records", field="benchmark")  # fmt: skip
+    return samples
+
+
+def export_source(spec: str) -> tuple[str, str]:
+    """The source a dataset card names and its license note: the kind's note for the spec's form;
+    an export of an export keeps the original's."""
+    name, _, arg = spec.partition(":")
+    if name == HF_SPEC:
+        from pertool.hfdata.benchmark import export_info
+
+        info = export_info(arg)
+        return str(info.get("source", spec)), str(info.get("license", ""))
+    return spec, kind_for_spec(spec).license_notes.get(name, "see the source's own terms")
 
 
 def remote_dataset(name: str) -> tuple[RemoteDataset, Path]:

@@ -167,3 +167,45 @@ def test_refusals_are_one_line(exports, tmp_path, env):
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert proc.stderr.startswith("pertool: error: hf:") and "data export --format hf" in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_damaged_export_is_one_line_naming_the_row_and_field(exports, tmp_path, env):
+    import shutil
+
+    from datasets import load_from_disk
+
+    from pertool.errors import PertoolError
+    from pertool.kinds import load_benchmark
+
+    saved = load_from_disk(str(exports["example"]))
+    damaged = tmp_path / "damaged"
+    broken = saved["untrained"].map(lambda row, i: {"profile": "{not json" if i == 2 else row["profile"]},
+                                    with_indices=True)
+    type(saved)({"trained": saved["trained"], "untrained": broken}).save_to_disk(str(damaged))
+    shutil.copy(exports["example"] / "pertool-dataset.json", damaged)
+    with pytest.raises(PertoolError, match=r"damaged/untrained, sample 2, field profile: not valid JSON"):
+        load_benchmark(f"hf:{damaged}")
+    # the recorded kind must own the samples: a PTBench export claiming to be ToolSpectrum is refused
+    claimed = tmp_path / "claimed"
+    shutil.copytree(exports["example"], claimed)
+    info = json.loads((claimed / "pertool-dataset.json").read_text())
+    (claimed / "pertool-dataset.json").write_text(json.dumps({**info, "kind": "toolspectrum"}))
+    with pytest.raises(PertoolError, match="belongs to the ptbench kind, not toolspectrum"):
+        load_benchmark(f"hf:{claimed}")
+    for bad in ("hf:", f"hf:{exports['example'] / 'trained'}"):
+        with pytest.raises(PertoolError, match="hf:"):
+            load_benchmark(bad)
+
+
+def test_a_missing_extra_names_the_install_command(tmp_path):
+    """`datasets` made unimportable in a real subprocess: one line, nothing written."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    code = ("import sys; sys.modules['datasets'] = None\n"
+            "from pertool.cli.main import main\n"
+            f"sys.exit(main(['data', 'export', '--benchmark', 'example', '--format', 'hf', '--out', {str(out)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "pip install 'pertool[datasets]'" in proc.stderr and not out.exists()

@@ -132,6 +132,8 @@ def _copy_tree(source: Path, dest: Path, key: str) -> None:
 
 def export_info(path: str | Path) -> dict[str, Any]:
     """`pertool-dataset.json` of a benchmark export; anything else is one SpecError line."""
+    if not str(path):
+        raise SpecError("hf: needs a path: hf:DIR, a directory written by `pertool data export --format hf`")
     root = Path(path)
     info_file = root / INFO_FILE
     if not root.is_dir() or not info_file.is_file():
@@ -151,8 +153,6 @@ def export_info(path: str | Path) -> dict[str, Any]:
 def load_hf_benchmark(path: str, location_keys: LocationKeys) -> list[Sample]:
     """The samples of an export, in the source's order (the caller checks they are of the kind
     the export records)."""
-    if not path:
-        raise SpecError("hf: needs a path: hf:DIR, a directory written by `pertool data export --format hf`")
     root = Path(path)
     export_info(root)  # one line for a directory that is not an export, before datasets reads it
     datasets = datasets_module()

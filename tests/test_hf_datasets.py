@@ -74,8 +74,8 @@ def test_an_export_scores_as_its_source(name, sources, exports, tmp_path):
         [s.model_dump(exclude={"extra": location}) for s in source]
     for model in MODELS[name]:
         a, b = tmp_path / f"src-{model.replace('/', '-')}", tmp_path / f"hf-{model.replace('/', '-')}"
-        assert cli("eval", "--benchmark", spec, *data_dir_args(data_dir), "--model", model, "--out", a) == 0
-        assert cli("eval", "--benchmark", f"hf:{exports[name]}", "--model", model, "--out", b) == 0
+        assert cli("eval", "--benchmark", spec, *data_dir_args(data_dir), "--model", model, "--resamples", "200", "--out", a) == 0
+        assert cli("eval", "--benchmark", f"hf:{exports[name]}", "--model", model, "--resamples", "200", "--out", b) == 0
         source_metrics, hf_metrics = metrics(a), metrics(b)
         assert hf_metrics == source_metrics  # scores, intervals, counts and the benchmark fingerprint
         assert source_metrics["answered"] == len(source)

@@ -181,20 +181,22 @@ def _located(sample: Sample, root: Path, keys: Sequence[str]) -> Sample:
 
 
 def push_export(out: Path, repo: str) -> str:
-    """Upload a saved export to the Hub as the dataset `repo` (`DatasetDict.push_to_hub`, then the
-    card and pertool-dataset.json). The token comes from the Hub's own login (HF_TOKEN or
+    """Upload a saved export to the Hub as the dataset `repo` (`DatasetDict.push_to_hub`, then our
+    card's text under the metadata push_to_hub wrote (its `configs` map the splits), and
+    pertool-dataset.json and pertool_files/). The token comes from the Hub's own login (HF_TOKEN or
     `hf auth login`); pertool never reads, passes or prints it. Not testable offline."""
     datasets = datasets_module()
     try:
         saved = datasets.load_from_disk(str(out))
         saved.push_to_hub(repo)
-        from huggingface_hub import HfApi
+        from huggingface_hub import DatasetCard, HfApi
 
+        card = DatasetCard.load(repo, repo_type="dataset")
+        card.text = (out / "README.md").read_text(encoding="utf-8").split("\n---\n", 1)[-1]
+        card.push_to_hub(repo, repo_type="dataset")
         api = HfApi()
-        for name in ("README.md", INFO_FILE):
-            if (out / name).is_file():
-                api.upload_file(path_or_fileobj=str(out / name), path_in_repo=name, repo_id=repo,
-                                repo_type="dataset")  # fmt: skip
+        api.upload_file(path_or_fileobj=str(out / INFO_FILE), path_in_repo=INFO_FILE, repo_id=repo,
+                        repo_type="dataset")  # fmt: skip
         if (out / FILES_DIR).is_dir():  # the prompt files some kinds read
             api.upload_folder(folder_path=str(out / FILES_DIR), path_in_repo=FILES_DIR, repo_id=repo,
                               repo_type="dataset")  # fmt: skip

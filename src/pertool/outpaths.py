@@ -63,7 +63,8 @@ _UNMARKED = {"run"}
 _COMMANDS = {"run": "pertool eval", "ablation": "pertool ablate", "pipeline": "pertool synth",
              "dataset": "pertool generate", "lora": "pertool train lora",
              "tiny-model": "pertool train tiny-model", "ptbench-export": "pertool data export",
-             "model": "pertool models prepare"}  # fmt: skip
+             "model": "pertool models prepare", "hf-export": "pertool data export --format hf",
+             "hf-sft": "pertool train export --format hf"}  # fmt: skip
 
 
 def kind_of(directory: Path) -> str | None:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pertool.cli import DATA_DIR_HELP
+
 if TYPE_CHECKING:
     from pertool.schema import Sample
 
@@ -28,13 +30,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     d.add_argument("--max-download-mb", type=float, default=500.0, metavar="MB",
                    help="refuse to fetch more than this many megabytes in all (default 500)")
     d.set_defaults(run=run_download)
-    e = sub.add_parser("export", help="write a benchmark's test split in another format (ptbench)",
-                       description="Write a benchmark's test split in PTBench's layout "
-                       "(test_trained_user/, test_untrained_user/). Refusal golds have no PTBench "
-                       "form and are left out (counted).")  # fmt: skip
+    e = sub.add_parser("export", help="write a benchmark in another format (ptbench, hf)",
+                       description="ptbench: a benchmark's test split in PTBench's layout "
+                       "(test_trained_user/, test_untrained_user/); refusal golds have no PTBench "
+                       "form and are left out (counted). hf: any benchmark, every sample it loads, as a "
+                       "saved Hugging Face `datasets` DatasetDict (one split per benchmark split, typed "
+                       "features, a dataset card); `--benchmark hf:DIR` loads it back.")  # fmt: skip
     e.add_argument("--benchmark", required=True, help="benchmark spec, e.g. dataset:DIR or builtin")
-    e.add_argument("--format", choices=["ptbench"], default="ptbench", help="output format")
+    e.add_argument("--format", choices=["ptbench", "hf"], default="ptbench", help="output format")
     e.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    e.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    e.add_argument("--push-to-hub", metavar="REPO",
+                   help="hf: also upload the dataset to the Hugging Face Hub as REPO (user/name), with "
+                   "the Hub's own login (HF_TOKEN or `hf auth login`)")  # fmt: skip
     e.set_defaults(run=run_export)
     p.set_defaults(run=lambda args: p.print_help())
 
@@ -55,14 +63,50 @@ def run_download(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from pertool.benchmarks.ptbench import write_ptbench
+    from pertool.errors import PertoolError
     from pertool.kinds import load_benchmark
     from pertool.outpaths import check_out_dir
 
+    if args.format == "hf":
+        return run_hf_export(args)
+    if args.push_to_hub:
+        raise PertoolError("--push-to-hub applies to --format hf only")
     target = check_out_dir(Path(args.out), "ptbench-export")  # a user's directory is refused up front
-    samples = [s for s in load_benchmark(args.benchmark) if s.split != "train"]
+    samples = [s for s in load_benchmark(args.benchmark, args.data_dir) if s.split != "train"]
     kept = [s for s in samples if s.gold_platform is not None]
     files = write_ptbench(kept, target.make())
     print(export_summary(kept, files, args.format, Path(args.out), len(samples) - len(kept)))
+    return 0
+
+
+def run_hf_export(args: argparse.Namespace) -> int:
+    from pertool.hfdata.benchmark import export_benchmark, push_export
+    from pertool.hfdata.need import datasets_module
+    from pertool.kinds import export_source, kind_of, kind_of_samples, load_benchmark
+    from pertool.outpaths import check_out_dir
+
+    # a user's directory, or an earlier export, is refused up front: `save_to_disk` would leave
+    # an earlier export's other splits beside the new ones
+    target = check_out_dir(Path(args.out), "hf-export", reuse=False)
+    datasets_module()  # a missing extra is said before anything is loaded or written
+    samples = load_benchmark(args.benchmark, args.data_dir)
+    kind = kind_of_samples(samples)
+    source, license_note = export_source(args.benchmark)
+    out = target.make()
+    try:
+        counts = export_benchmark(samples, args.benchmark, out, kind=kind.name, license_note=license_note,
+                                  source=source,
+                                  location_keys=lambda s: kind_of(s).location_keys)  # fmt: skip
+    except BaseException:
+        target.discard()  # only the marker and directories left empty: nothing of the user's
+        raise
+    lines = [f"exported {sum(counts.values())} samples in hf format to {out} ({kind.name} kind)"]
+    width = max(len(split) for split in counts)
+    lines += [f"  {split:<{width}}  {count:>6} samples" for split, count in counts.items()]
+    lines.append(f"load it with: pertool eval --benchmark hf:{out}  (or datasets.load_from_disk)")
+    print("\n".join(lines), flush=True)
+    if args.push_to_hub:
+        print(f"pushed to {push_export(out, args.push_to_hub)}")
     return 0
 
 

@@ -15,8 +15,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     e = sub.add_parser("export", help="write SFT data (TRL, LLaMA-Factory or OpenAI format)",
                        description="Write the evaluator's prompts with the gold answers as SFT data.")
     e.add_argument("--benchmark", required=True, help="benchmark spec, e.g. builtin:train or dataset:DIR")
-    e.add_argument("--format", required=True, choices=["trl", "llamafactory", "openai"], help="output format")
-    e.add_argument("--out", required=True, metavar="FILE", help="JSONL file to write")
+    e.add_argument("--format", required=True, choices=["trl", "llamafactory", "openai", "hf"],
+                   help="output format (hf: a saved Hugging Face `datasets` DatasetDict of the trl records)")
+    e.add_argument("--out", required=True, metavar="FILE", help="JSONL file to write (hf: a directory)")
     e.add_argument("--tool-mode", choices=["text", "native"], default="text",
                    help="gold as answer text (default) or as assistant tool_calls with a tools column")
     e.add_argument("--profile-view", default="all", metavar="VIEW",
@@ -63,6 +64,8 @@ def run_export(args: argparse.Namespace) -> int:
     from pertool.training.sft import check_trainable, read_dataset_info, write_export
 
     check_range("--limit", args.limit, low=1, high=10**9)
+    if args.format == "hf":
+        return run_hf_export(args)
     check_out_file(Path(args.out))  # a user's file is refused before anything is loaded
     if args.format == "llamafactory":
         read_dataset_info(Path(args.out).parent / "dataset_info.json")  # merged into: must be readable
@@ -78,6 +81,39 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"exported {len(samples)} records in {args.format} format ({args.tool_mode} tool mode) to "
           f"{files[0]} ({per_split or 'no samples'})"
           + "".join(f"; also wrote {extra}" for extra in files[1:]))  # fmt: skip
+    return 0
+
+
+def run_hf_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pertool.hfdata.need import datasets_module
+    from pertool.hfdata.sft import export_sft
+    from pertool.kinds import check_settings, export_source, kind_of_samples, load_benchmark, view_samples
+    from pertool.outpaths import check_out_dir
+    from pertool.training.sft import check_trainable, sft_conversation, to_format
+
+    target = check_out_dir(Path(args.out), "hf-sft", reuse=False)  # as `data export --format hf`
+    datasets_module()
+    samples = load_benchmark(args.benchmark, args.data_dir)
+    check_trainable(samples, args.allow_test)
+    if args.limit is not None:
+        samples = samples[: max(0, args.limit)]
+    kind = kind_of_samples(samples)
+    check_settings(kind, args.benchmark, tool_mode=args.tool_mode)
+    samples = view_samples(samples, args.profile_view)
+    records = [to_format(*sft_conversation(s, args.tool_mode), "trl") for s in samples]
+    source, license_note = export_source(args.benchmark)
+    out = target.make()
+    try:
+        counts = export_sft(samples, records, out, source=source, kind=kind.name, license_note=license_note,
+                            tool_mode=args.tool_mode)  # fmt: skip
+    except BaseException:
+        target.discard()
+        raise
+    per_split = ", ".join(f"{split} {count}" for split, count in counts.items())
+    print(f"exported {len(samples)} records in hf format ({args.tool_mode} tool mode) to {out} "
+          f"({per_split}); load with datasets.load_from_disk")  # fmt: skip
     return 0
 
 

@@ -19,7 +19,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pertool.errors import PertoolError, SpecError
+from pertool.errors import DataError, PertoolError, SpecError
+from pertool.hfdata.benchmark import HF_SPEC  # a benchmark saved by `data export --format hf`: any kind
 from pertool.schema import Call, Prediction, Sample
 
 if TYPE_CHECKING:
@@ -39,12 +40,14 @@ __all__ = [
     "kind_of",
     "kind_of_samples",
     "download_names",
+    "export_source",
     "gold_text",
     "load_benchmark",
     "remote_dataset",
     "spec_summary",
     "view_samples",
 ]
+
 
 # Kind modules, each exposing `KIND`; imported on first use so that `pertool --help` stays fast.
 _KIND_MODULES = (
@@ -68,6 +71,10 @@ class SpecHelp:
 
     spec: str
     meaning: str
+
+
+# Spec forms that are no one kind's: an hf export loads as the kind it records.
+GENERIC_SPECS = (SpecHelp("hf:PATH", "a benchmark saved by `pertool data export --format hf` (any kind)"),)
 
 
 @runtime_checkable
@@ -98,6 +105,8 @@ class BenchmarkKind(Protocol):
     # The sample browser's label for the diff's first row (`diff()["platform"]`); None omits it.
     platform_title: str | None
     ablation_conditions: tuple[str, ...]  # `pertool ablate` conditions, the first = nothing hidden
+    # Spec prefix -> the license note a dataset card gives (`data export --format hf`).
+    license_notes: Mapping[str, str]
 
     def load(self, name: str, arg: str, data_dir: str | Path | None) -> list[Sample]:
         """Samples for the spec `name[:arg]` (`name` in `spec_names`)."""
@@ -256,7 +265,11 @@ def kind_of_samples(samples: Iterable[Sample]) -> BenchmarkKind:
 
 
 def kind_for_spec(spec: str) -> BenchmarkKind:
-    name = spec.partition(":")[0]
+    name, _, arg = spec.partition(":")
+    if name == HF_SPEC:
+        from pertool.hfdata.benchmark import export_info
+
+        return kind_named(export_info(arg)["kind"])
     for kind in all_kinds():
         if name in kind.spec_names:
             return kind
@@ -264,7 +277,7 @@ def kind_for_spec(spec: str) -> BenchmarkKind:
 
 
 def spec_summary() -> str:
-    forms = [h.spec for kind in all_kinds() for h in kind.specs]
+    forms = [h.spec for kind in all_kinds() for h in kind.specs] + [h.spec for h in GENERIC_SPECS]
     return ", ".join(forms[:-1]) + " or " + forms[-1]
 
 
@@ -272,7 +285,33 @@ def load_benchmark(spec: str, data_dir: str | Path | None = None) -> list[Sample
     """Samples of a benchmark spec (`pertool --help` lists the forms), loaded by the kind that
     owns its prefix."""
     name, _, arg = spec.partition(":")
+    if name == HF_SPEC:  # the kind the export records; its files travel with it (no data_dir)
+        return _load_hf(spec, arg)
     return kind_for_spec(spec).load(name, arg, data_dir)
+
+
+def _load_hf(spec: str, path: str) -> list[Sample]:
+    from pertool.hfdata.benchmark import INFO_FILE, load_hf_benchmark
+
+    kind = kind_for_spec(spec)
+    samples = load_hf_benchmark(path, lambda sample: kind_of(sample).location_keys)
+    other = next((s for s in samples if kind_of(s) is not kind), None)
+    if other is not None:
+        raise DataError(f"{path}/{other.split}", f"sample {other.id} belongs to the {kind_of(other).name} "
+                        f"kind, not {kind.name} as {INFO_FILE} records", field="benchmark")  # fmt: skip
+    return samples
+
+
+def export_source(spec: str) -> tuple[str, str]:
+    """The source a dataset card names and its license note: the kind's note for the spec's form;
+    an export of an export keeps the original's."""
+    name, _, arg = spec.partition(":")
+    if name == HF_SPEC:
+        from pertool.hfdata.benchmark import export_info
+
+        info = export_info(arg)
+        return str(info.get("source", spec)), str(info.get("license", ""))
+    return spec, kind_for_spec(spec).license_notes.get(name, "see the source's own terms")
 
 
 def remote_dataset(name: str) -> tuple[RemoteDataset, Path]:

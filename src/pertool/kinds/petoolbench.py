@@ -73,6 +73,9 @@ class PEToolBenchKind:
     lower_better: frozenset[str] = frozenset({"hallucinated"})
     platform_title: str | None = "provider"
     ablation_conditions: tuple[str, ...] = CONDITIONS
+    license_notes: Mapping[str, str] = {
+        "petoolbench": "PEToolBench (github.com/travis-xu/PEToolBench): public data under its authors' "
+                       "terms (the repository has no license file)"}  # fmt: skip
     # The public script's generation settings, for `--compat petoolbench-public` (opt-in).
     compat_sampling: Mapping[str, Mapping[str, float]] = {
         "petoolbench-public": {"temperature": 0.1, "max_tokens": 256}}  # fmt: skip

@@ -76,6 +76,9 @@ class ToolSpectrumKind:
     lower_better: frozenset[str] = frozenset()
     platform_title: str | None = "platform"
     ablation_conditions: tuple[str, ...] = tuple(_CONDITION_VIEWS)
+    license_notes: Mapping[str, str] = {
+        "toolspectrum": "ToolSpectrum (github.com/BUAA-IRIP-LLM/ToolSpectrum): public data under its "
+                        "authors' terms"}  # fmt: skip
 
     def load(self, name: str, arg: str, data_dir: str | Path | None) -> list[Sample]:
         from pertool.benchmarks.toolspectrum import load_toolspectrum

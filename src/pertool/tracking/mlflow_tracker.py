@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -32,19 +34,26 @@ def default_uri() -> str:
 
 class MlflowTracker:
     def __init__(self, uri: str | None):
-        for name, value in _HTTP_BOUNDS.items():
-            os.environ.setdefault(name, value)
+        self.uri = uri or default_uri()
+        if urlsplit(self.uri).scheme in ("http", "https"):  # read by MLflow's REST client; a user's value wins
+            for name, value in _HTTP_BOUNDS.items():
+                os.environ.setdefault(name, value)
         # A new database's schema migrations log each step at INFO: stderr keeps pertool's lines.
         for name in ("alembic", "mlflow.store.db.utils"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        from mlflow.tracking import MlflowClient
+        with _quiet():
+            from mlflow.tracking import MlflowClient
 
-        self.uri = uri or default_uri()
-        self._client = MlflowClient(tracking_uri=self.uri)
+            self._client = MlflowClient(tracking_uri=self.uri)
         self._run_id: str | None = None
 
     def start(self, run_name: str, params: Mapping[str, str], *, group: str | None = None,
               tags: Mapping[str, str] | None = None) -> None:  # fmt: skip
+        with _quiet():
+            self._start(run_name, params, group, tags)
+
+    def _start(self, run_name: str, params: Mapping[str, str], group: str | None,
+               tags: Mapping[str, str] | None) -> None:  # fmt: skip
         from mlflow.entities import Param
 
         all_tags = {**(tags or {}), **({"pertool.group": group} if group else {})}
@@ -59,16 +68,19 @@ class MlflowTracker:
 
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
-        for chunk in _chunks(items, _BATCH["metrics"]):
-            self._client.log_batch(self._require_run(), metrics=chunk)
+        with _quiet():
+            for chunk in _chunks(items, _BATCH["metrics"]):
+                self._client.log_batch(self._require_run(), metrics=chunk)
 
     def log_artifact(self, path: Path) -> None:
-        self._client.log_artifact(self._require_run(), str(path))
+        with _quiet():
+            self._client.log_artifact(self._require_run(), str(path))
 
     def finish(self, *, ok: bool = True) -> None:
-        if self._run_id is not None:
-            self._client.set_terminated(self._run_id, status="FINISHED" if ok else "FAILED")
-            self._run_id = None
+        run_id, self._run_id = self._run_id, None
+        if run_id is not None:
+            with _quiet():
+                self._client.set_terminated(run_id, status="FINISHED" if ok else "FAILED")
 
     @property
     def run_id(self) -> str | None:
@@ -85,6 +97,16 @@ class MlflowTracker:
         if self._run_id is None:
             raise RuntimeError("no MLflow run started")
         return self._run_id
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow's own deprecation warnings (SQLAlchemy's, in its store) say nothing a pertool user
+    can act on; under `-W error` they would even fail the logging."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 def _artifact_root(uri: str) -> str | None:

@@ -9,13 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pertool.errors import MissingDependency, PertoolError
-from pertool.urls import redact_url
+from pertool.urls import redact_url, url_secrets
 
 __all__ = ["KNOWN", "Target", "check_installed", "parse_targets"]
 
 KNOWN = ("mlflow", "wandb")
-# A comma starts a new value only before a tracker's name, so a URI may hold commas.
-_SPLIT = re.compile(r",(?=\s*(?:mlflow|wandb)\s*(?::|,|$))")
+_NAMED = re.compile(r"\s*(?:mlflow|wandb)\s*(?::|$)")  # a piece that starts a new value
 
 
 @dataclass(frozen=True)
@@ -25,18 +24,33 @@ class Target:
 
     def label(self) -> str:
         """How messages name it: the URI without credentials."""
-        return f"{self.kind}:{redact_url(self.uri)}" if self.uri else self.kind
+        if not self.uri:
+            return self.kind
+        # masked only when it holds credentials: redaction rewrites `sqlite:////abs` as `sqlite://abs`
+        return f"{self.kind}:{redact_url(self.uri) if any(url_secrets(self.uri)) else self.uri}"
 
 
 def parse_targets(values: Sequence[str] | None) -> list[Target]:
     """The targets of every `--log-to` value (each may be a comma list), in order, without repeats."""
     targets: list[Target] = []
     for value in values or ():
-        for piece in _SPLIT.split(value):
+        for piece in _pieces(value):
             target = _target(piece.strip(), value)
             if target not in targets:
                 targets.append(target)
     return targets
+
+
+def _pieces(value: str) -> list[str]:
+    """`value` split at commas, except a comma inside an mlflow URI: a piece that names no tracker
+    continues the URI before it (`mlflow:sqlite:///a,b.db`)."""
+    pieces: list[str] = []
+    for piece in value.split(","):
+        if pieces and pieces[-1].strip().startswith("mlflow:") and not _NAMED.match(piece):
+            pieces[-1] += "," + piece
+        else:
+            pieces.append(piece)
+    return pieces
 
 
 def _target(piece: str, value: str) -> Target:

@@ -28,8 +28,10 @@ class WandbTracker:
               tags: Mapping[str, str] | None = None) -> None:  # fmt: skip
         import wandb
 
+        # No system metadata: it records the command line, and --base-url's credentials with it.
         settings = wandb.Settings(silent=True, console="off", save_code=False, disable_git=True,
-                                  init_timeout=_INIT_TIMEOUT_S, x_disable_stats=True)  # fmt: skip
+                                  init_timeout=_INIT_TIMEOUT_S, x_disable_stats=True,
+                                  x_disable_meta=True)  # fmt: skip
         config = {**params, **{k: v for k, v in (tags or {}).items()}}
         command = (tags or {}).get("pertool.command")
         self._run = wandb.init(project=os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT, name=run_name,

@@ -229,3 +229,38 @@ def test_values_repeat_or_form_a_comma_list() -> None:
     assert Target("mlflow", "sqlite:////abs/m.db").label() == "mlflow:sqlite:////abs/m.db"
     with pytest.raises(PertoolError, match="unknown tracker 'tensorboard'"):
         parse_targets(["mlflow,tensorboard"])
+
+
+@pytest.mark.slow  # about 9 s, most of it importing torch and transformers (shared in a full run)
+def test_train_lora_logs_the_loss_of_every_step(store: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory,
+                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    require_packages("torch", "transformers", "peft", "trl", "datasets")
+    import torch
+
+    from pertool.training.tiny_model import build_tiny_model
+
+    root = tmp_path_factory.mktemp("lora")
+    base = build_tiny_model(root / "tiny", layers=1)
+    recipe = root / "recipe.yaml"
+    recipe.write_text("logging_steps: 1\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 1\n")
+    out = root / "adapter"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads spin on 2 shared cores (support/torch_threads.py)
+    try:
+        code = main(["train", "lora", "--base", str(base), "--data", "builtin-mini:train", "--out", str(out),
+                     "--config", str(recipe), "--max-steps", "2", "--limit", "4", "--no-progress",
+                     "--log-to", f"mlflow:{store.uri}"])  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0 and "warning" not in capsys.readouterr().err
+    result = json.loads((out / "training.json").read_text())
+    assert [h["step"] for h in result["loss_history"]] == [1, 2]
+    c = client(store)
+    [run] = [r for r in runs_of(store) if r.data.tags.get("pertool.out") == str(out.resolve())]
+    history = c.get_metric_history(run.info.run_id, "train/loss")
+    assert sorted((m.step, m.value) for m in history) == [(h["step"], h["loss"]) for h in result["loss_history"]]
+    assert run.data.metrics["train/final_loss"] == result["loss_history"][-1]["loss"]
+    assert (run.data.metrics["train/steps"], run.data.metrics["train/samples"]) == (2, 4)
+    assert run.data.params["data"] == "builtin-mini:train" and run.data.params["settings.logging_steps"] == "1"
+    assert run.data.tags["pertool.command"] == "train lora" and run.info.run_name == "adapter"
+    assert sorted(a.path for a in c.list_artifacts(run.info.run_id)) == ["loss_log.jsonl", "training.json"]

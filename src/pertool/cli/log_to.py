@@ -9,7 +9,8 @@ from typing import Any
 LOG_TO_HELP = ("after the run, log its config, metrics with intervals, usage and report to a tracker: "
                "mlflow (the SQLite store ./mlflow.db, or MLFLOW_TRACKING_URI), mlflow:URI (any tracking URI, "
                "e.g. sqlite:///runs/mlflow.db or http://host:5000) or wandb (WANDB_PROJECT, default pertool; "
-               "WANDB_MODE=offline needs no key); repeat it or give a comma list. Extras `mlflow`, `wandb`")  # fmt: skip
+               "WANDB_MODE=offline needs no key); repeat it or give a comma list. Extras `mlflow`, "
+               "`wandb`")  # fmt: skip
 
 
 def add_log_to(p: argparse.ArgumentParser) -> None:

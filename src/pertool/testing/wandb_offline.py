@@ -85,7 +85,7 @@ def _records(path: Path) -> Iterator[Any]:
         pieces += data[pos + _CHUNK.size : pos + _CHUNK.size + length]
         pos += _CHUNK.size + length
         if kind in (_FULL, _LAST):
-            record = wandb_internal_pb2.Record()
+            record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
             record.ParseFromString(pieces)
             pieces = b""
             yield record

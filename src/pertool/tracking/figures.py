@@ -74,9 +74,8 @@ def eval_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 def training_params(result: Mapping[str, Any]) -> dict[str, str]:
     """training.json's settings and provenance (the loss history and timings are metrics)."""
-    keep = {k: v for k, v in result.items()
-            if k not in ("loss_history", "steps", "seconds", "setup_seconds", "records_tokenized")}  # fmt: skip
-    return flat_params(keep)
+    figures = ("loss_history", "steps", "seconds", "setup_seconds", "records_tokenized")
+    return flat_params({k: v for k, v in result.items() if k not in figures})
 
 
 def training_metrics(result: Mapping[str, Any]) -> dict[str, float]:

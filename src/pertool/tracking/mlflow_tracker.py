@@ -35,7 +35,7 @@ def default_uri() -> str:
 class MlflowTracker:
     def __init__(self, uri: str | None):
         self.uri = uri or default_uri()
-        if urlsplit(self.uri).scheme in ("http", "https"):  # read by MLflow's REST client; a user's value wins
+        if urlsplit(self.uri).scheme in ("http", "https"):  # read by MLflow's REST client; the user's win
             for name, value in _HTTP_BOUNDS.items():
                 os.environ.setdefault(name, value)
         # A new database's schema migrations log each step at INFO: stderr keeps pertool's lines.

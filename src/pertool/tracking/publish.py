@@ -51,7 +51,8 @@ def log_eval(targets: Sequence[Target], run_dir: Path, *, command: str = "eval",
             config = read_json(run_dir / "config.json")
             metrics = read_json(run_dir / "metrics.json")
             tags = {"pertool.command": command, "pertool.run_dir": str(run_dir.resolve()),
-                    "pertool.model": str(config.get("model")), "pertool.benchmark": str(config.get("benchmark"))}  # fmt: skip
+                    "pertool.model": str(config.get("model")),
+                    "pertool.benchmark": str(config.get("benchmark"))}  # fmt: skip
             tracker.start(run_name or run_dir.name, flat_params(config), group=group, tags=tags)
             tracker.log_metrics(eval_metrics(metrics))
             tracker.log_artifact(run_dir / "metrics.json")
@@ -65,8 +66,8 @@ def log_ablation(targets: Sequence[Target], out: Path, conditions: Sequence[tupl
     """One tracked run per condition (`<out name>/<condition>`), grouped by the ablation's
     directory name: a W&B group, an MLflow tag `pertool.group`."""
     for condition, path in conditions:
-        log_eval(targets, path, command="ablate", group=Path(out).name, run_name=f"{Path(out).name}/{condition}",
-                 data_dir=data_dir)  # fmt: skip
+        name = Path(out).name
+        log_eval(targets, path, command="ablate", group=name, run_name=f"{name}/{condition}", data_dir=data_dir)
 
 
 def log_training(targets: Sequence[Target], out: Path, result: Mapping[str, Any]) -> None:

@@ -65,9 +65,9 @@ def log_ablation(targets: Sequence[Target], out: Path, conditions: Sequence[tupl
                  data_dir: str | None = None) -> None:  # fmt: skip
     """One tracked run per condition (`<out name>/<condition>`), grouped by the ablation's
     directory name: a W&B group, an MLflow tag `pertool.group`."""
+    group = Path(out).name
     for condition, path in conditions:
-        name = Path(out).name
-        log_eval(targets, path, command="ablate", group=name, run_name=f"{name}/{condition}", data_dir=data_dir)
+        log_eval(targets, path, command="ablate", group=group, run_name=f"{group}/{condition}", data_dir=data_dir)
 
 
 def log_training(targets: Sequence[Target], out: Path, result: Mapping[str, Any]) -> None:

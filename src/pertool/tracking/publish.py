@@ -67,7 +67,8 @@ def log_ablation(targets: Sequence[Target], out: Path, conditions: Sequence[tupl
     directory name: a W&B group, an MLflow tag `pertool.group`."""
     group = Path(out).name
     for condition, path in conditions:
-        log_eval(targets, path, command="ablate", group=group, run_name=f"{group}/{condition}", data_dir=data_dir)
+        log_eval(targets, path, command="ablate", group=group, run_name=f"{group}/{condition}",
+                 data_dir=data_dir)  # fmt: skip
 
 
 def log_training(targets: Sequence[Target], out: Path, result: Mapping[str, Any]) -> None:

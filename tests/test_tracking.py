@@ -264,3 +264,20 @@ def test_train_lora_logs_the_loss_of_every_step(store: SimpleNamespace, tmp_path
     assert run.data.params["data"] == "builtin-mini:train" and run.data.params["settings.logging_steps"] == "1"
     assert run.data.tags["pertool.command"] == "train lora" and run.info.run_name == "adapter"
     assert sorted(a.path for a in c.list_artifacts(run.info.run_id)) == ["loss_log.jsonl", "training.json"]
+
+
+def test_figures_keep_numbers_only_under_allowed_names() -> None:
+    from pertool.tracking.figures import eval_metrics, flat_params
+
+    metrics = {"splits": {"a b": {"m": 0.5, "undefined": None, "flag": True},
+                          "x<y>": {"m": float("nan"), "n": 1}},
+               "intervals": {"a b": {"m": [0.25, 0.75], "undefined": None, "short": [0.1]}},
+               "counts": {"a b": 3}, "errors": {"a b": {"nested": {"deep": 2}}},
+               "usage": {"input_tokens": 7, "cost_usd": 0.25, "note": "text"}, "failed": ["1", "2"]}  # fmt: skip
+    assert eval_metrics(metrics) == {"a b/m": 0.5, "a b/m_ci_low": 0.25, "a b/m_ci_high": 0.75,
+                                     "a b/samples": 3, "a b/errors/nested/deep": 2, "failed": 2, "x_y_/n": 1,
+                                     "usage/input_tokens": 7, "usage/cost_usd": 0.25}  # fmt: skip
+    params = flat_params({"options": {"base_url": "http://u:p@h/v1?key=s3", "api_key_env": "K"},
+                          "model": "m", "limit": None, "prices": {"input": 1.5}, "empty": {}})  # fmt: skip
+    assert params == {"options.base_url": "http://***@h/v1?key=***", "options.api_key_env": "K",
+                      "model": "m", "prices.input": "1.5", "empty": "{}"}  # fmt: skip

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from pertool.cli.eval_cmd import add_run_options
+from pertool.cli.log_to import add_log_to
 
 HELP = ("run the profile ablation (all, no-basic, no-history, none; ToolSpectrum: both, persona-only, "
         "environment-only) and write its table and chart")
@@ -20,6 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_run_options(p, out_help="output directory (default: runs/<time>-ablate-<model>)")
     p.add_argument("--conditions", metavar="LIST",
                    help="comma-separated subset of the conditions (default: all of them)")
+    add_log_to(p)
     p.set_defaults(run=run)
 
 
@@ -31,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from pertool.cli import signals
     from pertool.cli.checks import check_run_options
     from pertool.cli.eval_cmd import config_from_args
+    from pertool.cli.log_to import log_targets
     from pertool.errors import PertoolError
     from pertool.locking import FileLock
     from pertool.outpaths import check_out_dir
@@ -38,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from pertool.runner.run import default_out_dir
 
     check_run_options(args)
+    targets = log_targets(args)  # an unknown tracker or a missing package: before anything runs
     args.profile_view = None  # set per condition
     config = config_from_args(args)
     out = Path(args.out) if args.out else default_out_dir(f"ablate-{config.model}")
@@ -73,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print(f"pertool: warning: some samples failed in {', '.join(failed)}; run the same command again "
               "to retry them", file=sys.stderr)  # fmt: skip
+    if targets:  # one tracked run per condition, after every file is written
+        from pertool.tracking.publish import log_ablation
+
+        log_ablation(targets, out, [(r.condition, r.path) for r in rows], data_dir=config.data_dir)
     return 0
 
 

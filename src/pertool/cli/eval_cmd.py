@@ -7,6 +7,7 @@ import json
 import sys
 
 from pertool.cli import DATA_DIR_HELP
+from pertool.cli.log_to import add_log_to
 from pertool.scoring.defaults import DEFAULT_RESAMPLES
 
 HELP = ("run a model on a benchmark (concurrent, cached, resumable) and score it; with no "
@@ -37,6 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                    "environment-only are ToolSpectrum's conditions; on PEToolBench no-history hides the "
                    "interaction history)")  # fmt: skip
     add_executor_options(p)
+    add_log_to(p)
     p.set_defaults(run=run)
 
 
@@ -111,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pertool.cli import signals
     from pertool.cli.checks import check_run_config, check_run_options
+    from pertool.cli.log_to import log_targets
     from pertool.errors import PertoolError
     from pertool.report.terminal import format_report
     from pertool.runner.progress import retries_text
@@ -119,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from pertool.urls import restore_base_url
 
     check_run_options(args)
+    targets = log_targets(args)  # an unknown tracker or a missing package: before anything runs
     if args.resume:
         given = [f"--{o.replace('_', '-')}" for o in _CONFIG_OPTIONS
                  if o != "base_url" and getattr(args, o) not in (None, False)]  # fmt: skip
@@ -197,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"pertool: warning: {failed} samples got no answer (see "
               f"{run_dir.path / 'errors.jsonl'}); retry them with `pertool eval --resume {run_dir.path}`",
               file=sys.stderr)  # fmt: skip
+    if targets:  # after every file of the run is written; a failure is a warning
+        from pertool.tracking.publish import log_eval
+
+        log_eval(targets, run_dir.path, data_dir=config.data_dir)
     return 0
 
 

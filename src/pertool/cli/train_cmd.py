@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pertool.cli import DATA_DIR_HELP
+from pertool.cli.log_to import add_log_to
 
 HELP = "fine-tuning kit: export SFT data, train a LoRA adapter, build a tiny test model"
 
@@ -50,6 +51,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     lo.add_argument("--tool-mode", choices=["text", "native"], default="text", help="answer format")
     lo.add_argument("--no-progress", action="store_true",
                     help="no progress line (step, loss, tokens/s, time left) on stderr")  # fmt: skip
+    add_log_to(lo)
     lo.set_defaults(run=run_lora)
     p.set_defaults(run=lambda args: p.print_help())
 
@@ -141,6 +143,7 @@ def run_lora(args: argparse.Namespace) -> int:
 
     from pertool.cli import signals
     from pertool.cli.checks import check_range
+    from pertool.cli.log_to import log_targets
     from pertool.errors import PertoolError
     from pertool.locking import FileLock
     from pertool.outpaths import check_out_dir
@@ -148,6 +151,7 @@ def run_lora(args: argparse.Namespace) -> int:
 
     check_range("--limit", args.limit, low=1, high=10**9)
     check_range("--max-steps", args.max_steps, low=1, high=10**9)
+    targets = log_targets(args)  # an unknown tracker or a missing package: before anything runs
     target = check_out_dir(Path(args.out), "lora")  # a user's directory is refused up front
     base = _base_model(args.base)  # a bundled name: its checkpoint, prepared now if need be
     target.make()
@@ -175,6 +179,10 @@ def run_lora(args: argparse.Namespace) -> int:
     first, last = (losses[0]["loss"], losses[-1]["loss"]) if losses else (float("nan"), float("nan"))
     print(f"adapter written to {args.out} ({result['steps']} steps, loss {first:.3f} -> {last:.3f}); "
           f"evaluate with: pertool eval --model hf/{args.base} --adapter {args.out}")
+    if targets:  # the losses per logged step and the final figures, after training.json is written
+        from pertool.tracking.publish import log_training
+
+        log_training(targets, Path(args.out), result)
     return 0
 
 

@@ -95,7 +95,7 @@ from pertool.synth.records import (
     UserRecord,
     VerdictRecord,
 )
-from pertool.synth.stages import ts_assistant
+from pertool.synth.stages import ts_assistant, verify
 from pertool.synth.stages.environment import ENVIRONMENTS, POLICIES
 from pertool.synth.stages.tools import each_in_order
 from pertool.synth.store import PipelineDir
@@ -632,36 +632,12 @@ async def run_verify(ctx: StageContext) -> None:
         if key in done:
             continue
         if failed or solution is None:
-            _reject(ctx, key, failed)
+            verify.reject(ctx, key, failed)
             continue
         shown = ts_assistant.assistant_inputs(query, user, world, apps, described.get(query.scenario, {}))
         inputs = ts_assistant.judge_inputs(shown, query, solution, policies.get(query.policy, ""))
-        jobs.append(_judge(ctx, key, inputs))
+        jobs.append(verify.judge(ctx, key, inputs, JUDGE_INSTRUCTIONS))
     await run_all(jobs)
-
-
-def _reject(ctx: StageContext, key: str, reasons: list[str], scores: dict[str, int] | None = None) -> None:
-    for reason in reasons:
-        ctx.stats.rejected[reason.split("=", 1)[0]] += 1
-    ctx.write("verdicts", VerdictRecord(key=key, accepted=False, reasons=reasons, scores=scores or {}))
-
-
-async def _judge(ctx: StageContext, key: str, inputs: dict[str, Any]) -> None:
-    """The PTBench mode's judge task on a ToolSpectrum sample: three 1-10 scores, each at least
-    `judge_cutoff` to keep it."""
-    from pertool.synth.stages.verify import SCORES, JudgeOutput
-
-    out = await ctx.llm.ask("verify.judge", JUDGE_INSTRUCTIONS, inputs, JudgeOutput, ctx.stats)
-    if out is None:  # the client counted it as "invalid_output"
-        ctx.write("verdicts", VerdictRecord(key=key, accepted=False, reasons=["judge:invalid_output"]))
-        return
-    scores = {name: int(getattr(out, name)) for name in SCORES}
-    short = [f"judge:{name}={value}" for name, value in scores.items() if value < ctx.config.judge_cutoff]
-    if short:
-        _reject(ctx, key, short, scores)
-        return
-    ctx.stats.accepted += 1
-    ctx.write("verdicts", VerdictRecord(key=key, accepted=True, scores=scores))
 
 
 JUDGE_INSTRUCTIONS = (

@@ -81,7 +81,7 @@ from pertool.synth.stages.queries import (
 )
 from pertool.synth.stages.solutions import solve_inputs
 
-__all__ = ["RULES", "SCRIPTED", "JudgeOutput", "rule_failures", "run"]
+__all__ = ["RULES", "SCRIPTED", "JudgeOutput", "judge", "reject", "rule_failures", "run"]
 
 RULES = (
     "format", "unexpected_refusal", "unknown_platform", "platform_evidence",
@@ -222,32 +222,36 @@ async def run(ctx: StageContext) -> None:
         solution = solutions.get(key)
         failed = rule_failures(query, solution, scenario, user.explicit, history)
         if failed or solution is None:
-            _reject(ctx, key, failed)
+            reject(ctx, key, failed)
             continue
         inputs = solve_inputs(query, user, scenario, history)
         inputs.update(target_platform=query.platform, intended_tools=_intended(query, scenario),
                       condition=query.condition, need=query.need, stated_values=query.values,
                       solution={"platform": solution.platform,
                                 "calls": [c.model_dump(mode="json") for c in solution.calls]})  # fmt: skip
-        jobs.append(_judge(ctx, key, inputs))
+        jobs.append(judge(ctx, key, inputs))
     await run_all(jobs)
 
 
-def _reject(ctx: StageContext, key: str, reasons: list[str], scores: dict[str, int] | None = None) -> None:
+def reject(ctx: StageContext, key: str, reasons: list[str], scores: dict[str, int] | None = None) -> None:
+    """Write a rejected verdict, counting each reason once (judge reasons without the value)."""
     for reason in reasons:
         ctx.stats.rejected[reason.split("=", 1)[0]] += 1
     ctx.write("verdicts", VerdictRecord(key=key, accepted=False, reasons=reasons, scores=scores or {}))
 
 
-async def _judge(ctx: StageContext, key: str, inputs: dict[str, Any]) -> None:
-    out = await ctx.llm.ask("verify.judge", INSTRUCTIONS, inputs, JudgeOutput, ctx.stats)
+async def judge(ctx: StageContext, key: str, inputs: dict[str, Any],
+                instructions: str = INSTRUCTIONS) -> None:  # fmt: skip
+    """Ask the judge (task "verify.judge"); keep the sample only if all three scores reach
+    `judge_cutoff`. The ToolSpectrum mode asks it with its own instructions."""
+    out = await ctx.llm.ask("verify.judge", instructions, inputs, JudgeOutput, ctx.stats)
     if out is None:  # the client counted it as "invalid_output"
         ctx.write("verdicts", VerdictRecord(key=key, accepted=False, reasons=["judge:invalid_output"]))
         return
     scores = {name: int(getattr(out, name)) for name in SCORES}
     short = [f"judge:{name}={value}" for name, value in scores.items() if value < ctx.config.judge_cutoff]
     if short:
-        _reject(ctx, key, short, scores)
+        reject(ctx, key, short, scores)
         return
     ctx.stats.accepted += 1
     ctx.write("verdicts", VerdictRecord(key=key, accepted=True, scores=scores))

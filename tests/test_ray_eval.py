@@ -136,12 +136,13 @@ def test_two_nodes_on_loopback_serve_the_mock_server_like_the_local_executor(
 @pytest.mark.parametrize("model", ["oracle", "baseline/history", "tiny-hf"])
 def test_answerers_and_a_local_model_on_the_cluster_give_the_local_records(
         cluster: LoopbackNamespace, tmp_path: Path, model: str, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    args, ray_args = ["--model", model, "--limit", "6"], ON_CLUSTER
-    if model == "tiny-hf":  # random weights, greedy: deterministic; one replica loads torch once
-        from pertool.training.tiny_model import build_tiny_model
+    # one replica: spreading requests over two is the mock server tests' part
+    args, ray_args = ["--model", model, "--limit", "6"], [*ON_CLUSTER[:-4], "--replicas", "1"]
+    if model == "tiny-hf":  # random weights, greedy: deterministic. The compact built-in set:
+        from pertool.training.tiny_model import build_tiny_model  # its prompts are 10x shorter
 
-        args = ["--model", f"hf/{build_tiny_model(tmp_path / 'tiny')}", "--limit", "2", "--max-tokens", "4"]
-        ray_args = [*ON_CLUSTER[:-4], "--replicas", "1", "--replica-cpus", "1"]
+        args = ["--model", f"hf/{build_tiny_model(tmp_path / 'tiny')}", "--benchmark", "builtin-mini",
+                "--limit", "2", "--max-tokens", "4"]  # fmt: skip
     local = _local(tmp_path / "local", *args, capsys=capsys)
     # with the cache on: answerers that read the data are never cached, on Ray as locally
     cache = tmp_path / "cache"

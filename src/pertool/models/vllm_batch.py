@@ -51,6 +51,7 @@ __all__ = ["BATCH_WAIT_S", "BatchProcessorBackend", "create", "engine_kwargs", "
 BATCH_WAIT_S = 0.2  # how long a batch waits for more requests once its first one came
 BATCH_TIMEOUT_S = 1800.0  # one batch end to end, the engine's start (a model load) included
 INDEX = "pertool_index"  # the column that brings each output row back to its request
+Row = dict[str, Any]
 
 
 @dataclass
@@ -63,21 +64,27 @@ class _Pending:
 class BatchProcessorBackend:
     """Requests collected into batches, each batch a Ray Dataset through `make_processor()`'s
     processor (built once, on first use); see the module docstring. `render` turns a request
-    into the engine's prompt token ids; `engine`: the engine kwargs, part of `identity()`."""
+    into the engine's prompt token ids; `vllm_args`: the engine's flags (`engine_kwargs`), whose
+    kwargs are part of `identity()`.
+    `run_batch` (rows in, output rows out) replaces Ray Data and the processor altogether:
+    for callers that run the engine some other way, and for tests of the batching alone."""
 
     name = "vllm-batch"
 
     def __init__(self, model: str, *, render: Callable[[Request], list[int]],
-                 make_processor: Callable[[], Any], engine: dict[str, Any] | None = None,
+                 make_processor: Callable[[], Any], vllm_args: str = "",
                  batch_size: int = 64, batch_wait_s: float = BATCH_WAIT_S,
-                 batch_timeout_s: float = BATCH_TIMEOUT_S, stop_ray: bool = False):  # fmt: skip
+                 batch_timeout_s: float = BATCH_TIMEOUT_S, stop_ray: bool = False,
+                 run_batch: Callable[[list[Row]], list[Row]] | None = None):  # fmt: skip
         self.model = model
-        self.engine = dict(sorted((engine or {}).items()))
+        engine, self.engines = engine_kwargs(vllm_args)
+        self.engine = dict(sorted(engine.items()))  # what changes answers; not how many engines
         self.batch_size = max(1, batch_size)
         self.batch_wait_s, self.batch_timeout_s = batch_wait_s, batch_timeout_s
         self.batches: list[int] = []  # the size of each batch run, for tests and logs
         self._render, self._make_processor = render, make_processor
         self._processor: Any = None
+        self._run_batch = run_batch or self._through_processor
         self._stop_ray = stop_ray  # this backend started Ray: shut it down on close
         self._numbers = itertools.count()
         self._queue: asyncio.Queue[_Pending] | None = None
@@ -146,8 +153,9 @@ class BatchProcessorBackend:
     async def _run(self, batch: list[_Pending]) -> None:
         self.batches.append(len(batch))
         try:
-            rows = await asyncio.wait_for(asyncio.to_thread(self._through_processor, [p.row for p in batch]),
-                                          self.batch_timeout_s)  # fmt: skip
+            out = await asyncio.wait_for(asyncio.to_thread(self._run_batch, [p.row for p in batch]),
+                                         self.batch_timeout_s)  # fmt: skip
+            rows = {int(row[INDEX]): row for row in out if row.get(INDEX) is not None}
         except asyncio.TimeoutError:  # Ray Data cannot be cancelled from here: the backend stops
             self._broken = (f"stopped: a batch did not finish within {self.batch_timeout_s:g} s (does the "
                             "cluster have the GPUs the engine asks for? `ray status` says)")  # fmt: skip
@@ -173,13 +181,12 @@ class BatchProcessorBackend:
         message = f"vllm-batch/{self.model}: {text.splitlines()[0][:300] if text else 'the engine failed'}"
         return refusal_in_text(message, text) or BackendError(message)
 
-    def _through_processor(self, rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    def _through_processor(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         import ray
 
         if self._processor is None:
             self._processor = self._make_processor()
-        out = self._processor(ray.data.from_items(rows)).take_all()
-        return {int(row[INDEX]): row for row in out if row.get(INDEX) is not None}
+        return list(self._processor(ray.data.from_items(rows)).take_all())
 
 
 def sampling_params(sampling: Sampling) -> dict[str, Any]:
@@ -292,7 +299,7 @@ def create(rest: str, options: ModelOptions) -> BatchProcessorBackend:
     if find_spec("vllm") is None:  # CUDA wheels: refused before Ray starts or a tokenizer loads
         raise SpecError(f"vllm-batch/{rest} needs vLLM, which is not installed: pip install vllm (CUDA "
                         "wheels; on a machine with a GPU), and pertool's extras `ray` and `hf`")  # fmt: skip
-    engine, _ = engine_kwargs(options.vllm_args)  # a bad flag is said now, not in the first batch
+    engine_kwargs(options.vllm_args)  # a bad flag is said now, not in the first batch
     what = "the vllm-batch backend"
     # RAY_ADDRESS's cluster, else a new local Ray; a process that already is a Ray driver or
     # worker (an eval --executor ray replica) keeps its own (started False)
@@ -306,7 +313,8 @@ def create(rest: str, options: ModelOptions) -> BatchProcessorBackend:
         disconnect(started)
         raise
     return BatchProcessorBackend(rest, render=render, make_processor=lambda: vllm_processor(rest, options),
-                                 engine=engine, batch_size=options.batch_size, stop_ray=started)  # fmt: skip
+                                 vllm_args=options.vllm_args, batch_size=options.batch_size,
+                                 stop_ray=started)  # fmt: skip
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,10 +1,16 @@
-"""`pertool eval --executor ray` on real Ray, on loopback only (a network namespace of the test's
-own, pertool.testing.raycluster): a two-node cluster (`ray start --head` and a second `ray start
---address`, one CPU each) serving the mock server, the answerers and the tiny `hf/` model; a
-replica's worker killed mid-run; the pool's own bounds (tests/stand_ins/ray_pool_scenarios.py);
-and a local Ray that pertool starts itself, stopped by SIGTERM, then resumed. Each gives the local
-executor's records, and no Ray process outlives its test. One cluster serves the module: its
-start is most of the cost."""
+"""`pertool eval` and `pertool synth run` with `--executor ray` on real Ray, on loopback only (a
+network namespace of the tests' own, pertool.testing.raycluster). One two-node cluster (`ray
+start --head` and a second `ray start --address`, one CPU each) and the mock servers serve the
+module, since starting them is most of the cost:
+
+- the mock server's gold answers on both nodes, a replica's worker killed mid-run;
+- `oracle`, `baseline/history` and the tiny `hf/` model, and the pool's own counts and bounds,
+  in one driver process (tests/stand_ins/ray_pool_scenarios.py);
+- synthesis of examples/synth-small.yaml against the scripted mock server, and its re-run;
+- a local Ray that pertool starts itself, stopped by SIGTERM, then the run resumed.
+
+Each gives the local executor's records (or dataset), and no Ray process outlives the module.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +20,15 @@ import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pertool.cli.main import main
 from pertool.testing.processes import jsonl_records, wait_for
-from pertool.testing.raycluster import LoopbackNamespace, namespace_problem
+from pertool.testing.raycluster import LoopbackNamespace, namespace_problem, read_line
 
 if not os.environ.get("CI"):  # in CI the extra must be installed: a missing one fails
     pytest.importorskip("ray")
@@ -31,6 +37,7 @@ pytestmark = pytest.mark.slow
 
 PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
 SCENARIOS = Path(__file__).parent / "stand_ins" / "ray_pool_scenarios.py"
+SYNTH_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "synth-small.yaml"
 HEAD_PORT = "6390"  # the namespace is the test's own: no other Ray can hold it
 HEAD = f"127.0.0.1:{HEAD_PORT}"
 MOCK_PORT = "8765"
@@ -58,24 +65,34 @@ def _default_address() -> bytes | None:
         return None
 
 
+class Cluster:
+    def __init__(self, ns: LoopbackNamespace, scripted_url: str, scripted_log: Path):
+        self.ns, self.scripted_url, self.scripted_log = ns, scripted_url, scripted_log
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackNamespace]:
-    """Two Ray nodes of one CPU each and the mock server (builtin's gold answers, 0.25 s per
-    answer) in one loopback namespace."""
-    data = tmp_path_factory.mktemp("ray-data")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Two Ray nodes of one CPU each, the mock server (builtin's gold answers, 0.25 s per
+    answer) and the scripted one (synthesis), in one loopback namespace."""
+    data, logs = tmp_path_factory.mktemp("ray-data"), tmp_path_factory.mktemp("ray-logs")
     default_before = _default_address()
     ns = _namespace()
     try:
-        mock = [*PERTOOL, "mock-server", "--benchmark", "builtin", "--port", MOCK_PORT, "--latency", "0.25"]
-        server = ns.start(mock, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          env=ns.env({"PERTOOL_DATA_DIR": str(data)}))  # fmt: skip
+        env = ns.env({"PERTOOL_DATA_DIR": str(data)})
+        mock = ns.start([*PERTOOL, "mock-server", "--benchmark", "builtin", "--port", MOCK_PORT, "--latency", "0.25"],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+        scripted = ns.start([*PERTOOL, "mock-server", "--scripted", "--port", "0", "--log", str(logs / "scripted.log")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
         ns.start_ray_node("--head", "--port", HEAD_PORT, "--num-cpus", "1", "--include-dashboard=false")
         ns.start_ray_node("--address", HEAD, "--num-cpus", "1")
-        assert server.stdout is not None and "serving" in server.stdout.readline()  # started meanwhile
+        assert mock.stdout is not None and scripted.stdout is not None  # both started meanwhile
+        assert "serving" in read_line(mock.stdout, 30)
+        scripted_url = read_line(scripted.stdout, 30).strip()
+        assert scripted_url.startswith("http://127.0.0.1:"), scripted_url
         # Ray's files went to the namespace's own RAY_TMPDIR: the machine's default address is untouched
         assert (ns.ray_tmpdir / "ray" / "ray_current_cluster").read_text().strip() == HEAD
         assert _default_address() == default_before
-        yield ns
+        yield Cluster(ns, scripted_url, logs / "scripted.log")
     finally:
         forced = ns.close()
     assert not forced, f"processes outlived the tests and had to be killed: {forced}"
@@ -83,28 +100,29 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackNamesp
 
 
 @pytest.fixture(scope="module")
-def local_mock(cluster: LoopbackNamespace, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def local_mock(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The local executor's records against the mock server: what every Ray run must equal."""
     out = tmp_path_factory.mktemp("local-mock") / "run"
-    _eval(cluster, out, *MOCK, "--max-concurrency", "16")
+    _eval(cluster.ns, out, *MOCK, "--max-concurrency", "16")
     records = _records(out)
     assert len(records) == 48
     return records
 
 
-def _eval(ns: LoopbackNamespace, out: Path, *args: str, cache: Path | None = None,
-          timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    no_cache = [] if cache else ["--no-cache"]
-    env = ns.env({"PERTOOL_CACHE_DIR": str(cache)} if cache else {})
-    proc = ns.run([*PERTOOL, "eval", "--no-progress", *no_cache, "--out", str(out), *args], timeout, env=env)
+@pytest.fixture(scope="module")
+def scenarios(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/stand_ins/ray_pool_scenarios.py's run directories and seen.json."""
+    work = tmp_path_factory.mktemp("scenarios")
+    env = cluster.ns.env({"PERTOOL_CACHE_DIR": str(work / "cache")})
+    proc = cluster.ns.run([sys.executable, str(SCENARIOS), HEAD, str(work)], 240, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return work
+
+
+def _eval(ns: LoopbackNamespace, out: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    proc = ns.run([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *args], timeout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
-
-
-def _local(out: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    """A local run in this process (no network: answerers, the tiny model)."""
-    assert main(["eval", "--no-progress", "--no-cache", "--out", str(out), *args]) == 0, capsys.readouterr().err
-    return _records(out)
 
 
 def _records(run: Path) -> dict[str, Any]:
@@ -124,34 +142,6 @@ def _served(stderr: str) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
-def test_two_nodes_on_loopback_serve_the_mock_server_like_the_local_executor(
-        cluster: LoopbackNamespace, local_mock: dict[str, Any], tmp_path: Path) -> None:  # fmt: skip
-    ray = _eval(cluster, tmp_path / "ray", *MOCK, *ON_CLUSTER, "--max-concurrency", "16")
-    assert _records(tmp_path / "ray") == local_mock
-    assert _served(ray.stderr) == (2, 2)
-    config = json.loads((tmp_path / "ray" / "config.json").read_text())
-    assert (config["executor"], config["replicas"], config["ray_address"]) == ("ray", 2, HEAD)
-
-
-@pytest.mark.parametrize("model", ["oracle", "baseline/history", "tiny-hf"])
-def test_answerers_and_a_local_model_on_the_cluster_give_the_local_records(
-        cluster: LoopbackNamespace, tmp_path: Path, model: str, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    # one replica: spreading requests over two is the mock server tests' part
-    args, ray_args = ["--model", model, "--limit", "6"], [*ON_CLUSTER[:-4], "--replicas", "1"]
-    if model == "tiny-hf":  # random weights, greedy: deterministic. The compact built-in set:
-        from pertool.training.tiny_model import build_tiny_model  # its prompts are 10x shorter
-
-        args = ["--model", f"hf/{build_tiny_model(tmp_path / 'tiny')}", "--benchmark", "builtin-mini",
-                "--limit", "2", "--max-tokens", "4"]  # fmt: skip
-    local = _local(tmp_path / "local", *args, capsys=capsys)
-    # with the cache on: answerers that read the data are never cached, on Ray as locally
-    cache = tmp_path / "cache"
-    ray = _eval(cluster, tmp_path / "ray", *args, *ray_args, cache=cache)
-    assert local and _records(tmp_path / "ray") == local, ray.stderr
-    if model != "tiny-hf":
-        assert not (cache / "responses.sqlite3").exists(), "the Ray run cached answers the local run never does"
-
-
 def _replica_workers(ns: LoopbackNamespace) -> list[int]:
     """The worker processes of pertool's replica actors (Ray titles them ray::Replica...)."""
     found = []
@@ -164,28 +154,39 @@ def _replica_workers(ns: LoopbackNamespace) -> list[int]:
     return found
 
 
-def test_a_replica_killed_mid_run_loses_and_repeats_nothing(
-        cluster: LoopbackNamespace, local_mock: dict[str, Any], tmp_path: Path) -> None:  # fmt: skip
-    before = set(_replica_workers(cluster))
-    out = tmp_path / "ray"
-    driver = cluster.start([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *MOCK, *ON_CLUSTER,
-                            "--max-concurrency", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+def test_two_nodes_serve_the_mock_server_like_the_local_executor_and_a_killed_replica_loses_nothing(
+        cluster: Cluster, local_mock: dict[str, Any], tmp_path: Path) -> None:  # fmt: skip
+    ns, out = cluster.ns, tmp_path / "ray"
+    before = set(_replica_workers(ns))
+    driver = ns.start([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *MOCK, *ON_CLUSTER,
+                       "--max-concurrency", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     wait_for(lambda: len(jsonl_records(out / "predictions.jsonl")) >= 2, within_s=60)
-    victims = sorted(set(_replica_workers(cluster)) - before)
+    victims = sorted(set(_replica_workers(ns)) - before)
     assert len(victims) == 2, victims
     # 46 answers to go, 4 at a time, 0.25 s each: about 3 s of requests in flight on both
     os.kill(victims[0], signal.SIGKILL)
     stdout, stderr = driver.communicate(timeout=90)
     assert driver.returncode == 0, stdout + stderr
-    assert _records(out) == local_mock
+    assert _records(out) == local_mock  # nothing lost, nothing written twice, the local records
     assert "1 replica(s) died and were replaced" in stderr, stderr
+    replicas, nodes = _served(stderr)
+    assert replicas in (2, 3) and nodes == 2, stderr  # the replacement too, if it came in time
+    config = json.loads((out / "config.json").read_text())
+    assert (config["executor"], config["replicas"], config["ray_address"]) == ("ray", 2, HEAD)
 
 
-def test_the_pool_keeps_its_counts_and_bounds_on_a_cluster(cluster: LoopbackNamespace, tmp_path: Path) -> None:
-    out = tmp_path / "seen.json"
-    proc = cluster.run([sys.executable, str(SCENARIOS), HEAD, str(out)], 120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    seen = json.loads(out.read_text())
+@pytest.mark.parametrize("name", ["oracle", "baseline-history", "tiny-hf"])
+def test_answerers_and_a_local_model_on_the_cluster_give_the_local_records(scenarios: Path, name: str) -> None:
+    local = _records(scenarios / f"{name}-local")
+    assert local and _records(scenarios / f"{name}-ray") == local
+    config = json.loads((scenarios / f"{name}-ray" / "config.json").read_text())
+    assert (config["executor"], config["ray_address"]) == ("ray", HEAD)
+    # the answerers ran with the cache on: answers read from the data are never cached, on Ray as locally
+    assert not (scenarios / "cache" / "responses.sqlite3").exists()
+
+
+def test_the_pool_keeps_its_counts_and_bounds_on_a_cluster(scenarios: Path) -> None:
+    seen = json.loads((scenarios / "seen.json").read_text())
     # the retry a replica made is still counted once the pool is closed (metrics.json reads it then)
     assert seen["retries"]["text"] == "fine" and seen["retries"]["retries"] == 1, seen["retries"]
     assert "503" in seen["retries"]["reason"]
@@ -202,25 +203,76 @@ def test_the_pool_keeps_its_counts_and_bounds_on_a_cluster(cluster: LoopbackName
     assert "needs an API key: set the environment variable PERTOOL_RAY_TEST_KEY" in seen["credential"]["error"]
 
 
+# The dataset itself and every .json file must be byte for byte the local run's. The stages'
+# other record files are written in the order answers arrive, which varies even between two
+# local runs with --max-concurrency above 1: the same lines, not always the same order.
+BYTE_EQUAL = {"train.jsonl", "test.jsonl"}
+
+
+def test_synth_on_ray_writes_the_local_dataset_and_a_rerun_makes_no_call(cluster: Cluster, tmp_path: Path) -> None:
+    def answered() -> int:
+        return sum(1 for line in cluster.scripted_log.read_text().splitlines() if json.loads(line).get("status") == 200)
+
+    def synth(out: Path, cache: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        proc = cluster.ns.run([*PERTOOL, "synth", "run", "--config", str(SYNTH_CONFIG), "--model",
+                               "openai-compatible/scripted", "--base-url", cluster.scripted_url, "--out", str(out),
+                               "--no-progress", *extra], 240,
+                              env=cluster.ns.env({"PERTOOL_CACHE_DIR": str(tmp_path / cache)}))  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    on_ray = ["--executor", "ray", "--ray-address", HEAD, "--replicas", "2", "--replica-cpus", "1"]
+    first = answered() if cluster.scripted_log.exists() else 0
+    synth(tmp_path / "local", "cache-local")
+    local_calls = answered() - first
+    ray = synth(tmp_path / "ray", "cache-ray", *on_ray)
+    ray_calls = answered() - first - local_calls
+    again = synth(tmp_path / "ray", "cache-ray", *on_ray)
+    rerun_calls = answered() - first - local_calls - ray_calls
+
+    # every request went through the replicas, as many as the local run made
+    assert local_calls > 100 and ray_calls == local_calls, (local_calls, ray_calls)
+    answered_by = [int(n) for n in re.findall(r"replica \d+: (\d+) on node", ray.stderr)]
+    assert len(answered_by) == 2 and sum(answered_by) == ray_calls, ray.stderr
+    assert "this run: 0 calls to the model" in again.stdout, again.stdout
+    assert rerun_calls == 0 and "ray executor:" not in again.stderr  # no replica was even started
+    summary = json.loads((tmp_path / "ray" / "summary.json").read_text())
+    assert sum(stage["calls"] for stage in summary.values()) == local_calls  # totals of both runs
+
+    local_files = sorted(p.name for p in (tmp_path / "local").iterdir() if p.is_file())
+    assert {"train.jsonl", "test.jsonl", "summary.json"} <= set(local_files)
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir() if p.is_file()) == local_files
+    for name in local_files:
+        if name.startswith("."):  # the lock and markers: pertool's own bookkeeping
+            continue
+        mine, theirs = (tmp_path / "ray" / name).read_bytes(), (tmp_path / "local" / name).read_bytes()
+        if name.endswith(".jsonl") and name not in BYTE_EQUAL:
+            assert Counter(mine.splitlines()) == Counter(theirs.splitlines()), name
+        else:
+            assert mine == theirs, name
+    assert (tmp_path / "ray" / "train.jsonl").stat().st_size > 0
+
+
 def test_a_local_ray_that_pertool_starts_stops_on_sigterm_and_the_run_resumes(
-        cluster: LoopbackNamespace, local_mock: dict[str, Any], tmp_path: Path) -> None:  # fmt: skip
-    before = set(cluster.leftovers())  # the cluster's processes: pertool's own Ray comes and goes
+        cluster: Cluster, local_mock: dict[str, Any], tmp_path: Path) -> None:  # fmt: skip
+    ns = cluster.ns
+    before = set(ns.leftovers())  # the cluster's processes: pertool's own Ray comes and goes
     out = tmp_path / "ray"
-    driver = cluster.start([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *MOCK,
-                            "--executor", "ray", "--replicas", "2", "--max-concurrency", "2"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    driver = ns.start([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *MOCK,
+                       "--executor", "ray", "--max-concurrency", "2"],
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     wait_for(lambda: len(jsonl_records(out / "predictions.jsonl")) >= 2, within_s=60)
     os.kill(driver.pid, signal.SIGTERM)
     stdout, stderr = driver.communicate(timeout=60)
     assert driver.returncode == 143, stdout + stderr
     assert f"pertool eval --resume {out}" in stderr
     # pertool shut down the Ray it started: nothing of it is left once it exits
-    wait_for(lambda: set(cluster.leftovers()) <= before, within_s=15)
+    wait_for(lambda: set(ns.leftovers()) <= before, within_s=15)
     config = json.loads((out / "config.json").read_text())
-    assert (config["executor"], config["replicas"], config["ray_address"]) == ("ray", 2, None)
+    assert (config["executor"], config["replicas"], config["ray_address"]) == ("ray", 1, None)
     done = len(jsonl_records(out / "predictions.jsonl"))
     assert 2 <= done < 48
-    resumed = cluster.run([*PERTOOL, "eval", "--no-progress", "--resume", str(out), "--executor", "local",
-                           "--max-concurrency", "16"], 60)  # fmt: skip
+    resumed = ns.run([*PERTOOL, "eval", "--no-progress", "--resume", str(out), "--executor", "local",
+                      "--max-concurrency", "16"], 60)  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert _records(out) == local_mock

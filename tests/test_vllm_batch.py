@@ -180,13 +180,13 @@ def test_batches_through_the_ray_data_processor_answer_each_request_its_own(tmp_
     if not os.environ.get("CI"):
         pytest.importorskip("ray")
     from pertool.testing.raycluster import LoopbackNamespace, namespace_problem
-    from pertool.training.tiny_model import build_tiny_model
+    from pertool.training.tiny_model import build_tiny_tokenizer
 
     problem = namespace_problem()
     if problem is not None:
         stop = pytest.fail if os.environ.get("CI") else pytest.skip
         stop(f"Ray tests need a loopback-only namespace: {problem}")
-    model = build_tiny_model(tmp_path / "tiny")  # for its tokenizer and chat template
+    model = build_tiny_tokenizer(tmp_path / "tiny")  # a model's tokenizer and chat template: all it reads
     out = tmp_path / "out.json"
     ns = LoopbackNamespace()
     try:

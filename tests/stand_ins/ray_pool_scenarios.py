@@ -1,11 +1,18 @@
-"""`RayPool` scenarios on a running Ray cluster, in one driver process (one connection for all).
+"""Evaluations and `RayPool` scenarios on a running Ray cluster, in one driver process: one
+Python start, one import of pertool (and torch), one connection to the cluster for all.
 
-    ray_pool_scenarios.py ADDRESS OUT.json     (inside the cluster's loopback-only namespace)
+    ray_pool_scenarios.py ADDRESS WORKDIR     (inside the cluster's loopback-only namespace)
 
-Real: Ray, the pool, its replica actors, the openai-compatible backend they build, and a stub
-server (pertool.testing.openai_stub) in this process on the namespace's loopback, which the
-replicas reach over HTTP. Each scenario writes what it saw to OUT.json; tests/test_ray_eval.py
-asserts on it:
+Evaluations (`pertool.evaluate`, the API behind `pertool eval`): `oracle` and `baseline/history`
+on the built-in benchmark and the tiny random `hf/` model on its compact set, each with the
+local executor and with `executor="ray"` on the cluster, into WORKDIR/<name>-local and
+WORKDIR/<name>-ray; the Ray runs of the answerers keep the response cache on (PERTOOL_CACHE_DIR).
+The test compares the run directories.
+
+Pool scenarios, what each saw written to WORKDIR/seen.json. Real: Ray, the pool, its replica
+actors, the openai-compatible backend they build, and a stub server
+(pertool.testing.openai_stub) in this process on the namespace's loopback, which the replicas
+reach over HTTP:
 
 - retries: the server refuses the first request (503, Retry-After 0); after `aclose()` the
   pool still counts that retry (metrics.json and the CLI read it then).
@@ -95,7 +102,25 @@ async def scenarios(url: str, state: dict[str, int]) -> dict[str, Any]:
     return seen
 
 
-def main(address: str, out: str) -> None:
+EVALUATIONS = {"oracle": {"model": "oracle", "limit": 6},
+               "baseline-history": {"model": "baseline/history", "limit": 6},
+               "tiny-hf": {"benchmark": "builtin-mini", "limit": 2, "max_tokens": 4}}  # fmt: skip
+
+
+def evaluations(address: str, work: Path) -> None:
+    from pertool import evaluate
+    from pertool.training.tiny_model import build_tiny_model
+
+    for name, settings in EVALUATIONS.items():
+        if name == "tiny-hf":  # random weights, greedy: deterministic
+            settings = {**settings, "model": f"hf/{build_tiny_model(work / 'tiny')}"}
+        evaluate(out=work / f"{name}-local", use_cache=False, resamples=0, **settings)
+        # one replica: spreading requests over two is the mock server tests' part
+        evaluate(out=work / f"{name}-ray", use_cache=name != "tiny-hf", resamples=0, executor="ray",
+                 ray_address=address, **settings)  # fmt: skip
+
+
+def main(address: str, work: str) -> None:
     import ray
 
     from pertool.testing.openai_stub import Reply, StubServer, chat
@@ -116,10 +141,11 @@ def main(address: str, out: str) -> None:
         return Reply(json=chat("fine"))
 
     ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    evaluations(address, Path(work))
     with StubServer(respond) as server:
         seen = asyncio.run(scenarios(server.url, state))
     ray.shutdown()
-    Path(out).write_text(json.dumps(seen))
+    (Path(work) / "seen.json").write_text(json.dumps(seen))
 
 
 if __name__ == "__main__":

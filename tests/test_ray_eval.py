@@ -7,6 +7,8 @@ module, since starting them is most of the cost:
 - `oracle`, `baseline/history` and the tiny `hf/` model, and the pool's own counts and bounds,
   in one driver process (tests/stand_ins/ray_pool_scenarios.py);
 - synthesis of examples/synth-small.yaml against the scripted mock server, and its re-run;
+- vllm-batch/ through Ray Data's processor, with a stand-in for vLLM's engine stage (the head
+  has one logical GPU for it);
 - a local Ray that pertool starts itself, stopped by SIGTERM, then the run resumed.
 
 Each gives the local executor's records (or dataset), and no Ray process outlives the module.
@@ -37,6 +39,7 @@ pytestmark = pytest.mark.slow
 
 PERTOOL = [sys.executable, "-m", "pertool.cli.main"]
 SCENARIOS = Path(__file__).parent / "stand_ins" / "ray_pool_scenarios.py"
+STAND_IN = Path(__file__).parent / "stand_ins" / "vllm_batch_run.py"
 SYNTH_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "synth-small.yaml"
 HEAD_PORT = "6390"  # the namespace is the test's own: no other Ray can hold it
 HEAD = f"127.0.0.1:{HEAD_PORT}"
@@ -66,34 +69,58 @@ def _default_address() -> bytes | None:
 
 
 class Cluster:
-    def __init__(self, ns: LoopbackNamespace, scripted_url: str, scripted_log: Path):
-        self.ns, self.scripted_url, self.scripted_log = ns, scripted_url, scripted_log
+    """The namespace, its servers, and the module's work directory (the tiny model's local run
+    made while the cluster started)."""
+
+    def __init__(self, ns: LoopbackNamespace, data: Path, work: Path, tiny: subprocess.Popen[str]):
+        self.ns, self.data, self.work, self.tiny = ns, data, work, tiny
+        self.scripted_url, self.scripted_log = "", work / "scripted.log"
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """Every process's environment: one data directory (the built-in set generated once)."""
+        return self.ns.env({"PERTOOL_DATA_DIR": str(self.data), **(extra or {})})
+
+    def run(self, argv: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess[str]:
+        return self.ns.run(argv, timeout, env=self.env(env))
+
+    def start(self, argv: list[str]) -> subprocess.Popen[str]:
+        return self.ns.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env())
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Two Ray nodes of one CPU each, the mock server (builtin's gold answers, 0.25 s per
-    answer) and the scripted one (synthesis), in one loopback namespace."""
-    data, logs = tmp_path_factory.mktemp("ray-data"), tmp_path_factory.mktemp("ray-logs")
+    """Two Ray nodes of one CPU each (the head with one logical GPU, for vllm-batch's engine
+    stage), the mock server (builtin's gold answers, 0.25 s per answer) and the scripted one
+    (synthesis), in one loopback namespace."""
+    work = tmp_path_factory.mktemp("ray-work")
     default_before = _default_address()
     ns = _namespace()
+    tiny = subprocess.Popen([sys.executable, str(SCENARIOS), "local", str(work)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PERTOOL_DATA_DIR": str(work / "data")})  # fmt: skip
+    cluster = Cluster(ns, work / "data", work, tiny)
     try:
-        env = ns.env({"PERTOOL_DATA_DIR": str(data)})
+        env = cluster.env()
         mock = ns.start([*PERTOOL, "mock-server", "--benchmark", "builtin", "--port", MOCK_PORT, "--latency", "0.25"],
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)  # fmt: skip
-        scripted = ns.start([*PERTOOL, "mock-server", "--scripted", "--port", "0", "--log", str(logs / "scripted.log")],
+        scripted = ns.start([*PERTOOL, "mock-server", "--scripted", "--port", "0", "--log", str(cluster.scripted_log)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
-        ns.start_ray_node("--head", "--port", HEAD_PORT, "--num-cpus", "1", "--include-dashboard=false")
+        ns.start_ray_node("--head", "--port", HEAD_PORT, "--num-cpus", "1", "--num-gpus", "1",
+                          "--include-dashboard=false")  # fmt: skip
         ns.start_ray_node("--address", HEAD, "--num-cpus", "1")
         assert mock.stdout is not None and scripted.stdout is not None  # both started meanwhile
         assert "serving" in read_line(mock.stdout, 30)
-        scripted_url = read_line(scripted.stdout, 30).strip()
-        assert scripted_url.startswith("http://127.0.0.1:"), scripted_url
+        cluster.scripted_url = read_line(scripted.stdout, 30).strip()
+        assert cluster.scripted_url.startswith("http://127.0.0.1:"), cluster.scripted_url
         # Ray's files went to the namespace's own RAY_TMPDIR: the machine's default address is untouched
         assert (ns.ray_tmpdir / "ray" / "ray_current_cluster").read_text().strip() == HEAD
         assert _default_address() == default_before
-        yield Cluster(ns, scripted_url, logs / "scripted.log")
+        yield cluster
     finally:
+        if tiny.poll() is None:  # not in the namespace: ended here
+            tiny.kill()
+            tiny.wait(timeout=10)
+        if tiny.stdout is not None:
+            tiny.stdout.close()
         forced = ns.close()
     assert not forced, f"processes outlived the tests and had to be killed: {forced}"
     assert not ns.ray_tmpdir.exists()
@@ -103,7 +130,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def local_mock(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The local executor's records against the mock server: what every Ray run must equal."""
     out = tmp_path_factory.mktemp("local-mock") / "run"
-    _eval(cluster.ns, out, *MOCK, "--max-concurrency", "16")
+    _eval(cluster, out, *MOCK, "--max-concurrency", "16")
     records = _records(out)
     assert len(records) == 48
     return records
@@ -112,15 +139,16 @@ def local_mock(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> di
 @pytest.fixture(scope="module")
 def scenarios(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/stand_ins/ray_pool_scenarios.py's run directories and seen.json."""
-    work = tmp_path_factory.mktemp("scenarios")
-    env = cluster.ns.env({"PERTOOL_CACHE_DIR": str(work / "cache")})
-    proc = cluster.ns.run([sys.executable, str(SCENARIOS), HEAD, str(work)], 240, env=env)
+    work = cluster.work
+    output, _ = cluster.tiny.communicate(timeout=240)  # the tiny model and its local run
+    assert cluster.tiny.returncode == 0, output[-3000:]
+    proc = cluster.run([sys.executable, str(SCENARIOS), HEAD, str(work)], 240, PERTOOL_CACHE_DIR=str(work / "cache"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return work
 
 
-def _eval(ns: LoopbackNamespace, out: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    proc = ns.run([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *args], timeout)
+def _eval(cluster: Cluster, out: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    proc = cluster.run([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *args], timeout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
@@ -158,8 +186,8 @@ def test_two_nodes_serve_the_mock_server_like_the_local_executor_and_a_killed_re
         cluster: Cluster, local_mock: dict[str, Any], tmp_path: Path) -> None:  # fmt: skip
     ns, out = cluster.ns, tmp_path / "ray"
     before = set(_replica_workers(ns))
-    driver = ns.start([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *MOCK, *ON_CLUSTER,
-                       "--max-concurrency", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    driver = cluster.start([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *MOCK, *ON_CLUSTER,
+                            "--max-concurrency", "4"])  # fmt: skip
     wait_for(lambda: len(jsonl_records(out / "predictions.jsonl")) >= 2, within_s=60)
     victims = sorted(set(_replica_workers(ns)) - before)
     assert len(victims) == 2, victims
@@ -193,14 +221,47 @@ def test_the_pool_keeps_its_counts_and_bounds_on_a_cluster(scenarios: Path) -> N
     # a replica holding a request past the bound is killed and replaced; the request answered elsewhere
     stuck = seen["stuck"]
     assert stuck["text"] == "fine" and stuck["seconds"] < 30, stuck
-    assert "1 replica(s) died and were replaced" in stuck["summary"] and stuck["left"] == [], stuck
-    # replicas that did not start in time: said with what they ask for, and none left running
-    start = seen["start_timeout"]
-    assert start["error"].startswith("the Ray replicas of openai-compatible/m did not start within 0.001 s "
-                                     "(2 x 0.5 CPU): free now:"), start  # fmt: skip
-    assert start["left"] == [], start
+    assert "1 replica(s) died and were replaced" in stuck["summary"], stuck
+    # replicas that did not start in time: said with what they ask for
+    assert seen["start_timeout"]["error"].startswith("the Ray replicas of openai-compatible/m did not start "
+                                                     "within 0.001 s (2 x 0.5 CPU): free now:"), seen  # fmt: skip
+    # every pool closed, the failed starts included: no replica left running while the driver lives
+    assert seen["left"] == [], seen
     assert seen["credential"]["error"].startswith("on the Ray replica's node ("), seen["credential"]
     assert "needs an API key: set the environment variable PERTOOL_RAY_TEST_KEY" in seen["credential"]["error"]
+
+
+def test_vllm_batch_runs_each_batch_through_the_ray_data_processor(cluster: Cluster, tmp_path: Path) -> None:
+    """vllm-batch/ with a stand-in for vLLM's engine stage only (tests/test_vllm_batch.py tests
+    the rest without Ray)."""
+    from pertool.training.tiny_model import build_tiny_tokenizer
+
+    model = build_tiny_tokenizer(tmp_path / "tiny")  # a model's tokenizer and chat template: all it reads
+    out = tmp_path / "out.json"
+    proc = cluster.run([sys.executable, str(STAND_IN), str(model), str(out), HEAD], 180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+
+    sys.path.insert(0, str(STAND_IN.parent))
+    from vllm_batch_run import stand_in_text  # the stand-in engine's rule, to check each answer
+
+    # the real processor: vLLM's engine stage alone, one GPU per engine, --vllm-args as kwargs
+    assert report["processor"]["stages"] == ["vLLMEngineStage"] and report["processor"]["num_gpus"] == 1
+    assert report["processor"]["engine"]["max_model_len"] == 512
+    assert report["processor"]["engine"]["enforce_eager"] is True
+    assert report["batches"] == [6]  # 6 requests at once: one Dataset
+    chat, second, failed, call, long, raw = report["results"]
+    assert chat["text"].startswith("<|im_start|>user\nquestion one") and chat["text"].endswith("assistant\n")
+    assert chat["tokens"] != second["tokens"]
+    for r in (chat, second, raw):  # each its own answer from its own token ids, no mix-up
+        assert r["answer"] == stand_in_text(r["tokens"], r["max_tokens"]), r
+        assert r["input_tokens"] == len(r["tokens"]) and r["output_tokens"] == len(r["answer"].split())
+        assert r["tool_calls"] == []
+    assert failed["error"] == f"BackendError: vllm-batch/{model}: ValueError: the stand-in engine refused this row"
+    assert long["error"].startswith(f"ContextOverflow: vllm-batch/{model}: ValueError: The decoder prompt")
+    assert '"name": "lookup"' in call["text"]  # the tools reached the chat template
+    assert call["tool_calls"] == [{"name": "lookup", "arguments": {"q": "x"}}]
+    assert raw["text"] == "raw text prompt" and raw["answer"] == "seen"  # max_tokens 1
 
 
 # The dataset itself and every .json file must be byte for byte the local run's. The stages'
@@ -214,10 +275,9 @@ def test_synth_on_ray_writes_the_local_dataset_and_a_rerun_makes_no_call(cluster
         return sum(1 for line in cluster.scripted_log.read_text().splitlines() if json.loads(line).get("status") == 200)
 
     def synth(out: Path, cache: str, *extra: str) -> subprocess.CompletedProcess[str]:
-        proc = cluster.ns.run([*PERTOOL, "synth", "run", "--config", str(SYNTH_CONFIG), "--model",
-                               "openai-compatible/scripted", "--base-url", cluster.scripted_url, "--out", str(out),
-                               "--no-progress", *extra], 240,
-                              env=cluster.ns.env({"PERTOOL_CACHE_DIR": str(tmp_path / cache)}))  # fmt: skip
+        proc = cluster.run([*PERTOOL, "synth", "run", "--config", str(SYNTH_CONFIG), "--model",
+                            "openai-compatible/scripted", "--base-url", cluster.scripted_url, "--out", str(out),
+                            "--no-progress", *extra], 240, PERTOOL_CACHE_DIR=str(tmp_path / cache))  # fmt: skip
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc
 
@@ -258,9 +318,8 @@ def test_a_local_ray_that_pertool_starts_stops_on_sigterm_and_the_run_resumes(
     ns = cluster.ns
     before = set(ns.leftovers())  # the cluster's processes: pertool's own Ray comes and goes
     out = tmp_path / "ray"
-    driver = ns.start([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *MOCK,
-                       "--executor", "ray", "--max-concurrency", "2"],
-                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    driver = cluster.start([*PERTOOL, "eval", "--no-progress", "--no-cache", "--out", str(out), *MOCK,
+                            "--executor", "ray", "--max-concurrency", "2"])  # fmt: skip
     wait_for(lambda: len(jsonl_records(out / "predictions.jsonl")) >= 2, within_s=60)
     os.kill(driver.pid, signal.SIGTERM)
     stdout, stderr = driver.communicate(timeout=60)
@@ -272,7 +331,7 @@ def test_a_local_ray_that_pertool_starts_stops_on_sigterm_and_the_run_resumes(
     assert (config["executor"], config["replicas"], config["ray_address"]) == ("ray", 1, None)
     done = len(jsonl_records(out / "predictions.jsonl"))
     assert 2 <= done < 48
-    resumed = ns.run([*PERTOOL, "eval", "--no-progress", "--resume", str(out), "--executor", "local",
-                      "--max-concurrency", "16"], 60)  # fmt: skip
+    resumed = cluster.run([*PERTOOL, "eval", "--no-progress", "--resume", str(out), "--executor", "local",
+                           "--max-concurrency", "16"], 60)  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert _records(out) == local_mock

@@ -4,16 +4,15 @@ vLLM cannot be installed here (CUDA wheels). Without Ray: the factory's one-line
 vLLM, --adapter, a Ray it cannot join: through pertool's shared Ray connect), the cache key, the
 token ids the engine gets (rendered as hf/ renders them: no second BOS), and the batching with a
 plain function as the engine (sizes, each row its own answer, a row's error its request's alone,
-a too-long prompt a ContextOverflow). With Ray, the slow test runs the backend with a stand-in
-for the engine stage only (tests/stand_ins/vllm_batch_run.py says exactly what is real): the
-real `build_processor(vLLMEngineProcessorConfig(...))` with our preprocess and postprocess, and
-Ray Data running the batch as a Dataset with the engine stage's own settings; the stage's UDF,
-which would run vLLM, is the stand-in."""
+a too-long prompt a ContextOverflow). With Ray, tests/test_ray_eval.py runs the backend on its
+cluster with a stand-in for the engine stage only (tests/stand_ins/vllm_batch_run.py says
+exactly what is real): the real `build_processor(vLLMEngineProcessorConfig(...))` with our
+preprocess and postprocess, and Ray Data running the batch as a Dataset with the engine stage's
+own settings; the stage's UDF, which would run vLLM, is the stand-in."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -34,7 +33,6 @@ from pertool.models.vllm_batch import (
     sampling_params,
 )
 
-STAND_IN = Path(__file__).parent / "stand_ins" / "vllm_batch_run.py"
 RUN = ["--limit", "2", "--no-progress"]
 
 
@@ -173,47 +171,3 @@ def test_batches_answer_each_request_its_own_and_errors_stay_per_request() -> No
     assert (overflow.prompt_tokens, overflow.window) == (9000, 4096)
     assert str(answers[6]) == "vllm-batch/m: the processor returned no row for a request"
     assert answers[7].tool_calls == [{"name": "f", "arguments": {}}]
-
-
-@pytest.mark.slow
-def test_batches_through_the_ray_data_processor_answer_each_request_its_own(tmp_path: Path) -> None:
-    if not os.environ.get("CI"):
-        pytest.importorskip("ray")
-    from pertool.testing.raycluster import LoopbackNamespace, namespace_problem
-    from pertool.training.tiny_model import build_tiny_tokenizer
-
-    problem = namespace_problem()
-    if problem is not None:
-        stop = pytest.fail if os.environ.get("CI") else pytest.skip
-        stop(f"Ray tests need a loopback-only namespace: {problem}")
-    model = build_tiny_tokenizer(tmp_path / "tiny")  # a model's tokenizer and chat template: all it reads
-    out = tmp_path / "out.json"
-    ns = LoopbackNamespace()
-    try:
-        proc = ns.run([sys.executable, str(STAND_IN), str(model), str(out)], 180)
-    finally:
-        forced = ns.close()  # Ray's processes end shortly after ray.shutdown(): waited for, bounded
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert not forced, f"Ray processes outlived the run: {forced}"
-    report = json.loads(out.read_text())
-
-    sys.path.insert(0, str(STAND_IN.parent))
-    from vllm_batch_run import stand_in_text  # the stand-in engine's rule, to check each answer
-
-    # the real processor: vLLM's engine stage alone, one GPU per engine, --vllm-args as kwargs
-    assert report["processor"]["stages"] == ["vLLMEngineStage"] and report["processor"]["num_gpus"] == 1
-    assert report["processor"]["engine"]["max_model_len"] == 512
-    assert report["processor"]["engine"]["enforce_eager"] is True
-    assert report["batches"] == [6]  # 6 requests at once: one Dataset
-    chat, second, failed, call, long, raw = report["results"]
-    assert chat["text"].startswith("<|im_start|>user\nquestion one") and chat["text"].endswith("assistant\n")
-    assert chat["tokens"] != second["tokens"]
-    for r in (chat, second, raw):  # each its own answer from its own token ids, no mix-up
-        assert r["answer"] == stand_in_text(r["tokens"], r["max_tokens"]), r
-        assert r["input_tokens"] == len(r["tokens"]) and r["output_tokens"] == len(r["answer"].split())
-        assert r["tool_calls"] == []
-    assert failed["error"] == f"BackendError: vllm-batch/{model}: ValueError: the stand-in engine refused this row"
-    assert long["error"].startswith(f"ContextOverflow: vllm-batch/{model}: ValueError: The decoder prompt")
-    assert '"name": "lookup"' in call["text"]  # the tools reached the chat template
-    assert call["tool_calls"] == [{"name": "lookup", "arguments": {"q": "x"}}]
-    assert raw["text"] == "raw text prompt" and raw["answer"] == "seen"  # max_tokens 1

@@ -90,14 +90,17 @@ async def scenario(backend: Any, decode: Any) -> list[dict[str, Any]]:
     return out
 
 
-def main(model_dir: str, out_file: str) -> None:
+def main(model_dir: str, out_file: str, address: str = "") -> None:
     import ray
     from transformers import AutoTokenizer
 
     from pertool.models.registry import ModelOptions
     from pertool.models.vllm_batch import BatchProcessorBackend, prompt_renderer, vllm_processor
 
-    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    if address:  # a cluster whose head has one (logical) GPU
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     options = ModelOptions(batch_size=8, vllm_args="--max-model-len 512 --enforce-eager")
     built: dict[str, Any] = {}
 
@@ -118,4 +121,4 @@ def main(model_dir: str, out_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

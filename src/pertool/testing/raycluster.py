@@ -132,9 +132,11 @@ class LoopbackNamespace:
                 found.append(int(entry.name))
         return found
 
-    def stop(self, proc: subprocess.Popen[str], within_s: float = 15.0) -> None:
+    def stop(self, proc: subprocess.Popen[str], within_s: float = 5.0) -> None:
         """SIGTERM to the child itself (a `ray start --block` then stops its node's processes;
-        signalling them all at once makes it hang), then SIGKILL to its process group."""
+        signalling them all at once makes it hang), then SIGKILL to its process group. A head
+        stops in 1-3 s, but one that holds Ray Data's detached actors (its stats and
+        autoscaling actors outlive the job that made them) takes over 15 s: not waited for."""
         for sig, wait in ((signal.SIGTERM, within_s), (signal.SIGKILL, 5.0)):
             try:
                 os.kill(proc.pid, sig) if sig == signal.SIGTERM else os.killpg(proc.pid, sig)

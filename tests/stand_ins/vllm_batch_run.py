@@ -115,6 +115,9 @@ def main(model_dir: str, out_file: str, address: str = "") -> None:
                                     batch_size=8, batch_wait_s=0.5)  # fmt: skip
     results = asyncio.run(scenario(backend, AutoTokenizer.from_pretrained(model_dir).decode))
     asyncio.run(backend.aclose())
+    if address:  # leave the cluster as found: Ray Data's detached actors (stats, autoscaling)
+        for named in ray.util.list_named_actors(all_namespaces=True):  # outlive this job otherwise
+            ray.kill(ray.get_actor(named["name"], namespace=named["namespace"]))
     ray.shutdown()
     with open(out_file, "w") as f:
         json.dump({"results": results, "batches": backend.batches, "processor": built}, f)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,9 +110,17 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     args = ap.parse_args()
     if os.environ.get(INSIDE) != "1":  # re-run inside a loopback-only network namespace
-        env = {**os.environ, INSIDE: "1", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+        # RAY_TMPDIR: Ray's session files and its ray_current_cluster (the machine's default
+        # address for `ray.init("auto")`) go to a directory of this run's, removed at its end
+        ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths live there
+        env = {**os.environ, INSIDE: "1", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+               "RAY_TMPDIR": ray_tmp}  # fmt: skip
         cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable, *sys.argv]
-        sys.exit(subprocess.run(cmd, env=env).returncode)
+        try:
+            code = subprocess.run(cmd, env=env).returncode
+        finally:
+            shutil.rmtree(ray_tmp, ignore_errors=True)
+        sys.exit(code)
 
     import logging
 

@@ -1,20 +1,13 @@
-"""Joining or starting Ray, and leaving it as found.
-
-`ray` is an optional extra: importing it goes through `import_ray`, which turns its absence into
-one line with the install command. A driver that starts Ray itself (no address) shuts it down
-on close; one that joins a cluster only disconnects (ray.shutdown on a connected driver stops
-nothing on the cluster), and one that finds Ray already initialized in its process leaves it be.
-"""
+"""Where the replicas run and what each holds (`RaySettings`); joining or starting Ray is
+`pertool.models.ray_session`'s (shared with the vllm-batch/ backend), re-exported here."""
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from pertool.errors import MissingDependency, PertoolError
+from pertool.errors import PertoolError
+from pertool.models.ray_session import connect, disconnect, import_ray
 
 __all__ = ["RaySettings", "connect", "disconnect", "import_ray"]
 
@@ -24,12 +17,15 @@ class RaySettings:
     """Where the replicas run and what each one holds. `address`: None starts a local Ray with
     the machine's resources; "auto" joins RAY_ADDRESS or the cluster running here; else
     HOST:PORT (or ray://HOST:PORT) of a cluster's head. `replica_cpus`/`replica_gpus`: Ray
-    resources reserved per replica actor (None: Ray's default, 1 CPU to place it, none held)."""
+    resources reserved per replica actor (`held()` says what Ray holds when one is left out).
+    `request_timeout_s`: the longest one request may take on a replica before the replica counts
+    as stuck (killed and replaced, the request sent again); None: from the model options."""
 
     address: str | None = None
     replicas: int = 1
     replica_cpus: float | None = None
     replica_gpus: float | None = None
+    request_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.replicas < 1:
@@ -38,37 +34,28 @@ class RaySettings:
             value = getattr(self, name)
             if value is not None and not value >= 0:  # `not >=` also refuses NaN
                 raise PertoolError(f"--{name.replace('_', '-')} must be 0 or more, not {value}")
+        if self.request_timeout_s is not None and not self.request_timeout_s > 0:
+            raise PertoolError(f"the request timeout must be above 0 s, not {self.request_timeout_s}")
 
+    def held(self) -> dict[str, float]:
+        """What Ray holds for one replica actor for its lifetime. With no resource given, Ray
+        holds none (it needs 1 CPU free only to place the actor); once any is given (GPUs
+        alone included), it holds 1 CPU unless --replica-cpus says otherwise (ray/actor.py)."""
+        if self.replica_cpus is None and self.replica_gpus is None:
+            return {"CPU": 0.0, "GPU": 0.0}
+        cpus = 1.0 if self.replica_cpus is None else self.replica_cpus
+        return {"CPU": cpus, "GPU": self.replica_gpus or 0.0}
 
-def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise MissingDependency("--executor ray", "ray") from None
-    return ray
-
-
-def connect(address: str | None) -> bool:
-    """Make this process a Ray driver; True when this call started (or joined) Ray and so must
-    shut it down, False when Ray was already initialized here."""
-    ray = import_ray()
-    if ray.is_initialized():
-        return False
-    # ray.init takes over SIGTERM (it exits 15 with a stack dump): pertool's own handler, the
-    # Ctrl-C path that saves the run and prints the resume command, is put back.
-    on_sigterm = signal.getsignal(signal.SIGTERM)
-    try:  # "local": a new local instance even when RAY_ADDRESS is set
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR)  # fmt: skip
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise PertoolError(f"could not start or join {where}: {str(exc).splitlines()[0][:300]}") from None
-    finally:
-        if threading.current_thread() is threading.main_thread() and on_sigterm is not None:
-            signal.signal(signal.SIGTERM, on_sigterm)
-    return True
-
-
-def disconnect(started: bool) -> None:
-    if started:
-        import_ray().shutdown()
+    def shortfall(self, have: Mapping[str, float]) -> str | None:
+        """What the replicas together need and `have` (a cluster's resources) lacks, in words;
+        None when they fit."""
+        held = self.held()
+        for key, option in (("CPU", "--replica-cpus"), ("GPU", "--replica-gpus")):
+            need, there = self.replicas * held[key], float(have.get(key, 0))
+            if need > there:
+                given = (f"{option} {held[key]:g}" if getattr(self, option[2:].replace("-", "_")) is not None
+                         else f"{held[key]:g} {key} each (Ray's default with --replica-gpus)")  # fmt: skip
+                return f"--replicas {self.replicas} x {given} = {need:g} {key}s; the cluster has {there:g}"
+        if not have.get("CPU", 0) >= 1 and not held["CPU"]:
+            return "Ray needs 1 free CPU to place each replica; the cluster has none"
+        return None

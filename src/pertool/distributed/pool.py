@@ -3,13 +3,16 @@
 Each replica builds the real backend itself from the model spec (`create_model(spec, options,
 samples)`; the samples go through the object store once, not once per replica). The pool
 stands in for that backend on the driver: the same `identity()` (so the response cache is the
-local run's), `name`, `model`, `context_window`, and `retries` summed over the replicas.
+local run's), `cacheable` (answerers that read the data are never cached, as locally), `name`,
+`model`, `context_window`, and `retries` summed over every replica that ever ran.
 
 A request goes to the live replica with the fewest requests in flight. A replica that dies (its
 worker killed, its node lost) is replaced, up to `max_restarts` times in all, and each request
-it held is sent again to another replica, up to `attempts` times: the driver writes an answer
-only once it has one, so nothing is lost and nothing is written twice. The concurrency budget is
-the caller's (the runner's --max-concurrency gate): the pool adds no queue of its own.
+it held is sent again to another replica, up to `attempts` sends in all: the driver writes an
+answer only once it has one, so nothing is lost and nothing is written twice. A replica that
+holds a request past `request_timeout_s` counts as stuck: it is killed and replaced the same way.
+The concurrency budget is the caller's (the runner's --max-concurrency gate): the pool adds no
+queue of its own.
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ from pertool.distributed.cluster import RaySettings, connect, disconnect, import
 from pertool.distributed.replica import Replica
 from pertool.errors import BackendError, PertoolError
 from pertool.models.base import Completion, Request
-from pertool.models.registry import ModelOptions
+from pertool.models.registry import ModelOptions, deadline_s
 from pertool.schema import Sample
 
 __all__ = ["RayPool"]
 
 START_TIMEOUT_S = 600.0  # building a replica: a local model's load, a managed server's start
 CLOSE_TIMEOUT_S = 30.0
+# One request on a replica whose backend has no deadline of its own (hf/, answerers): generous,
+# since a local model's batch may take minutes; RaySettings.request_timeout_s overrides it.
+NO_DEADLINE_REQUEST_S = 3600.0
 
 
 @dataclass
@@ -48,7 +54,8 @@ class RayPool:
     clear error); `aclose()` stops the replicas and the Ray instance it started, nothing else.
 
     `attempts`: how often one request is sent before its replicas' deaths make it a per-sample
-    error; `max_restarts`: replicas started in place of dead ones (default: 2 x replicas)."""
+    error; `max_restarts`: replicas started in place of dead (or stuck) ones (default: 2 x
+    replicas)."""
 
     def __init__(self, spec: str, options: ModelOptions, samples: Sequence[Sample] = (),
                  settings: RaySettings | None = None, *, attempts: int = 3, max_restarts: int | None = None,
@@ -63,7 +70,6 @@ class RayPool:
         self._members: list[_Member] = []
         self._everyone: list[_Member] = []  # every replica started, for the summary
         self._gone: list[_Member] = []
-        self._dead_retries = 0
         self._started = 0
         self._starting: set[asyncio.Task[None]] = set()
         self._changed: asyncio.Event | None = None  # made on first use, in the running loop
@@ -74,9 +80,12 @@ class RayPool:
             self._samples = self.ray.put(list(samples))
             self._actor_class = self.ray.remote(Replica)
             members = [self._new_member() for _ in range(self.settings.replicas)]
-            infos = self.ray.get([m.actor.describe.remote() for m in members], timeout=start_timeout_s)
+            self._members.extend(members)  # before waiting: a failed start stops every one of them
+            try:
+                infos = self.ray.get([m.actor.describe.remote() for m in members], timeout=start_timeout_s)
+            except self.ray.exceptions.GetTimeoutError:
+                raise PertoolError(self._start_timeout()) from None
             for member, info in zip(members, infos):
-                self._members.append(member)  # before raising: aclose() stops it too
                 if "error" in info:
                     raise info["error"]
                 member.info = info
@@ -89,13 +98,16 @@ class RayPool:
         self.name, self.model = first["name"], first["model"]
         self.context_window: int | None = first["context_window"]
         self._identity: dict[str, Any] = first["identity"]
+        self.cacheable: bool = first["cacheable"]
+        bound = self.settings.request_timeout_s
+        self.request_timeout_s = bound or request_bound(options, first["deadline_s"])
 
     def identity(self) -> dict[str, Any]:
         return self._identity
 
     @property
     def retries(self) -> int:
-        return self._dead_retries + sum(m.retries for m in self._members)
+        return sum(m.retries for m in self._everyone)  # the dead and the stopped included
 
     def replica_pids(self) -> list[int]:
         """The worker processes of the live replicas (for tests and logs)."""
@@ -119,9 +131,14 @@ class RayPool:
             member = await self._least_loaded()
             member.in_flight += 1
             try:
-                result = await member.actor.complete.remote(request)
+                result = await asyncio.wait_for(_awaitable(member.actor.complete.remote(request)),
+                                                self.request_timeout_s)  # fmt: skip
             except self.ray.exceptions.RayActorError as exc:  # the replica is gone, not the request
                 lost.append(f"replica {member.number}: {_first_line(exc)}")
+                self._replace(member)
+                continue
+            except asyncio.TimeoutError:  # alive but stuck: it holds a slot of the budget forever
+                lost.append(f"replica {member.number}: no answer within {self.request_timeout_s:g} s")
                 self._replace(member)
                 continue
             finally:
@@ -134,7 +151,7 @@ class RayPool:
             completion: Completion = result["completion"]
             member.answered += 1
             return completion
-        raise BackendError(f"the Ray replicas answering this request died {len(lost)} times "
+        raise BackendError(f"the Ray replicas answering this request died or stalled {len(lost)} times "
                            f"(last: {lost[-1]})")  # fmt: skip
 
     async def aclose(self) -> None:
@@ -178,8 +195,7 @@ class RayPool:
             return
         self._members.remove(member)
         self._gone.append(member)
-        self._dead_retries += member.retries
-        self.ray.kill(member.actor, no_restart=True)
+        _kill(self.ray, member.actor)
         if self.restarts_left > 0:
             self.restarts_left -= 1
             task = asyncio.get_running_loop().create_task(self._start_replacement())
@@ -189,18 +205,20 @@ class RayPool:
 
     async def _start_replacement(self) -> None:
         member = self._new_member()
+        added = False
         try:
-            info = await asyncio.wait_for(asyncio.ensure_future(member.actor.describe.remote()),
-                                          timeout=self.start_timeout_s)  # fmt: skip
+            described = _awaitable(member.actor.describe.remote())
+            info = await asyncio.wait_for(described, timeout=self.start_timeout_s)
+            if "identity" in info:
+                member.info = info
+                self._members.append(member)
+                added = True
         except (asyncio.TimeoutError, self.ray.exceptions.RayActorError):
-            self.ray.kill(member.actor, no_restart=True)
-            info = {}
-        if "identity" in info:
-            member.info = info
-            self._members.append(member)
-        else:  # it did not come up (an error, a timeout, a death): the next waiter sees none
-            self.ray.kill(member.actor, no_restart=True)
-        self._notify()
+            pass  # it did not come up: the next waiter sees none
+        finally:  # a timeout, a death, an error, or aclose() cancelling the wait: never left running
+            if not added:
+                _kill(self.ray, member.actor)
+            self._notify()
 
     async def _wait_for_change(self) -> None:
         if self._changed is None:
@@ -213,22 +231,53 @@ class RayPool:
             self._changed.set()
 
     def _check_fits(self) -> None:
-        have = self.ray.cluster_resources()
-        for key, option, need in (("CPU", "--replica-cpus", self.settings.replica_cpus),
-                                  ("GPU", "--replica-gpus", self.settings.replica_gpus)):  # fmt: skip
-            if need and need > have.get(key, 0):
-                raise PertoolError(f"{option} {need:g}: the local Ray instance has {have.get(key, 0):g} "
-                                   f"{key}s (give --ray-address of a cluster that has them)")  # fmt: skip
+        """A local Ray's resources are all there will be: replicas that cannot all fit would
+        wait for the start timeout, so they are refused at once."""
+        missing = self.settings.shortfall(self.ray.cluster_resources())
+        if missing:
+            raise PertoolError(f"the replicas do not fit the local Ray instance: {missing} "
+                               "(give --ray-address of a cluster that has them)")  # fmt: skip
+
+    def _start_timeout(self) -> str:
+        """Why replicas may not have started: what each asks for, and what the cluster lacks."""
+        held = self.settings.held()
+        asks = " and ".join(f"{v:g} {k}" for k, v in held.items() if v) or "1 free CPU to be placed"
+        missing = self.settings.shortfall(self.ray.cluster_resources())
+        if missing is None:
+            free = self.ray.available_resources()
+            missing = (f"free now: {free.get('CPU', 0):g} CPUs, {free.get('GPU', 0):g} GPUs "
+                       "(`ray status` says more)")  # fmt: skip
+        return (f"the Ray replicas of {self.spec} did not start within {self.start_timeout_s:g} s "
+                f"({self.settings.replicas} x {asks}): {missing}")  # fmt: skip
 
     def _stop_all(self) -> None:
         for member in self._members:
-            try:
-                self.ray.kill(member.actor, no_restart=True)
-            except Exception:  # noqa: BLE001, S110 - already gone
-                pass
+            _kill(self.ray, member.actor)
         self._members.clear()
         disconnect(self._started_ray)
         self._started_ray = False
+
+
+def request_bound(options: ModelOptions, backend_deadline_s: float | None) -> float:
+    """How long one request may take on a replica: every attempt the backend may make (each
+    within its deadline) and the backoff between them, with a minute to spare; a backend with
+    no deadline of its own gets NO_DEADLINE_REQUEST_S."""
+    if backend_deadline_s is None:
+        return NO_DEADLINE_REQUEST_S
+    attempts = max(1, options.max_attempts)
+    return attempts * (max(backend_deadline_s, deadline_s(options)) + options.backoff_cap_s) + 60.0
+
+
+def _awaitable(ref: Any) -> Any:
+    """A Ray ObjectRef as an asyncio future (so `wait_for` can bound it)."""
+    return asyncio.ensure_future(ref)
+
+
+def _kill(ray: Any, actor: Any) -> None:
+    try:
+        ray.kill(actor, no_restart=True)
+    except Exception:  # noqa: BLE001, S110 - already gone
+        pass
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ import pickle
 from collections.abc import Sequence
 from typing import Any
 
-from pertool.errors import BackendError, PertoolError
+from pertool.errors import BackendError, MissingCredential, PertoolError
 from pertool.models.base import Request
 from pertool.models.registry import ModelOptions
 from pertool.schema import Sample
@@ -31,6 +31,8 @@ class Replica:
         self.error: BaseException | None = None
         try:
             self.backend = create_model(spec, options, samples)
+        except MissingCredential as exc:  # the variable may well be set where the driver runs
+            self.error = PertoolError(f"on the Ray replica's node ({_host()}): {exc}")
         except Exception as exc:  # noqa: BLE001 - reported by describe(), as the driver would raise it
             self.error = portable(exc)
 
@@ -41,7 +43,8 @@ class Replica:
         backend = self.backend
         return {"identity": backend.identity(), "name": backend.name, "model": backend.model,
                 "context_window": getattr(backend, "context_window", None), "pid": os.getpid(),
-                "node": _node_id()}  # fmt: skip
+                "cacheable": bool(getattr(backend, "cacheable", True)),
+                "deadline_s": getattr(backend, "deadline_s", None), "node": _node_id()}  # fmt: skip
 
     def pid(self) -> int:
         return os.getpid()
@@ -65,6 +68,12 @@ def _node_id() -> str:
     import ray
 
     return str(ray.get_runtime_context().get_node_id())
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 def portable(exc: BaseException) -> BaseException:

@@ -10,6 +10,8 @@ OpenAI-compatible servers refuse such a request with a 4xx and a sentence, each 
                         context size, try increasing it" (with n_prompt_tokens, n_ctx)
     TGI                 "`inputs` tokens + `max_new_tokens` must be <= 4096. Given: ..."
     SGLang              "The input (9000 tokens) is longer than the model's context length ..."
+    vLLM's engine       "The decoder prompt (length 9000) is longer than the maximum model length
+    (offline, batch)    of 4096." (no HTTP status: `refusal_in_text`)
     Mistral, Anthropic, "too large for model with N maximum context length", "prompt is too
     Gemini, Ollama      long: N tokens > M maximum", "input token count ... exceeds the maximum
                         number of tokens allowed", "input length exceeds the context length"
@@ -26,7 +28,7 @@ from typing import Any
 from pertool.errors import ContextOverflow
 from pertool.models.wire import MalformedResponse, load_body
 
-__all__ = ["REFUSAL_STATUSES", "context_overflow", "context_refusal"]
+__all__ = ["REFUSAL_STATUSES", "context_overflow", "context_refusal", "refusal_in_text"]
 
 REFUSAL_STATUSES = frozenset({400, 413, 422})  # bad request, too large, unprocessable (TGI)
 
@@ -42,6 +44,7 @@ _PHRASES = re.compile("|".join((
     r"input token count \(?\d+\)? exceeds the maximum number of tokens allowed",
     r"input length exceeds the context length",
     r"exceed context window of \d+",
+    r"is longer than the maximum model length of \d+",
 )), re.IGNORECASE)  # fmt: skip
 
 # Where each number stands in the phrasings above (first match wins). A number is 1-12 digits
@@ -56,7 +59,7 @@ def _patterns(*texts: str) -> list[re.Pattern[str]]:
 _WINDOW = _patterns(
     r"maximum context length is <N>", r'"n_ctx"\s*:\s*<N>', r"must be <= <N>",
     r"must have less than <N> tokens", r"model's context length \(<N>", r"<N> maximum context length",
-    r"tokens > <N> maximum",
+    r"tokens > <N> maximum", r"maximum model length of <N>",
     r"maximum number of tokens allowed \(?<N>", r"context window of <N>",
 )  # fmt: skip
 _PROMPT = _patterns(
@@ -64,7 +67,7 @@ _PROMPT = _patterns(
     r"prompt contains at least <N> input tokens", r"request has <N> input tokens",
     r"Given: <N> `inputs` tokens", r"The input \(<N> tokens\)", r"messages resulted in <N> tokens",
     r"prompt is too long: <N> tokens", r"Prompt contains <N> tokens", r"input token count \(?<N>",
-    r"Requested tokens \(<N>\)",
+    r"Requested tokens \(<N>\)", r"prompt \(length <N>\)",
 )  # fmt: skip
 _MAX_TOKENS = _patterns(
     r"<N> in the completion", r"<N> for the completion", r"you requested <N> output tokens",
@@ -80,6 +83,12 @@ def context_refusal(status: int, body: str, message: str) -> ContextOverflow | N
     if not (_PHRASES.search(body) or _error_code(body) in _CODES):
         return None
     return context_overflow(message, body)
+
+
+def refusal_in_text(message: str, text: str) -> ContextOverflow | None:
+    """A `ContextOverflow` (with `message`) when an engine's error `text`, which comes with no
+    HTTP status (vLLM run in-process by Ray Data), is a context-length refusal, else None."""
+    return context_overflow(message, text) if _PHRASES.search(text) else None
 
 
 def context_overflow(message: str, text: str) -> ContextOverflow:

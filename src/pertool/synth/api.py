@@ -64,19 +64,28 @@ def _backend(model: str, options: ModelOptions, ray: RaySettings | None) -> Back
 
 class _PoolOnFirstUse:
     """The Ray pool, started when a stage first needs the model (a cache key or a call): a re-run
-    of a finished pipeline asks nothing, so it starts no Ray and loads no replica."""
+    of a finished pipeline asks nothing, so it starts no Ray and loads no replica. A start that
+    failed is tried once: every later use raises its error again (the stages go on to other
+    items after one fails, and each new try could wait minutes for resources)."""
 
     name = "ray"
 
     def __init__(self, model: str, options: ModelOptions, ray: RaySettings):
         self.model, self._options, self._ray = model, options, ray
         self._pool: Any = None
+        self._failed: BaseException | None = None
 
     def _started(self) -> Any:
+        if self._failed is not None:
+            raise self._failed
         if self._pool is None:
             from pertool.distributed import RayPool
 
-            self._pool = RayPool(self.model, self._options, (), self._ray)  # synthesis ships no samples
+            try:
+                self._pool = RayPool(self.model, self._options, (), self._ray)  # synthesis ships no samples
+            except Exception as exc:
+                self._failed = exc
+                raise
         return self._pool
 
     def identity(self) -> dict[str, Any]:

@@ -7,7 +7,10 @@ test traffic must stay on loopback. `LoopbackNamespace` makes a network namespac
 127.0.0.1 and nowhere else. Every process it starts carries a tag in its environment, which Ray
 passes down to its own processes (GCS, raylets, workers), so `leftovers()` finds whatever
 outlived a test even after re-parenting, and `close()` ends exactly those: never `ray stop`,
-which ends every Ray process of the machine. Every wait has a bound.
+which ends every Ray process of the machine. Every process also gets a RAY_TMPDIR of the
+namespace's own, removed by `close()`: Ray's session files, and the `ray_current_cluster` that
+`ray start --head` writes (the machine's default address for `ray.init("auto")`, which only
+`ray stop` resets), never reach /tmp/ray. Every wait has a bound.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -59,6 +63,8 @@ class LoopbackNamespace:
 
     def __init__(self, startup_s: float = 10.0):
         self.tag = uuid.uuid4().hex
+        # short: Ray's unix socket paths (at most 107 bytes) are made under it
+        self.ray_tmpdir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
         self._children: list[subprocess.Popen[str]] = []
         self._holder = subprocess.Popen(
             ["unshare", "-n", "sh", "-c", "ip link set lo up && echo ready && exec sleep 86400"],
@@ -70,7 +76,7 @@ class LoopbackNamespace:
             raise RuntimeError("the loopback namespace did not come up")
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**os.environ, **RAY_ENV, TAG: self.tag, **(extra or {})}
+        return {**os.environ, **RAY_ENV, TAG: self.tag, "RAY_TMPDIR": str(self.ray_tmpdir), **(extra or {})}
 
     def command(self, argv: Sequence[str]) -> list[str]:
         return ["nsenter", "-t", str(self._holder.pid), "-n", *argv]
@@ -126,9 +132,11 @@ class LoopbackNamespace:
                 found.append(int(entry.name))
         return found
 
-    def stop(self, proc: subprocess.Popen[str], within_s: float = 15.0) -> None:
+    def stop(self, proc: subprocess.Popen[str], within_s: float = 5.0) -> None:
         """SIGTERM to the child itself (a `ray start --block` then stops its node's processes;
-        signalling them all at once makes it hang), then SIGKILL to its process group."""
+        signalling them all at once makes it hang), then SIGKILL to its process group. A head
+        stops in 1-3 s, but one that holds Ray Data's detached actors (its stats and
+        autoscaling actors outlive the job that made them) takes over 15 s: not waited for."""
         for sig, wait in ((signal.SIGTERM, within_s), (signal.SIGKILL, 5.0)):
             try:
                 os.kill(proc.pid, sig) if sig == signal.SIGTERM else os.killpg(proc.pid, sig)
@@ -160,6 +168,7 @@ class LoopbackNamespace:
             time.sleep(0.1)
         self._holder.kill()
         self._holder.wait(timeout=5)
+        shutil.rmtree(self.ray_tmpdir, ignore_errors=True)
         for proc in (*self._children, self._holder):
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:

@@ -4,6 +4,7 @@ Tests and smoke runs need a real Transformers model without touching the network
 here is built locally and deterministically from a seed:
 
     build_tiny_model(out_dir)              Qwen2ForCausalLM + byte-level BPE tokenizer (ChatML)
+    build_tiny_tokenizer(out_dir)          that tokenizer alone (no torch)
     build_tiny_adapter(model_dir, out_dir) a peft LoRA adapter whose weights change the outputs
 
 The outputs are noise (the weights are random) but every code path a real model takes is taken:
@@ -86,6 +87,13 @@ def _tokenizer(seed: int, vocab_size: int) -> PreTrainedTokenizerFast:
     )
     tok.chat_template = CHAT_TEMPLATE
     return tok
+
+
+def build_tiny_tokenizer(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 1024) -> Path:
+    """Write build_tiny_model's tokenizer alone (no torch, no weights) to `out_dir`."""
+    out = Path(out_dir)
+    _tokenizer(seed, vocab_size).save_pretrained(str(out))
+    return out
 
 
 def build_tiny_model(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 1024, hidden_size: int = 64,
